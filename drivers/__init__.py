@@ -1,0 +1,1 @@
+"""Driver families shipped with the gateway, one sub-package each."""

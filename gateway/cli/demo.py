@@ -1,0 +1,135 @@
+"""``gateway demo``: the built-in demo site with zero set-up, readings printed live."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import importlib
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..config import load_config
+from ..logfmt import setup_logging
+from ..problems import ConfigError
+from ..service import Service
+from .common import print_problems
+
+#: peers the demo runs beside the gateway (a Modbus server, a packet forwarder, ...): each is
+#: "module:function" naming an async context manager factory f(demo_dir) that yields a dict of
+#: {{template}} values for site.toml. A missing module is skipped.
+DEMO_PEERS: list[str] = []
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("demo", help="run the built-in demo site (simulated devices), printing readings")
+    parser.add_argument("--data-dir", type=Path, help="keep the demo buffer here (default: a per-user dir)")
+    parser.add_argument("--quiet", action="store_true", help="do not print readings")
+    parser.add_argument("--log-level", default="warning")
+    parser.set_defaults(func=command)
+
+
+def default_demo_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
+    path = Path(base) / "gateway-demo"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="gateway-demo-"))
+
+
+def render_site(demo_dir: Path, values: dict[str, str]) -> Path:
+    text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
+    for key, value in {"data_dir": str(demo_dir / "data"), **values}.items():
+        text = text.replace("{{" + key + "}}", value)
+    for name in ("rules",):
+        source = resources.files("gateway.demo").joinpath(name)
+        if source.is_dir():
+            target = demo_dir / name
+            target.mkdir(exist_ok=True)
+            for item in source.iterdir():
+                if item.name.endswith(".toml"):
+                    (target / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
+    path = demo_dir / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_peers() -> list[Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, str]]]]:
+    peers = []
+    for target in DEMO_PEERS:
+        module_name, func = target.split(":")
+        try:
+            peers.append(getattr(importlib.import_module(module_name), func))
+        except ImportError:
+            continue
+    return peers
+
+
+@contextlib.asynccontextmanager
+async def demo_peers(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
+    values: dict[str, str] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for peer in load_peers():
+            values.update(await stack.enter_async_context(peer(demo_dir)))
+        yield values
+
+
+def format_reading(r: Any) -> str:
+    when = dt.datetime.fromtimestamp(r.ts).strftime("%H:%M:%S")
+    value = f"{r.value:g}" if isinstance(r.value, float) else str(r.value)
+    unit = f" {r.unit}" if r.unit else ""
+    return f"{when}  {r.point:<28} {value}{unit}"
+
+
+async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print) -> int:
+    async with demo_peers(demo_dir) as values:
+        site = render_site(demo_dir, values)
+        try:
+            config = load_config(site)
+        except ConfigError as exc:
+            print_problems(exc)
+            return 2
+        service = Service(config)
+        printer = None if quiet else service.hub.subscribe("console", maxsize=64, overflow="drop_oldest")
+
+        def ready() -> None:
+            announce(f"demo site '{config.site.name}': {len(config.devices)} devices, "
+                     f"config {site}, buffer {config.site.data_dir}")
+            for line in values.get("announce", "").splitlines():
+                announce(line)
+            announce("Ctrl-C to stop. Query the buffer with: "
+                     f"gateway readings --data-dir {config.site.data_dir}")
+
+        service.on_ready.append(ready)
+
+        async def print_readings() -> None:
+            assert printer is not None
+            async for batch in printer:
+                for reading in batch:
+                    print(format_reading(reading), flush=True)
+
+        async with asyncio.TaskGroup() as tg:
+            printing = tg.create_task(print_readings()) if printer else None
+            await service.run()
+            if printing:
+                printing.cancel()
+    return 0
+
+
+def command(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    demo_dir = args.data_dir or default_demo_dir()
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return asyncio.run(run_demo(demo_dir, args.quiet))
+    except KeyboardInterrupt:
+        print("demo stopped", file=sys.stderr)
+        return 0

@@ -1,0 +1,260 @@
+"""The site configuration: one TOML file parsed once into typed, validated objects.
+
+Core sections (``[gateway]``, ``[store]``, ``[[devices]]``) are parsed here; other
+top-level sections belong to the component that owns them (see ``SECTION_PARSERS``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .driver import Driver, PointSpec, available_drivers, load_driver
+from .model import is_valid_name_part
+from .options import Table
+from .problems import ConfigError, KeyLocator, Problems, did_you_mean, read_text
+
+#: top-level section -> "module:function" of the component that parses it. The function is
+#: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
+SECTION_PARSERS: dict[str, str] = {
+    "rules": "gateway.rules.config:parse_rules_section",
+    "actuators": "gateway.rules.config:parse_actuators_section",
+    "api": "gateway.coap.config:parse_api_section",
+    "upstreams": "gateway.coap.config:parse_upstreams_section",
+}
+CORE_SECTIONS = ("gateway", "store", "devices")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    id: str
+    name: str
+    latitude: float | None
+    longitude: float | None
+    timezone: str
+    data_dir: Path
+    log_level: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    flush_interval: float = 0.2
+    flush_readings: int = 1000
+    queue_size: int = 20_000
+    max_bytes: int = 512 * 1000**2
+    hard_max_bytes: int = 1024 * 1000**2
+    max_age: float | None = 30 * 86400.0
+    retention_interval: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    name: str
+    driver: str
+    interval: float | None
+    enabled: bool
+    options: Any
+    points: tuple[PointSpec, ...]
+    driver_class: type[Driver] = field(repr=False, compare=False)
+
+    def point(self, name: str) -> PointSpec | None:
+        for spec in self.points:
+            if spec.name == name:
+                return spec
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SectionContext:
+    """What a component's section parser may look at: the site and every known point."""
+
+    site: SiteConfig
+    config_dir: Path
+    points: Mapping[str, PointSpec]
+    devices: Mapping[str, DeviceConfig]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    path: Path
+    site: SiteConfig
+    store: StoreConfig
+    devices: tuple[DeviceConfig, ...]
+    sections: Mapping[str, Any]
+
+    @property
+    def config_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def points(self) -> dict[str, PointSpec]:
+        return {f"{d.name}/{p.name}": p for d in self.devices for p in d.points}
+
+    def device(self, name: str) -> DeviceConfig | None:
+        return next((d for d in self.devices if d.name == name), None)
+
+    def section(self, name: str) -> Any:
+        return self.sections.get(name)
+
+
+def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConfig:
+    """Parse and validate ``path``; raises ConfigError listing every problem found."""
+    path = Path(path)
+    problems = Problems(str(path))
+    text = read_text(path, problems)
+    if text is None:
+        raise ConfigError(problems.items)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.add("", f"malformed TOML: {exc}")
+        raise ConfigError(problems.items) from None
+    problems.locate = KeyLocator(text)
+    config = parse_config(raw, path.resolve(), problems, check_data_dir=check_data_dir)
+    problems.raise_if_any()
+    assert config is not None
+    return config
+
+
+def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
+                 check_data_dir: bool = True) -> GatewayConfig | None:
+    config_dir = path.parent
+    known_sections = list(CORE_SECTIONS) + list(SECTION_PARSERS)
+    for key in raw:
+        if key not in known_sections:
+            problems.add(key, f"unknown section '{key}'{did_you_mean(key, known_sections)}")
+
+    root = Table(raw, problems)
+    site = _parse_site(root.table("gateway", required=True), config_dir, problems, check_data_dir)
+    store = _parse_store(root.table("store"))
+    devices = _parse_devices(root.tables("devices"), config_dir, problems)
+    if site is None:
+        return None
+
+    points = {f"{d.name}/{p.name}": p for d in devices for p in d.points}
+    ctx = SectionContext(site, config_dir, points, {d.name: d for d in devices})
+    sections: dict[str, Any] = {}
+    for name, target in SECTION_PARSERS.items():
+        if name not in raw:
+            continue
+        module_name, func_name = target.split(":")
+        try:
+            parser = getattr(importlib.import_module(module_name), func_name)
+        except (ImportError, AttributeError):
+            problems.add(name, f"section '{name}' is not supported by this build of the gateway")
+            continue
+        sections[name] = parser(raw[name], problems, ctx)
+    return GatewayConfig(path, site, store, tuple(devices), sections)
+
+
+def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: bool) -> SiteConfig | None:
+    site_id = table.str("id")
+    if isinstance(site_id, str) and not is_valid_name_part(site_id):
+        table.error("id", "use letters, digits, '_', '-' and '.' only")
+    name = table.str("name", site_id or "")
+    latitude = table.float("latitude", None, min=-90, max=90)
+    longitude = table.float("longitude", None, min=-180, max=180)
+    if (latitude is None) != (longitude is None):
+        table.error("latitude" if latitude is None else "longitude",
+                    "set both latitude and longitude, or neither")
+    timezone = table.str("timezone", "UTC")
+    if isinstance(timezone, str):
+        try:
+            import zoneinfo
+
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            table.error("timezone", f"unknown time zone '{timezone}' (use an IANA name such as Europe/Amsterdam)")
+    data_dir_text = table.str("data_dir", os.environ.get("STATE_DIRECTORY", "data"))
+    log_level = table.str("log_level", "info", choices=LOG_LEVELS)
+    table.finish()
+    if not isinstance(site_id, str) or not isinstance(data_dir_text, str):
+        return None
+    data_dir = (config_dir / data_dir_text).resolve()
+    if check_dir:
+        problem = data_dir_problem(data_dir)
+        if problem:
+            table.error("data_dir", problem)
+    return SiteConfig(site_id, name, latitude, longitude, timezone, data_dir, log_level)
+
+
+def data_dir_problem(data_dir: Path) -> str | None:
+    """Why the gateway could not keep its buffer in ``data_dir``, or None if it can."""
+    probe = data_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"'{probe}' is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"'{probe}' is not writable by this user"
+    return None
+
+
+def _parse_store(table: Table) -> StoreConfig:
+    defaults = StoreConfig()
+    flush_interval = table.duration("flush_interval", defaults.flush_interval, min=0.001)
+    flush_readings = table.int("flush_readings", defaults.flush_readings, min=1)
+    queue_size = table.int("queue_size", defaults.queue_size, min=100)
+    max_bytes = table.size("max_bytes", defaults.max_bytes)
+    hard_max_bytes = table.size("hard_max_bytes", max(defaults.hard_max_bytes, max_bytes or 0))
+    max_age = table.duration("max_age", defaults.max_age, min=60)
+    retention_interval = table.duration("retention_interval", defaults.retention_interval, min=1)
+    if isinstance(max_bytes, int) and isinstance(hard_max_bytes, int) and hard_max_bytes < max_bytes:
+        table.error("hard_max_bytes", f"must be at least max_bytes ({max_bytes})")
+    table.finish()
+    return StoreConfig(flush_interval, flush_readings, queue_size, max_bytes, hard_max_bytes,
+                       max_age, retention_interval)
+
+
+def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) -> list[DeviceConfig]:
+    drivers = available_drivers()
+    devices: list[DeviceConfig] = []
+    seen: dict[str, str] = {}
+    for table in tables:
+        name = table.str("name")
+        driver_name = table.str("driver")
+        interval = table.duration("interval", None, min=0.01)
+        enabled = table.bool("enabled", True)
+        options_table = table.table("options")
+        table.finish(extra_known=("options",))
+        if isinstance(name, str):
+            if not is_valid_name_part(name):
+                table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
+            elif name in seen:
+                table.error("name", f"device '{name}' is defined twice (first at {seen[name]})")
+            seen.setdefault(name, table.prefix)
+        if not isinstance(driver_name, str):
+            continue
+        if driver_name not in drivers:
+            table.error("driver", f"unknown driver '{driver_name}'{did_you_mean(driver_name, drivers)};"
+                        f" installed: {', '.join(sorted(drivers)) or 'none'}")
+            continue
+        try:
+            driver_class = load_driver(driver_name)
+        except Exception as exc:  # a broken third-party package must not hide other problems
+            table.error("driver", f"driver '{driver_name}' failed to load: {exc}")
+            continue
+        before = len(problems.items)
+        options = driver_class.parse_options(options_table, config_dir)
+        if len(problems.items) > before or not isinstance(name, str):
+            continue
+        points = tuple(driver_class.declare_points(options))
+        names = [p.name for p in points]
+        for duplicate in sorted({n for n in names if names.count(n) > 1}):
+            table.error("options", f"point '{name}/{duplicate}' is declared more than once")
+        if interval is None and _is_polled(driver_class):
+            interval = getattr(options, "interval", None) or 10.0
+        devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class))
+    return devices
+
+
+def _is_polled(driver_class: type[Driver]) -> bool:
+    return driver_class.poll is not Driver.poll

@@ -1,0 +1,1 @@
+"""The built-in demo site: a config template plus peers the demo starts beside the gateway."""

@@ -1,0 +1,193 @@
+"""Running the configured devices: one supervised task per device, restarts with backoff.
+
+A driver that raises is closed, logged and restarted after an exponential backoff; it never
+takes the daemon down. Writes to ``device/point`` are routed to the owning driver here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .clock import Clock
+from .config import DeviceConfig, GatewayConfig
+from .driver import Driver, DriverContext, Publish, WriteError
+from .model import Reading, Value
+from .resources import SharedResources
+from .state import StateStore
+from .store.store import Store
+
+log = logging.getLogger("gateway.devices")
+
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 300.0
+
+
+@dataclass
+class DeviceHealth:
+    state: str = "starting"  # starting | running | backoff | stopped | disabled
+    restarts: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_reading_at: float | None = None
+    polls: int = 0
+    poll_errors: int = 0
+    writes: int = 0
+    write_errors: int = 0
+
+
+class DeviceRunner:
+    def __init__(self, config: DeviceConfig, ctx: DriverContext, clock: Clock):
+        self.config = config
+        self.ctx = ctx
+        self.clock = clock
+        self.driver: Driver | None = None
+        self.health = DeviceHealth()
+        self._ready = asyncio.Event()
+
+    async def run(self) -> None:
+        if not self.config.enabled:
+            self.health.state = "disabled"
+            return
+        backoff = MIN_BACKOFF
+        while True:
+            driver = self.config.driver_class(self.config, self.ctx)
+            started = self.clock.monotonic()
+            try:
+                await driver.open()
+                self.driver = driver
+                self.health.state = "running"
+                self._ready.set()
+                if driver.poll_interval is not None and type(driver).poll is not Driver.poll:
+                    await self._poll_loop(driver, driver.poll_interval)
+                else:
+                    await driver.run()
+                raise RuntimeError("driver returned from run()")
+            except asyncio.CancelledError:
+                await self._close(driver)
+                self.health.state = "stopped"
+                raise
+            except Exception as exc:  # noqa: BLE001 - isolate every driver fault
+                self._ready.clear()
+                self.driver = None
+                await self._close(driver)
+                if self.clock.monotonic() - started > MAX_BACKOFF:
+                    backoff = MIN_BACKOFF
+                delay = backoff * random.uniform(0.8, 1.2)
+                self.health.state = "backoff"
+                self.health.restarts += 1
+                self.health.last_error = f"{type(exc).__name__}: {exc}"
+                self.health.last_error_at = self.clock.time()
+                log.error("event=driver_failed device=%s driver=%s error=%r retry_in=%.1fs",
+                          self.config.name, self.config.driver, self.health.last_error, delay)
+                await self.clock.sleep(delay)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _poll_loop(self, driver: Driver, interval: float) -> None:
+        next_at = self.clock.monotonic()
+        consecutive_failures = 0
+        while True:
+            try:
+                batch = await driver.poll()
+                self.health.polls += 1
+                consecutive_failures = 0
+                if batch:
+                    self.health.last_reading_at = self.clock.time()
+                    await self.ctx.publish(batch)
+            except (OSError, TimeoutError, ValueError) as exc:
+                # A failed poll is a device fault, not a driver crash: count it, try next cycle.
+                self.health.poll_errors += 1
+                consecutive_failures += 1
+                self.health.last_error = f"{type(exc).__name__}: {exc}"
+                self.health.last_error_at = self.clock.time()
+                log.warning("event=poll_failed device=%s error=%r", self.config.name, self.health.last_error)
+                if consecutive_failures >= 10:
+                    raise
+            next_at += interval
+            delay = next_at - self.clock.monotonic()
+            if delay < 0:  # fell behind: skip missed cycles instead of bursting
+                next_at = self.clock.monotonic()
+                delay = 0
+            await self.clock.sleep(delay)
+
+    async def _close(self, driver: Driver) -> None:
+        try:
+            await asyncio.shield(driver.close())
+        except Exception as exc:  # noqa: BLE001
+            log.warning("event=driver_close_failed device=%s error=%r", self.config.name, str(exc))
+
+    async def write(self, point: str, value: Value, timeout: float = 10.0) -> None:
+        if self.driver is None:
+            raise WriteError(f"{self.config.name}/{point}: device is {self.health.state}, cannot write")
+        try:
+            await asyncio.wait_for(self.driver.write(point, value), timeout)
+            self.health.writes += 1
+        except Exception:
+            self.health.write_errors += 1
+            raise
+
+    def health_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = dict(vars(self.health))
+        report["driver"] = self.config.driver
+        if self.driver is not None:
+            try:
+                report["detail"] = dict(self.driver.health())
+            except Exception as exc:  # noqa: BLE001
+                report["detail"] = {"error": str(exc)}
+        return report
+
+
+class Devices:
+    """All device runners of the gateway; the single entry point for actuator writes."""
+
+    def __init__(self, config: GatewayConfig, store: Store, publish: Publish, clock: Clock,
+                 shared: SharedResources | None = None):
+        self.config = config
+        self.shared = shared or SharedResources()
+        self.runners: dict[str, DeviceRunner] = {}
+        for device in config.devices:
+            ctx = DriverContext(
+                device=device.name,
+                site=config.site,
+                clock=clock,
+                data_dir=config.site.data_dir,
+                config_dir=config.config_dir,
+                log=logging.LoggerAdapter(logging.getLogger(f"gateway.driver.{device.driver}"),
+                                          {"device": device.name}),
+                state=StateStore(store, f"driver:{device.name}"),
+                shared=self.shared,
+                publish=publish,
+            )
+            self.runners[device.name] = DeviceRunner(device, ctx, clock)
+
+    def start(self, tg: asyncio.TaskGroup) -> None:
+        for runner in self.runners.values():
+            tg.create_task(runner.run(), name=f"device:{runner.config.name}")
+
+    async def write(self, point: str, value: Value) -> None:
+        """Write ``device/point``; raises WriteError with a message naming the point."""
+        device, _, name = point.partition("/")
+        runner = self.runners.get(device)
+        if runner is None:
+            raise WriteError(f"{point}: no device named '{device}'")
+        spec = runner.config.point(name)
+        if spec is None or not spec.writable:
+            raise WriteError(f"{point}: not a writable point")
+        await runner.write(name, value)
+
+    def health(self) -> dict[str, Any]:
+        return {name: r.health_report() for name, r in self.runners.items()}
+
+    async def close(self) -> None:
+        await self.shared.close_all()
+
+
+def readings_by_device(batch: Sequence[Reading]) -> dict[str, list[Reading]]:
+    out: dict[str, list[Reading]] = {}
+    for r in batch:
+        out.setdefault(r.device, []).append(r)
+    return out

@@ -1,0 +1,144 @@
+"""The driver plugin API: what a driver family implements and what the core gives it.
+
+Drivers are found through the ``gateway.drivers`` entry-point group, so a third-party
+package adds one by being installed. One driver instance serves one configured device.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .model import Reading, Value
+from .options import Table
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .config import DeviceConfig, SiteConfig
+    from .resources import SharedResources
+    from .state import StateStore
+
+ENTRY_POINT_GROUP = "gateway.drivers"
+
+Publish = Callable[[Sequence[Reading]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PointSpec:
+    """A point a device offers. ``name`` is the part after ``device/``."""
+
+    name: str
+    unit: str | None = None
+    kind: str = "number"  # number | bool | string
+    writable: bool = False
+    description: str = ""
+
+
+class WriteError(Exception):
+    """A write that the device refused or could not take; the message names point and cause."""
+
+
+@dataclass
+class DriverContext:
+    """What the core hands a driver instance."""
+
+    device: str
+    site: SiteConfig
+    clock: Clock
+    data_dir: Path
+    config_dir: Path
+    log: logging.LoggerAdapter[logging.Logger]
+    state: StateStore
+    shared: SharedResources
+    publish: Publish
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def reading(self, point: str, value: Value, unit: str | None = None, ts: float | None = None,
+                **kwargs: Any) -> Reading:
+        """A reading of this device's ``point`` stamped with the gateway clock."""
+        return Reading(
+            f"{self.device}/{point}",
+            value,
+            self.clock.time() if ts is None else ts,
+            unit,
+            clock_synced=self.clock.synced(),
+            **kwargs,
+        )
+
+
+class Driver(abc.ABC):
+    """Base class of every device driver.
+
+    A driver is either polled (set ``poll_interval`` and implement ``poll``) or pushes
+    readings itself (override ``run`` and call ``ctx.publish``). Writable points are
+    declared in ``declare_points`` with ``writable=True`` and served by ``write``.
+    """
+
+    #: entry-point name, e.g. "modbus"
+    name: ClassVar[str] = ""
+    #: True when the driver accepts points not declared in advance (e.g. codec output)
+    dynamic_points: ClassVar[bool] = False
+
+    @classmethod
+    @abc.abstractmethod
+    def parse_options(cls, options: Table, config_dir: Path) -> Any:
+        """Validate this device's ``[devices.options]``; report problems through ``options``.
+
+        Call ``options.finish()`` so misspelt keys are reported. Return a typed object.
+        """
+
+    @classmethod
+    @abc.abstractmethod
+    def declare_points(cls, options: Any) -> Sequence[PointSpec]:
+        """The points a device with these options offers, known before it starts."""
+
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+        self.device = device
+        self.options = device.options
+        self.ctx = ctx
+        self.log = ctx.log
+
+    @property
+    def poll_interval(self) -> float | None:
+        """Seconds between core-driven polls, or None for a driver that pushes."""
+        return self.device.interval
+
+    async def open(self) -> None:
+        """Acquire connections; raising here makes the core retry with backoff."""
+
+    async def close(self) -> None:
+        """Release connections; called on shutdown and before a restart."""
+
+    async def poll(self) -> Sequence[Reading]:
+        """One poll cycle; only called when ``poll_interval`` is set."""
+        raise NotImplementedError(f"driver {self.name} is not a polled driver")
+
+    async def run(self) -> None:
+        """Push drivers override this and publish through ``ctx.publish``; it runs until cancelled."""
+        raise NotImplementedError(f"driver {self.name} has neither poll_interval nor run")
+
+    async def write(self, point: str, value: Value) -> None:
+        """Write ``value`` to the writable ``point`` (name without device prefix)."""
+        raise WriteError(f"{self.device.name}/{point} is not writable")
+
+    def health(self) -> Mapping[str, Any]:
+        """Driver-specific health figures (counters, last error); the core adds its own."""
+        return {}
+
+
+def available_drivers() -> dict[str, Any]:
+    """Entry points of every installed driver, by name (not yet imported)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_driver(name: str) -> type[Driver]:
+    ep = available_drivers()[name]
+    cls = ep.load()
+    if not (isinstance(cls, type) and issubclass(cls, Driver)):
+        raise TypeError(f"entry point {ENTRY_POINT_GROUP}:{name} is not a gateway Driver class")
+    return cls

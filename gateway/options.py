@@ -1,0 +1,144 @@
+"""Typed reading of one TOML table with every problem reported, unknown keys included.
+
+Config sections, driver options, profiles and rule files all read their tables through
+``Table`` so that wrong types, missing keys and misspellings read the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from .problems import Problems, did_you_mean
+from .units import parse_duration, parse_size
+
+T = TypeVar("T")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Missing()
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "a table", list: "a list"}
+
+
+class Table:
+    def __init__(self, raw: Any, problems: Problems, prefix: str = ""):
+        self.problems = problems
+        self.prefix = prefix
+        self.seen: set[str] = set()
+        if isinstance(raw, dict):
+            self.raw: dict[str, Any] = raw
+        else:
+            self.raw = {}
+            problems.add(prefix, f"must be a table, got {type(raw).__name__}")
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def error(self, name: str, message: str) -> None:
+        self.problems.add(self.key(name), message)
+
+    def _get(self, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.seen.add(name)
+        if name not in self.raw:
+            if default is REQUIRED:
+                self.error(name, "is required")
+                return None
+            return default
+        value = self.raw[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int subclass in Python, but `port = true` is a mistake, not a 1.
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            self.error(name, f"must be {wanted}, got {value!r}")
+            return None if default is REQUIRED else default
+        return value
+
+    def str(self, name: str, default: Any = REQUIRED, choices: Sequence[str] | None = None) -> Any:
+        value = self._get(name, str, default)
+        if choices is not None and isinstance(value, str) and value not in choices:
+            self.error(name, f"'{value}' is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
+            return None if default is REQUIRED else default
+        return value
+
+    def int(self, name: str, default: Any = REQUIRED, min: int | None = None, max: int | None = None) -> Any:
+        value = self._get(name, int, default)
+        return self._bounded(name, value, min, max, default)
+
+    def float(self, name: str, default: Any = REQUIRED, min: float | None = None, max: float | None = None) -> Any:
+        value = self._get(name, (int, float), default)
+        value = float(value) if isinstance(value, int | float) else value
+        return self._bounded(name, value, min, max, default)
+
+    def bool(self, name: str, default: Any = REQUIRED) -> Any:
+        return self._get(name, bool, default)
+
+    def number_or_str(self, name: str, default: Any = REQUIRED) -> Any:
+        return self._get(name, (int, float, str, bool), default)
+
+    def duration(self, name: str, default: Any = REQUIRED, min: float | None = None) -> Any:
+        """Seconds; accepts '15m'-style strings or a bare number of seconds."""
+        value = self._get(name, (str, int, float), default)
+        if isinstance(value, str):
+            try:
+                value = parse_duration(value)
+            except ValueError as exc:
+                self.error(name, str(exc))
+                return None if default is REQUIRED else default
+        if isinstance(value, int | float):
+            return self._bounded(name, float(value), min, None, default)
+        return value
+
+    def size(self, name: str, default: Any = REQUIRED) -> Any:
+        value = self._get(name, (str, int), default)
+        if isinstance(value, str):
+            try:
+                return parse_size(value)
+            except ValueError as exc:
+                self.error(name, str(exc))
+                return None if default is REQUIRED else default
+        return value
+
+    def table(self, name: str, required: bool = False) -> Table:
+        value = self._get(name, dict, REQUIRED if required else {})
+        return Table(value if isinstance(value, dict) else {}, self.problems, self.key(name))
+
+    def list(self, name: str, default: Any = REQUIRED) -> Any:
+        return self._get(name, list, default)
+
+    def tables(self, name: str) -> list[Table]:
+        """An array of tables such as [[devices]]; element keys read as name[i]."""
+        value = self._get(name, list, [])
+        out = []
+        for index, item in enumerate(value or []):
+            out.append(Table(item, self.problems, f"{self.key(name)}[{index}]"))
+        return out
+
+    def _bounded(self, name: str, value: Any, min: Any, max: Any, default: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if min is not None and value < min:
+                self.error(name, f"must be at least {min}, got {value}")
+                return None if default is REQUIRED else default
+            if max is not None and value > max:
+                self.error(name, f"must be at most {max}, got {value}")
+                return None if default is REQUIRED else default
+        return value
+
+    def finish(self, extra_known: Sequence[str] = ()) -> None:
+        """Report keys that nobody read: they are typos or options this version lacks."""
+        known = sorted(self.seen | set(extra_known))
+        for name in self.raw:
+            if name not in self.seen and name not in extra_known:
+                self.error(name, f"unknown key '{name}'{did_you_mean(name, known)}")

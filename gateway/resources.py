@@ -1,0 +1,52 @@
+"""Resources several devices share, such as one RS-485 bus or one UDP port.
+
+The first device that asks creates the resource; it is closed when the last one lets go.
+This is how the core keeps exactly one owner per serial port or socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+
+class SharedResource(Protocol):
+    async def close(self) -> None: ...
+
+
+class SharedResources:
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], tuple[Any, int]] = {}
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, family: str, key: str, factory: Callable[[], Awaitable[Any]]) -> Any:
+        async with self._lock:
+            found = self._items.get((family, key))
+            if found is not None:
+                self._items[(family, key)] = (found[0], found[1] + 1)
+                return found[0]
+            resource = await factory()
+            self._items[(family, key)] = (resource, 1)
+            return resource
+
+    async def release(self, family: str, key: str) -> None:
+        async with self._lock:
+            found = self._items.get((family, key))
+            if found is None:
+                return
+            resource, count = found
+            if count > 1:
+                self._items[(family, key)] = (resource, count - 1)
+                return
+            del self._items[(family, key)]
+        await resource.close()
+
+    def get(self, family: str, key: str) -> Any | None:
+        found = self._items.get((family, key))
+        return None if found is None else found[0]
+
+    async def close_all(self) -> None:
+        items, self._items = self._items, {}
+        for resource, _ in items.values():
+            await resource.close()

@@ -1,0 +1,46 @@
+"""systemd's notify protocol (READY=1, STATUS=, WATCHDOG=1) over $NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class Notifier:
+    def __init__(self, address: str | None = None):
+        address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
+        self._address = None
+        self._sock: socket.socket | None = None
+        if address:
+            # A leading '@' means an abstract socket.
+            self._address = "\0" + address[1:] if address.startswith("@") else address
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        usec = os.environ.get("WATCHDOG_USEC")
+        pid = os.environ.get("WATCHDOG_PID")
+        self.watchdog_interval: float | None = None
+        if usec and (pid is None or pid == str(os.getpid())):
+            self.watchdog_interval = int(usec) / 1e6
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def notify(self, message: str) -> None:
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(message.encode(), self._address)
+        except OSError:
+            pass  # systemd gone (shutdown) or a stale socket: nothing useful to do
+
+    def ready(self, status: str) -> None:
+        self.notify(f"READY=1\nSTATUS={status}")
+
+    def status(self, status: str) -> None:
+        self.notify(f"STATUS={status}")
+
+    def watchdog(self) -> None:
+        self.notify("WATCHDOG=1")
+
+    def stopping(self) -> None:
+        self.notify("STOPPING=1")

@@ -1,0 +1,165 @@
+"""The daemon: one event loop, one TaskGroup, store + hub + devices + optional components.
+
+Components (rules, CoAP API, uplinks) are created from their config sections through
+``COMPONENTS`` and share the service's store, hub, devices and clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from . import __version__
+from .clock import Clock, SystemClock
+from .config import GatewayConfig
+from .devices import Devices
+from .hub import Hub
+from .sdnotify import Notifier
+from .store.store import Store
+
+log = logging.getLogger("gateway.service")
+
+#: config section -> "module:Class" of the component it enables, in start order.
+COMPONENTS: dict[str, str] = {
+    "rules": "gateway.rules.component:RulesComponent",
+    "upstreams": "gateway.coap.uplink:UplinksComponent",
+    "api": "gateway.coap.server:ApiComponent",
+}
+
+SHUTDOWN_GRACE = 5.0
+
+
+class Component(Protocol):
+    """What a component class offers; it is built as ``cls(service, section_config)``."""
+
+    name: str
+
+    async def start(self) -> None: ...
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+class Service:
+    def __init__(self, config: GatewayConfig, *, clock: Clock | None = None,
+                 notifier: Notifier | None = None):
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self.store = Store(config.site.data_dir, config.store, now=self.clock.time)
+        self.hub = Hub(self.store.put)
+        self.devices = Devices(config, self.store, self.hub.publish, self.clock)
+        self.components: dict[str, Component] = {}
+        self.started_at = time.time()
+        self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self.on_ready: list[Callable[[], None]] = []
+
+    async def run(self) -> None:
+        """Run until ``stop()`` or SIGTERM/SIGINT; always flushes the store on the way out."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        await self.store.open()
+        log.info("event=starting version=%s site=%s devices=%d data_dir=%s", __version__,
+                 self.config.site.id, len(self.config.devices), self.config.site.data_dir)
+        try:
+            self._build_components()
+            for component in self.components.values():
+                await component.start()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.store.run(), name="store")
+                tg.create_task(self.store.run_retention(), name="retention")
+                self.devices.start(tg)
+                for name, component in self.components.items():
+                    tg.create_task(component.run(), name=f"component:{name}")
+                tg.create_task(self._watchdog(), name="watchdog")
+                tg.create_task(self._wait_for_stop(), name="stopper")
+                self._ready.set()
+                self.notifier.ready(self._status_line())
+                for callback in self.on_ready:
+                    callback()
+                log.info("event=ready devices=%d components=%s", len(self.config.devices),
+                         ",".join(self.components) or "none")
+        except* _StopRequested:
+            pass
+        finally:
+            self.notifier.stopping()
+            await self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def _wait_for_stop(self) -> None:
+        await self._stop.wait()
+        log.info("event=stopping")
+        raise _StopRequested
+
+    async def _shutdown(self) -> None:
+        for name, component in reversed(list(self.components.items())):
+            try:
+                await asyncio.wait_for(component.stop(), SHUTDOWN_GRACE)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("event=component_stop_failed component=%s error=%r", name, str(exc))
+        try:
+            await asyncio.wait_for(self.devices.close(), SHUTDOWN_GRACE)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("event=devices_close_failed error=%r", str(exc))
+        await self.store.close()
+        log.info("event=stopped last_seq=%d", self.store.last_seq)
+
+    def _build_components(self) -> None:
+        for section, target in COMPONENTS.items():
+            section_config = self.config.section(section)
+            if section_config is None:
+                continue
+            module_name, class_name = target.split(":")
+            cls = getattr(importlib.import_module(module_name), class_name)
+            self.components[section] = cls(self, section_config)
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 only while the loop runs and the store's writer thread answers."""
+        interval = (self.notifier.watchdog_interval or 30.0) / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(self.store.used_bytes(), interval)
+            except Exception as exc:  # noqa: BLE001
+                log.error("event=watchdog_withheld reason=store_unresponsive error=%r", str(exc))
+                continue
+            self.notifier.watchdog()
+            self.notifier.status(self._status_line())
+
+    def _status_line(self) -> str:
+        running = sum(1 for r in self.devices.runners.values() if r.health.state == "running")
+        state = "store full" if self.store.full else "ok"
+        return (f"{state}; {running}/{len(self.devices.runners)} devices running; "
+                f"{self.store.committed_readings} readings stored")
+
+    def health(self) -> dict[str, Any]:
+        """Everything a technician or an upstream needs to see; served by the API and CLI."""
+        return {
+            "gateway": {"id": self.config.site.id, "name": self.config.site.name,
+                        "version": __version__, "uptime_s": round(time.time() - self.started_at, 1),
+                        "clock_synced": self.clock.synced()},
+            "status": "degraded" if self.store.full or self.store.last_error and self.store.pending else "ok",
+            "store": self.store.health(),
+            "hub": self.hub.health(),
+            "devices": self.devices.health(),
+            "components": {name: c.health() for name, c in self.components.items()},
+        }
+
+
+class _StopRequested(Exception):
+    pass

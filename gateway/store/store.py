@@ -1,0 +1,246 @@
+"""The async face of the buffer: group commit, back-pressure, cursors and retention.
+
+Writes run on one dedicated thread and reads on another, so fsync on an SD card never
+stalls the event loop and a long query never delays a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..config import StoreConfig
+from ..model import Reading, StoredReading
+from .database import Database, RetentionResult, StoreFullError
+
+log = logging.getLogger("gateway.store")
+T = TypeVar("T")
+
+DB_FILENAME = "buffer.db"
+
+
+class Store:
+    def __init__(self, data_dir: Path, config: StoreConfig, *, now: Callable[[], float] = time.time):
+        self.path = data_dir / DB_FILENAME
+        self.config = config
+        self._now = now
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
+        self._wdb: Database | None = None
+        self._rdb: Database | None = None
+        self._pending: list[Reading] = []
+        self._space = asyncio.Condition()
+        self._has_pending = asyncio.Event()
+        self._committed = asyncio.Condition()
+        self._closing = False
+        self._flush_lock = asyncio.Lock()
+        #: names of cursors whose readings must be forwarded before eviction
+        self.consumers: list[str] = []
+        self.last_seq = 0
+        self.committed_readings = 0
+        self.commits = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.full = False
+        self.last_retention: RetentionResult | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wdb = await self._on_writer(lambda: Database(self.path))
+        self._rdb = await self._on_reader(lambda: Database(self.path, readonly=True))
+        self.last_seq = await self._on_writer(self._wdb.last_seq)
+
+    async def close(self) -> None:
+        """Flush everything pending, then close. Called on graceful shutdown."""
+        self._closing = True
+        await self.flush()
+        if self._wdb is not None:
+            wdb = self._wdb
+            await self._on_writer(lambda: (wdb.checkpoint(), wdb.close()))
+        if self._rdb is not None:
+            await self._on_reader(self._rdb.close)
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    async def _on_reader(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._reader, fn)
+
+    @property
+    def wdb(self) -> Database:
+        assert self._wdb is not None, "store not open"
+        return self._wdb
+
+    @property
+    def rdb(self) -> Database:
+        assert self._rdb is not None, "store not open"
+        return self._rdb
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def put(self, batch: Sequence[Reading]) -> None:
+        """Queue a batch for the next group commit; waits while the queue is full."""
+        if not batch:
+            return
+        async with self._space:
+            await self._space.wait_for(lambda: len(self._pending) < self.config.queue_size)
+            self._pending.extend(batch)
+        self._has_pending.set()
+
+    async def run(self) -> None:
+        """The group-commit loop: flush every ``flush_interval`` or ``flush_readings``."""
+        backoff = 0.5
+        while True:
+            await self._has_pending.wait()
+            if len(self._pending) < self.config.flush_readings:
+                deadline = asyncio.get_running_loop().time() + self.config.flush_interval
+                while len(self._pending) < self.config.flush_readings:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if remaining <= 0:
+                        break
+                    await asyncio.sleep(min(remaining, 0.02))
+            try:
+                await self.flush()
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - any disk fault: keep running, keep data
+                self._record_error(exc)
+                await self._relieve_full_disk()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def flush(self) -> None:
+        """Commit what is pending now. On failure the readings stay queued, in order."""
+        async with self._flush_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        while self._pending:
+            batch = self._pending[: max(self.config.flush_readings, 1)]
+            last = await self._on_writer(lambda: self.wdb.insert(batch))
+            del self._pending[: len(batch)]
+            self.last_seq = last
+            self.committed_readings += len(batch)
+            self.commits += 1
+            if self.full:
+                log.info("event=store_recovered path=%s", self.path)
+            self.full = False
+            async with self._space:
+                self._space.notify_all()
+            async with self._committed:
+                self._committed.notify_all()
+        self._has_pending.clear()
+
+    def _record_error(self, exc: BaseException) -> None:
+        message = str(exc)
+        if message != self.last_error:
+            log.error("event=store_write_failed path=%s pending=%d error=%r", self.path,
+                      len(self._pending), message)
+        self.last_error = message
+        self.last_error_at = self._now()
+        self.full = isinstance(exc, StoreFullError)
+
+    async def _relieve_full_disk(self) -> None:
+        if not self.full:
+            return
+        try:
+            await self.apply_retention()
+        except Exception as exc:  # noqa: BLE001 - deleting can fail on a full disk too
+            log.warning("event=retention_failed path=%s error=%r", self.path, str(exc))
+
+    async def wait_committed(self, after: int, timeout: float | None = None) -> int:
+        """Wait until a reading newer than ``after`` is committed; returns the last seq."""
+        async with self._committed:
+            try:
+                await asyncio.wait_for(self._committed.wait_for(lambda: self.last_seq > after), timeout)
+            except TimeoutError:
+                pass
+            return self.last_seq
+
+    # -- retention ------------------------------------------------------------------------
+
+    async def apply_retention(self) -> RetentionResult:
+        cfg = self.config
+        consumers = list(self.consumers)
+        result = await self._on_writer(lambda: self.wdb.apply_retention(
+            now=self._now(), max_age=cfg.max_age, max_bytes=cfg.max_bytes,
+            hard_max_bytes=cfg.hard_max_bytes, consumers=consumers))
+        self.last_retention = result
+        if result.dropped_unforwarded:
+            log.warning("event=unforwarded_dropped count=%d reason=hard_quota used_bytes=%d",
+                        result.dropped_unforwarded, result.used_bytes)
+        return result
+
+    async def run_retention(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.retention_interval)
+            try:
+                await self.apply_retention()
+            except Exception as exc:  # noqa: BLE001
+                self._record_error(exc)
+
+    # -- queries and cursors --------------------------------------------------------------
+
+    async def read_after(self, after: int, limit: int, points: Iterable[str] | None = None) -> list[StoredReading]:
+        pts = None if points is None else list(points)
+        return await self._on_reader(lambda: self.rdb.read_after(after, limit, pts))
+
+    async def latest(self, points: Iterable[str] | None = None) -> list[StoredReading]:
+        pts = None if points is None else list(points)
+        return await self._on_reader(lambda: self.rdb.latest(pts))
+
+    async def history(self, point: str, start: float | None = None, end: float | None = None) -> list[StoredReading]:
+        return await self._on_reader(lambda: self.rdb.history(point, start, end))
+
+    async def history_all(self, start: float, end: float) -> list[StoredReading]:
+        return await self._on_reader(lambda: self.rdb.history_all(start, end))
+
+    async def get_cursor(self, name: str) -> int | None:
+        return await self._on_writer(lambda: self.wdb.get_cursor(name))
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        await self._on_writer(lambda: self.wdb.set_cursor(name, seq, self._now()))
+
+    async def get_state(self, namespace: str, key: str) -> Any:
+        return await self._on_writer(lambda: self.wdb.get_state(namespace, key))
+
+    async def all_state(self, namespace: str) -> dict[str, Any]:
+        return await self._on_writer(lambda: self.wdb.all_state(namespace))
+
+    async def put_state(self, namespace: str, items: dict[str, Any]) -> None:
+        """Durably write state keys (committed and fsynced when this returns)."""
+        await self._on_writer(lambda: self.wdb.put_state(namespace, items, self._now()))
+
+    async def counters(self) -> dict[str, int]:
+        return await self._on_writer(self.wdb.counters)
+
+    async def used_bytes(self) -> int:
+        return await self._on_writer(self.wdb.used_bytes)
+
+    def health(self) -> dict[str, Any]:
+        retention = self.last_retention
+        return {
+            "path": str(self.path),
+            "last_seq": self.last_seq,
+            "pending": len(self._pending),
+            "queue_size": self.config.queue_size,
+            "committed_readings": self.committed_readings,
+            "commits": self.commits,
+            "full": self.full,
+            "last_error": self.last_error,
+            "used_bytes": retention.used_bytes if retention else None,
+            "max_bytes": self.config.max_bytes,
+            "hard_max_bytes": self.config.hard_max_bytes,
+        }
