@@ -24,8 +24,8 @@ from .problems import ConfigError, KeyLocator, Problems, did_you_mean, read_text
 SECTION_PARSERS: dict[str, str] = {
     "rules": "gateway.rules.config:parse_rules_section",
     "actuators": "gateway.rules.config:parse_actuators_section",
-    "api": "gateway.coap.config:parse_api_section",
-    "upstreams": "gateway.coap.config:parse_upstreams_section",
+    "api": "gateway.coap.api_config:parse_api_section",
+    "upstreams": "gateway.coap.uplink_config:parse_upstreams_section",
 }
 CORE_SECTIONS = ("gateway", "store", "devices")
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import __version__
+from .actuation import Actuation
 from .clock import Clock, SystemClock
 from .config import GatewayConfig
 from .devices import Devices
 from .hub import Hub
+from .overrides import Overrides
 from .sdnotify import Notifier
 from .store.store import Store
 
@@ -28,7 +30,7 @@ log = logging.getLogger("gateway.service")
 COMPONENTS: dict[str, str] = {
     "rules": "gateway.rules.component:RulesComponent",
     "upstreams": "gateway.coap.uplink:UplinksComponent",
-    "api": "gateway.coap.server:ApiComponent",
+    "api": "gateway.coap.api:ApiComponent",
 }
 
 SHUTDOWN_GRACE = 5.0
@@ -54,6 +56,8 @@ class Service:
         self.store = Store(config.site.data_dir, config.store, now=self.clock.time)
         self.hub = Hub(self.store.put)
         self.devices = Devices(config, self.store, self.hub.publish, self.clock)
+        self.overrides = Overrides(self.store, self.clock)
+        self.actuation = Actuation(self.devices, self.overrides, self.clock)
         self.components: dict[str, Component] = {}
         self.started_at = time.time()
         self._stop = asyncio.Event()
@@ -69,6 +73,7 @@ class Service:
             except (NotImplementedError, RuntimeError):  # not the main thread (tests)
                 pass
         await self.store.open()
+        await self.overrides.load()
         log.info("event=starting version=%s site=%s devices=%d data_dir=%s", __version__,
                  self.config.site.id, len(self.config.devices), self.config.site.data_dir)
         try:

@@ -1,0 +1,60 @@
+"""Manual overrides of writable points, with an expiry, kept durably in the buffer.
+
+While an override holds, rules leave the point alone; the CLI and the CoAP API set them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .clock import Clock
+from .model import Value
+from .store.store import Store
+
+NAMESPACE = "overrides"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    point: str
+    value: Value
+    until: float  # UTC epoch seconds
+    source: str
+    set_at: float
+
+
+class Overrides:
+    def __init__(self, store: Store, clock: Clock):
+        self._store = store
+        self._clock = clock
+        self._items: dict[str, Override] = {}
+
+    async def load(self) -> None:
+        self._items = {k: Override(**v) for k, v in (await self._store.all_state(NAMESPACE)).items()}
+
+    async def set(self, point: str, value: Value, duration: float, source: str) -> Override:
+        now = self._clock.time()
+        override = Override(point, value, now + duration, source, now)
+        await self._store.put_state(NAMESPACE, {point: asdict(override)})
+        self._items[point] = override
+        return override
+
+    async def clear(self, point: str) -> bool:
+        existed = point in self._items
+        await self._store.put_state(NAMESPACE, {point: None})
+        self._items.pop(point, None)
+        return existed
+
+    def active(self, point: str) -> Override | None:
+        override = self._items.get(point)
+        if override is None or override.until <= self._clock.time():
+            return None
+        return override
+
+    def all(self) -> list[Override]:
+        now = self._clock.time()
+        return [o for o in self._items.values() if o.until > now]
+
+    def health(self) -> dict[str, Any]:
+        return {o.point: {"value": o.value, "until": o.until, "source": o.source} for o in self.all()}
