@@ -131,7 +131,11 @@ def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
             problems.add(key, f"unknown section '{key}'{did_you_mean(key, known_sections)}")
 
     root = Table(raw, problems)
-    site = _parse_site(root.table("gateway", required=True), config_dir, problems, check_data_dir)
+    site = None
+    if "gateway" in raw:
+        site = _parse_site(root.table("gateway"), config_dir, problems, check_data_dir)
+    else:
+        problems.add("gateway", "is required: a [gateway] table with at least id = \"...\"")
     store = _parse_store(root.table("store"))
     devices = _parse_devices(root.tables("devices"), config_dir, problems)
     if site is None:
@@ -160,8 +164,8 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
     name = table.str("name", site_id or "")
     latitude = table.float("latitude", None, min=-90, max=90)
     longitude = table.float("longitude", None, min=-180, max=180)
-    if (latitude is None) != (longitude is None):
-        table.error("latitude" if latitude is None else "longitude",
+    if table.has("latitude") != table.has("longitude"):
+        table.error("longitude" if table.has("latitude") else "latitude",
                     "set both latitude and longitude, or neither")
     timezone = table.str("timezone", "UTC")
     if isinstance(timezone, str):

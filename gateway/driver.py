@@ -108,10 +108,10 @@ class Driver(abc.ABC):
         """Seconds between core-driven polls, or None for a driver that pushes."""
         return self.device.interval
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire connections; raising here makes the core retry with backoff."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called on shutdown and before a restart."""
 
     async def poll(self) -> Sequence[Reading]:

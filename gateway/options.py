@@ -61,7 +61,8 @@ class Table:
         else:
             ok = isinstance(value, kinds)
         if not ok:
-            wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            names = [_TYPE_NAMES.get(k, k.__name__) for k in kinds if not (k is int and float in kinds)]
+            wanted = " or ".join(names)
             self.error(name, f"must be {wanted}, got {value!r}")
             return None if default is REQUIRED else default
         return value

@@ -58,7 +58,7 @@ class SimulatedDriver(Driver):
             )
             table.finish()
             points.append(point)
-        if profile == "custom" and not points:
+        if options.raw.get("profile", "custom") == "custom" and not points:
             options.error("points", "a custom simulated device needs at least one [[devices.options.points]]")
         options.finish()
         return SimulatedOptions(profile or "custom", seed or 0, tuple(points), fail_every or 0)

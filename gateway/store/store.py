@@ -7,6 +7,7 @@ stalls the event loop and a long query never delays a commit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -129,7 +130,7 @@ class Store:
     async def _flush_locked(self) -> None:
         while self._pending:
             batch = self._pending[: max(self.config.flush_readings, 1)]
-            last = await self._on_writer(lambda: self.wdb.insert(batch))
+            last = await self._on_writer(functools.partial(self.wdb.insert, batch))
             del self._pending[: len(batch)]
             self.last_seq = last
             self.committed_readings += len(batch)

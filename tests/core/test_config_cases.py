@@ -1,0 +1,40 @@
+"""Data-driven config cases: each folder under tests/cases/config holds a gateway.toml and
+the exact problems `gateway check` must list for it (expected.err), one per line."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+CASES = Path(__file__).parent.parent / "cases" / "config"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if p.is_dir()))
+def test_check_lists_every_problem(case, tmp_path, capsys):
+    shutil.copytree(CASES / case, tmp_path / case)
+    config = tmp_path / case / "gateway.toml"
+    code = main(["check", "--config", str(config)])
+    err = capsys.readouterr().err.replace(f"{config}:", "gateway.toml:")
+    expected = (CASES / case / "expected.err").read_text().replace("{dir}", str(tmp_path / case))
+    expected_lines = [line for line in expected.splitlines() if line.strip()]
+    assert code == 1
+    listed = [line.strip() for line in err.splitlines()[1:]]
+    for line in expected_lines:
+        assert any(line in got for got in listed), f"missing problem: {line}\nall:\n{err}"
+    if case != "malformed-toml":
+        assert len(listed) == len(expected_lines), err
+
+
+def test_valid_config_passes_check(tmp_path, capsys):
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway]\nid = "ok"\ndata_dir = "data"\n[[devices]]\nname = "lamp"\n'
+                      'driver = "simulated"\n[devices.options]\nprofile = "streetlight"\n')
+    assert main(["check", "--config", str(config)]) == 0
+    assert "1 devices, 4 points (1 writable)" in capsys.readouterr().out
+
+
+def test_missing_file_is_named(tmp_path, capsys):
+    assert main(["check", "--config", str(tmp_path / "nope.toml")]) == 1
+    assert f"{tmp_path / 'nope.toml'}: file not found" in capsys.readouterr().err
