@@ -315,20 +315,20 @@ class Database:
                 age_evicted = self.conn.execute(
                     "DELETE FROM readings WHERE seq <= ? AND ts < ?", (forwarded, cutoff)).rowcount
                 self._bump(EVICTED_AGE, age_evicted)
-        while self.used_bytes() > max_bytes:
+        while (used := self.used_bytes()) > max_bytes:
             with self._transaction():
                 n = self.conn.execute(
                     "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings WHERE seq <= ? "
-                    "ORDER BY seq LIMIT ?)", (forwarded, chunk)).rowcount
+                    "ORDER BY seq LIMIT ?)", (forwarded, self._rows_to_free(used - max_bytes, chunk))).rowcount
                 self._bump(EVICTED_FORWARDED, n)
             forwarded_evicted += n
             if n == 0:
                 break
-        while self.used_bytes() > hard_max_bytes:
+        while (used := self.used_bytes()) > hard_max_bytes:
             with self._transaction():
                 n = self.conn.execute(
                     "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings ORDER BY seq LIMIT ?)",
-                    (chunk,)).rowcount
+                    (self._rows_to_free(used - hard_max_bytes, chunk),)).rowcount
                 self._bump(DROPPED_UNFORWARDED, n)
             dropped += n
             if n == 0:
@@ -336,6 +336,15 @@ class Database:
         if age_evicted or forwarded_evicted or dropped:
             self.conn.execute("PRAGMA incremental_vacuum")
         return RetentionResult(forwarded_evicted, age_evicted, dropped, self.used_bytes())
+
+    def _rows_to_free(self, excess_bytes: int, most: int) -> int:
+        """How many of the oldest rows to delete to free about ``excess_bytes``: never far
+        more than needed, since unforwarded readings may be among them."""
+        rows = self.count()
+        if rows == 0:
+            return 0
+        per_row = max(1.0, self.used_bytes() / rows)
+        return max(1, min(most, int(excess_bytes / per_row * 1.1) + 1))
 
     def checkpoint(self) -> None:
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
