@@ -1,0 +1,113 @@
+"""Third-party drivers found through the entry-point group, and crash isolation."""
+
+import asyncio
+import sys
+import textwrap
+
+import pytest
+
+from gateway.driver import available_drivers
+from gateway.service import Service
+from tests.conftest import running, wait_until
+
+FLAKY_DRIVER = '''
+from gateway.driver import Driver, PointSpec
+
+CRASHES = {"left": 2}
+
+
+class FlakyDriver(Driver):
+    name = "flaky"
+
+    @classmethod
+    def parse_options(cls, options, config_dir):
+        crashes = options.int("crashes", 2)
+        options.finish()
+        CRASHES["left"] = crashes
+        return crashes
+
+    @classmethod
+    def declare_points(cls, options):
+        return [PointSpec("alive", kind="bool")]
+
+    async def run(self):
+        if CRASHES["left"] > 0:
+            CRASHES["left"] -= 1
+            raise RuntimeError("sensor bus exploded")
+        while True:
+            await self.ctx.publish([self.ctx.reading("alive", True)])
+            await self.ctx.clock.sleep(0.02)
+'''
+
+
+@pytest.fixture
+def installed_flaky_package(tmp_path, monkeypatch):
+    """A package installed the way pip would: module + dist-info with an entry point."""
+    site_dir = tmp_path / "site-packages"
+    site_dir.mkdir()
+    (site_dir / "flaky_gateway_driver.py").write_text(FLAKY_DRIVER)
+    dist = site_dir / "flaky_gateway_driver-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: flaky-gateway-driver\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[gateway.drivers]\nflaky = flaky_gateway_driver:FlakyDriver\n")
+    monkeypatch.syspath_prepend(str(site_dir))
+    yield
+    sys.modules.pop("flaky_gateway_driver", None)
+
+
+def test_installed_package_adds_a_driver(installed_flaky_package):
+    assert "flaky" in available_drivers()
+    assert "simulated" in available_drivers()
+
+
+def test_crashing_driver_is_restarted_and_others_keep_running(installed_flaky_package, site, monkeypatch):
+    monkeypatch.setattr("gateway.devices.MIN_BACKOFF", 0.05)
+    config = site(textwrap.dedent("""
+        [[devices]]
+        name = "flaky"
+        driver = "flaky"
+        [devices.options]
+        crashes = 2
+
+        [[devices]]
+        name = "steady"
+        driver = "simulated"
+        interval = "20ms"
+        [devices.options]
+        profile = "air_quality"
+    """))
+
+    async def scenario():
+        service = Service(config)
+        async with running(service):
+            await wait_until(lambda: "flaky/alive" in service.hub.latest, timeout=20)
+            health = service.health()["devices"]
+            assert health["flaky"]["restarts"] == 2
+            assert "sensor bus exploded" in health["flaky"]["last_error"]
+            assert health["flaky"]["state"] == "running"
+            assert health["steady"]["restarts"] == 0
+            assert health["steady"]["polls"] > 0
+
+    asyncio.run(scenario())
+
+
+def test_poll_errors_are_counted_without_restarting(site):
+    config = site("""
+        [[devices]]
+        name = "glitchy"
+        driver = "simulated"
+        interval = "10ms"
+        [devices.options]
+        profile = "air_quality"
+        fail_every = 3
+    """)
+
+    async def scenario():
+        service = Service(config)
+        async with running(service):
+            await wait_until(lambda: service.health()["devices"]["glitchy"]["poll_errors"] >= 3)
+            health = service.health()["devices"]["glitchy"]
+            assert health["restarts"] == 0
+            assert "simulated fault" in health["last_error"]
+
+    asyncio.run(scenario())
