@@ -1,0 +1,350 @@
+"""SenML (RFC 8428) packs from readings and back: CBOR (content-format 112) and JSON (110).
+
+Pure code over values and bytes, no I/O. Shared by the uplink and the CoAP API server.
+
+Public API (stable)
+-------------------
+``encode_senml_cbor(readings, *, base_name="", batch=None, compact_floats=True) -> bytes``
+``encode_senml_json(readings, *, base_name="", batch=None) -> bytes``
+    ``readings`` is any sequence of objects with ``point``, ``value``, ``ts`` (UTC epoch
+    seconds) and ``unit`` (``Reading`` and ``StoredReading`` both fit). ``base_name`` is
+    prefixed to every point name (the uplink uses ``"<gateway-id>/"``). ``batch`` adds the
+    duplicate-detection fields (see below); leave it None outside the uplink.
+``decode_senml_cbor(payload, *, time_digits=None) -> SenmlPack`` / ``decode_senml_json(...)``
+    Resolve a pack (any valid SenML, not only ours) into records with base values applied;
+    ``.batch`` holds the ``BatchId`` when present. Raises ``SenmlError`` with a readable
+    reason on malformed input. ``time_digits=3`` rounds times to the millisecond.
+
+Layout (why it is small)
+------------------------
+Records are grouped by point, in order of each point's first appearance (points without a
+unit first, because ``bu`` cannot be unset); within a point they keep their original order. The first record of a group sets ``bn`` to the full name
+(and ``bu`` to the unit), so the following records of that point carry no name at all, only
+value and time. The first record of the pack sets ``bt`` to the first reading's time; every
+``t`` is relative to it, in whole milliseconds (the buffer's resolution), written as the
+shortest CBOR number that rounds back to the same millisecond (an integer, or a float16 /
+float32 where exact enough). With ``compact_floats`` a float value is sent as float32 when
+float32 still reproduces every decimal digit of the value (21.3 stays 21.3 after rounding to
+its own digit count); integral floats go as integers. A receiver that needs global order
+sorts the resolved records by time; ties keep record order.
+
+Duplicate detection
+-------------------
+With ``batch=BatchId(gateway_id, seq)`` the first record also carries two extension fields,
+``"gw"`` (text, the gateway id) and ``"batch"`` (unsigned integer, the batch sequence
+number, 1, 2, 3 ... per gateway and upstream). They are text labels in both encodings and do
+not end in ``_``, so RFC 8428 receivers that do not know them ignore them. A retried batch
+always carries the same readings and the same number; a receiver keeps the highest number
+accepted per gateway id and acknowledges, but drops, any batch not above it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cbor2
+
+# RFC 8428 §6, Table 4: integer labels of the CBOR representation.
+BASE_NAME = -2
+BASE_TIME = -3
+BASE_UNIT = -4
+BASE_VALUE = -5
+BASE_SUM = -6
+BASE_VERSION = -1
+NAME = 0
+UNIT = 1
+VALUE = 2
+STRING_VALUE = 3
+BOOL_VALUE = 4
+SUM = 5
+TIME = 6
+UPDATE_TIME = 7
+DATA_VALUE = 8
+
+#: CBOR integer label -> JSON label, for the fields the gateway writes and reads.
+JSON_LABELS: dict[int, str] = {
+    BASE_VERSION: "bver", BASE_NAME: "bn", BASE_TIME: "bt", BASE_UNIT: "bu", BASE_VALUE: "bv",
+    BASE_SUM: "bs", NAME: "n", UNIT: "u", VALUE: "v", STRING_VALUE: "vs", BOOL_VALUE: "vb",
+    SUM: "s", TIME: "t", UPDATE_TIME: "ut", DATA_VALUE: "vd",
+}
+_CBOR_LABELS = {text: number for number, text in JSON_LABELS.items()}
+
+#: extension labels carrying the duplicate-detection id (text labels in both encodings)
+GATEWAY_ID_LABEL = "gw"
+BATCH_SEQ_LABEL = "batch"
+
+# RFC 8428 §4.5.3: times below 2**28 are relative to "now", not to the epoch.
+_RELATIVE_TIME_LIMIT = 2**28
+
+
+class SenmlError(ValueError):
+    """A pack that is not valid SenML; the message says what and where."""
+
+
+class ReadingLike(Protocol):
+    @property
+    def point(self) -> str: ...
+    @property
+    def value(self) -> bool | int | float | str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def unit(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatchId:
+    """What lets a receiver drop a batch it has already accepted."""
+
+    gateway_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRecord:
+    """One SenML record with base values applied (RFC 8428 §4.6)."""
+
+    name: str
+    value: bool | int | float | str | bytes | None
+    time: float
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SenmlPack:
+    records: tuple[ResolvedRecord, ...]
+    batch: BatchId | None = None
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+def encode_senml_cbor(readings: Sequence[ReadingLike], *, base_name: str = "",
+                      batch: BatchId | None = None, compact_floats: bool = True) -> bytes:
+    """A SenML+CBOR pack (content-format 112) of ``readings``; see the module docstring."""
+    records = _records(readings, base_name, batch, compact_floats, cbor=True)
+    return cbor2.dumps(records, canonical=True)
+
+
+def encode_senml_json(readings: Sequence[ReadingLike], *, base_name: str = "",
+                      batch: BatchId | None = None) -> bytes:
+    """A SenML+JSON pack (content-format 110) of ``readings``; see the module docstring."""
+    records = _records(readings, base_name, batch, False, cbor=False)
+    return json.dumps(records, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | None,
+             compact_floats: bool, *, cbor: bool) -> list[dict[Any, Any]]:
+    if not readings:
+        return [_batch_fields({}, batch)] if batch is not None else []
+    groups: dict[str, list[ReadingLike]] = {}
+    for reading in readings:
+        group = groups.get(reading.point)
+        if group is None:
+            groups[reading.point] = [reading]
+        else:
+            group.append(reading)
+    base_ms = round(readings[0].ts * 1000)
+    label = _label_cbor if cbor else _label_json
+    time_of = _cbor_time if cbor else _json_time
+    value_of = _cbor_value if cbor else _json_value
+    out: list[dict[Any, Any]] = []
+    # bu stays in force until replaced and cannot be unset, so points without a unit go first.
+    ordered = sorted(groups.values(), key=lambda group: group[0].unit is not None and group[0].unit != "")
+    for group in ordered:
+        point = group[0].point
+        first = True
+        for reading in group:
+            record: dict[Any, Any] = {}
+            if first:
+                record[label(BASE_NAME)] = base_name + point
+                if reading.unit:
+                    record[label(BASE_UNIT)] = reading.unit
+                first = False
+            key, value = value_of(reading.value, compact_floats)
+            record[label(key)] = value
+            delta = round(reading.ts * 1000) - base_ms
+            if delta:
+                record[label(TIME)] = time_of(delta)
+            out.append(record)
+    head = out[0]
+    head[label(BASE_TIME)] = _whole_or_float(base_ms)
+    _batch_fields(head, batch)
+    return out
+
+
+def _label_cbor(label: int) -> int:
+    return label
+
+
+def _label_json(label: int) -> str:
+    return JSON_LABELS[label]
+
+
+def _batch_fields(record: dict[Any, Any], batch: BatchId | None) -> dict[Any, Any]:
+    if batch is not None:
+        record[GATEWAY_ID_LABEL] = batch.gateway_id
+        record[BATCH_SEQ_LABEL] = batch.seq
+    return record
+
+
+def _whole_or_float(ms: int) -> int | float:
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
+
+
+_F16 = struct.Struct("<e")
+_F32 = struct.Struct("<f")
+
+
+def _cbor_time(delta_ms: int) -> int | float:
+    """The shortest number that rounds back to ``delta_ms`` milliseconds."""
+    if delta_ms % 1000 == 0:
+        return delta_ms // 1000
+    exact = delta_ms / 1000
+    for packer in (_F16, _F32):
+        try:
+            narrow = packer.unpack(packer.pack(exact))[0]
+        except OverflowError:
+            continue
+        if round(narrow * 1000) == delta_ms:
+            return float(narrow)  # cbor2 (canonical) writes it in the narrow width
+    return exact
+
+
+def _json_time(delta_ms: int) -> int | float:
+    return _whole_or_float(delta_ms)
+
+
+def _cbor_value(value: Any, compact: bool) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return BOOL_VALUE, value
+    if isinstance(value, str):
+        return STRING_VALUE, value
+    if isinstance(value, float) and compact:
+        return VALUE, _compact_float(value)
+    return VALUE, value
+
+
+def _json_value(value: Any, compact: bool) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return BOOL_VALUE, value
+    if isinstance(value, str):
+        return STRING_VALUE, value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            # JSON has no NaN or infinity; say it in words rather than drop the reading.
+            return STRING_VALUE, repr(value)
+        if value.is_integer() and abs(value) < 2**53:
+            return VALUE, int(value)
+    return VALUE, value
+
+
+def _compact_float(value: float) -> int | float:
+    if not math.isfinite(value):
+        return value
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    try:
+        narrow = _F32.unpack(_F32.pack(value))[0]
+    except OverflowError:
+        return value
+    if narrow == value:
+        return value
+    digits = _significant_digits(repr(value))
+    if digits <= 9 and float(f"{narrow:.{digits}g}") == value:
+        return float(narrow)
+    return value
+
+
+def _significant_digits(text: str) -> int:
+    mantissa = text.lower().split("e", 1)[0].lstrip("-").replace(".", "").strip("0")
+    return max(len(mantissa), 1)
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+def decode_senml_cbor(payload: bytes, *, time_digits: int | None = None) -> SenmlPack:
+    """Resolve a SenML+CBOR pack; raises SenmlError when it is not one.
+
+    ``time_digits=3`` rounds resolved times to the millisecond, undoing the float32 width
+    that the encoder uses for relative times.
+    """
+    try:
+        raw = cbor2.loads(payload)
+    except Exception as exc:  # noqa: BLE001 - cbor2 raises several types for bad input
+        raise SenmlError(f"not CBOR: {exc}") from None
+    return _resolve(raw, cbor=True, time_digits=time_digits)
+
+
+def decode_senml_json(payload: bytes | str, *, time_digits: int | None = None) -> SenmlPack:
+    """Resolve a SenML+JSON pack; raises SenmlError when it is not one."""
+    try:
+        raw = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SenmlError(f"not JSON: {exc}") from None
+    return _resolve(raw, cbor=False, time_digits=time_digits)
+
+
+def _resolve(raw: Any, *, cbor: bool, time_digits: int | None) -> SenmlPack:
+    if not isinstance(raw, list):
+        raise SenmlError("a SenML pack must be an array of records")
+    base_name, base_time, base_unit, base_value = "", 0.0, None, None
+    batch: BatchId | None = None
+    records: list[ResolvedRecord] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise SenmlError(f"record {index} is not a map")
+        record = item if cbor else {_CBOR_LABELS.get(k, k): v for k, v in item.items()}
+        if index == 0 and GATEWAY_ID_LABEL in record and BATCH_SEQ_LABEL in record:
+            gw, seq = record[GATEWAY_ID_LABEL], record[BATCH_SEQ_LABEL]
+            if not isinstance(gw, str) or not isinstance(seq, int) or isinstance(seq, bool):
+                raise SenmlError("record 0: 'gw' must be text and 'batch' an integer")
+            batch = BatchId(gw, seq)
+        for key in record:
+            if isinstance(key, str) and key.endswith("_"):
+                raise SenmlError(f"record {index}: must-understand field '{key}' is not supported")
+        base_name = _typed(record, BASE_NAME, str, base_name, index)
+        base_time = float(_typed(record, BASE_TIME, (int, float), base_time, index))
+        base_unit = _typed(record, BASE_UNIT, str, base_unit, index)
+        base_value = _typed(record, BASE_VALUE, (int, float), base_value, index)
+        values = [k for k in (VALUE, STRING_VALUE, BOOL_VALUE, DATA_VALUE, SUM) if k in record]
+        if not values and base_value is None:
+            if any(k in record for k in (NAME, UNIT, TIME)):
+                raise SenmlError(f"record {index} has no value")
+            continue
+        name = base_name + _typed(record, NAME, str, "", index)
+        if not name:
+            raise SenmlError(f"record {index} has no name (neither bn nor n)")
+        value: Any = record[values[0]] if values else None
+        if values and values[0] == VALUE:
+            value = _typed(record, VALUE, (int, float), None, index)
+            if base_value is not None:
+                value += base_value
+        elif not values:
+            value = base_value
+        time = base_time + float(_typed(record, TIME, (int, float), 0, index))
+        if time_digits is not None:
+            time = round(time, time_digits)
+        unit = _typed(record, UNIT, str, None, index) or base_unit
+        records.append(ResolvedRecord(name, value, time, unit))
+    return SenmlPack(tuple(records), batch)
+
+
+def _typed(record: dict[Any, Any], label: int, kinds: type | tuple[type, ...], default: Any,
+           index: int) -> Any:
+    if label not in record:
+        return default
+    value = record[label]
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise SenmlError(f"record {index}: field '{JSON_LABELS[label]}' has the wrong type ({value!r})")
+    return value
+
+
+def resolve_times(records: Iterable[ResolvedRecord], now: float) -> list[ResolvedRecord]:
+    """Apply RFC 8428's rule that times below 2**28 are relative to ``now``."""
+    return [r if r.time >= _RELATIVE_TIME_LIMIT else
+            ResolvedRecord(r.name, r.value, now + r.time, r.unit) for r in records]
