@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from ..model import Quality, Reading, StoredReading
 from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCHEMA_VERSION
 
@@ -65,7 +63,6 @@ class Database:
         else:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         conn.execute("PRAGMA busy_timeout = 5000")
         if not readonly:
             # auto_vacuum must be chosen before the first table exists.
@@ -93,11 +90,21 @@ class Database:
             raise SchemaTooNewError(
                 f"{self.path} has schema version {current}, newer than this gateway's "
                 f"{SCHEMA_VERSION}; upgrade the gateway or move the buffer aside")
+        if current == SCHEMA_VERSION:
+            return
+        # sqlite-utils (with click and dateutil) adds ~13 MB of RSS, so the daemon loads it
+        # only when a buffer actually needs migrating, not on every start.
+        import sqlite_utils
+
+        db = sqlite_utils.Database(self.conn)
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self._transaction():
                 for statement in MIGRATIONS[version]:
-                    self.conn.execute(statement)
+                    db.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version}")
+        missing = {"points", "readings", "cursors", "counters", "state"} - set(db.table_names())
+        if missing:
+            raise RuntimeError(f"{self.path}: migration left tables missing: {sorted(missing)}")
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
