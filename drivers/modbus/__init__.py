@@ -1,0 +1,5 @@
+"""Modbus TCP, RTU and RTU-over-TCP devices described by reusable register profiles."""
+
+from .driver import ModbusDriver
+
+__all__ = ["ModbusDriver"]
