@@ -1,0 +1,207 @@
+"""The CoAP credentials file: OSCORE keys, DTLS pre-shared keys and platform tokens.
+
+Kept apart from the site config (mode 0600, never logged); shared by the uplink and the API.
+
+File format (TOML), one table per named entry; an entry holds any of the three kinds::
+
+    [cloud.oscore]                     # OSCORE (RFC 8613) security context
+    sender_id = "01"                   # hex; our id when we send
+    recipient_id = "02"                # hex; the peer's id
+    master_secret = "0102...10"        # hex, 16+ bytes
+    master_salt = "9e7ca92223786340"   # hex, optional
+    id_context = ""                    # hex, optional
+    algorithm = "AES-CCM-16-64-128"    # optional (aiocoap's name of the AEAD)
+
+    [cloud.psk]                        # DTLS-PSK (coaps://)
+    identity = "gateway-1"
+    key = "secret text"                # or key_hex = "..."
+
+    [thingsboard]
+    token = "A1_TEST_TOKEN"            # a platform access token
+
+API: ``load_credentials(path) -> Credentials`` (raises ``ConfigError`` naming file, line and
+key); ``Credentials.entry(name) -> CredentialEntry | None``; ``oscore_context(keys,
+state_dir)`` builds an aiocoap security context whose sequence numbers live in ``state_dir``.
+Secret fields are excluded from ``repr`` so they cannot reach a log line by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..options import Table
+from ..problems import ConfigError, KeyLocator, Problems, read_text
+
+log = logging.getLogger("gateway.coap.credentials")
+
+OSCORE_ALGORITHMS = ("AES-CCM-16-64-128", "AES-CCM-16-128-128", "AES-CCM-64-64-128",
+                     "AES-CCM-64-128-128", "A128GCM", "A256GCM", "ChaCha20/Poly1305")
+
+
+@dataclass(frozen=True, slots=True)
+class OscoreKeys:
+    sender_id: bytes
+    recipient_id: bytes
+    master_secret: bytes = field(repr=False)
+    master_salt: bytes = field(default=b"", repr=False)
+    id_context: bytes | None = None
+    algorithm: str = "AES-CCM-16-64-128"
+
+
+@dataclass(frozen=True, slots=True)
+class PskKeys:
+    identity: bytes
+    key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialEntry:
+    name: str
+    oscore: OscoreKeys | None = None
+    psk: PskKeys | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    path: Path
+    entries: Mapping[str, CredentialEntry]
+
+    def entry(self, name: str) -> CredentialEntry | None:
+        return self.entries.get(name)
+
+
+def load_credentials(path: Path | str) -> Credentials:
+    """Read and validate the credentials file; raises ConfigError listing every problem."""
+    path = Path(path)
+    problems = Problems(str(path))
+    text = read_text(path, problems)
+    if text is None:
+        raise ConfigError(problems.items)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message can quote the offending line, which may hold a key.
+        problems.add("", f"malformed TOML ({str(exc).split('(', 1)[-1].rstrip(')')})")
+        raise ConfigError(problems.items) from None
+    problems.locate = KeyLocator(text)
+    _warn_if_readable_by_others(path)
+    entries: dict[str, CredentialEntry] = {}
+    for name, body in raw.items():
+        table = Table(body, problems, name)
+        oscore = _parse_oscore(table.table("oscore")) if table.has("oscore") else None
+        psk = _parse_psk(table.table("psk")) if table.has("psk") else None
+        token = table.str("token", None)
+        table.finish()
+        if oscore is None and psk is None and token is None and isinstance(body, dict):
+            problems.add(name, "entry has none of oscore, psk or token")
+        entries[name] = CredentialEntry(name, oscore, psk, token)
+    problems.raise_if_any()
+    return Credentials(path, entries)
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWOTH):
+        log.warning("event=credentials_file_too_open path=%s mode=%o advice=\"chmod 600\"",
+                    path, stat.S_IMODE(mode))
+
+
+def _hex(table: Table, name: str, required: bool, min_len: int = 0) -> bytes | None:
+    text = table.str(name) if required else table.str(name, None)
+    if not isinstance(text, str):
+        return None
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        # Never echo the text: it may be a secret.
+        table.error(name, "must be hexadecimal digits (e.g. \"0a1b\")")
+        return None
+    if len(value) < min_len:
+        table.error(name, f"must be at least {min_len} bytes ({2 * min_len} hex digits)")
+        return None
+    return value
+
+
+def _parse_oscore(table: Table) -> OscoreKeys | None:
+    sender = _hex(table, "sender_id", True)
+    recipient = _hex(table, "recipient_id", True)
+    secret = _hex(table, "master_secret", True, min_len=16)
+    salt = _hex(table, "master_salt", False)
+    id_context = _hex(table, "id_context", False)
+    algorithm = table.str("algorithm", "AES-CCM-16-64-128", choices=OSCORE_ALGORITHMS)
+    table.finish()
+    for key, value in (("sender_id", sender), ("recipient_id", recipient)):
+        if value is not None and len(value) > 7:
+            table.error(key, "must be at most 7 bytes")
+            return None
+    if sender is None or recipient is None or secret is None:
+        return None
+    return OscoreKeys(sender, recipient, secret, salt or b"", id_context, algorithm)
+
+
+def _parse_psk(table: Table) -> PskKeys | None:
+    identity = table.str("identity")
+    key_text = table.str("key", None)
+    key_hex = _hex(table, "key_hex", False)
+    table.finish()
+    if key_text is not None and key_hex is not None:
+        table.error("key", "set key or key_hex, not both")
+        return None
+    key = key_hex if key_hex is not None else key_text.encode() if isinstance(key_text, str) else None
+    if key is None:
+        table.error("key", "is required (or key_hex)")
+        return None
+    if not isinstance(identity, str):
+        return None
+    return PskKeys(identity.encode(), key)
+
+
+def oscore_context(keys: OscoreKeys, state_dir: Path) -> Any:
+    """An aiocoap OSCORE security context for ``keys``.
+
+    Key material stays in memory; only the sender sequence number and replay window are
+    persisted, in ``state_dir/sequence.json`` (OSCORE must never reuse a sequence number
+    with the same keys, so this directory must survive restarts and must not be copied).
+    """
+    from aiocoap import oscore
+
+    class _Context(oscore.FilesystemSecurityContext):
+        def _load(self) -> None:
+            self.alg_aead = oscore.algorithms[keys.algorithm]
+            self.hashfun = oscore.hashfunctions[oscore.DEFAULT_HASHFUNCTION]
+            self.sender_id = keys.sender_id
+            self.recipient_id = keys.recipient_id
+            self.id_context = keys.id_context
+            self.derive_keys(keys.master_salt, keys.master_secret)
+            self.recipient_replay_window = oscore.ReplayWindow(
+                oscore.DEFAULT_WINDOWSIZE, self._replay_window_changed)
+            try:
+                sequence = json.loads((Path(self.basedir) / "sequence.json").read_text())
+            except FileNotFoundError:
+                self.sender_sequence_number = 0
+                self.recipient_replay_window.initialize_empty()
+                self.replay_window_persisted = True
+                return
+            self.sender_sequence_number = int(sequence["next-to-send"])
+            received = sequence["received"]
+            if received == "unknown":
+                self.replay_window_persisted = False
+            else:
+                self.recipient_replay_window.initialize_from_persisted(received)
+                self.replay_window_persisted = True
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o700)
+    return _Context(str(state_dir))

@@ -1,0 +1,310 @@
+"""The uplinks component: one task per upstream pushing the buffer north over CoAP, in order.
+
+Each upstream owns a cursor in the store; a batch moves the cursor only once a 2.xx answer
+acknowledges it, so restarts resume exactly at the first unacknowledged reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..model import StoredReading
+from . import numbers
+from .credentials import oscore_context
+from .senml import BatchId
+from .uplink_config import UpstreamConfig, UpstreamsConfig
+from .uplink_format import encode_batch
+from .uplink_policy import Action, Backoff, decide
+
+log = logging.getLogger("gateway.coap.uplink")
+
+#: the longest a Max-Age from the upstream may hold the uplink back
+MAX_SERVER_DELAY = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    number: int
+    readings: list[StoredReading]
+    last_seq: int
+
+
+class Uplink:
+    """Delivers one upstream's stream: gather, persist the in-flight batch, send until acked."""
+
+    def __init__(self, config: UpstreamConfig, service: Any, data_dir: Path):
+        self.config = config
+        self.store = service.store
+        self.clock = service.clock
+        self.data_dir = data_dir
+        self.backoff = Backoff(config.retry_min, config.retry_max)
+        self.namespace = f"uplink:{config.name}"
+        self.cursor = 0
+        self.next_number = 1
+        self._inflight: tuple[int, int] | None = None  # (batch number, last seq)
+        self._context: Any = None
+        self._security: Any = None
+        # health
+        self.state = "starting"
+        self.oldest_pending_ts: float | None = None
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.retry_at: float | None = None
+        self.batches_sent = 0
+        self.readings_sent = 0
+        self.bytes_sent = 0
+        self.attempts = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        cursor = await self.store.get_cursor(self.config.cursor_name)
+        if cursor is None:
+            cursor = self.store.last_seq if self.config.start == "latest" else 0
+            await self.store.set_cursor(self.config.cursor_name, cursor)
+        self.cursor = cursor
+        inflight = await self.store.get_state(self.namespace, "inflight")
+        if isinstance(inflight, dict):
+            number, last = int(inflight["batch"]), int(inflight["last"])
+            if last > cursor:
+                self._inflight = (number, last)
+                self.next_number = number
+            else:
+                self.next_number = number + 1
+        await self._open_context()
+        log.info("event=uplink_open upstream=%s uri=%s format=%s security=%s cursor=%d next_batch=%d",
+                 self.config.name, self.config.safe_uri, self.config.format, self.config.security,
+                 self.cursor, self.next_number)
+
+    async def _open_context(self) -> None:
+        import aiocoap
+
+        transports = None
+        if self.config.security == "dtls-psk":
+            transports = ["tinydtls"]
+        self._context = await aiocoap.Context.create_client_context(transports=transports)
+        credentials = self.config.credentials
+        pattern = self._request_message(b"", 0).get_request_uri()
+        if self.config.security == "oscore" and credentials and credentials.oscore:
+            state_dir = self.data_dir / "oscore" / self.config.name
+            self._security = oscore_context(credentials.oscore, state_dir)
+            self._context.client_credentials[pattern] = self._security
+        elif self.config.security == "dtls-psk" and credentials and credentials.psk:
+            from aiocoap.credentials import DTLS
+
+            self._context.client_credentials[pattern] = DTLS(credentials.psk.key, credentials.psk.identity)
+
+    async def close(self) -> None:
+        if self._context is not None:
+            await self._context.shutdown()
+            self._context = None
+        lock = getattr(self._security, "lockfile", None)
+        if lock is not None:
+            lock.release()
+
+    # -- the delivery loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                batch = await self._next_batch()
+                if batch is not None:
+                    await self._deliver(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. the buffer briefly unreadable
+                log.exception("event=uplink_error upstream=%s", self.config.name)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error_at = self.clock.time()
+                await self.clock.sleep(self.backoff.next_delay())
+
+    async def _next_batch(self) -> Batch | None:
+        if self._inflight is not None:
+            number, last = self._inflight
+            readings = await self.store.read_after(self.cursor, max(last - self.cursor, 1))
+            readings = [r for r in readings if r.seq <= last]
+            if not readings:
+                # Retention dropped the whole unacknowledged range (hard quota); nothing to resend.
+                await self._acknowledged(Batch(number, [], last))
+                return None
+            self.oldest_pending_ts = readings[0].ts
+            return Batch(number, readings, last)
+        readings = await self._gather()
+        batch = Batch(self.next_number, readings, readings[-1].seq)
+        # Persist before sending: if we die before the ack, the same readings go again under
+        # the same number, and the receiver can tell the copy from new data.
+        await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number, "last": batch.last_seq}})
+        self._inflight = (batch.number, batch.last_seq)
+        return batch
+
+    async def _gather(self) -> list[StoredReading]:
+        """Readings for the next batch: a full backlog batch at once while behind; when caught
+        up, whatever arrives within ``linger`` of the first new reading, up to ``batch_size``."""
+        cfg = self.config
+        readings = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
+        while not readings:
+            self.state = "idle"
+            self.oldest_pending_ts = None
+            await self.store.wait_committed(max(self.cursor, self.store.last_seq))
+            readings = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
+        self.oldest_pending_ts = readings[0].ts
+        if len(readings) >= cfg.batch_size or cfg.linger <= 0:
+            return readings
+        self.state = "lingering"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.linger
+        while len(readings) < cfg.batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            seen = readings[-1].seq
+            await self.store.wait_committed(seen, timeout=remaining)
+            readings += await self.store.read_after(seen, cfg.backlog_batch_size - len(readings))
+        return readings
+
+    async def _deliver(self, batch: Batch) -> None:
+        readings = batch.readings
+        while True:
+            payload, content_format = encode_batch(
+                self.config.format, readings, BatchId(self.config.gateway_id, batch.number),
+                base_name=self.config.base_name, compact_floats=self.config.compact_floats)
+            self.state = "sending"
+            self.attempts += 1
+            try:
+                code, max_age = await self._send(payload, content_format)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - network errors come in many types
+                await self._wait_after_failure(f"{type(exc).__name__}: {exc}".rstrip(": "), None, batch)
+                continue
+            decision = decide(code, max_age)
+            if decision.action is Action.DELIVERED:
+                self.bytes_sent += len(payload)
+                await self._acknowledged(Batch(batch.number, readings, readings[-1].seq))
+                return
+            if decision.action is Action.SHRINK and len(readings) > 1:
+                # The upstream never accepted this number, so it may carry fewer readings.
+                readings = readings[: len(readings) // 2]
+                await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number,
+                                                                         "last": readings[-1].seq}})
+                self._inflight = (batch.number, readings[-1].seq)
+                log.warning("event=uplink_batch_too_large upstream=%s batch=%d readings=%d",
+                            self.config.name, batch.number, len(readings))
+                continue
+            await self._wait_after_failure(f"upstream answered {numbers.code_text(code)}",
+                                           decision.server_delay, batch)
+
+    async def _send(self, payload: bytes, content_format: int) -> tuple[int, int | None]:
+        request = self._context.request(self._request_message(payload, content_format))
+        response = await asyncio.wait_for(request.response, self.config.timeout)
+        return int(response.code), response.opt.max_age
+
+    def _request_message(self, payload: bytes, content_format: int) -> Any:
+        from aiocoap import CON, POST, PUT, Message
+
+        method = POST if self.config.method == "POST" else PUT
+        message = Message(code=method, mtype=CON, uri=self.config.request_uri, payload=payload)
+        if content_format:
+            message.opt.content_format = content_format
+        return message
+
+    async def _acknowledged(self, batch: Batch) -> None:
+        await self.store.set_cursor(self.config.cursor_name, batch.last_seq)
+        self.cursor = batch.last_seq
+        self._inflight = None
+        self.next_number = batch.number + 1
+        self.backoff.reset()
+        self.batches_sent += 1
+        self.readings_sent += len(batch.readings)
+        self.last_success = self.clock.time()
+        self.retry_at = None
+        if self.last_error is not None and self.state in ("backoff", "sending"):
+            log.info("event=uplink_recovered upstream=%s batch=%d cursor=%d", self.config.name,
+                     batch.number, self.cursor)
+        self.state = "sent"
+        log.debug("event=uplink_batch_acked upstream=%s batch=%d readings=%d cursor=%d",
+                  self.config.name, batch.number, len(batch.readings), self.cursor)
+
+    async def _wait_after_failure(self, error: str, server_delay: float | None, batch: Batch) -> None:
+        delay = min(server_delay, MAX_SERVER_DELAY) if server_delay is not None else self.backoff.next_delay()
+        if error != self.last_error:
+            log.warning("event=uplink_failed upstream=%s batch=%d error=%r retry_in=%.1f",
+                        self.config.name, batch.number, error, delay)
+        self.last_error = error
+        self.last_error_at = self.clock.time()
+        self.state = "backoff"
+        self.retry_at = self.clock.time() + delay
+        await self.clock.sleep(delay)
+
+    # -- health ---------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        now = self.clock.time()
+        lag_readings = max(self.store.last_seq - self.cursor, 0)
+        lag_seconds = 0.0
+        if lag_readings and self.oldest_pending_ts is not None:
+            lag_seconds = max(now - self.oldest_pending_ts, 0.0)
+        return {
+            "uri": self.config.safe_uri,
+            "format": self.config.format,
+            "security": self.config.security,
+            "state": self.state,
+            "cursor": self.cursor,
+            "next_batch": self._inflight[0] if self._inflight else self.next_number,
+            "lag_readings": lag_readings,
+            "lag_seconds": round(lag_seconds, 3),
+            "last_success": _iso(self.last_success),
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
+            "retry_in_s": round(max(self.retry_at - now, 0.0), 3) if self.retry_at else None,
+            "batches_sent": self.batches_sent,
+            "readings_sent": self.readings_sent,
+            "bytes_sent": self.bytes_sent,
+            "attempts": self.attempts,
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class UplinksComponent:
+    """Every ``[[upstreams]]`` entry, each delivered independently by its own task."""
+
+    name = "upstreams"
+
+    def __init__(self, service: Any, config: UpstreamsConfig):
+        self.service = service
+        self.config = config
+        self.uplinks = {u.name: Uplink(u, service, config.data_dir) for u in config.upstreams}
+        for uplink in self.uplinks.values():
+            # Retention must keep what an upstream has not acknowledged yet.
+            if uplink.config.cursor_name not in service.store.consumers:
+                service.store.consumers.append(uplink.config.cursor_name)
+
+    async def start(self) -> None:
+        for uplink in self.uplinks.values():
+            await uplink.open()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for name, uplink in self.uplinks.items():
+                tg.create_task(uplink.run(), name=f"uplink:{name}")
+
+    async def stop(self) -> None:
+        for uplink in self.uplinks.values():
+            try:
+                await uplink.close()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("event=uplink_close_failed upstream=%s error=%r", uplink.config.name, str(exc))
+
+    def health(self) -> dict[str, Any]:
+        return {name: uplink.health() for name, uplink in self.uplinks.items()}

@@ -1,0 +1,183 @@
+"""The ``[[upstreams]]`` section: where, how and how securely readings are pushed north.
+
+Parsed once into ``UpstreamConfig`` objects; credentials are resolved here so that a missing
+key or token is a start-up error that names the file and the entry, not a runtime surprise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import SectionContext
+from ..model import is_valid_name_part
+from ..options import Table
+from ..problems import ConfigError, Problems
+from .credentials import CredentialEntry, load_credentials
+
+FORMATS = ("senml+cbor", "senml+json", "thingsboard")
+SECURITY = ("none", "oscore", "dtls-psk")
+METHODS = ("POST", "PUT")
+STARTS = ("oldest", "latest")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    name: str
+    uri: str
+    format: str = "senml+cbor"
+    method: str = "POST"
+    security: str = "none"
+    gateway_id: str = ""
+    base_name: str = ""
+    batch_size: int = 500
+    backlog_batch_size: int = 5000
+    linger: float = 1.0
+    timeout: float = 60.0
+    retry_min: float = 1.0
+    retry_max: float = 300.0
+    compact_floats: bool = True
+    start: str = "oldest"
+    credentials: CredentialEntry | None = field(default=None, repr=False)
+
+    @property
+    def cursor_name(self) -> str:
+        return f"uplink:{self.name}"
+
+    @property
+    def request_uri(self) -> str:
+        """The URI requests go to (ThingsBoard puts the device token in the path)."""
+        if self.format == "thingsboard":
+            token = self.credentials.token if self.credentials else ""
+            return f"{self.uri.rstrip('/')}/api/v1/{token}/telemetry"
+        return self.uri
+
+    @property
+    def safe_uri(self) -> str:
+        """The request URI with any token hidden, for logs and health."""
+        if self.format == "thingsboard":
+            return f"{self.uri.rstrip('/')}/api/v1/***/telemetry"
+        return self.uri
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamsConfig:
+    upstreams: tuple[UpstreamConfig, ...]
+    data_dir: Path
+
+
+def parse_upstreams_section(raw: Any, problems: Problems, ctx: SectionContext) -> UpstreamsConfig:
+    root = Table({"upstreams": raw}, problems)
+    upstreams: list[UpstreamConfig] = []
+    seen: set[str] = set()
+    for table in root.tables("upstreams"):
+        upstream = _parse_one(table, ctx, seen)
+        if upstream is not None:
+            upstreams.append(upstream)
+    return UpstreamsConfig(tuple(upstreams), ctx.site.data_dir)
+
+
+def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamConfig | None:
+    defaults = UpstreamConfig("", "")
+    name = table.str("name")
+    uri = table.str("uri")
+    fmt = table.str("format", defaults.format, choices=FORMATS)
+    method = table.str("method", defaults.method, choices=METHODS)
+    security = table.str("security", defaults.security, choices=SECURITY)
+    gateway_id = table.str("gateway_id", ctx.site.id)
+    base_name = table.str("base_name", None)
+    batch_size = table.int("batch_size", 50 if fmt == "thingsboard" else defaults.batch_size,
+                           min=1, max=100_000)
+    backlog = table.int("backlog_batch_size", None, min=1, max=100_000)
+    linger = table.duration("linger", defaults.linger, min=0)
+    timeout = table.duration("timeout", defaults.timeout, min=1)
+    retry_min = table.duration("retry_min", defaults.retry_min, min=0.01)
+    retry_max = table.duration("retry_max", defaults.retry_max, min=0.01)
+    compact = table.bool("compact_floats", defaults.compact_floats)
+    start = table.str("start", defaults.start, choices=STARTS)
+    credentials_file = table.str("credentials_file", None)
+    credentials_name = table.str("credentials", None)
+    table.finish()
+
+    if isinstance(name, str):
+        if not is_valid_name_part(name):
+            table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
+        elif name in seen:
+            table.error("name", f"upstream '{name}' is defined twice")
+        seen.add(name)
+    if isinstance(uri, str):
+        _check_uri(table, uri, security, fmt)
+    if isinstance(retry_min, float) and isinstance(retry_max, float) and retry_max < retry_min:
+        table.error("retry_max", f"must be at least retry_min ({retry_min:g}s)")
+    if backlog is None and isinstance(batch_size, int):
+        backlog = max(batch_size, min(batch_size * 10, 5000))
+    if isinstance(backlog, int) and isinstance(batch_size, int) and backlog < batch_size:
+        table.error("backlog_batch_size", f"must be at least batch_size ({batch_size})")
+
+    entry = _credentials(table, ctx, name, security, fmt, credentials_file, credentials_name)
+    if not all(isinstance(v, str) for v in (name, uri, fmt, method, security, gateway_id, start)):
+        return None
+    if not all(isinstance(v, int) for v in (batch_size, backlog)):
+        return None
+    return UpstreamConfig(
+        name=name, uri=uri, format=fmt, method=method, security=security, gateway_id=gateway_id,
+        base_name=base_name if isinstance(base_name, str) else f"{gateway_id}/",
+        batch_size=batch_size, backlog_batch_size=backlog, linger=linger, timeout=timeout,
+        retry_min=retry_min, retry_max=retry_max, compact_floats=compact, start=start,
+        credentials=entry)
+
+
+def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("coap", "coaps"):
+        table.error("uri", f"'{uri}' must start with coap:// or coaps://")
+        return
+    if not parts.hostname:
+        table.error("uri", f"'{uri}' has no host")
+    if parts.scheme == "coaps" and security != "dtls-psk":
+        table.error("security", "a coaps:// URI needs security = \"dtls-psk\"")
+    if parts.scheme == "coap" and security == "dtls-psk":
+        table.error("uri", "security = \"dtls-psk\" needs a coaps:// URI")
+    if fmt == "thingsboard" and parts.path not in ("", "/"):
+        table.error("uri", "for format = \"thingsboard\" give only coap://host[:port]; "
+                    "the gateway adds /api/v1/<token>/telemetry")
+
+
+def _credentials(table: Table, ctx: SectionContext, name: Any, security: Any, fmt: Any,
+                 file_text: Any, entry_name: Any) -> CredentialEntry | None:
+    needs = security in ("oscore", "dtls-psk") or fmt == "thingsboard"
+    if not needs:
+        if file_text is not None:
+            table.error("credentials_file", "is only used with security = \"oscore\" or \"dtls-psk\" "
+                        "or format = \"thingsboard\"")
+        return None
+    if not isinstance(file_text, str):
+        if file_text is None:
+            table.error("credentials_file", "is required for this upstream's security or format "
+                        "(a TOML file kept apart from this config, see gateway/coap/README.md)")
+        return None
+    path = Path(file_text)
+    if not path.is_absolute():
+        path = ctx.config_dir / path
+    try:
+        credentials = load_credentials(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            table.problems.items.append(problem)
+        return None
+    wanted = entry_name if isinstance(entry_name, str) else name
+    if not isinstance(wanted, str):
+        return None
+    entry = credentials.entry(wanted)
+    if entry is None:
+        table.error("credentials", f"{path} has no entry [{wanted}]")
+        return None
+    if security == "oscore" and entry.oscore is None:
+        table.error("credentials", f"{path} entry [{wanted}] has no [{wanted}.oscore] keys")
+    if security == "dtls-psk" and entry.psk is None:
+        table.error("credentials", f"{path} entry [{wanted}] has no [{wanted}.psk] key")
+    if fmt == "thingsboard" and not entry.token:
+        table.error("credentials", f"{path} entry [{wanted}] has no token")
+    return entry
