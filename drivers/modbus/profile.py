@@ -130,14 +130,16 @@ def parse_profile(raw: dict[str, object], source: str, problems: Problems) -> Pr
     if not point_tables and isinstance(raw.get("points", []), list):
         root.error("points", "a profile needs at least one [[points]] table")
     for table in point_tables:
+        raw_name = table.raw.get("name")
+        duplicate = isinstance(raw_name, str) and raw_name in seen
         point = _parse_point(table, default_order, address_base or 0, max_registers or MAX_READ_REGISTERS)
-        if point is None:
+        if duplicate:
+            table.error("name", f"point '{raw_name}' is defined twice (first at {seen[raw_name]})")
             continue
-        if point.name in seen:
-            table.error("name", f"point '{point.name}' is defined twice (first at {seen[point.name]})")
-            continue
-        seen[point.name] = table.prefix
-        points.append(point)
+        if isinstance(raw_name, str):
+            seen[raw_name] = table.prefix
+        if point is not None:
+            points.append(point)
     root.finish()
     return Profile(name or "?", source, tuple(points), manufacturer or "", model or "", description or "",
                    bool(write_multiple), max_registers or MAX_READ_REGISTERS, max_bits or MAX_READ_BITS)
@@ -166,7 +168,7 @@ def _parse_point(table: OptionTable, default_order: WordOrder, address_base: int
     order = _order(table, "order", default_order)
     scale = table.float("scale", 1.0)
     offset = table.float("offset", 0.0)
-    length = table.int("length", 0, min=1, max=max_registers) if data_type is DataType.STRING else 0
+    length = table.int("length", None, min=1, max=max_registers) if data_type is DataType.STRING else 0
     bit = table.int("bit", None, min=0, max=15)
     unit = table.str("unit", None)
     writable = table.bool("writable", False)
@@ -195,8 +197,8 @@ def _parse_point(table: OptionTable, default_order: WordOrder, address_base: int
         table.error("scale" if scale != 1.0 else "offset", f"a {data_type} point cannot be scaled")
         ok = False
     if writable and not data_table.is_writable:
-        table.error("writable", f"a {data_table} is read-only in Modbus; only coils and holding registers "
-                    "can be written")
+        table.error("writable", f"{data_table} points are read-only in Modbus; only coils and holding "
+                    "registers can be written")
         ok = False
     if writable and bit is not None:
         table.error("writable", "a single bit of a register cannot be written on its own")
