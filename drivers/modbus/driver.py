@@ -188,6 +188,8 @@ class ModbusDriver(Driver):
             # The device has holes in its map that coalescing bridged: read its points apart
             # from now on, so one missing register no longer hides its neighbours.
             parts = split_block(block)
+            if len(parts) == 1:
+                parts = split_block(block, apart=True)
             if len(parts) > 1:
                 index = self._blocks.index(block)
                 self._blocks[index:index + 1] = parts
@@ -234,12 +236,13 @@ class ModbusDriver(Driver):
         where = f"{self.device.name}/{point}"
         if spec is None or not spec.writable:
             raise WriteError(f"{where} is not writable")
+        self.counters["writes"] += 1
         try:
             payload: bool | list[int] = encode_bit(value) if spec.table is Table.COIL \
                 else encode_registers(value, spec.encoding)
         except EncodeError as exc:
+            self.counters["write_errors"] += 1
             raise WriteError(f"{where}: {exc}") from None
-        self.counters["writes"] += 1
         try:
             async with bus.turn(WRITE_PRIORITY):
                 await self._send_write(bus, spec, payload)

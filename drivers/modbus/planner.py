@@ -98,9 +98,16 @@ def _fits(table: Table, start: int, end: int, span: Span, limits: Limits) -> boo
     return span.address - end <= limits.gap_limit(table)
 
 
-def split_block(block: Block) -> list[Block]:
-    """One request per point group without gaps: used when a device refuses a gap register."""
-    return plan_reads(block.spans, Limits(max_gap=0, max_registers=block.count, max_bits=block.count))
+def split_block(block: Block, apart: bool = False) -> list[Block]:
+    """Re-plan ``block`` without bridging gaps, or with every point apart when ``apart``.
+
+    Used when a device refuses a register inside the block: first drop the gaps, and if the
+    contiguous run is still refused, read each point on its own so one missing register
+    costs only its own point.
+    """
+    # max_gap -1 keeps only overlapping points (bits of one word) together.
+    gap = -1 if apart else 0
+    return plan_reads(block.spans, Limits(max_gap=gap, max_registers=block.count, max_bits=block.count))
 
 
 def requests_per_cycle(spans: Sequence[Span], limits: Limits) -> int:

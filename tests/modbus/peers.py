@@ -39,7 +39,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sim_device(unit: int, size: int = TABLE_SIZE, holes: Iterable[tuple[str, int]] = ()) -> SimDevice:
+def sim_device(unit: int, size: int = TABLE_SIZE, holes: Iterable[tuple[str, int]] = (),
+               action: Any = None) -> SimDevice:
     """A slave with all four tables 0..size-1; ``holes`` are (table, address) that raise illegal address."""
     holes_by_table: dict[str, set[int]] = {}
     for table, address in holes:
@@ -57,7 +58,8 @@ def sim_device(unit: int, size: int = TABLE_SIZE, holes: Iterable[tuple[str, int
         return out
 
     return SimDevice(id=unit, simdata=(blocks("coil", True), blocks("discrete_input", True),
-                                       blocks("holding_register", False), blocks("input_register", False)))
+                                       blocks("holding_register", False), blocks("input_register", False)),
+                     action=action)
 
 
 @dataclass
@@ -97,11 +99,12 @@ def _set_fc(table: str) -> int:
 
 @contextlib.asynccontextmanager
 async def pymodbus_tcp(units: Iterable[int] = (1,), *, framer: FramerType = FramerType.SOCKET,
-                       holes: Iterable[tuple[str, int]] = ()) -> AsyncIterator[tuple[PymodbusPeer, int]]:
+                       holes: Iterable[tuple[str, int]] = (), action: Any = None,
+                       ) -> AsyncIterator[tuple[PymodbusPeer, int]]:
     port = free_port()
     log = RequestLog()
     holes = list(holes)
-    server = ModbusTcpServer([sim_device(u, holes=holes) for u in units], address=("127.0.0.1", port),
+    server = ModbusTcpServer([sim_device(u, holes=holes, action=action) for u in units], address=("127.0.0.1", port),
                              framer=framer, trace_pdu=log.trace)
     await server.serve_forever(background=True)
     try:
