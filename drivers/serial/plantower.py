@@ -1,0 +1,82 @@
+"""Sans-IO parser and command encoder for Plantower PMS5003 / PMS7003 particulate sensors.
+
+Resynchronises on the start characters; a candidate that fails its length or check code
+costs one byte, so a good frame right behind a broken one is never lost.
+"""
+
+from __future__ import annotations
+
+from . import plantower_constants as C
+from .events import BadFrame, Event, Frame, Junk, Sample
+
+
+def checksum(data: bytes | bytearray) -> int:
+    return sum(data) & 0xFFFF
+
+
+def command(cmd: int, data: int = 0) -> bytes:
+    """A host command frame: 42 4D CMD DATAH DATAL LRCH LRCL."""
+    body = C.START + bytes((cmd, (data >> 8) & 0xFF, data & 0xFF))
+    return body + checksum(body).to_bytes(2, "big")
+
+
+def encode_data_frame(words: tuple[int, ...] | list[int]) -> bytes:
+    """A measurement frame carrying ``words`` (12 or 13 data words); used by tests and peers."""
+    values = list(words) + [0] * (C.DATA_WORDS - len(words))
+    body = C.START + C.DATA_LENGTH.to_bytes(2, "big") + b"".join(w.to_bytes(2, "big") for w in values)
+    return body + checksum(body).to_bytes(2, "big")
+
+
+class PlantowerParser:
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def reset(self) -> None:
+        self._buf.clear()
+
+    def feed(self, data: bytes) -> list[Event]:
+        buf = self._buf
+        buf += data
+        out: list[Event] = []
+        pos = 0
+        while True:
+            start = buf.find(C.START, pos)
+            if start < 0:
+                # A lone trailing 0x42 may be the first half of the next start.
+                keep = 1 if buf[-1:] == C.START[:1] else 0
+                if len(buf) - keep > pos:
+                    out.append(Junk(len(buf) - keep - pos))
+                pos = len(buf) - keep
+                break
+            if start > pos:
+                out.append(Junk(start - pos))
+                pos = start
+            if len(buf) - pos < C.HEADER_SIZE:
+                break
+            length = int.from_bytes(buf[pos + 2:pos + 4], "big")
+            if length not in (C.DATA_LENGTH, C.REPLY_LENGTH):
+                out.append(BadFrame("length", C.HEADER_SIZE))
+                pos += 1
+                continue
+            size = C.HEADER_SIZE + length
+            if len(buf) - pos < size:
+                break
+            frame = bytes(buf[pos:pos + size])
+            if checksum(frame[:-C.CHECK_SIZE]) != int.from_bytes(frame[-C.CHECK_SIZE:], "big"):
+                out.append(BadFrame("checksum", size))
+                pos += 1
+                continue
+            out.append(_decode(frame, length))
+            pos += size
+        del buf[:pos]
+        return out
+
+
+def _decode(frame: bytes, length: int) -> Frame:
+    if length == C.REPLY_LENGTH:
+        return Frame("reply", command=frame[4])
+    samples = tuple(
+        Sample(name, int.from_bytes(frame[4 + 2 * i:6 + 2 * i], "big"), unit)
+        for i, (name, unit) in enumerate(C.DATA_FIELDS)
+    )
+    return Frame("data", samples)
