@@ -1,36 +1,187 @@
-"""The one path every actuator write takes: overrides, limits, then the driver.
+"""The one path every actuator write takes: overrides, safety limits, the driver, the record.
 
-Rules, the CoAP API and the CLI all write through ``Actuation.write`` so safety limits
-and overrides hold no matter who asks.
+Rules, the CoAP API and the CLI all write through ``Actuation.write`` so limits and
+overrides hold no matter who asks; every write taken, skipped or failed becomes an event.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .clock import Clock
 from .devices import Devices
 from .driver import WriteError
-from .model import Value
+from .model import Reading, Value
 from .overrides import Overrides
 
 log = logging.getLogger("gateway.actuation")
 
+#: where write records go, as JSON text readings (buffered and forwarded like any reading)
+EVENT_POINT = "events/actuation"
+AUTOMATIC_SOURCES = ("rule:", "failsafe:")
+
+
+class WriteSkipped(WriteError):
+    """The write was not sent: an override holds the point, or it is too soon after the last.
+
+    ``retry_at`` (epoch seconds) says when the same write would be accepted, if known."""
+
+    def __init__(self, message: str, retry_at: float | None = None):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class LimitError(WriteError):
+    """A manual write asked for a value outside the point's configured min..max."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    point: str
+    requested: Value
+    written: Value
+    result: str  # written | clamped | ramping
+    #: when a ramp (max_rate) must continue towards ``requested``; None when it arrived
+    retry_at: float | None = None
+
 
 class Actuation:
-    def __init__(self, devices: Devices, overrides: Overrides, clock: Clock):
+    def __init__(self, devices: Devices, overrides: Overrides, clock: Clock, *,
+                 publish: Callable[[Sequence[Reading]], Awaitable[None]] | None = None,
+                 settings: Mapping[str, Any] | None = None):
         self.devices = devices
         self.overrides = overrides
         self.clock = clock
+        #: set by the service (or a component) so write records reach the buffer
+        self.publish = publish
+        if settings is None:
+            section = getattr(devices.config, "section", lambda name: None)("actuators")
+            settings = getattr(section, "points", None) or {}
+        self.settings: Mapping[str, Any] = settings
+        self._last: dict[str, tuple[Value, float]] = {}
+        self._applied_overrides: dict[str, float] = {}
+        self.counts = {"written": 0, "clamped": 0, "ramping": 0, "skipped": 0, "failed": 0}
 
-    async def write(self, point: str, value: Value, *, source: str) -> None:
-        """Write ``value`` to ``point`` on behalf of ``source`` ("rule:<name>", "api", "cli").
+    def last_value(self, point: str) -> Value | None:
+        last = self._last.get(point)
+        return None if last is None else last[0]
 
-        Raises WriteError when the point is unknown, not writable, held by an override
-        (for sources other than manual ones) or the device refuses.
+    async def write(self, point: str, value: Value, *, source: str, reason: str = "") -> WriteOutcome:
+        """Write ``value`` to ``point`` on behalf of ``source`` ("rule:<name>", "failsafe:<rule>",
+        "api", "cli", "override:<who>").
+
+        Raises WriteSkipped (override holds, min_interval), LimitError (manual value out of
+        range) or WriteError (unknown point, device refused). Every outcome is recorded.
         """
-        override = self.overrides.active(point)
-        if override is not None and source.startswith("rule:"):
-            raise WriteError(f"{point}: held by a manual override until {override.until:.0f}")
-        await self.devices.write(point, value)
-        log.info("event=write point=%s value=%r source=%s", point, value, source)
+        automatic = source.startswith(AUTOMATIC_SOURCES)
+        now = self.clock.time()
+        try:
+            override = self.overrides.active(point)
+            if override is not None and automatic:
+                raise WriteSkipped(f"{point}: held by a manual override until {_iso(override.until)}")
+            written, result, retry_at = self._apply_limits(point, value, automatic, now)
+            await self.devices.write(point, written)
+        except WriteSkipped as exc:
+            self.counts["skipped"] += 1
+            log.info("event=write_skipped point=%s value=%r source=%s reason=%r", point, value, source, str(exc))
+            await self._record(point, value, None, source, "skipped", str(exc), now)
+            raise
+        except WriteError as exc:
+            self.counts["failed"] += 1
+            log.warning("event=write_failed point=%s value=%r source=%s error=%r", point, value, source, str(exc))
+            await self._record(point, value, None, source, "failed", str(exc), now)
+            raise
+        self._last[point] = (written, now)
+        self.counts[result] += 1
+        log.info("event=write point=%s value=%r source=%s result=%s", point, written, source, result)
+        await self._record(point, value, written, source, result, reason, now)
+        return WriteOutcome(point, value, written, result, retry_at)
+
+    def _apply_limits(self, point: str, value: Value, automatic: bool,
+                      now: float) -> tuple[Value, str, float | None]:
+        settings = self.settings.get(point)
+        if settings is None:
+            return value, "written", None
+        last = self._last.get(point)
+        if last is not None and settings.min_interval and now - last[1] < settings.min_interval:
+            retry_at = last[1] + settings.min_interval
+            raise WriteSkipped(f"{point}: last write {now - last[1]:.1f}s ago, min_interval is "
+                               f"{settings.min_interval:g}s", retry_at)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value, "written", None
+        result = "written"
+        target: float = value
+        if settings.min is not None and target < settings.min or settings.max is not None and target > settings.max:
+            if not automatic:
+                raise LimitError(f"{point}: {value!r} is outside the allowed range "
+                                 f"{_fmt(settings.min)}..{_fmt(settings.max)}")
+            target = min(max(target, settings.min if settings.min is not None else target),
+                         settings.max if settings.max is not None else target)
+            result = "clamped"
+        retry_at = None
+        if settings.max_rate is not None and last is not None and isinstance(last[0], int | float):
+            allowed = settings.max_rate * (now - last[1])
+            delta = target - float(last[0])
+            if abs(delta) > allowed:
+                target = float(last[0]) + (allowed if delta > 0 else -allowed)
+                result = "ramping"
+                retry_at = now + max(settings.min_interval, 1.0)
+        return (value if result == "written" else target), result, retry_at
+
+    async def _record(self, point: str, requested: Value, written: Value | None, source: str,
+                      result: str, reason: str, now: float) -> None:
+        if self.publish is None:
+            return
+        body: dict[str, Any] = {"point": point, "value": requested, "source": source, "result": result}
+        if written is not None and written != requested:
+            body["written"] = written
+        if reason:
+            body["reason"] = reason
+        reading = Reading(EVENT_POINT, json.dumps(body, separators=(",", ":")), now,
+                          clock_synced=self.clock.synced())
+        try:
+            await self.publish([reading])
+        except Exception as exc:  # noqa: BLE001 - a record must never break a write
+            log.warning("event=record_failed point=%s error=%r", point, str(exc))
+
+    async def sync_overrides(self) -> tuple[list[str], list[str]]:
+        """Pick up overrides set by other processes (``gateway override``) and apply them.
+
+        Returns (points newly overridden, points whose override ended or was cleared) so the
+        rules engine can step back or take over again.
+        """
+        await self.overrides.load()
+        started: list[str] = []
+        active = {o.point: o for o in self.overrides.all()}
+        for point, override in active.items():
+            if self._applied_overrides.get(point) == override.set_at:
+                continue
+            self._applied_overrides[point] = override.set_at
+            started.append(point)
+            try:
+                await self.write(point, override.value, source=f"override:{override.source}",
+                                 reason=f"manual override until {_iso(override.until)}")
+            except WriteError:
+                pass  # recorded by write(); the override still holds the point for rules
+        ended = [p for p in self._applied_overrides if p not in active]
+        for point in ended:
+            del self._applied_overrides[point]
+            log.info("event=override_ended point=%s", point)
+        return started, ended
+
+    def health(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "overrides": self.overrides.health()}
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -57,7 +57,7 @@ class Service:
         self.hub = Hub(self.store.put)
         self.devices = Devices(config, self.store, self.hub.publish, self.clock)
         self.overrides = Overrides(self.store, self.clock)
-        self.actuation = Actuation(self.devices, self.overrides, self.clock)
+        self.actuation = Actuation(self.devices, self.overrides, self.clock, publish=self.hub.publish)
         self.components: dict[str, Component] = {}
         self.started_at = time.time()
         self._stop = asyncio.Event()

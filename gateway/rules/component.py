@@ -1,0 +1,284 @@
+"""The rules component: feeds hub readings and timers to the engine and carries out its commands.
+
+It owns the asyncio side only: subscription, timers, the actuator queue, hot reload of the
+rules directory, pickup of overrides set by other processes, and durable rule state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from ..actuation import WriteSkipped
+from ..driver import WriteError
+from ..model import Reading
+from ..state import StateStore
+from .config import RulesConfig
+from .engine import Engine
+from .model import Command
+from .ruleset import RuleDirectory
+from .timeofday import SiteTimes
+
+log = logging.getLogger("gateway.rules")
+
+STATE_NAMESPACE = "rules"
+QUEUE_BATCHES = 1024
+#: a virtual point read by another rule is fed back at most this deep per reading (no loops)
+MAX_VIRTUAL_DEPTH = 8
+
+
+class RulesComponent:
+    name = "rules"
+
+    def __init__(self, service: Any, config: RulesConfig):
+        self.service = service
+        self.config = config
+        self.clock = service.clock
+        self.actuation = service.actuation
+        self.state = StateStore(service.store, STATE_NAMESPACE)
+        actuators = service.config.section("actuators")
+        site = service.config.site
+        self.directory = RuleDirectory(config.directory, service.config.points)
+        self.engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
+                             getattr(actuators, "points", None) or {}, now=self.clock.time(),
+                             default_stale_after=config.stale_after)
+        self._wanted: frozenset[str] = frozenset()
+        self._subscription: Any = None
+        self._commands: asyncio.Queue[Command] = asyncio.Queue()
+        self._retries: dict[str, tuple[float, Command]] = {}
+        self._wake = asyncio.Event()
+        self._sleeping_until: float | None = None
+        self._persist_wanted = asyncio.Event()
+        self._held_noted: dict[str, float] = {}
+        self.counts = {"readings": 0, "commands": 0, "reloads": 0, "rejected_reloads": 0}
+        self.last_reload_problems: list[str] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        saved = await self.state.all()
+        result = self.directory.reload()
+        self.last_reload_problems = [str(p) for p in result.problems]
+        self.engine.now = self.clock.time()
+        self.engine.started_at = self.engine.now
+        self.engine.load(self.directory.rules, saved)
+        stale_keys = {k: None for k in saved if k not in self.engine.rules}
+        if stale_keys:
+            await self.state.put_many(stale_keys)
+        await self._prime(self.engine.points)
+        self._subscription = self.service.hub.subscribe(
+            "rules", maxsize=QUEUE_BATCHES, overflow="block", accepts=self._accepts)
+        log.info("event=rules_started rules=%d files=%d rejected=%d directory=%s", len(self.engine.rules),
+                 len(self.directory.active), len(self.directory.rejected), self.config.directory)
+
+    def _accepts(self, reading: Reading) -> bool:
+        # virtual points are fed to the engine directly; taking them back from the hub would
+        # make the consumer wait on its own queue
+        return reading.point in self._wanted and not reading.point.startswith("virtual/")
+
+    async def _prime(self, points: frozenset[str]) -> None:
+        """Latest values and window history from the buffer, so a restart resumes informed."""
+        new = points - self._wanted
+        self._wanted = points
+        if not new:
+            return
+        now = self.clock.time()
+        latest = await self.service.store.latest(new)
+        history: list[Any] = []
+        for point, seconds in self.engine._window_span.items():
+            if point in new:
+                history.extend(await self.service.store.history(point, now - seconds, now))
+        self.engine.prime(Reading(r.point, r.value, r.ts, r.unit) for r in [*history, *latest])
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._consume(), name="rules:consume")
+            tg.create_task(self._timers(), name="rules:timers")
+            tg.create_task(self._actuate(), name="rules:actuate")
+            tg.create_task(self._watch(), name="rules:watch")
+            tg.create_task(self._persist(), name="rules:persist")
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            self.service.hub.unsubscribe(self._subscription)
+        await self._save_dirty()
+
+    # -- the engine's inputs --------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        assert self._subscription is not None
+        while True:
+            batch = await self._subscription.get()
+            self.counts["readings"] += len(batch)
+            self._submit(self.engine.feed(batch, self.clock.time()))
+
+    def _submit(self, commands: list[Command], depth: int = 0) -> None:
+        virtual: list[Reading] = []
+        for command in commands:
+            self.counts["commands"] += 1
+            self._commands.put_nowait(command)
+            if command.kind == "publish":
+                virtual.append(Reading(command.point, command.value, command.ts, command.unit))
+        if virtual and depth < MAX_VIRTUAL_DEPTH:
+            self._submit(self.engine.feed(virtual, self.clock.time()), depth + 1)
+        self._after_engine_step()
+
+    def _after_engine_step(self) -> None:
+        deadline = self._deadline()
+        if deadline is not None and (self._sleeping_until is None or deadline < self._sleeping_until):
+            self._wake.set()
+        self._persist_wanted.set()
+
+    def _deadline(self) -> float | None:
+        times = [t for t in (self.engine.next_deadline(), *(r[0] for r in self._retries.values()))
+                 if t is not None]
+        return min(times) if times else None
+
+    async def _timers(self) -> None:
+        while True:
+            self._wake.clear()
+            deadline = self._deadline()
+            self._sleeping_until = deadline
+            if deadline is None:
+                await self._wake.wait()
+                continue
+            delay = deadline - self.clock.time()
+            if delay > 0:
+                sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+                waker = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    waker.cancel()
+                if self.clock.time() < deadline:
+                    continue
+            self._sleeping_until = None
+            now = self.clock.time()
+            for point, (due, command) in list(self._retries.items()):
+                if due <= now:
+                    del self._retries[point]
+                    desired = self.engine.desired(point)
+                    if desired is not None and desired[1] == command.value:
+                        self._commands.put_nowait(command)
+            self._submit(self.engine.tick(now))
+
+    # -- carrying out commands ------------------------------------------------------------
+
+    async def _actuate(self) -> None:
+        while True:
+            command = await self._commands.get()
+            try:
+                await self._carry_out(command)
+            except Exception:  # noqa: BLE001 - one bad command must not stop the engine
+                log.exception("event=command_failed rule=%s point=%s", command.rule, command.point)
+
+    async def _carry_out(self, command: Command) -> None:
+        if command.kind in ("set", "failsafe"):
+            await self._write(command)
+            return
+        if command.kind == "publish":
+            reading = Reading(command.point, command.value, command.ts, command.unit,
+                              clock_synced=self.clock.synced())
+        elif command.kind == "event":
+            body = {"rule": command.rule, "message": command.value}
+            reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
+                              clock_synced=self.clock.synced())
+        else:
+            body = {"rule": command.rule, "result": command.kind, "message": command.value}
+            reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
+                              clock_synced=self.clock.synced())
+        await self.service.hub.publish([reading])
+
+    async def _write(self, command: Command) -> None:
+        prefix = "rule" if command.kind == "set" else "failsafe"
+        source = f"{prefix}:{command.rule}"
+        override = self.actuation.overrides.active(command.point)
+        if override is not None:
+            # one record per override, not one per evaluation while it holds
+            if self._held_noted.get(command.point) != override.set_at:
+                self._held_noted[command.point] = override.set_at
+                with contextlib.suppress(WriteError):
+                    await self.actuation.write(command.point, command.value, source=source,
+                                               reason=command.reason)
+            return
+        try:
+            outcome = await self.actuation.write(command.point, command.value, source=source,
+                                                 reason=command.reason)
+        except WriteSkipped as exc:
+            if exc.retry_at is not None:
+                self._retries[command.point] = (exc.retry_at, command)
+                self._wake.set()
+            else:
+                self.engine.forget_output(command.point)
+            return
+        except WriteError:
+            self.engine.forget_output(command.point)
+            return
+        if outcome.retry_at is not None:
+            self._retries[command.point] = (outcome.retry_at, command)
+            self._wake.set()
+        else:
+            self._retries.pop(command.point, None)
+
+    # -- reload, overrides, persistence ---------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.reload_interval)
+            await self.check_now()
+
+    async def check_now(self) -> None:
+        """One round of the periodic check: rule files changed? overrides set or ended?"""
+        if self.directory.changed():
+            result = self.directory.reload()
+            self.last_reload_problems = [str(p) for p in result.problems]
+            if result.rejected:
+                self.counts["rejected_reloads"] += 1
+                await self.service.hub.publish([Reading(
+                    "events/rules", json.dumps({"result": "rejected", "files": list(result.rejected),
+                                                "problems": self.last_reload_problems[:20]}),
+                    self.clock.time(), clock_synced=self.clock.synced())])
+            if result.changed:
+                self.counts["reloads"] += 1
+                self.engine.now = self.clock.time()
+                self.engine.load(self.directory.rules)
+                await self._prime(self.engine.points)
+                self._after_engine_step()
+                self._wake.set()
+        try:
+            _, ended = await self.actuation.sync_overrides()
+        except Exception as exc:  # noqa: BLE001 - the store may be busy; try next round
+            log.warning("event=override_sync_failed error=%r", str(exc))
+            return
+        for point in ended:
+            self._held_noted.pop(point, None)
+            self.engine.now = self.clock.time()
+            self._submit(self.engine.reassert(point))
+
+    async def _persist(self) -> None:
+        while True:
+            await self._persist_wanted.wait()
+            self._persist_wanted.clear()
+            await self._save_dirty()
+
+    async def _save_dirty(self) -> None:
+        changed, removed = self.engine.take_dirty()
+        items: dict[str, Any] = dict(changed)
+        items.update(dict.fromkeys(removed))
+        if items:
+            await self.state.put_many(items)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "rules": len(self.engine.rules),
+            **self.directory.health(),
+            "counts": dict(self.counts),
+            "queued_commands": self._commands.qsize(),
+            "next_timer": self.engine.next_deadline(),
+            "status": self.engine.status(),
+            "actuation": self.actuation.health(),
+        }

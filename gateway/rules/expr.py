@@ -1,0 +1,539 @@
+"""The rule expression language: a tokenizer and a Pratt parser that compile text to closures.
+
+Nothing here calls eval, compile or ast: the text is parsed once at load into nested Python
+closures that only read point values, windows and the clock through an ``Env``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..model import Value
+from ..problems import did_you_mean
+from ..units import parse_duration
+from .timeofday import parse_clock_time, parse_sun_spec
+
+
+class ExprSyntaxError(Exception):
+    """The text is not a valid expression; the message names the column and what was expected."""
+
+
+class EvalError(Exception):
+    """An expression could not be evaluated now (no value yet, wrong type, division by zero)."""
+
+
+class Env(Protocol):
+    """What a compiled expression may ask for while evaluating."""
+
+    def value(self, point: str) -> Value: ...
+    def age(self, point: str) -> float: ...
+    def window(self, point: str, seconds: float) -> list[float]: ...
+    def now(self) -> float: ...
+    def local_hour(self) -> float: ...
+    def weekday(self) -> int: ...
+    def sun_between(self, start: tuple[str, float], end: tuple[str, float]) -> bool: ...
+    def sun_elevation(self) -> float: ...
+
+
+Compiled = Callable[[Env], Any]
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A compiled expression plus what it reads, so the engine knows when to re-evaluate it."""
+
+    source: str
+    fn: Compiled = field(repr=False, compare=False)
+    points: frozenset[str]
+    windows: Mapping[str, float]  # point -> longest window in seconds
+    uses_time: bool
+
+    def __call__(self, env: Env) -> Any:
+        return self.fn(env)
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:[.\-][A-Za-z0-9_]+)*"
+_PART = r"[A-Za-z0-9_]+(?:[.\-][A-Za-z0-9_]+)*"
+_TOKEN_RE = re.compile(
+    rf"""
+    (?P<ws>\s+)
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<point>{_NAME}(?:/{_PART})+)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|[-+*/%<>(),])
+    """,
+    re.VERBOSE,
+)
+KEYWORDS = {"and", "or", "not", "true", "false"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # number | string | point | name | op | end
+    text: str
+    column: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN_RE.match(text, pos)
+        if match is None:
+            raise ExprSyntaxError(f"unexpected character {text[pos]!r} at column {pos + 1}")
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            tokens.append(Token(kind, match.group(), pos + 1))
+        pos = match.end()
+    tokens.append(Token("end", "", len(text) + 1))
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+_BINARY_POWER = {
+    "or": 1, "and": 2,
+    "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+    "+": 5, "-": 5,
+    "*": 6, "/": 6, "%": 6,
+}
+_UNARY_MINUS_POWER = 7
+_NOT_POWER = 3
+
+
+@dataclass
+class _Node:
+    """A parsed sub-expression: its closure and, when it is a literal, the constant value."""
+
+    fn: Compiled
+    const: Any = None
+    is_const: bool = False
+    is_string: bool = False
+
+
+class Compiler:
+    """Parses one expression; ``known_points`` are the points a rule may read."""
+
+    def __init__(self, known_points: Mapping[str, Any] | frozenset[str] | set[str]):
+        self.known = known_points
+        self.points: set[str] = set()
+        self.windows: dict[str, float] = {}
+        self.uses_time = False
+        self.tokens: list[Token] = []
+        self.index = 0
+
+    def compile(self, text: str) -> Expr:
+        if not isinstance(text, str) or not text.strip():
+            raise ExprSyntaxError("empty expression")
+        self.tokens = tokenize(text)
+        self.index = 0
+        node = self._expression(0)
+        token = self._peek()
+        if token.kind != "end":
+            raise ExprSyntaxError(f"unexpected {token.text!r} at column {token.column}")
+        return Expr(text, node.fn, frozenset(self.points), dict(self.windows), self.uses_time)
+
+    # token helpers
+    def _peek(self) -> Token:
+        return self.tokens[self.index]
+
+    def _next(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def _expect(self, text: str) -> None:
+        token = self._next()
+        if token.text != text:
+            found = "the end" if token.kind == "end" else repr(token.text)
+            raise ExprSyntaxError(f"expected {text!r} at column {token.column}, found {found}")
+
+    def _expression(self, min_power: int) -> _Node:
+        left = self._prefix()
+        while True:
+            token = self._peek()
+            op = token.text if token.kind in ("op", "name") else ""
+            power = _BINARY_POWER.get(op)
+            if power is None or power <= min_power:
+                if token.kind == "name" and token.text not in KEYWORDS | {"and", "or"}:
+                    raise ExprSyntaxError(f"unexpected {token.text!r} at column {token.column}")
+                return left
+            self._next()
+            right = self._expression(power if power != 4 else 4)
+            if power == 4 and self._peek().text in ("==", "!=", "<", "<=", ">", ">="):
+                raise ExprSyntaxError(f"chained comparison at column {self._peek().column}; "
+                                      "use 'and' between two comparisons")
+            left = _binary(op, left, right)
+
+    def _prefix(self) -> _Node:
+        token = self._next()
+        if token.kind == "number":
+            value = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
+            return _const(value)
+        if token.kind == "string":
+            return _const(_unquote(token.text))
+        if token.kind == "point":
+            return self._point(token.text, token.column)
+        if token.kind == "op" and token.text == "(":
+            node = self._expression(0)
+            self._expect(")")
+            return node
+        if token.kind == "op" and token.text == "-":
+            operand = self._expression(_UNARY_MINUS_POWER)
+            return _unary_minus(operand)
+        if token.kind == "op" and token.text == "+":
+            return self._expression(_UNARY_MINUS_POWER)
+        if token.kind == "name":
+            if token.text == "true":
+                return _const(True)
+            if token.text == "false":
+                return _const(False)
+            if token.text == "not":
+                operand = self._expression(_NOT_POWER)
+                fn = operand.fn
+                return _Node(lambda env: not _truth(fn(env)))
+            if self._peek().text == "(":
+                return self._call(token)
+            raise ExprSyntaxError(
+                f"unknown name '{token.text}' at column {token.column}; point names are written "
+                f"device/point, functions need ( ){did_you_mean(token.text, FUNCTIONS)}")
+        found = "the end of the expression" if token.kind == "end" else repr(token.text)
+        raise ExprSyntaxError(f"expected a value at column {token.column}, found {found}")
+
+    def _point(self, name: str, column: int) -> _Node:
+        if name not in self.known:
+            raise ExprSyntaxError(f"unknown point '{name}' at column {column}"
+                                  f"{did_you_mean(name, self.known)}")
+        self.points.add(name)
+        return _Node(lambda env: env.value(name))
+
+    def _call(self, token: Token) -> _Node:
+        name = token.text
+        self._expect("(")
+        args: list[_Node] = []
+        if self._peek().text != ")":
+            while True:
+                args.append(self._expression(0))
+                if self._peek().text == ",":
+                    self._next()
+                    continue
+                break
+        self._expect(")")
+        builder = FUNCTIONS.get(name)
+        if builder is None:
+            raise ExprSyntaxError(f"unknown function '{name}' at column {token.column}"
+                                  f"{did_you_mean(name, FUNCTIONS)}")
+        try:
+            return builder(self, args)
+        except ExprSyntaxError as exc:
+            raise ExprSyntaxError(f"{name}() at column {token.column}: {exc}") from None
+
+    # helpers used by function builders
+    def const_string(self, node: _Node, what: str) -> str:
+        if not (node.is_const and isinstance(node.const, str)):
+            raise ExprSyntaxError(f"{what} must be a quoted string")
+        return node.const
+
+    def point_arg(self, node: _Node) -> str:
+        name = self.const_string(node, "the point name")
+        if name not in self.known:
+            raise ExprSyntaxError(f"unknown point '{name}'{did_you_mean(name, self.known)}")
+        self.points.add(name)
+        return name
+
+    def duration_arg(self, node: _Node) -> float:
+        text = self.const_string(node, "the window")
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise ExprSyntaxError(str(exc)) from None
+        if seconds <= 0:
+            raise ExprSyntaxError("the window must be longer than 0s")
+        return seconds
+
+
+# -- evaluation helpers -----------------------------------------------------------------------
+
+def _const(value: Any) -> _Node:
+    return _Node(lambda env: value, value, True, isinstance(value, str))
+
+
+def _truth(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value != ""
+    raise EvalError(f"cannot use {value!r} as true/false")
+
+
+def _number(value: Any, op: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EvalError(f"'{op}' needs numbers, got {value!r}")
+    return value
+
+
+def _arith(op: str) -> Callable[[Any, Any], Any]:
+    def add(a: Any, b: Any) -> Any:
+        if isinstance(a, str) and isinstance(b, str):
+            return a + b
+        return _number(a, "+") + _number(b, "+")
+
+    def sub(a: Any, b: Any) -> Any:
+        return _number(a, "-") - _number(b, "-")
+
+    def mul(a: Any, b: Any) -> Any:
+        return _number(a, "*") * _number(b, "*")
+
+    def div(a: Any, b: Any) -> Any:
+        divisor = _number(b, "/")
+        if divisor == 0:
+            raise EvalError("division by zero")
+        return _number(a, "/") / divisor
+
+    def mod(a: Any, b: Any) -> Any:
+        divisor = _number(b, "%")
+        if divisor == 0:
+            raise EvalError("modulo by zero")
+        return _number(a, "%") % divisor
+
+    return {"+": add, "-": sub, "*": mul, "/": div, "%": mod}[op]
+
+
+def _compare(op: str) -> Callable[[Any, Any], bool]:
+    def check(a: Any, b: Any) -> None:
+        a_num = isinstance(a, int | float) and not isinstance(a, bool)
+        b_num = isinstance(b, int | float) and not isinstance(b, bool)
+        if a_num != b_num or (not a_num and type(a) is not type(b)):
+            raise EvalError(f"cannot compare {a!r} with {b!r}")
+
+    def eq(a: Any, b: Any) -> bool:
+        check(a, b)
+        return bool(a == b)
+
+    def ne(a: Any, b: Any) -> bool:
+        check(a, b)
+        return bool(a != b)
+
+    def lt(a: Any, b: Any) -> bool:
+        check(a, b)
+        return bool(a < b)
+
+    def le(a: Any, b: Any) -> bool:
+        check(a, b)
+        return bool(a <= b)
+
+    def gt(a: Any, b: Any) -> bool:
+        check(a, b)
+        return bool(a > b)
+
+    def ge(a: Any, b: Any) -> bool:
+        check(a, b)
+        return bool(a >= b)
+
+    return {"==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge}[op]
+
+
+def _binary(op: str, left: _Node, right: _Node) -> _Node:
+    lf, rf = left.fn, right.fn
+    if op == "and":
+        return _Node(lambda env: _truth(lf(env)) and _truth(rf(env)))
+    if op == "or":
+        return _Node(lambda env: _truth(lf(env)) or _truth(rf(env)))
+    fn = _arith(op) if op in "+-*/%" else _compare(op)
+    if left.is_const and right.is_const:
+        try:
+            value = fn(left.const, right.const)
+        except EvalError as exc:
+            raise ExprSyntaxError(str(exc)) from None
+        return _const(value)
+    return _Node(lambda env: fn(lf(env), rf(env)))
+
+
+def _unary_minus(operand: _Node) -> _Node:
+    if operand.is_const:
+        try:
+            return _const(-_number(operand.const, "-"))
+        except EvalError as exc:
+            raise ExprSyntaxError(str(exc)) from None
+    fn = operand.fn
+    return _Node(lambda env: -_number(fn(env), "-"))
+
+
+# -- functions --------------------------------------------------------------------------------
+
+def _arity(args: list[_Node], low: int, high: int | None = None) -> None:
+    high = low if high is None else high
+    if not low <= len(args) <= high:
+        wanted = str(low) if low == high else f"{low} to {high}"
+        raise ExprSyntaxError(f"takes {wanted} arguments, got {len(args)}")
+
+
+def _is_window_call(args: list[_Node]) -> bool:
+    return len(args) == 2 and all(a.is_const and isinstance(a.const, str) for a in args)
+
+
+def _window_fn(kind: str) -> Callable[[Compiler, list[_Node]], _Node]:
+    def build(c: Compiler, args: list[_Node]) -> _Node:
+        if kind in ("min", "max") and not _is_window_call(args):
+            if len(args) < 2:
+                raise ExprSyntaxError("takes a point and a window such as (\"air/pm2_5\", \"10m\"),"
+                                      " or two or more numbers")
+            fns = [a.fn for a in args]
+            pick = min if kind == "min" else max
+            return _Node(lambda env: pick(_number(f(env), kind) for f in fns))
+        _arity(args, 2)
+        point = c.point_arg(args[0])
+        seconds = c.duration_arg(args[1])
+        c.windows[point] = max(seconds, c.windows.get(point, 0.0))
+
+        def run(env: Env) -> Any:
+            values = env.window(point, seconds)
+            if kind == "count":
+                return len(values)
+            if not values:
+                raise EvalError(f"no readings of {point} in the last {args[1].const}")
+            if kind == "avg":
+                return sum(values) / len(values)
+            if kind == "sum":
+                return sum(values)
+            return min(values) if kind == "min" else max(values)
+
+        return _Node(run)
+
+    return build
+
+
+def _fn_abs(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 1)
+    f = args[0].fn
+    return _Node(lambda env: abs(_number(f(env), "abs")))
+
+
+def _fn_round(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 1, 2)
+    f = args[0].fn
+    digits = args[1].fn if len(args) == 2 else (lambda env: 0)
+
+    def run(env: Env) -> Any:
+        n = int(_number(digits(env), "round"))
+        value = round(_number(f(env), "round"), n)
+        return int(value) if n == 0 else value
+
+    return _Node(run)
+
+
+def _fn_clamp(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 3)
+    f, lo, hi = (a.fn for a in args)
+    return _Node(lambda env: min(max(_number(f(env), "clamp"), _number(lo(env), "clamp")),
+                                 _number(hi(env), "clamp")))
+
+
+def _fn_if(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 3)
+    cond, yes, no = (a.fn for a in args)
+    return _Node(lambda env: yes(env) if _truth(cond(env)) else no(env))
+
+
+def _fn_value(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 1)
+    point = c.point_arg(args[0])
+    return _Node(lambda env: env.value(point))
+
+
+def _fn_age(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 1)
+    point = c.point_arg(args[0])
+    c.uses_time = True
+    return _Node(lambda env: env.age(point))
+
+
+def _timed(fn: Callable[[Env], Any]) -> Callable[[Compiler, list[_Node]], _Node]:
+    def build(c: Compiler, args: list[_Node]) -> _Node:
+        _arity(args, 0)
+        c.uses_time = True
+        return _Node(fn)
+
+    return build
+
+
+def _fn_time_between(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 2)
+    try:
+        start = parse_clock_time(c.const_string(args[0], "the start time"))
+        end = parse_clock_time(c.const_string(args[1], "the end time"))
+    except ValueError as exc:
+        raise ExprSyntaxError(str(exc)) from None
+    c.uses_time = True
+
+    def run(env: Env) -> bool:
+        hour = env.local_hour()
+        return start <= hour < end if start <= end else hour >= start or hour < end
+
+    return _Node(run)
+
+
+def _fn_sun_between(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 2)
+    try:
+        start = parse_sun_spec(c.const_string(args[0], "the start event"))
+        end = parse_sun_spec(c.const_string(args[1], "the end event"))
+    except ValueError as exc:
+        raise ExprSyntaxError(str(exc)) from None
+    c.uses_time = True
+    return _Node(lambda env: env.sun_between(start, end))
+
+
+def _fn_is_dark(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 0)
+    c.uses_time = True
+    return _Node(lambda env: env.sun_between(("sunset", 0.0), ("sunrise", 0.0)))
+
+
+FUNCTIONS: dict[str, Callable[[Compiler, list[_Node]], _Node]] = {
+    "avg": _window_fn("avg"),
+    "min": _window_fn("min"),
+    "max": _window_fn("max"),
+    "sum": _window_fn("sum"),
+    "count": _window_fn("count"),
+    "abs": _fn_abs,
+    "round": _fn_round,
+    "clamp": _fn_clamp,
+    "if": _fn_if,
+    "value": _fn_value,
+    "age": _fn_age,
+    "now": _timed(lambda env: env.now()),
+    "hour": _timed(lambda env: env.local_hour()),
+    "weekday": _timed(lambda env: env.weekday()),
+    "time_between": _fn_time_between,
+    "sun_between": _fn_sun_between,
+    "is_dark": _fn_is_dark,
+    "sun_elevation": _timed(lambda env: env.sun_elevation()),
+}
+
+
+def compile_expr(text: str, known_points: Mapping[str, Any] | frozenset[str] | set[str]) -> Expr:
+    """Parse ``text`` once; raises ExprSyntaxError naming the column and a did-you-mean."""
+    return Compiler(known_points).compile(text)
+
+
+def truth(value: Any) -> bool:
+    return _truth(value)
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,341 @@
+"""Reading rule files: TOML text -> validated ``Rule`` objects, or every problem in the file.
+
+A file is all or nothing: one problem anywhere rejects the whole file, so a half-edited
+file never runs. Problems name file, line, rule and field, with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..driver import PointSpec
+from ..model import Value, is_valid_name_part, is_valid_point_name
+from ..options import Table
+from ..problems import KeyLocator, Problem, Problems, did_you_mean
+from .expr import Expr, ExprSyntaxError, compile_expr
+from .model import MODES, VIRTUAL_DEVICE, Action, Rule, Trigger
+from .timeofday import check_cron, parse_sun_spec
+
+TRIGGER_KINDS = ("point", "when", "cron", "sun", "every", "stale")
+ACTION_KINDS = ("set", "publish", "event", "delay")
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    path: Path
+    rules: tuple[Rule, ...]
+    problems: tuple[Problem, ...]
+    signature: tuple[float, int] | None = None  # (mtime, size) when read
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def virtual_points_in(raw: Any) -> set[str]:
+    """Virtual points a raw rule file publishes (so other files may read them)."""
+    found: set[str] = set()
+    rules = raw.get("rule") if isinstance(raw, dict) else None
+    for rule in rules if isinstance(rules, list) else []:
+        actions = rule.get("action") if isinstance(rule, dict) else None
+        for action in actions if isinstance(actions, list) else []:
+            target = action.get("publish") if isinstance(action, dict) else None
+            if isinstance(target, str) and target.startswith(f"{VIRTUAL_DEVICE}/"):
+                found.add(target)
+    return found
+
+
+def read_raw(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
+    """The parsed TOML of a rule file, its text, and any problem reading it."""
+    problems = Problems(str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.add("", "file not found")
+        return None, "", problems.items
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add("", f"cannot read the file: {exc}")
+        return None, "", problems.items
+    try:
+        return tomllib.loads(text), text, []
+    except tomllib.TOMLDecodeError as exc:
+        problems.add("", f"malformed TOML: {exc}")
+        return None, text, problems.items
+
+
+def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
+                   virtual_points: Collection[str] = (),
+                   taken_names: Mapping[str, str] | None = None) -> RuleFile:
+    """Parse and validate one rule file.
+
+    ``points`` are the site's declared points; ``virtual_points`` those published by any
+    rule file; ``taken_names`` maps rule names already used by other files to their file.
+    """
+    try:
+        stat = path.stat()
+        signature: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+    except OSError:
+        signature = None
+    raw, text, read_problems = read_raw(path)
+    if raw is None:
+        return RuleFile(path, (), tuple(read_problems), signature)
+    rules, problems = parse_rules(raw, text, str(path), points, virtual_points=virtual_points,
+                                  taken_names=taken_names)
+    return RuleFile(path, tuple(rules), tuple(problems), signature)
+
+
+def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[str, PointSpec], *,
+                virtual_points: Collection[str] = (),
+                taken_names: Mapping[str, str] | None = None) -> tuple[list[Rule], list[Problem]]:
+    problems = Problems(filename, KeyLocator(text))
+    readable = dict.fromkeys(points)
+    readable.update(dict.fromkeys(virtual_points))
+    readable.update(dict.fromkeys(virtual_points_in(raw)))
+    root = Table(raw, problems)
+    tables = root.tables("rule")
+    root.finish()
+    if not tables and not problems:
+        problems.add("", "no rules in this file; each rule starts with a [[rule]] header")
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for index, table in enumerate(tables):
+        before = len(problems.items)
+        rule = _parse_rule(table, filename, points, readable, seen, taken_names or {})
+        name = table.raw.get("name") if isinstance(table.raw.get("name"), str) else f"#{index + 1}"
+        for i in range(before, len(problems.items)):
+            item = problems.items[i]
+            problems.items[i] = dataclasses.replace(item, message=f"rule '{name}': {item.message}")
+        if rule is not None and len(problems.items) == before:
+            rules.append(rule)
+    return rules, list(problems.items)
+
+
+def _compile(table: Table, key: str, text: Any, readable: Mapping[str, Any]) -> Expr | None:
+    if not isinstance(text, str):
+        table.error(key, f"must be an expression in a string, got {text!r}")
+        return None
+    try:
+        return compile_expr(text, readable)
+    except ExprSyntaxError as exc:
+        table.error(key, f"{exc} in {text!r}")
+        return None
+
+
+def _fingerprint(raw: Any) -> str:
+    blob = json.dumps(raw, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
+                readable: Mapping[str, Any], seen: dict[str, str],
+                taken: Mapping[str, str]) -> Rule | None:
+    name = table.str("name")
+    if isinstance(name, str):
+        if not is_valid_name_part(name):
+            table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
+        elif name in seen:
+            table.error("name", f"rule '{name}' is defined twice in this file")
+        elif name in taken:
+            table.error("name", f"rule '{name}' is already defined in {taken[name]}")
+        seen[name] = filename
+    description = table.str("description", "")
+    mode = table.str("mode", "single", choices=MODES)
+    cooldown = table.duration("cooldown", 0.0, min=0)
+    hold_for = table.duration("for", 0.0, min=0)
+    stale_after = table.duration("stale_after", None, min=1)
+    enabled = table.bool("enabled", True)
+    raw_conditions = table.raw.get("condition", [])
+    table.seen.add("condition")
+    conditions: list[Expr] = []
+    if isinstance(raw_conditions, str):
+        raw_conditions = [raw_conditions]
+    if not isinstance(raw_conditions, list):
+        table.error("condition", "must be an expression string or a list of them (all must hold)")
+        raw_conditions = []
+    for text in raw_conditions:
+        expr = _compile(table, "condition", text, readable)
+        if expr is not None:
+            conditions.append(expr)
+    parsed = [_parse_trigger(t, i, readable) for i, t in enumerate(table.tables("trigger"))]
+    triggers = [t for t in parsed if t is not None]
+    action_tables = table.tables("action")
+    actions = [a for a in (_parse_action(t, points, readable) for t in action_tables) if a is not None]
+    table.finish()
+    if not action_tables:
+        table.error("action", "a rule needs at least one [[rule.action]]")
+    if not isinstance(name, str) or not enabled:
+        return None
+
+    condition_points = frozenset().union(*(c.points for c in conditions)) if conditions else frozenset()
+    action_points = frozenset().union(*(a.expr.points for a in actions if a.expr)) if actions else frozenset()
+    trigger_points = frozenset(
+        p for t in triggers if t.kind != "stale"
+        for p in ((t.point,) if t.point else ()) + tuple(t.expr.points if t.expr else ()))
+    if not triggers and not table.raw.get("trigger"):
+        implicit = sorted(condition_points or action_points)
+        if not implicit:
+            table.error("trigger", "this rule reads no point, so it needs a [[rule.trigger]] "
+                        "(for example cron = \"0 22 * * *\" or sun = \"sunset+15m\")")
+            return None
+        triggers = [Trigger("change", f"change of {p}", point=p) for p in implicit]
+    windows: dict[str, float] = {}
+    for expr in [*conditions, *(a.expr for a in actions if a.expr), *(t.expr for t in triggers if t.expr)]:
+        for point, seconds in expr.windows.items():
+            windows[point] = max(seconds, windows.get(point, 0.0))
+    return Rule(
+        name=name,
+        file=filename,
+        description=description or "",
+        triggers=tuple(triggers),
+        conditions=tuple(conditions),
+        hold_for=hold_for or 0.0,
+        mode=mode or "single",
+        cooldown=cooldown or 0.0,
+        stale_after=stale_after,
+        actions=tuple(actions),
+        fingerprint=_fingerprint(table.raw),
+        inputs=condition_points | action_points | trigger_points,
+        watches=condition_points,
+        windows=windows,
+    )
+
+
+def _known_point(table: Table, key: str, name: Any, readable: Mapping[str, Any]) -> str | None:
+    if not isinstance(name, str):
+        return None
+    if name not in readable:
+        table.error(key, f"unknown point '{name}'{did_you_mean(name, readable)}")
+        return None
+    return name
+
+
+def _parse_trigger(table: Table, index: int, readable: Mapping[str, Any]) -> Trigger | None:
+    kinds = [k for k in TRIGGER_KINDS if k in table.raw]
+    if len(kinds) != 1:
+        found = ", ".join(kinds) if kinds else "none"
+        table.problems.add(table.prefix, f"a trigger needs exactly one of {', '.join(TRIGGER_KINDS)} (found {found})")
+        table.seen.update(table.raw)
+        return None
+    kind = kinds[0]
+    if kind == "point":
+        point = _known_point(table, "point", table.str("point"), readable)
+        above = table.float("above", None)
+        below = table.float("below", None)
+        to = table.number_or_str("to", None)
+        table.finish()
+        if above is not None and below is not None:
+            table.error("above", "use either above or below in one trigger; add a second trigger for the other")
+            return None
+        if point is None:
+            return None
+        if above is not None:
+            return Trigger("above", f"{point} above {above:g}", point=point, threshold=above)
+        if below is not None:
+            return Trigger("below", f"{point} below {below:g}", point=point, threshold=below)
+        label = f"{point} changes" + (f" to {to!r}" if to is not None else "")
+        return Trigger("change", label, point=point, to=to)
+    if kind == "when":
+        text = table.str("when")
+        table.finish()
+        expr = _compile(table, "when", text, readable) if text is not None else None
+        return None if expr is None else Trigger("when", f"when {text}", expr=expr)
+    if kind == "cron":
+        text = table.str("cron")
+        table.finish()
+        problem = check_cron(text) if isinstance(text, str) else None
+        if problem:
+            table.error("cron", problem)
+        return None if problem or text is None else Trigger("cron", f"cron '{text}'", cron=text)
+    if kind == "sun":
+        text = table.str("sun")
+        table.finish()
+        if not isinstance(text, str):
+            return None
+        try:
+            spec = parse_sun_spec(text)
+        except ValueError as exc:
+            table.error("sun", str(exc))
+            return None
+        return Trigger("sun", f"sun {text}", sun=spec)
+    if kind == "every":
+        seconds = table.duration("every", min=1)
+        table.finish()
+        return None if seconds is None else Trigger("every", f"every {seconds:g}s", seconds=seconds)
+    point = _known_point(table, "stale", table.str("stale"), readable)
+    after = table.duration("after", min=1)
+    table.finish()
+    if point is None or after is None:
+        return None
+    return Trigger("stale", f"{point} silent for {after:g}s", point=point, seconds=after)
+
+
+def _literal_fits(spec: PointSpec, value: Value) -> str | None:
+    if spec.kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"is a number point, got {value!r}"
+    if spec.kind == "bool" and not isinstance(value, bool):
+        return f"is an on/off point, write true or false, got {value!r}"
+    if spec.kind == "string" and not isinstance(value, str):
+        return f"is a text point, write a quoted string, got {value!r}"
+    return None
+
+
+def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mapping[str, Any]) -> Action | None:
+    kinds = [k for k in ACTION_KINDS if k in table.raw]
+    if len(kinds) != 1:
+        found = ", ".join(kinds) if kinds else "none"
+        table.problems.add(table.prefix, f"an action needs exactly one of {', '.join(ACTION_KINDS)} (found {found})")
+        table.seen.update(table.raw)
+        return None
+    kind = kinds[0]
+    if kind == "delay":
+        seconds = table.duration("delay", min=0)
+        table.finish()
+        return None if seconds is None else Action("delay", seconds=seconds)
+    if kind == "event":
+        name = table.str("event")
+        message = table.str("message", "")
+        expr_text = table.str("expr", None)
+        table.finish()
+        expr = _compile(table, "expr", expr_text, readable) if expr_text is not None else None
+        if isinstance(name, str) and not is_valid_name_part(name):
+            table.error("event", f"'{name}' may use letters, digits, '_', '-' and '.' only")
+            return None
+        if name is None or (expr_text is not None and expr is None):
+            return None
+        return Action("event", target=f"events/{name}", message=message or "", expr=expr)
+    target = table.str(kind)
+    value = table.number_or_str("value", None)
+    expr_text = table.str("expr", None)
+    unit = table.str("unit", None) if kind == "publish" else None
+    table.finish()
+    if (value is None) == (expr_text is None):
+        table.error("value", "give either value = <literal> or expr = \"<expression>\"")
+        return None
+    expr = _compile(table, "expr", expr_text, readable) if expr_text is not None else None
+    if not isinstance(target, str) or (expr_text is not None and expr is None):
+        return None
+    if kind == "publish":
+        if not (target.startswith(f"{VIRTUAL_DEVICE}/") and is_valid_point_name(target)):
+            table.error("publish", f"'{target}' must be named {VIRTUAL_DEVICE}/<name> so it is not "
+                        "mistaken for a device point")
+            return None
+        return Action("publish", target=target, value=value, expr=expr, unit=unit)
+    spec = points.get(target)
+    if spec is None:
+        table.error("set", f"unknown point '{target}'{did_you_mean(target, points)}")
+        return None
+    if not spec.writable:
+        writable = [p for p, s in points.items() if s.writable]
+        table.error("set", f"'{target}' is not writable{did_you_mean(target, writable)}")
+        return None
+    if value is not None and (problem := _literal_fits(spec, value)):
+        table.error("value", f"{target} {problem}")
+        return None
+    return Action("set", target=target, value=value, expr=expr)

@@ -1,0 +1,108 @@
+"""Typed rules, triggers, actions, actuator safety settings and the commands the engine emits.
+
+Rule files are parsed into these frozen values once; the engine never reads raw TOML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Value
+from .expr import Expr
+from .timeofday import SunSpec
+
+MODES = ("single", "restart", "queued")
+MAX_QUEUED = 10
+
+#: device name of points published by rules (``virtual/<name>``)
+VIRTUAL_DEVICE = "virtual"
+#: device name of event readings (``events/<name>``); actuation records go to events/actuation
+EVENTS_DEVICE = "events"
+RULES_EVENT_POINT = "events/rules"
+ACTUATION_EVENT_POINT = "events/actuation"
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorSettings:
+    """Safety settings of one writable point, from ``[actuators."device/point"]``."""
+
+    point: str
+    fail_safe: Value | None = None
+    min: float | None = None
+    max: float | None = None
+    max_rate: float | None = None  # units per second
+    min_interval: float = 0.0
+    stale_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What starts a rule. ``kind`` is change | above | below | when | cron | sun | every | stale."""
+
+    kind: str
+    label: str
+    point: str | None = None
+    threshold: float | None = None
+    to: Value | None = None
+    expr: Expr | None = None
+    cron: str | None = None
+    sun: SunSpec | None = None
+    seconds: float | None = None  # every / stale after
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of a rule. ``kind`` is set | publish | event | delay."""
+
+    kind: str
+    target: str = ""
+    value: Value | None = None
+    expr: Expr | None = None
+    unit: str | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    file: str
+    description: str
+    triggers: tuple[Trigger, ...]
+    conditions: tuple[Expr, ...]
+    hold_for: float
+    mode: str
+    cooldown: float
+    stale_after: float | None
+    actions: tuple[Action, ...]
+    fingerprint: str
+    #: points whose silence means the rule is working on stale data
+    inputs: frozenset[str] = frozenset()
+    #: points read by conditions, re-checked while a ``for`` timer runs or the rule is latched
+    watches: frozenset[str] = frozenset()
+    windows: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.target for a in self.actions if a.kind == "set"))
+
+    @property
+    def publishes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.target for a in self.actions if a.kind == "publish"))
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Something the engine wants done at ``ts``.
+
+    ``kind``: set (a rule writes a point), failsafe (the fail-safe value of a point),
+    publish (a virtual reading), event (an event reading), error (a rule could not evaluate).
+    """
+
+    ts: float
+    kind: str
+    rule: str
+    point: str
+    value: Value
+    unit: str | None = None
+    reason: str = ""
