@@ -132,7 +132,7 @@ class SerialDriver(Driver):
             raise OSError(f"serial port {self.options.port.port} is not available: {link.last_error}")
         request = protocols.poll_request(self.options)
         assert request is not None
-        await self._transact(request, _Waiter(protocols.is_reading_frame), "reading")
+        await self._transact(request, _Waiter(protocols.is_reading_frame), "no reading in reply")
         batch, self._pending = self._pending, []
         return batch
 
@@ -152,8 +152,8 @@ class SerialDriver(Driver):
                     return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
                 except TimeoutError:
                     self.timeouts += 1
-                    raise TimeoutError(f"device {self.device.name}: no {what} in reply to {request!r} within "
-                                       f"{timeout:g}s on {self.options.port.port}") from None
+                    raise TimeoutError(f"{what} to {request!r} within {timeout:g}s"
+                                       f" on {self.options.port.port}") from None
             finally:
                 self._waiter = None
                 if waiter is not None and not waiter.future.done():
@@ -182,7 +182,8 @@ class SerialDriver(Driver):
                              f" ({link.last_error or 'reconnecting'})")
         waiter = _Waiter(accepts, rejects) if accepts is not None else None
         try:
-            reply = await self._transact(request, waiter, "expected reply", timeout)
+            expected = f"no reply matching {command.expect.pattern!r}" if command and command.expect else "no confirmation"
+            reply = await self._transact(request, waiter, expected, timeout)
         except TimeoutError as exc:
             raise WriteError(f"{where}: {exc}") from None
         except OSError as exc:
