@@ -116,16 +116,35 @@ async def pymodbus_tcp(units: Iterable[int] = (1,), *, framer: FramerType = Fram
 @contextlib.asynccontextmanager
 async def pymodbus_rtu(device: str, units: Iterable[int] = (1,), *, baudrate: int = 19200,
                        ) -> AsyncIterator[PymodbusPeer]:
+    units = list(units)
     log = RequestLog()
     # A missing unit stays silent, as an absent slave on RS-485 does.
     server = ModbusSerialServer([sim_device(u) for u in units], port=device, baudrate=baudrate,
                                 framer=FramerType.RTU, ignore_missing_devices=True, trace_pdu=log.trace,
                                 reconnect_delay=0)
+    _silence_missing_units(server, set(units))
     await server.serve_forever(background=True)
     try:
         yield PymodbusPeer(server, log)
     finally:
         await server.shutdown()
+
+
+def _silence_missing_units(server: Any, present: set[int]) -> None:
+    # pymodbus 3.16's simulator raises KeyError for an unknown unit, which the server turns
+    # into an exception reply; a real absent slave says nothing, so raise what makes it silent.
+    from pymodbus.exceptions import NoSuchIdException
+
+    context = server.context
+    for name in ("async_getValues", "async_setValues"):
+        original = getattr(context, name)
+
+        async def guarded(device_id: int, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            if device_id not in present:
+                raise NoSuchIdException(f"no unit {device_id}")
+            return await _original(device_id, *args, **kwargs)
+
+        setattr(context, name, guarded)
 
 
 class ModbusTkPeer:
