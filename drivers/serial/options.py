@@ -139,7 +139,7 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     if protocol == "line":
         line_rules = _parse_line(options, encoding or LC.DEFAULT_ENCODING)
         commands = _parse_commands(options, encoding or LC.DEFAULT_ENCODING)
-        if line_rules is not None and not line_rules.patterns and not commands:
+        if not any(options.has(key) for key in ("pattern", "patterns", "commands")):
             options.error("patterns", "a line device needs patterns to read, [[devices.options.commands]]"
                           " to write, or both")
         if mode == "poll" and poll_command_text is None:
