@@ -91,6 +91,9 @@ class KeyLocator:
                 name = line[2:].split("]]", 1)[0].strip()
                 index = array_counts.get(name, 0)
                 array_counts[name] = index + 1
+                # a new [[rule]] starts its own [[rule.trigger]] numbering, as TOML does
+                for nested in [k for k in array_counts if k.startswith(name + ".")]:
+                    del array_counts[nested]
                 table = self._with_index(name, index, array_counts)
                 self._lines.setdefault(table, number)
             elif line.startswith("["):

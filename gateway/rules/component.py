@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from ..actuation import WriteSkipped
@@ -19,7 +20,7 @@ from ..state import StateStore
 from .config import RulesConfig
 from .engine import Engine
 from .model import Command
-from .ruleset import RuleDirectory
+from .ruleset import ReloadResult, RuleDirectory
 from .timeofday import SiteTimes
 
 log = logging.getLogger("gateway.rules")
@@ -61,7 +62,7 @@ class RulesComponent:
     async def start(self) -> None:
         saved = await self.state.all()
         result = self.directory.reload()
-        self.last_reload_problems = [str(p) for p in result.problems]
+        self._log_reload(result)
         self.engine.now = self.clock.time()
         self.engine.started_at = self.engine.now
         self.engine.load(self.directory.rules, saved)
@@ -235,7 +236,7 @@ class RulesComponent:
         """One round of the periodic check: rule files changed? overrides set or ended?"""
         if self.directory.changed():
             result = self.directory.reload()
-            self.last_reload_problems = [str(p) for p in result.problems]
+            self._log_reload(result)
             if result.rejected:
                 self.counts["rejected_reloads"] += 1
                 await self.service.hub.publish([Reading(
@@ -258,6 +259,17 @@ class RulesComponent:
             self._held_noted.pop(point, None)
             self.engine.now = self.clock.time()
             self._submit(self.engine.reassert(point))
+
+    def _log_reload(self, result: ReloadResult) -> None:
+        self.last_reload_problems = [str(p) for p in result.problems]
+        for path in result.loaded:
+            log.info("event=rules_loaded file=%s", path)
+        for path in result.removed:
+            log.info("event=rules_removed file=%s", path)
+        for path in result.rejected:
+            kept = "previous_version_kept" if Path(path) in self.directory.active else "not_loaded"
+            for problem in self.directory.rejected[Path(path)].problems:
+                log.error("event=rules_rejected file=%s outcome=%s problem=%r", path, kept, str(problem))
 
     async def _persist(self) -> None:
         while True:

@@ -242,6 +242,7 @@ class Engine:
             if state.failsafe == "stale" and not self._stale_inputs(rule):
                 state.failsafe = None
                 self._dirty.add(rule.name)
+                self._deadline_stale = True
                 self._emit_rule_event(rule, "recovered", "inputs fresh again; rule in control", out)
                 self._start(rule, out, cause="inputs recovered", force=True)
 
@@ -275,7 +276,9 @@ class Engine:
             memory[key] = now_true
             if previous != now_true:
                 self._dirty.add(rule.name)
-            return now_true and previous is not True
+            # like a Home Assistant template trigger: only a false -> true change fires, so a
+            # condition already true at start-up does not fire
+            return now_true and previous is False
         return False
 
     # -- running rules --------------------------------------------------------------------
@@ -302,6 +305,7 @@ class Engine:
         if state.failsafe == "error":
             state.failsafe = None
             self._dirty.add(rule.name)
+            self._deadline_stale = True
             self._emit_rule_event(rule, "recovered", "evaluates again; rule in control", out)
         return result
 
@@ -311,13 +315,14 @@ class Engine:
             return
         busy = state.hold_until is not None or state.step is not None
         if busy:
+            if state.hold_until is not None and rule.mode != "restart":
+                # a new trigger while the `for` runs: the timer keeps going if still true
+                self._recheck(rule, out)
+                return
             if rule.mode == "single":
                 state.skipped += 1
                 return
             if rule.mode == "queued":
-                if state.step is None:  # still holding its `for`: same as single
-                    state.skipped += 1
-                    return
                 state.queued = min(state.queued + 1, MAX_QUEUED)
                 self._dirty.add(rule.name)
                 return

@@ -6,7 +6,6 @@ file keeps running and the problems are kept for health and ``gateway check``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,6 @@ from ..driver import PointSpec
 from ..problems import Problem
 from .loader import RuleFile, load_rule_file, read_raw, virtual_points_in
 from .model import Rule
-
-log = logging.getLogger("gateway.rules")
 
 Signature = tuple[float, int]
 
@@ -83,16 +80,9 @@ class RuleDirectory:
                 self.active[path] = result
                 self.rejected.pop(path, None)
                 loaded.append(str(path))
-                log.info("event=rules_loaded file=%s rules=%d", path, len(result.rules))
             else:
                 self.rejected[path] = result
                 rejected.append(str(path))
-                kept = "previous version kept" if path in self.active else "not loaded"
-                for problem in result.problems:
-                    log.error("event=rules_rejected file=%s %s problem=%r", path, kept.replace(" ", "_"),
-                              str(problem))
-        if removed:
-            log.info("event=rules_removed files=%s", ",".join(removed))
         self._seen = current
         problems = tuple(p for f in self.rejected.values() for p in f.problems)
         return ReloadResult(bool(loaded or removed), tuple(loaded), tuple(removed), tuple(rejected), problems)
