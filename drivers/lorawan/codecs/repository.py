@@ -1,0 +1,189 @@
+"""Codec files as The Things Stack device repository writes them (``codec.yaml`` naming a
+script and its ``examples``), loading them once and running the examples as tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .base import Codec, CodecError, flatten
+from .cayenne import CayenneLpp
+from .javascript import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_BUDGET_S, JavaScriptCodec
+from .python import PythonCodec
+
+BUILTIN = ("cayenne", "cayenne_lpp")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    kind: str  # uplink | downlink
+    description: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CodecFile:
+    path: Path
+    uplink_script: Path | None
+    downlink_script: Path | None
+    examples: tuple[Example, ...]
+
+
+def read_codec_yaml(path: Path) -> CodecFile:
+    """Parse a device-repository codec file; errors name the file and the key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CodecError("compile", f"cannot read codec file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise CodecError("compile", f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CodecError("compile", f"{path}: expected a mapping with uplinkDecoder")
+    scripts: dict[str, Path | None] = {}
+    examples: list[Example] = []
+    for key, kind in (("uplinkDecoder", "uplink"), ("downlinkEncoder", "downlink")):
+        section = raw.get(key)
+        if section is None:
+            scripts[kind] = None
+            continue
+        if not isinstance(section, dict) or not isinstance(section.get("fileName"), str):
+            raise CodecError("compile", f"{path}: {key}.fileName is missing")
+        scripts[kind] = path.parent / section["fileName"]
+        for index, item in enumerate(section.get("examples") or []):
+            if not isinstance(item, dict) or not isinstance(item.get("input"), dict):
+                raise CodecError("compile", f"{path}: {key}.examples[{index}] has no input")
+            examples.append(Example(kind, str(item.get("description", f"{key} example {index + 1}")),
+                                    item["input"], item.get("output") or {}))
+    if scripts["uplink"] is None:
+        raise CodecError("compile", f"{path}: uplinkDecoder is missing")
+    return CodecFile(path, scripts["uplink"], scripts["downlink"], tuple(examples))
+
+
+_CACHE: dict[tuple[str, float, float, int], Codec] = {}
+
+
+def load_codec(spec: str, base_dir: Path, *, time_budget: float = DEFAULT_TIME_BUDGET_S,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET, downlink_fport: int | None = None) -> Codec:
+    """A codec by name ("cayenne") or file (.yaml, .js, .py); scripts are compiled once and
+    shared by every device that names the same file."""
+    if spec in BUILTIN:
+        return CayenneLpp(downlink_fport) if downlink_fport else CayenneLpp()
+    path = (base_dir / spec).resolve()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        raise CodecError("compile", f"codec file {path} does not exist") from None
+    key = (str(path), mtime, time_budget, memory_budget)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    codec = _build(path, time_budget, memory_budget)
+    _CACHE[key] = codec
+    return codec
+
+
+def _build(path: Path, time_budget: float, memory_budget: int) -> Codec:
+    if path.suffix in (".yaml", ".yml"):
+        codec_file = read_codec_yaml(path)
+        assert codec_file.uplink_script is not None
+        return _build(codec_file.uplink_script, time_budget, memory_budget)
+    if path.suffix == ".js":
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CodecError("compile", f"cannot read codec script {path}: {exc.strerror}") from None
+        return JavaScriptCodec(source, path.name, time_budget, memory_budget)
+    if path.suffix == ".py":
+        return PythonCodec(path)
+    raise CodecError("compile", f"{path}: a codec is 'cayenne', a .yaml, .js or .py file")
+
+
+def example_fields(path: Path) -> dict[str, Any]:
+    """Fields the codec's uplink examples produce, with one sample value each (to declare points)."""
+    if path.suffix not in (".yaml", ".yml"):
+        return {}
+    fields: dict[str, Any] = {}
+    for example in read_codec_yaml(path).examples:
+        data = example.output.get("data")
+        if example.kind == "uplink" and isinstance(data, dict):
+            try:
+                fields.update(flatten(data))
+            except CodecError:
+                continue
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleOutcome:
+    example: Example
+    ok: bool
+    detail: str
+
+
+def run_examples(path: Path, time_budget: float = DEFAULT_TIME_BUDGET_S) -> Iterator[ExampleOutcome]:
+    """Run every example of a codec file against its scripts (a fresh compile, no cache)."""
+    codec_file = read_codec_yaml(path)
+    assert codec_file.uplink_script is not None
+    uplink = _build(codec_file.uplink_script, time_budget, DEFAULT_MEMORY_BUDGET)
+    downlink = (_build(codec_file.downlink_script, time_budget, DEFAULT_MEMORY_BUDGET)
+                if codec_file.downlink_script else None)
+    for example in codec_file.examples:
+        try:
+            if example.kind == "uplink":
+                got = _run_uplink(uplink, example)
+            else:
+                if downlink is None:
+                    yield ExampleOutcome(example, False, "no downlinkEncoder script")
+                    continue
+                got = _run_downlink(downlink, example)
+        except CodecError as exc:
+            yield ExampleOutcome(example, False, str(exc))
+            continue
+        except (KeyError, TypeError, ValueError) as exc:
+            yield ExampleOutcome(example, False, f"example input is malformed: {exc}")
+            continue
+        problems = _compare(example.output, got)
+        yield ExampleOutcome(example, not problems, "; ".join(problems) or "ok")
+
+
+def _run_uplink(codec: Codec, example: Example) -> dict[str, Any]:
+    payload = bytes(example.input["bytes"])
+    fport = int(example.input.get("fPort", 1))
+    raw = codec.decode_raw(fport, payload)  # type: ignore[attr-defined]
+    if not isinstance(raw, dict):
+        raise CodecError("junk", f"decodeUplink returned {type(raw).__name__}")
+    return raw
+
+
+def _run_downlink(codec: Codec, example: Example) -> dict[str, Any]:
+    data = example.input.get("data", {})
+    result = codec.encode_downlink(data)
+    return {"bytes": list(result.payload), "fPort": result.fport}
+
+
+def _compare(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    problems = []
+    for key, want in expected.items():
+        have = got.get(key, [] if key in ("errors", "warnings") else None)
+        if key in ("errors", "warnings") and not want:
+            want = []
+        if not _same(want, have):
+            problems.append(f"{key}: expected {want!r}, got {have!r}")
+    return problems
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
