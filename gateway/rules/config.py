@@ -101,7 +101,11 @@ def parse_actuators_section(raw: Any, problems: Problems, ctx: Any) -> Actuators
                 continue
             if spec.kind == "number" and ((low is not None and fail_safe < low) or
                                           (high is not None and fail_safe > high)):
-                table.error("fail_safe", f"{fail_safe!r} is outside min..max")
+                table.error("fail_safe", f"{fail_safe!r} is outside min..max ({_fmt(low)}..{_fmt(high)})")
                 continue
         points[name] = ActuatorSettings(name, fail_safe, low, high, max_rate, min_interval or 0.0, stale_after)
     return ActuatorsConfig(points)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
