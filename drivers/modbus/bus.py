@@ -34,6 +34,13 @@ CONNECT_BACKOFF_MIN = 1.0
 CONNECT_BACKOFF_MAX = 30.0
 
 
+def _quiet_pymodbus() -> None:
+    # pymodbus logs multi-line frame dumps for conditions this driver already reports as one
+    # key=value line with device, point and register; keep them for debug sessions only.
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
 class BusError(Exception):
     """A request that got no usable answer. ``kind`` is the log/health counter name."""
 
@@ -84,7 +91,6 @@ class BusStats:
     exceptions: int = 0
     connects: int = 0
     connect_failures: int = 0
-    writes: int = 0
     waiting: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
@@ -127,6 +133,7 @@ class Bus:
     """The one owner of a line. Acquire through ``ctx.shared`` so devices share it."""
 
     def __init__(self, settings: BusSettings):
+        _quiet_pymodbus()
         self.settings = settings
         self.stats = BusStats()
         self.users: dict[str, BusSettings] = {}
