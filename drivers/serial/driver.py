@@ -68,6 +68,12 @@ class SerialDriver(Driver):
         self.last_frame_at: float | None = None
 
     @property
+    def _listens(self) -> bool:
+        """True when the device sends by itself; a command-only device (a sign) just answers."""
+        line = self.options.line
+        return not self.options.polled and (line is None or bool(line.patterns))
+
+    @property
     def poll_interval(self) -> float | None:
         return self.device.interval if self.options.polled else None
 
@@ -82,7 +88,7 @@ class SerialDriver(Driver):
         self._link = link
         try:
             link.check_compatible(self.device.name, port)
-            if not self.options.polled:
+            if self._listens:
                 link.add_stream(self.device.name, self._receive)
         except Exception:
             await self.close()

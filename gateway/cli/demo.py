@@ -24,7 +24,9 @@ from .common import print_problems
 #: peers the demo runs beside the gateway (a Modbus server, a packet forwarder, ...): each is
 #: "module:function" naming an async context manager factory f(demo_dir) that yields a dict of
 #: {{template}} values for site.toml. A missing module is skipped.
-DEMO_PEERS: list[str] = []
+DEMO_PEERS: list[str] = [
+    "drivers.serial.demo:pms5003_peer",
+]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

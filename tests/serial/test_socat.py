@@ -314,3 +314,48 @@ def test_gps_receiver_stream(site, tmp_path):
                     peer.close()
 
     asyncio.run(scenario())
+
+
+def test_a_sign_shares_the_counters_port_and_a_second_streaming_sensor_is_refused(site, tmp_path):
+    pair = PtyPair(tmp_path)
+    counter = device_block("counter", pair.dev, "line", r'''
+pattern = '^CNT (?P<n>\d+)$'
+[[devices.options.points]]
+name = "n"
+type = "int"
+''')
+    sign = device_block("sign", pair.dev, "line", r'''
+[[devices.options.commands]]
+point = "text"
+template = "{value}\r\n"
+expect = '^OK$'
+''')
+    intruder = device_block("intruder", pair.dev, "pms5003")
+    config = site(counter + sign + intruder)
+
+    def answer(peer: Peer, data: bytes) -> None:
+        if data.endswith(b"\r\n"):
+            peer.write(b"OK\r\n")
+
+    async def scenario():
+        with pair:
+            peer = Peer(pair.peer)
+            peer.on_data(answer)
+            service = Service(config)
+            try:
+                async with running(service):
+                    await wait_until(lambda: detail(service, "counter").get("connected", 0))
+                    peer.write(b"CNT 1\r\n")
+                    await wait_until(lambda: detail(service, "counter").get("frames", 0) == 1)
+                    await service.devices.write("sign/text", "FULL")
+                    peer.write(b"CNT 2\r\n")
+                    await wait_until(lambda: detail(service, "counter").get("frames", 0) == 2)
+                    # The sign's "OK" went to the sign, not to the counter as an unmatched line.
+                    assert detail(service, "counter").get("bad_frames") == {}
+                    await wait_until(lambda: service.devices.runners["intruder"].health.restarts >= 1)
+                    assert "already read by streaming device counter" in \
+                        service.devices.runners["intruder"].health.last_error
+            finally:
+                peer.close()
+
+    asyncio.run(scenario())
