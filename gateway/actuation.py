@@ -106,6 +106,12 @@ class Actuation:
         settings = self.settings.get(point)
         if settings is None:
             return value, "written", None
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        out_of_range = numeric and ((settings.min is not None and value < settings.min) or
+                                    (settings.max is not None and value > settings.max))
+        if out_of_range and not automatic:
+            raise LimitError(f"{point}: {value!r} is outside the allowed range "
+                             f"{_fmt(settings.min)}..{_fmt(settings.max)}")
         last = self._last.get(point)
         if last is not None and settings.min_interval and now - last[1] < settings.min_interval:
             retry_at = last[1] + settings.min_interval
@@ -115,10 +121,7 @@ class Actuation:
             return value, "written", None
         result = "written"
         target: float = value
-        if settings.min is not None and target < settings.min or settings.max is not None and target > settings.max:
-            if not automatic:
-                raise LimitError(f"{point}: {value!r} is outside the allowed range "
-                                 f"{_fmt(settings.min)}..{_fmt(settings.max)}")
+        if out_of_range:
             target = min(max(target, settings.min if settings.min is not None else target),
                          settings.max if settings.max is not None else target)
             result = "clamped"
