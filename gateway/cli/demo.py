@@ -26,6 +26,7 @@ from .common import print_problems
 #: {{template}} values for site.toml. A missing module is skipped.
 DEMO_PEERS: list[str] = [
     "drivers.serial.demo:pms5003_peer",
+    "drivers.modbus.demo_peer:simulated_modbus",
 ]
 
 
@@ -80,7 +81,12 @@ async def demo_peers(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     values: dict[str, str] = {}
     async with contextlib.AsyncExitStack() as stack:
         for peer in load_peers():
-            values.update(await stack.enter_async_context(peer(demo_dir)))
+            offered = await stack.enter_async_context(peer(demo_dir))
+            # every peer may announce itself; keep all their lines, not just the last peer's
+            lines = [text for text in (values.get("announce"), offered.get("announce")) if text]
+            values.update(offered)
+            if lines:
+                values["announce"] = "\n".join(lines)
         yield values
 
 

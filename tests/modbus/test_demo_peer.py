@@ -1,0 +1,41 @@
+"""The demo's simulated Modbus server: the gateway reads the meter and dims the lamp through it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from drivers.modbus.demo_peer import simulated_modbus
+from gateway.service import Service
+from tests.conftest import running, wait_until
+
+from .harness import load_site
+
+
+def test_demo_peer_serves_a_meter_and_a_dimmable_lamp(tmp_path):
+    async def scenario():
+        async with simulated_modbus(tmp_path) as values:
+            port = values["modbus_port"]
+            assert "127.0.0.1:" + port in values["announce"]
+            body = "".join(f"""
+[[devices]]
+name = "{name}"
+driver = "modbus"
+interval = "100ms"
+[devices.options]
+profile = "{profile}"
+host = "127.0.0.1"
+port = {port}
+unit = {unit}
+verify_writes = true
+""" for name, profile, unit in (("meter", "energy_meter", 1), ("lamp", "lamp_controller", 2)))
+            service = Service(load_site(tmp_path, body))
+            async with running(service):
+                latest = service.hub.latest
+                await wait_until(lambda: "meter/frequency" in latest and "lamp/power" in latest)
+                assert abs(latest["meter/frequency"].value - 50.0) < 0.1
+                assert 220 < latest["meter/voltage_l1"].value < 240
+                assert latest["lamp/firmware"].value == "v1.4.2"
+                await service.actuation.write("lamp/level", 30, source="api")
+                await wait_until(lambda: latest["lamp/power"].value == 36.0, timeout=15)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
