@@ -76,6 +76,10 @@ def load_codec(spec: str, base_dir: Path, *, time_budget: float = DEFAULT_TIME_B
     if spec in BUILTIN:
         return CayenneLpp(downlink_fport) if downlink_fport else CayenneLpp()
     path = (base_dir / spec).resolve()
+    if path.suffix in (".yaml", ".yml"):
+        script = read_codec_yaml(path).uplink_script
+        assert script is not None
+        path = script.resolve()
     try:
         mtime = path.stat().st_mtime
     except OSError:
