@@ -299,19 +299,25 @@ class Engine:
         except EvalError as exc:
             self._fail(rule, str(exc), out)
             return None
-        if state.error is not None:
-            state.error = None
-            self._dirty.add(rule.name)
-        if state.failsafe == "error":
-            state.failsafe = None
-            self._dirty.add(rule.name)
-            self._deadline_stale = True
-            self._emit_rule_event(rule, "recovered", "evaluates again; rule in control", out)
+        if state.error is not None and not state.memory.get("error_in_action"):
+            self._recovered(rule, out)
         return result
+
+    def _recovered(self, rule: Rule, out: list[Command]) -> None:
+        state = self.states[rule.name]
+        was_failsafe = state.failsafe == "error"
+        state.error = None
+        if was_failsafe:
+            state.failsafe = None
+        state.memory.pop("error_in_action", None)
+        self._dirty.add(rule.name)
+        self._deadline_stale = True
+        self._emit_rule_event(rule, "recovered", "evaluates again" + ("; rule in control" if was_failsafe
+                                                                       else ""), out)
 
     def _start(self, rule: Rule, out: list[Command], *, cause: str, force: bool = False) -> None:
         state = self.states[rule.name]
-        if state.failsafe is not None and not force:
+        if state.failsafe == "stale" and not force:
             return
         busy = state.hold_until is not None or state.step is not None
         if busy:
@@ -387,9 +393,12 @@ class Engine:
                 return
             try:
                 value = action.value if action.expr is None else action.expr(self._env)
+            except NoValue:
+                state.step = state.resume_at = None  # an input has no reading yet: wait quietly
+                return
             except EvalError as exc:
                 state.step = state.resume_at = None
-                self._fail(rule, f"{action.kind} {action.target}: {exc}", out)
+                self._fail(rule, f"{action.kind} {action.target}: {exc}", out, in_action=True)
                 return
             if action.kind == "set":
                 if value is None or (action.expr is not None and isinstance(value, float) and value != value):
@@ -405,6 +414,8 @@ class Engine:
                 out.append(Command(self.now, "event", rule.name, action.target, message))
         state.step = state.resume_at = None
         state.cooldown_until = self.now + rule.cooldown
+        if state.error is not None:
+            self._recovered(rule, out)
         if state.queued > 0:
             state.queued -= 1
             self._start(rule, out, cause="queued")
@@ -434,8 +445,10 @@ class Engine:
                 stale.append(p)
         return stale
 
-    def _fail(self, rule: Rule, message: str, out: list[Command]) -> None:
+    def _fail(self, rule: Rule, message: str, out: list[Command], *, in_action: bool = False) -> None:
         state = self.states[rule.name]
+        if in_action:
+            state.memory["error_in_action"] = True
         if state.error != message:
             state.error = message
             self._dirty.add(rule.name)

@@ -136,6 +136,7 @@ def _fingerprint(raw: Any) -> str:
 def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
                 readable: Mapping[str, Any], seen: dict[str, str],
                 taken: Mapping[str, str]) -> Rule | None:
+    problems_before = len(table.problems.items)
     name = table.str("name")
     if isinstance(name, str):
         if not is_valid_name_part(name):
@@ -170,7 +171,7 @@ def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
     table.finish()
     if not action_tables:
         table.error("action", "a rule needs at least one [[rule.action]]")
-    if not isinstance(name, str) or not enabled:
+    if not isinstance(name, str) or not enabled or len(table.problems.items) > problems_before:
         return None
 
     condition_points = frozenset().union(*(c.points for c in conditions)) if conditions else frozenset()

@@ -1,0 +1,77 @@
+"""`gateway check` with rule files, and `gateway rules test FILE [--replay]`."""
+
+from __future__ import annotations
+
+import time
+
+from gateway.cli import main
+from gateway.model import Reading
+from gateway.store.database import Database
+from tests.rules.test_service import FOLLOW, HOLD
+
+BROKEN = """
+[[rule]]
+name = "broken"
+condition = "sensor/trafic > 3"
+fore = "1m"
+[[rule.action]]
+set = "sensor/traffic"
+value = 1
+"""
+
+
+def test_check_lists_every_rule_problem_and_fails(rules_site, tmp_path, capsys):
+    rules_site({"follow.toml": FOLLOW})
+    (tmp_path / "rules" / "broken.toml").write_text(BROKEN)
+    assert main(["check", "-c", str(tmp_path / "gateway.toml")]) == 1
+    err = capsys.readouterr().err
+    assert "3 problems found" in err
+    assert "broken.toml:4: rule[0].condition: rule 'broken': unknown point 'sensor/trafic'" in err
+    assert "did you mean 'sensor/traffic'" in err
+    assert "broken.toml:5: rule[0].fore: rule 'broken': unknown key 'fore' (did you mean 'for'?)" in err
+    assert "broken.toml:7: rule[0].action[0].set: rule 'broken': 'sensor/traffic' is not writable" in err
+
+
+def test_check_prints_the_rules_summary(rules_site, tmp_path, capsys):
+    rules_site({"follow.toml": FOLLOW, "hold.toml": HOLD})
+    assert main(["check", "-c", str(tmp_path / "gateway.toml")]) == 0
+    assert "rules: 2 rules in 2 files" in capsys.readouterr().out
+
+
+def test_rules_test_validates_a_file(rules_site, tmp_path, capsys):
+    rules_site({"follow.toml": FOLLOW})
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(BROKEN)
+    assert main(["rules", "test", str(candidate), "-c", str(tmp_path / "gateway.toml")]) == 1
+    assert "unknown key 'fore'" in capsys.readouterr().err
+    candidate.write_text(HOLD)
+    assert main(["rules", "test", str(candidate), "-c", str(tmp_path / "gateway.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "busy-street: change of sensor/traffic if sensor/traffic > 5 for 5m -> set lamp/level = 100" in out
+
+
+def test_rules_test_replays_buffered_history_without_writing(rules_site, tmp_path, capsys):
+    rules_site({"follow.toml": FOLLOW})
+    now = time.time()
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(data / "buffer.db")
+    db.insert([
+        Reading("sensor/traffic", 2, now - 3000),
+        Reading("sensor/traffic", 8, now - 1500),   # > 5 from here: fires 5 minutes later
+        Reading("sensor/traffic", 9, now - 1200),
+        Reading("sensor/traffic", 1, now - 600),
+        Reading("sensor/traffic", 7, now - 7200),   # outside the replayed hour
+    ])
+    before = db.count()
+    db.close()
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(HOLD)
+    assert main(["rules", "test", str(candidate), "--replay", "1h", "-c", str(tmp_path / "gateway.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "replayed 4 readings from the last 1h; 1 action would have fired (nothing was written)" in out
+    fired = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 1500 + 300))
+    assert f"{fired}Z busy-street set lamp/level 100" in out
+    db = Database(data / "buffer.db", readonly=True)
+    assert db.count() == before
+    db.close()
