@@ -104,7 +104,7 @@ async def simulated_modbus(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
         raise RuntimeError("the demo Modbus server could not find a free port on 127.0.0.1")
     simulation = asyncio.create_task(_simulate(server), name="demo-modbus-simulation")
     try:
-        yield {"modbus_port": str(port),
+        yield {"modbus_port": str(port), "modbus_enabled": "true",
                "announce": f"simulated Modbus meter (unit 1) and lamp controller (unit 2) on 127.0.0.1:{port}"}
     finally:
         simulation.cancel()

@@ -30,6 +30,14 @@ DEMO_PEERS: list[str] = [
 ]
 
 
+#: template values for peers that did not run (not installed, or rendered without peers), so the
+#: site still parses; each peer's own values override these.
+TEMPLATE_DEFAULTS: dict[str, str] = {
+    "modbus_enabled": "false",
+    "modbus_port": "502",
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("demo", help="run the built-in demo site (simulated devices), printing readings")
     parser.add_argument("--data-dir", type=Path, help="keep the demo buffer here (default: a per-user dir)")
@@ -50,7 +58,7 @@ def default_demo_dir() -> Path:
 
 def render_site(demo_dir: Path, values: dict[str, str]) -> Path:
     text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
-    for key, value in {"data_dir": str(demo_dir / "data"), **values}.items():
+    for key, value in {"data_dir": str(demo_dir / "data"), **TEMPLATE_DEFAULTS, **values}.items():
         text = text.replace("{{" + key + "}}", value)
     for name in ("rules",):
         source = resources.files("gateway.demo").joinpath(name)

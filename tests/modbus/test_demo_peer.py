@@ -39,3 +39,20 @@ verify_writes = true
                 await wait_until(lambda: latest["lamp/power"].value == 36.0, timeout=15)
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_rendered_demo_site_enables_the_modbus_devices_only_with_the_peer(tmp_path):
+    from gateway.cli.demo import render_site
+    from gateway.config import load_config
+
+    async def scenario():
+        async with simulated_modbus(tmp_path) as values:
+            with_peer = load_config(render_site(tmp_path, {**values, "serial_air_enabled": "false",
+                                                           "serial_air_port": "/dev/null"}))
+        without = load_config(render_site(tmp_path, {"serial_air_enabled": "false",
+                                                      "serial_air_port": "/dev/null"}))
+        return with_peer, without
+
+    with_peer, without = asyncio.run(scenario())
+    assert with_peer.device("cabinet-meter").enabled and with_peer.device("lamp-modbus").enabled
+    assert not without.device("cabinet-meter").enabled
