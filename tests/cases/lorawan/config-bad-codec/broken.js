@@ -1,0 +1,1 @@
+function decodeUplink(input) { return { data: { x: input.bytes[0] } ;
