@@ -359,3 +359,33 @@ expect = '^OK$'
                 peer.close()
 
     asyncio.run(scenario())
+
+
+def test_pms7003_passive_mode_is_polled_with_the_read_command(site, tmp_path):
+    pair = PtyPair(tmp_path)
+    config = site(device_block("air", pair.dev, "pms7003", 'mode = "poll"', interval="100ms"))
+    read_command = bytes.fromhex("424de200000171")
+    reads = []
+
+    def sensor(peer: Peer, data: bytes) -> None:
+        for _ in range(data.count(read_command)):
+            reads.append(True)
+            peer.write(pms_frame(len(reads)))
+
+    async def scenario():
+        with pair:
+            peer = Peer(pair.peer)
+            peer.on_data(sensor)
+            service = Service(config)
+            try:
+                async with running(service):
+                    await wait_until(lambda: detail(service, "air").get("frames", 0) >= 3)
+                    # Passive mode was requested first, as the data manual frames it.
+                    assert bytes(peer.received).startswith(bytes.fromhex("424de100000170"))
+                    assert (await stored(service, "air/pm2_5"))[:3] == [1, 2, 3]
+                    await service.devices.write("air/running", False)
+                    await peer.wait_received(lambda got: got.endswith(bytes.fromhex("424de400000173")))
+            finally:
+                peer.close()
+
+    asyncio.run(scenario())
