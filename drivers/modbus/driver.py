@@ -163,7 +163,7 @@ class ModbusDriver(Driver):
                 if block.table.is_bit:
                     value: Value = bool(values[first])
                 else:
-                    value = decode_registers(values[first:first + span.count], point.encoding)  # type: ignore[arg-type]
+                    value = decode_registers(values[first:first + span.count], point.encoding)
             except (ValueError, UnicodeDecodeError) as exc:
                 self._bad_value(point, str(exc))
                 continue

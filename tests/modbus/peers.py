@@ -69,10 +69,12 @@ class RequestLog:
     by_unit: Counter[int] = field(default_factory=Counter)
     by_function: Counter[int] = field(default_factory=Counter)
     total: int = 0
+    functions: list[int] = field(default_factory=list)
 
     def trace(self, sending: bool, pdu: Any) -> Any:
         if not sending:
             self.total += 1
+            self.functions.append(pdu.function_code)
             self.by_unit[pdu.dev_id] += 1
             self.by_function[pdu.function_code] += 1
         return pdu

@@ -284,3 +284,45 @@ def test_unreachable_endpoint_marks_device_offline_and_recovers(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="gateway.driver.modbus"):
         run(scenario())
     assert "event=device_offline device=meter unit=1" in caplog.text
+
+
+def test_a_write_overtakes_the_polls_queued_on_a_busy_line(tmp_path):
+    async def scenario():
+        async with pymodbus_tcp(units=(1, 2, 3, 4, 5)) as (peer, port):
+            body = "".join(device(f"lamp{u}", port, profile="lamp_controller", unit=u) for u in range(1, 6))
+            drivers, _ = make_drivers(load_site(tmp_path, body))
+            for driver in drivers.values():
+                await driver.open()
+            bus = drivers["lamp1"]._bus
+            try:
+                stop = asyncio.Event()
+
+                async def keep_polling(driver):
+                    while not stop.is_set():
+                        await driver.poll()
+
+                pollers = [asyncio.create_task(keep_polling(d)) for d in drivers.values()]
+                await wait_for_queue(bus, 4)
+                queued = bus.health()["queued"]
+                sent_before = peer.log.total
+                await drivers["lamp3"].write("level", 42)
+                stop.set()
+                await asyncio.gather(*pollers)
+            finally:
+                for driver in drivers.values():
+                    await driver.close()
+            write_index = peer.log.functions.index(6)
+            return queued, write_index - sent_before
+
+    queued, overtaken_by = run(scenario())
+    assert queued >= 4
+    # only the request already on the line (and one just handed the line) may go first
+    assert overtaken_by <= 2
+
+
+async def wait_for_queue(bus, depth: int) -> None:
+    for _ in range(2000):
+        if bus.health()["queued"] >= depth:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the line never got busy")
