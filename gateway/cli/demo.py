@@ -27,6 +27,7 @@ from .common import print_problems
 DEMO_PEERS: list[str] = [
     "drivers.serial.demo:pms5003_peer",
     "drivers.modbus.demo_peer:simulated_modbus",
+    "drivers.lorawan.demo:packet_forwarder",
 ]
 
 
@@ -35,6 +36,9 @@ DEMO_PEERS: list[str] = [
 TEMPLATE_DEFAULTS: dict[str, str] = {
     "modbus_enabled": "false",
     "modbus_port": "502",
+    "lorawan_enabled": "false",
+    "lorawan_port": "1700",
+    "lorawan_credentials": str(Path(__file__).resolve().parent.parent / "demo" / "lorawan-demo-keys.toml"),
 }
 
 
