@@ -7,6 +7,7 @@ points send protocol or templated text commands and wait for the reply when one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,6 +67,8 @@ class SerialDriver(Driver):
         self.timeouts = 0
         self.commands_sent = 0
         self.last_frame_at: float | None = None
+        self.silence_reopens = 0
+        self._last_rx = 0.0
 
     @property
     def _listens(self) -> bool:
@@ -118,11 +121,24 @@ class SerialDriver(Driver):
     # -- streaming -----------------------------------------------------------------------------
     async def run(self) -> None:
         link = self._require_link()
+        silence = self.options.reopen_after_silence if self._listens else None
         while True:
             if not link.is_open:
                 await self._flush()
                 await link.connect()
-            await self._wake.wait()
+                self._last_rx = self.ctx.clock.monotonic()
+            if silence is None:
+                await self._wake.wait()
+            else:
+                quiet_for = self.ctx.clock.monotonic() - self._last_rx
+                if quiet_for >= silence:
+                    # Some adapters hang with the device node still present: reopening revives them.
+                    self.silence_reopens += 1
+                    link.drop(f"no data for {quiet_for:.1f}s")
+                    await link.wait_lost()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), silence - quiet_for)
             self._wake.clear()
             await self._flush()
 
@@ -200,6 +216,7 @@ class SerialDriver(Driver):
 
     # -- receiving (called from the transport, in the event loop) ------------------------------
     def _receive(self, data: bytes) -> None:
+        self._last_rx = self.ctx.clock.monotonic()
         for event in self._parser.feed(data):
             waiter = self._waiter
             if waiter is not None and not waiter.future.done():
@@ -256,5 +273,6 @@ class SerialDriver(Driver):
             "readings_dropped": self.readings_dropped,
             "timeouts": self.timeouts,
             "commands_sent": self.commands_sent,
+            "silence_reopens": self.silence_reopens,
             "last_frame_at": self.last_frame_at,
         }

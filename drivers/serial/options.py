@@ -56,6 +56,7 @@ class SerialOptions:
     poll_command: bytes | None = None
     commands: tuple[CommandTemplate, ...] = ()
     working_period: int | None = None
+    reopen_after_silence: float | None = None
 
     @property
     def polled(self) -> bool:
@@ -111,6 +112,7 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     mode = options.str("mode", "poll" if poll_command_text is not None else "stream", choices=MODES)
     response_timeout = options.duration("response_timeout", 2.0, min=0.01)
     configure_on_open = options.bool("configure_on_open", True)
+    reopen_after_silence = options.duration("reopen_after_silence", None, min=0.1)
     encoding = options.str("encoding", LC.DEFAULT_ENCODING)
     if isinstance(encoding, str):
         try:
@@ -153,7 +155,7 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     port = PortOptions(port_name, baudrate or 9600, bytesize or 8, PARITIES.get(parity or "none", "N"),
                        stopbits or 1.0, bool(exclusive), reconnect_min or 1.0, reconnect_max or 30.0)
     return SerialOptions(port, protocol, mode, response_timeout or 2.0, bool(configure_on_open),
-                         sentences, line_rules, poll_command, commands, working_period)
+                         sentences, line_rules, poll_command, commands, working_period, reopen_after_silence)
 
 
 def _parse_line(options: Table, encoding: str) -> LineRules | None:

@@ -389,3 +389,28 @@ def test_pms7003_passive_mode_is_polled_with_the_read_command(site, tmp_path):
                 peer.close()
 
     asyncio.run(scenario())
+
+
+def test_a_silent_port_is_reopened_when_asked(site, tmp_path):
+    pair = PtyPair(tmp_path)
+    config = site(device_block("air", pair.dev, "pms5003", 'reopen_after_silence = "300ms"'))
+
+    async def scenario():
+        with pair:
+            service = Service(config)
+            async with running(service):
+                await wait_until(lambda: detail(service, "air").get("connected", 0))
+                await wait_until(lambda: detail(service, "air").get("silence_reopens", 0) >= 1)
+                await wait_until(lambda: detail(service, "air").get("opens", 0) >= 2)
+                peer = Peer(pair.peer)
+                try:
+                    async with asyncio.timeout(10):
+                        # Repeat: a frame that lands during a reopen is legitimately lost.
+                        while detail(service, "air").get("frames", 0) == 0:
+                            peer.write(pms_frame(42))
+                            await asyncio.sleep(0.05)
+                    assert service.devices.runners["air"].health.restarts == 0
+                finally:
+                    peer.close()
+
+    asyncio.run(scenario())
