@@ -26,7 +26,7 @@ from .bus import (
     ExceptionResponse,
 )
 from .codec import EncodeError, decode_registers, encode_bit, encode_registers
-from .constants import READ_FUNCTION, ExceptionCode, FunctionCode, Table
+from .constants import READ_FUNCTION, ExceptionCode, FunctionCode, Table, exception_name
 from .options import ModbusOptions, parse_modbus_options
 from .planner import Block, plan_reads, split_block
 from .profile import PointDef
@@ -195,7 +195,7 @@ class ModbusDriver(Driver):
                 self._blocks[index:index + 1] = parts
                 self.log.warning("event=block_split device=%s unit=%d register=%s points=%s reason=%s "
                                  "requests_now=%d", self.device.name, self.unit, block.describe(),
-                                 _names(block), exc.args[0], len(self._blocks))
+                                 _names(block), exception_name(exc.code), len(self._blocks))
                 return
         key = (block.describe(), "any")
         log = self.log.warning if key not in self._reported else self.log.debug

@@ -59,7 +59,7 @@ class BusSettings:
 
     def describe(self) -> str:
         if self.transport is Transport.RTU:
-            return f"{self.serial_port} {self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+            return f"{self.serial_port}@{self.baudrate}-{self.bytesize}{self.parity}{self.stopbits}"
         return f"{self.transport}://{self.host}:{self.port}"
 
     def line_settings(self) -> tuple[object, ...]:

@@ -326,3 +326,33 @@ async def wait_for_queue(bus, depth: int) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("the line never got busy")
+
+
+def test_profile_can_require_function_16_for_single_register_writes(tmp_path):
+    profile = """
+    [profile]
+    name = "fc16 only"
+    write_multiple = true
+    [[points]]
+    name = "setpoint"
+    table = "holding_register"
+    address = 9
+    type = "int16"
+    scale = 0.5
+    writable = true
+    """
+
+    async def scenario():
+        async with pymodbus_tcp() as (peer, port):
+            drivers, _ = make_drivers(load_site(tmp_path, device("plc", port), {"profiles/roundtrip.toml": profile}))
+            await drivers["plc"].open()
+            try:
+                await drivers["plc"].write("setpoint", -10.5)
+                assert await peer.get(1, "holding_register", 9, 1) == [0x10000 - 21]
+                assert values(await drivers["plc"].poll())["setpoint"] == -10.5
+            finally:
+                await drivers["plc"].close()
+            return peer.log.functions
+
+    functions = run(scenario())
+    assert 16 in functions and 6 not in functions
