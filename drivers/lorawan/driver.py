@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ class LorawanDriver(Driver):
         self.server: NetworkServer | None = None
         self.codec: Codec | None = None
         self._queue: asyncio.Queue[Uplink] = asyncio.Queue(UPLINK_QUEUE)
-        self._downlinks: deque[tuple[int, bytes]] = deque()
+        self._downlinks: deque[QueuedDownlink] = deque()
         self._nonces: list[int] = []
         self._join_nonce = 0
         self._units = {p.name: p.unit for p in device.points}
@@ -81,7 +82,7 @@ class LorawanDriver(Driver):
             self.session = stored if stored is not None and stored.activation == "otaa" else None
         self._nonces = [int(n) for n in state.get("dev_nonces") or []]
         self._join_nonce = int(state.get("join_nonce") or 0)
-        self._downlinks = deque((int(p), bytes.fromhex(h)) for p, h in state.get("downlinks") or [])
+        self._downlinks = deque(QueuedDownlink.from_state(item) for item in state.get("downlinks") or [])
 
         async def create() -> NetworkServer:
             server = NetworkServer(opts.bind, opts.port, opts.dedup_window)
@@ -91,6 +92,9 @@ class LorawanDriver(Driver):
         self.server = await self.ctx.shared.acquire("lorawan", self._server_key, create)
         self.server.register(_Endpoint(self))
         self.server.stat_listeners.append(self._on_stat)
+        if opts.relaxed_fcnt:
+            self.log.warning("event=relaxed_frame_counter_enabled device=%s dev_eui=%s note=frame_counter_resets_"
+                             "are_accepted_so_replayed_old_frames_are_too", self.device.name, self.dev_eui)
         self.log.info("event=lorawan_device_ready device=%s dev_eui=%s activation=%s dev_addr=%s",
                       self.device.name, self.dev_eui, "abp" if isinstance(opts.credentials, AbpCredentials)
                       else "otaa", f"{self.session.dev_addr:08X}" if self.session else "-")
@@ -141,6 +145,9 @@ class LorawanDriver(Driver):
             self._refuse("no_session", uplink, dev_addr=frame.dev_addr_hex)
             return
         check = check_uplink(session, frame, opts.relaxed_fcnt)
+        if check.verdict == "replay" and frame.confirmed:
+            await self._reacknowledge(uplink, frame, session)
+            return
         if check.verdict != "ok":
             self._refuse(check.verdict, uplink, fcnt=check.fcnt32, last_fcnt=session.fcnt_up)
             return
@@ -172,11 +179,22 @@ class LorawanDriver(Driver):
             readings += self._decode(uplink, frame.fport, payload, check.fcnt32)
         await self.ctx.publish(readings)
 
+    async def _reacknowledge(self, uplink: Uplink, frame: DataFrame, session: Session) -> None:
+        """A confirmed uplink sent again (its ACK was lost): ACK it again, publish nothing twice."""
+        self.counters["confirmed_retransmissions"] += 1
+        fcnt_down = 0 if session.fcnt_down is None else (session.fcnt_down + 1) % (1 << 32)
+        phy = build_data_frame(MType.UNCONFIRMED_DOWN, session.dev_addr, fcnt_down, session.nwk_skey,
+                               session.app_skey, ack=True)
+        self.session = Session(session.dev_addr, session.nwk_skey, session.app_skey, session.fcnt_up, fcnt_down,
+                               session.activation)
+        await self.ctx.state.put("session", self.session.to_state())
+        await self._send_downlink(uplink, phy, False)
+
     def _next_downlink(self, session: Session, frame: DataFrame, mac_answers: bytes) -> tuple[int, bytes, bool] | None:
         if not (frame.confirmed or self._downlinks or mac_answers):
             return None
         fcnt_down = 0 if session.fcnt_down is None else (session.fcnt_down + 1) % (1 << 32)
-        fport, data = self._downlinks[0] if self._downlinks else (None, b"")
+        fport, data = (self._downlinks[0].fport, self._downlinks[0].payload) if self._downlinks else (None, b"")
         phy = build_data_frame(MType.UNCONFIRMED_DOWN, session.dev_addr, fcnt_down, session.nwk_skey,
                                session.app_skey, fport, data, ack=frame.confirmed,
                                fpending=len(self._downlinks) > 1, fopts=mac_answers[:15])
@@ -199,8 +217,10 @@ class LorawanDriver(Driver):
             return
         self.counters[f"downlinks_{window}"] += 1
         if carries_queued:
-            self._downlinks.popleft()
+            sent = self._downlinks.popleft()
             await self._save_downlinks()
+            # The commanded value becomes the point's reading once it is on its way to the device.
+            await self.ctx.publish([self.ctx.reading(sent.point, sent.value, self._units.get(sent.point))])
 
     def _metadata(self, uplink: Uplink, fcnt32: int) -> list[Reading]:
         r = self.ctx.reading
@@ -281,14 +301,14 @@ class LorawanDriver(Driver):
             raise WriteError(f"{self.device.name}/{point}: {exc}") from None
         opts: lorawan_options.LorawanOptions = self.options
         fport = opts.downlink_fport or downlink.fport
-        self._downlinks.append((fport, downlink.payload))
+        self._downlinks.append(QueuedDownlink(fport, downlink.payload, point, value))
         await self._save_downlinks()
         self.counters["downlinks_queued"] += 1
         self.log.info("event=downlink_queued device=%s point=%s fport=%d bytes=%d queued=%d",
                       self.device.name, point, fport, len(downlink.payload), len(self._downlinks))
 
     async def _save_downlinks(self) -> None:
-        await self.ctx.state.put("downlinks", [[p, d.hex()] for p, d in self._downlinks])
+        await self.ctx.state.put("downlinks", [d.to_state() for d in self._downlinks])
 
     # --- gateway health -----------------------------------------------------------------
 
@@ -315,6 +335,23 @@ class LorawanDriver(Driver):
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDownlink:
+    """A write waiting for the device's next uplink (class A devices only listen after one)."""
+
+    fport: int
+    payload: bytes
+    point: str
+    value: Value
+
+    def to_state(self) -> list[Any]:
+        return [self.fport, self.payload.hex(), self.point, self.value]
+
+    @classmethod
+    def from_state(cls, raw: list[Any]) -> QueuedDownlink:
+        return cls(int(raw[0]), bytes.fromhex(raw[1]), str(raw[2]), raw[3])
 
 
 class _Endpoint:

@@ -35,7 +35,8 @@ app_key = "{METER_APP_KEY.hex()}"
 """
 
 
-def devices_toml(*, relaxed: bool = False, bay_codec: str = "cayenne", dedup: str = "150ms") -> str:
+def devices_toml(*, relaxed: bool = False, bay_codec: str = "cayenne", dedup: str = "150ms",
+                 meter_region: str = "EU868") -> str:
     return f"""
         [[devices]]
         name = "bay"
@@ -63,6 +64,7 @@ def devices_toml(*, relaxed: bool = False, bay_codec: str = "cayenne", dedup: st
         bind = "127.0.0.1"
         port = 0
         codec = "{METER_CODEC}"
+        region = "{meter_region}"
         dedup_window = "{dedup}"
         [[devices.options.points]]
         name = "report_interval"

@@ -7,7 +7,7 @@ import json
 from drivers.lorawan.codecs.cayenne import encode_uplink
 from drivers.lorawan.constants import GwmpType
 from drivers.lorawan.gwmp import Ack
-from drivers.lorawan.mac import DataFrame
+from drivers.lorawan.mac import DataFrame, parse_phy
 from drivers.lorawan.simulator import forwarder
 from gateway.service import Service
 from tests.conftest import wait_until
@@ -191,6 +191,20 @@ def test_otaa_join_confirmed_ack_and_queued_downlink(site, tmp_path):
             assert (frame.fport, payload) == (10, b"\x00\x0f")
             assert frame.fcnt16 == 1  # downlink counter advanced past the ACK's
             await wait_until(lambda: meter_driver.health()["queued_downlinks"] == 0)
+            await wait_until(lambda: "meter/report_interval" in service.hub.latest)
+            assert service.hub.latest["meter/report_interval"].value == 15
+
+            # A confirmed uplink repeated because its ACK was lost: ACKed again, not published twice.
+            confirmed = meter.uplink(1, bytes.fromhex("0001E24201F4005A"), confirmed=True)
+            a.push(a.rxpk(confirmed))
+            first_ack = await asyncio.wait_for(a.downlinks.get(), 10)
+            uplinks = meter_driver.counters["uplinks"]
+            a.push(a.rxpk(confirmed))
+            second_ack = await asyncio.wait_for(a.downlinks.get(), 10)
+            assert meter.open_downlink(second_ack.txpk.payload)[0].ack
+            assert parse_phy(second_ack.txpk.payload).fcnt16 == parse_phy(first_ack.txpk.payload).fcnt16 + 1
+            assert meter_driver.counters["uplinks"] == uplinks
+            assert meter_driver.counters["confirmed_retransmissions"] == 1
 
     asyncio.run(scenario())
 
@@ -253,3 +267,20 @@ def test_keys_never_reach_the_logs(site, tmp_path, caplog):
     text = "\n".join(r.getMessage() for r in caplog.records) + health + repr(config.devices)
     for secret in (fresh_bay().nwk_skey.hex(), fresh_bay().app_skey.hex(), "11223344556677889900aabbccddeeff"):
         assert secret not in text.lower()
+
+
+def test_us915_join_accept_uses_the_downlink_channel_plan(site, tmp_path):
+    config = make_site(site, tmp_path, meter_region="US915")
+
+    async def scenario():
+        async with network(config) as (service, server), forwarder(GW_A, ("127.0.0.1", server.port)) as a:
+            a.pull()
+            meter = fresh_meter()
+            rx = a.rxpk(meter.join_request(), freq=902.7, datr="SF10BW125")  # uplink channel 2, DR0
+            a.push(rx)
+            resp = await asyncio.wait_for(a.downlinks.get(), 10)
+            assert resp.txpk.tmst == rx.tmst + 5_000_000
+            assert (resp.txpk.freq, resp.txpk.datr, resp.txpk.powe) == (924.5, "SF10BW500", 20)
+            meter.accept(resp.txpk.payload)
+
+    asyncio.run(scenario())
