@@ -21,7 +21,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
 from .breaker import CircuitBreaker
-from .constants import exception_name
+from .constants import ExceptionCode, exception_name
 from .options import BusSettings, Transport
 from .wire import looks_like_reply, rtu_crc_ok
 
@@ -68,10 +68,13 @@ class ExceptionResponse(BusError):
     """The device answered with a Modbus exception (illegal address, busy, ...)."""
 
     kind = "exception"
-    device_fault = False
 
     def __init__(self, code: int):
         self.code = code
+        # A TCP-to-RTU gateway reporting that the slave behind it is silent is a dead device
+        # for the breaker, not an answer.
+        self.device_fault = code in (ExceptionCode.GATEWAY_PATH_UNAVAILABLE,
+                                     ExceptionCode.GATEWAY_TARGET_FAILED_TO_RESPOND)
         super().__init__(f"exception {code} ({exception_name(code)})")
 
 

@@ -110,9 +110,13 @@ class ModbusDriver(Driver):
                 async with bus.turn(POLL_PRIORITY):
                     values = await self._read_block(bus, block)
             except ExceptionResponse as exc:
-                answered = True
-                self._on_exception(block, exc)
-                continue
+                if not exc.device_fault:
+                    answered = True
+                    self._on_exception(block, exc)
+                    continue
+                self._on_failure(block, exc)
+                readings.extend(self._online_change(False))
+                return readings
             except BusError as exc:
                 self._on_failure(block, exc)
                 readings.extend(self._online_change(False))
@@ -205,7 +209,7 @@ class ModbusDriver(Driver):
 
     def _on_failure(self, block: Block, exc: BusError) -> None:
         counter = {"timeout": "timeouts", "crc_error": "crc_errors", "bus_unavailable": "bus_unavailable",
-                   "protocol_error": "protocol_errors"}.get(exc.kind, "protocol_errors")
+                   "protocol_error": "protocol_errors", "exception": "exceptions"}.get(exc.kind, "protocol_errors")
         self.counters[counter] += 1
         self._last_error = f"{block.describe()}: {exc}"
         now = self.ctx.clock.monotonic()

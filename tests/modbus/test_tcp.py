@@ -356,3 +356,29 @@ def test_profile_can_require_function_16_for_single_register_writes(tmp_path):
 
     functions = run(scenario())
     assert 16 in functions and 6 not in functions
+
+
+def test_gateway_reporting_a_silent_slave_trips_the_breaker(tmp_path, caplog):
+    """A TCP-to-RTU gateway answers exception 0x0B when the meter behind it does not reply."""
+    async def silent_behind_gateway(function_code, start_address, address, count, registers, set_values):
+        return ExcCodes.GATEWAY_NO_RESPONSE
+
+    async def scenario():
+        async with pymodbus_tcp(action=silent_behind_gateway) as (peer, port):
+            drivers, _ = make_drivers(load_site(tmp_path, device("meter", port, profile="energy_meter",
+                                                                  extra='backoff_min = "1h"\nbackoff_max = "2h"')))
+            driver = drivers["meter"]
+            await driver.open()
+            try:
+                assert values(await driver.poll()) == {"online": False}
+                assert values(await driver.poll()) == {}  # breaker open: the line is spared
+                health = driver.health()
+                assert health["breaker"] == "open" and health["skipped_polls"] == 1
+                return peer.log.total
+            finally:
+                await driver.close()
+
+    with caplog.at_level(logging.WARNING, logger="gateway.driver.modbus"):
+        assert run(scenario()) == 1
+    assert "event=device_offline device=meter unit=1" in caplog.text
+    assert "gateway_target_failed_to_respond" in caplog.text
