@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from .constants import (
     MType,
 )
 from .credentials import AbpCredentials, OtaaCredentials
-from .gwmp import Stat, Txpk
+from .gwmp import Rxpk, Stat, Txpk
 from .mac import DataFrame, JoinRequest, build_data_frame
 from .maccommands import answers, split_uplink
 from .server import DownlinkError, NetworkServer, Uplink, tmst_after
@@ -203,14 +203,10 @@ class LorawanDriver(Driver):
     async def _send_downlink(self, uplink: Uplink, phy: bytes, carries_queued: bool) -> None:
         assert self.server is not None
         opts: lorawan_options.LorawanOptions = self.options
-        rx1_freq, rx1_datr = self.plan.rx1(uplink.rx.freq, uplink.rx.datr, opts.rx1_dr_offset)
-        rx2_freq, rx2_datr = self.plan.rx2()
-        power = self.plan.downlink_power
-        rx1 = Txpk(phy, rx1_freq, rx1_datr, tmst_after(uplink.rx.tmst, RECEIVE_DELAY1_S), power)
-        rx2 = Txpk(phy, rx2_freq, rx2_datr, tmst_after(uplink.rx.tmst, RECEIVE_DELAY2_S), power)
+        windows = self._windows(phy, opts.rx1_dr_offset, RECEIVE_DELAY1_S, RECEIVE_DELAY2_S)
         try:
-            window = self.server.schedule(uplink, self.device.name, rx1, rx2, RECEIVE_DELAY1_S)
-        except DownlinkError as exc:
+            window = self.server.schedule(uplink, self.device.name, windows, RECEIVE_DELAY1_S)
+        except (DownlinkError, ValueError) as exc:  # ValueError: uplink channel outside the plan
             self.counters["downlink_errors"] += 1
             self.log.warning("event=downlink_not_sent device=%s gateway=%s error=%r",
                              self.device.name, uplink.gateway, str(exc))
@@ -221,6 +217,18 @@ class LorawanDriver(Driver):
             await self._save_downlinks()
             # The commanded value becomes the point's reading once it is on its way to the device.
             await self.ctx.publish([self.ctx.reading(sent.point, sent.value, self._units.get(sent.point))])
+
+    def _windows(self, phy: bytes, dr_offset: int, delay1: float, delay2: float) -> Callable[[Rxpk], tuple[Txpk, Txpk]]:
+        """RX1 and RX2 packets for ``phy`` as seen from one reception (its frequency, rate, tmst)."""
+        plan = self.plan
+
+        def build(rx: Rxpk) -> tuple[Txpk, Txpk]:
+            rx1_freq, rx1_datr = plan.rx1(rx.freq, rx.datr, dr_offset)
+            rx2_freq, rx2_datr = plan.rx2()
+            return (Txpk(phy, rx1_freq, rx1_datr, tmst_after(rx.tmst, delay1), plan.downlink_power),
+                    Txpk(phy, rx2_freq, rx2_datr, tmst_after(rx.tmst, delay2), plan.downlink_power))
+
+        return build
 
     def _metadata(self, uplink: Uplink, fcnt32: int) -> list[Reading]:
         r = self.ctx.reading
@@ -266,18 +274,14 @@ class LorawanDriver(Driver):
         nonces = remember_nonce(self._nonces, request.dev_nonce)
         await self.ctx.state.put_many({"session": session.to_state(), "dev_nonces": nonces, "join_nonce": join_nonce})
         self.session, self._nonces, self._join_nonce = session, nonces, join_nonce
-        rx1_freq, rx1_datr = self.plan.rx1(uplink.rx.freq, uplink.rx.datr, 0)
-        rx2_freq, rx2_datr = self.plan.rx2()
-        power = self.plan.downlink_power
-        rx1 = Txpk(accept, rx1_freq, rx1_datr, tmst_after(uplink.rx.tmst, JOIN_ACCEPT_DELAY1_S), power)
-        rx2 = Txpk(accept, rx2_freq, rx2_datr, tmst_after(uplink.rx.tmst, JOIN_ACCEPT_DELAY2_S), power)
+        windows = self._windows(accept, 0, JOIN_ACCEPT_DELAY1_S, JOIN_ACCEPT_DELAY2_S)
         self.counters["joins"] += 1
         self.log.info("event=join_accepted device=%s dev_eui=%s dev_addr=%08X gateway=%s",
                       self.device.name, self.dev_eui, dev_addr, uplink.gateway)
         try:
-            window = self.server.schedule(uplink, self.device.name, rx1, rx2, JOIN_ACCEPT_DELAY1_S)
+            window = self.server.schedule(uplink, self.device.name, windows, JOIN_ACCEPT_DELAY1_S)
             self.counters[f"join_accepts_{window}"] += 1
-        except DownlinkError as exc:
+        except (DownlinkError, ValueError) as exc:
             self.counters["downlink_errors"] += 1
             self.log.warning("event=join_accept_not_sent device=%s gateway=%s error=%r",
                              self.device.name, uplink.gateway, str(exc))

@@ -34,6 +34,7 @@ class Uplink:
     gateway: str
     heard_by: tuple[str, ...]
     received_at: float  # loop time of the first copy
+    copies: tuple[tuple[str, Rxpk], ...] = ()  # every reception, best first (downlink routes)
 
     @property
     def phy(self) -> bytes:
@@ -200,15 +201,16 @@ class NetworkServer(asyncio.DatagramProtocol):
         pending = self._pending_dedup.pop(payload, None)
         if pending is None:
             return
-        gateway, rx = max(pending.copies, key=lambda copy: copy[1].quality)
-        heard_by = tuple(dict.fromkeys(eui for eui, _ in pending.copies))
+        copies = tuple(sorted(pending.copies, key=lambda copy: copy[1].quality, reverse=True))
+        gateway, rx = copies[0]
+        heard_by = tuple(dict.fromkeys(eui for eui, _ in copies))
         try:
             frame = parse_phy(payload)
         except MacError as exc:
             self.counters[f"phy_{exc.reason}"] += 1
             log.warning("event=phy_rejected reason=%s gateway=%s error=%r", exc.reason, gateway, str(exc))
             return
-        uplink = Uplink(frame, rx, gateway, heard_by, pending.first_at)
+        uplink = Uplink(frame, rx, gateway, heard_by, pending.first_at, copies)
         self.counters["uplinks"] += 1
         if isinstance(frame, JoinRequest):
             endpoint = self.by_eui.get(frame.dev_eui)
@@ -235,8 +237,16 @@ class NetworkServer(asyncio.DatagramProtocol):
 
     # --- downlinks ----------------------------------------------------------------------
 
-    def schedule(self, uplink: Uplink, device: str, rx1: Txpk, rx2: Txpk, delay1: float) -> str:
-        """Send a class A downlink in RX1 if it can still make it, else RX2; returns the window."""
+    def schedule(self, uplink: Uplink, device: str, windows: Callable[[Rxpk], tuple[Txpk, Txpk]],
+                 delay1: float) -> str:
+        """Send a class A downlink in RX1 if it can still make it, else RX2; returns the window.
+
+        ``windows`` builds the RX1 and RX2 packets from one reception: each concentrator counts
+        ``tmst`` on its own clock, so the timing must come from the one that transmits.
+        """
+        routes = uplink.copies or ((uplink.gateway, uplink.rx),)
+        gateway, rx = next(((eui, r) for eui, r in routes if self.reachable(eui)), routes[0])
+        rx1, rx2 = windows(rx)
         loop = asyncio.get_running_loop()
         now = loop.time()
         rx1_opens = uplink.received_at + delay1
@@ -248,19 +258,24 @@ class NetworkServer(asyncio.DatagramProtocol):
         if opens - now < DOWNLINK_LEAD_S:
             self.counters["downlink_too_late"] += 1
             raise DownlinkError(f"both receive windows of {device} have passed")
-        token = self._send_txpk(uplink.gateway, txpk)
-        self._pending_tx[token] = PendingTx(uplink.gateway, device, fallback, uplink.received_at + delay1 + 1.0)
+        token = self._send_txpk(gateway, txpk)
+        self._pending_tx[token] = PendingTx(gateway, device, fallback, uplink.received_at + delay1 + 1.0)
         margin = opens - loop.time()
         self.last_downlink_margin = margin
         self.downlink_margins.append(margin)
         del self.downlink_margins[:-1000]
         return window
 
-    def _send_txpk(self, gateway: str, txpk: Txpk) -> int:
+    def reachable(self, gateway: str) -> bool:
+        """True while the concentrator's PULL_DATA keep-alives say it can take downlinks."""
         info = self.gateways.get(gateway)
         now = asyncio.get_running_loop().time()
-        if info is None or info.pull_addr is None or info.last_pull_at is None or \
-                now - info.last_pull_at > GATEWAY_TIMEOUT_S:
+        return (info is not None and info.pull_addr is not None and info.last_pull_at is not None
+                and now - info.last_pull_at <= GATEWAY_TIMEOUT_S)
+
+    def _send_txpk(self, gateway: str, txpk: Txpk) -> int:
+        info = self.gateways.get(gateway)
+        if info is None or info.pull_addr is None or not self.reachable(gateway):
             self.counters["downlink_no_route"] += 1
             raise DownlinkError(f"concentrator {gateway} has sent no PULL_DATA recently; cannot send downlinks")
         self._token = (self._token + 1) & 0xFFFF

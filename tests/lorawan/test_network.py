@@ -284,3 +284,27 @@ def test_us915_join_accept_uses_the_downlink_channel_plan(site, tmp_path):
             meter.accept(resp.txpk.payload)
 
     asyncio.run(scenario())
+
+
+def test_downlink_leaves_through_a_reachable_concentrator_with_its_own_tmst(site, tmp_path):
+    config = make_site(site, tmp_path)
+
+    async def scenario():
+        async with network(config) as (service, server), forwarder(GW_A, ("127.0.0.1", server.port)) as a, \
+                forwarder(GW_B, ("127.0.0.1", server.port)) as b:
+            a.pull()  # only A keeps a downlink path open; B hears the device better
+            await asyncio.wait_for(a.acks.get(), 5)
+            bay = fresh_bay()
+            frame = bay.uplink(1, encode_uplink({"presence_1": 1}), confirmed=True)
+            rx_a = a.rxpk(frame, tmst=1_000, rssi=-110, snr=-3)
+            rx_b = b.rxpk(frame, tmst=9_000_000, rssi=-60, snr=9)
+            a.push(rx_a)
+            b.push(rx_b)
+            ack = await asyncio.wait_for(a.downlinks.get(), 10)
+            assert ack.txpk.tmst == 1_000 + 1_000_000
+            assert bay.open_downlink(ack.txpk.payload)[0].ack
+            assert b.downlinks.empty()
+            await wait_until(lambda: "bay/rssi" in service.hub.latest)
+            assert service.hub.latest["bay/rssi"].value == -60
+
+    asyncio.run(scenario())
