@@ -141,7 +141,7 @@ async def twenty_sensors(sensors: int, seconds: float, idle_seconds: float) -> d
         return {
             "sensors": sensors, "seconds": seconds, "frames_sent": sent, "frames_decoded": received,
             "bad_frames": bad, "readings_per_s": round(received * 12 / writing, 1),
-            "gateway_cpu_percent_idle": round(idle_cpu * 100, 2),
+            "gateway_cpu_percent_idle": round(idle_cpu * 100, 3),
             "gateway_cpu_percent_at_1_frame_per_s_each": round(busy_cpu * 100, 2),
             "note": "CPU of the gateway process only (parsing, hub, SQLite group commit); one core = 100",
         }
