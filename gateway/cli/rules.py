@@ -59,10 +59,12 @@ def command_test(args: argparse.Namespace) -> int:
     rules_section = config.section("rules")
     virtual: set[str] = set()
     if rules_section is not None:
-        directory = RuleDirectory(rules_section.directory, points)
+        directory = RuleDirectory(rules_section.directory, points,
+                                  site_has_location=config.site.latitude is not None)
         directory.reload()
         virtual = {v for r in directory.rules if r.file != str(args.file.resolve()) for v in r.publishes}
-    result = load_rule_file(args.file.resolve(), points, virtual_points=virtual)
+    result = load_rule_file(args.file.resolve(), points, virtual_points=virtual,
+                            site_has_location=config.site.latitude is not None)
     if not result.ok:
         count = len(result.problems)
         print(f"{count} problem{'s' if count != 1 else ''} found:", file=sys.stderr)

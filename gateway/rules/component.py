@@ -42,7 +42,8 @@ class RulesComponent:
         self.state = StateStore(service.store, STATE_NAMESPACE)
         actuators = service.config.section("actuators")
         site = service.config.site
-        self.directory = RuleDirectory(config.directory, service.config.points)
+        self.directory = RuleDirectory(config.directory, service.config.points,
+                                       site_has_location=site.latitude is not None)
         self.engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
                              getattr(actuators, "points", None) or {}, now=self.clock.time(),
                              default_stale_after=config.stale_after)

@@ -59,7 +59,7 @@ def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
     if not directory.is_dir():
         table.error("directory", f"rules directory '{directory}' does not exist")
         return config
-    rules_dir = RuleDirectory(directory, ctx.points)
+    rules_dir = RuleDirectory(directory, ctx.points, site_has_location=ctx.site.latitude is not None)
     result = rules_dir.reload()
     problems.items.extend(result.problems)
     return RulesConfig(config.directory, config.reload_interval, config.stale_after, config.enabled,

@@ -51,6 +51,7 @@ class Expr:
     points: frozenset[str]
     windows: Mapping[str, float]  # point -> longest window in seconds
     uses_time: bool
+    uses_sun: bool = False
 
     def __call__(self, env: Env) -> Any:
         return self.fn(env)
@@ -131,6 +132,7 @@ class Compiler:
         self.points: set[str] = set()
         self.windows: dict[str, float] = {}
         self.uses_time = False
+        self.uses_sun = False
         self.tokens: list[Token] = []
         self.index = 0
 
@@ -143,7 +145,7 @@ class Compiler:
         token = self._peek()
         if token.kind != "end":
             raise ExprSyntaxError(f"unexpected {token.text!r} at column {token.column}")
-        return Expr(text, node.fn, frozenset(self.points), dict(self.windows), self.uses_time)
+        return Expr(text, node.fn, frozenset(self.points), dict(self.windows), self.uses_time, self.uses_sun)
 
     # token helpers
     def _peek(self) -> Token:
@@ -494,14 +496,20 @@ def _fn_sun_between(c: Compiler, args: list[_Node]) -> _Node:
         end = parse_sun_spec(c.const_string(args[1], "the end event"))
     except ValueError as exc:
         raise ExprSyntaxError(str(exc)) from None
-    c.uses_time = True
+    c.uses_time = c.uses_sun = True
     return _Node(lambda env: env.sun_between(start, end))
 
 
 def _fn_is_dark(c: Compiler, args: list[_Node]) -> _Node:
     _arity(args, 0)
-    c.uses_time = True
+    c.uses_time = c.uses_sun = True
     return _Node(lambda env: env.sun_between(("sunset", 0.0), ("sunrise", 0.0)))
+
+
+def _fn_sun_elevation(c: Compiler, args: list[_Node]) -> _Node:
+    _arity(args, 0)
+    c.uses_time = c.uses_sun = True
+    return _Node(lambda env: env.sun_elevation())
 
 
 FUNCTIONS: dict[str, Callable[[Compiler, list[_Node]], _Node]] = {
@@ -522,7 +530,7 @@ FUNCTIONS: dict[str, Callable[[Compiler, list[_Node]], _Node]] = {
     "time_between": _fn_time_between,
     "sun_between": _fn_sun_between,
     "is_dark": _fn_is_dark,
-    "sun_elevation": _timed(lambda env: env.sun_elevation()),
+    "sun_elevation": _fn_sun_elevation,
 }
 
 

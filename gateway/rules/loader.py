@@ -72,7 +72,8 @@ def read_raw(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
 
 def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
                    virtual_points: Collection[str] = (),
-                   taken_names: Mapping[str, str] | None = None) -> RuleFile:
+                   taken_names: Mapping[str, str] | None = None,
+                   site_has_location: bool = True) -> RuleFile:
     """Parse and validate one rule file.
 
     ``points`` are the site's declared points; ``virtual_points`` those published by any
@@ -87,13 +88,14 @@ def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
     if raw is None:
         return RuleFile(path, (), tuple(read_problems), signature)
     rules, problems = parse_rules(raw, text, str(path), points, virtual_points=virtual_points,
-                                  taken_names=taken_names)
+                                  taken_names=taken_names, site_has_location=site_has_location)
     return RuleFile(path, tuple(rules), tuple(problems), signature)
 
 
 def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[str, PointSpec], *,
                 virtual_points: Collection[str] = (),
-                taken_names: Mapping[str, str] | None = None) -> tuple[list[Rule], list[Problem]]:
+                taken_names: Mapping[str, str] | None = None,
+                site_has_location: bool = True) -> tuple[list[Rule], list[Problem]]:
     problems = Problems(filename, KeyLocator(text))
     readable = dict.fromkeys(points)
     readable.update(dict.fromkeys(virtual_points))
@@ -108,6 +110,10 @@ def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[s
     for index, table in enumerate(tables):
         before = len(problems.items)
         rule = _parse_rule(table, filename, points, readable, seen, taken_names or {})
+        if rule is not None and not site_has_location and _uses_sun(rule):
+            problems.add(table.prefix, "uses sun times, but the site has no location: set latitude "
+                         "and longitude in [gateway]")
+            rule = None
         name = table.raw.get("name") if isinstance(table.raw.get("name"), str) else f"#{index + 1}"
         for i in range(before, len(problems.items)):
             item = problems.items[i]
@@ -115,6 +121,11 @@ def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[s
         if rule is not None and len(problems.items) == before:
             rules.append(rule)
     return rules, list(problems.items)
+
+
+def _uses_sun(rule: Rule) -> bool:
+    exprs = [*rule.conditions, *(a.expr for a in rule.actions if a.expr), *(t.expr for t in rule.triggers if t.expr)]
+    return any(t.kind == "sun" for t in rule.triggers) or any(e.uses_sun for e in exprs)
 
 
 def _compile(table: Table, key: str, text: Any, readable: Mapping[str, Any]) -> Expr | None:

@@ -28,9 +28,10 @@ class ReloadResult:
 
 
 class RuleDirectory:
-    def __init__(self, directory: Path, points: Mapping[str, PointSpec]):
+    def __init__(self, directory: Path, points: Mapping[str, PointSpec], *, site_has_location: bool = True):
         self.directory = directory
         self.points = points
+        self.site_has_location = site_has_location
         self.active: dict[Path, RuleFile] = {}
         self.rejected: dict[Path, RuleFile] = {}
         self._seen: dict[Path, Signature | None] = {}
@@ -75,7 +76,8 @@ class RuleDirectory:
                 if p != path and p not in self.active:
                     raw, _, _ = read_raw(p)
                     virtual |= virtual_points_in(raw)
-            result = load_rule_file(path, self.points, virtual_points=virtual, taken_names=taken)
+            result = load_rule_file(path, self.points, virtual_points=virtual, taken_names=taken,
+                                    site_has_location=self.site_has_location)
             if result.ok:
                 self.active[path] = result
                 self.rejected.pop(path, None)
