@@ -103,7 +103,8 @@ async def saturation(port: int, directory: Path, seconds: float) -> dict[str, fl
     async def hammer(driver: ModbusDriver, stop_at: float) -> None:
         nonlocal points
         while time.monotonic() < stop_at:
-            points += len(await driver.poll())
+            got = len(await driver.poll())  # add after the await: the drivers run concurrently
+            points += got
 
     await asyncio.gather(*(d.poll() for d in drivers))  # connect, warm up
     cpu0, t0 = time.process_time(), time.monotonic()
