@@ -5,6 +5,7 @@ While an override holds, rules leave the point alone; the CLI and the CoAP API s
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from .model import Value
 from .store.store import Store
 
 NAMESPACE = "overrides"
+
+log = logging.getLogger("gateway.overrides")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,14 @@ class Overrides:
         self._items: dict[str, Override] = {}
 
     async def load(self) -> None:
-        self._items = {k: Override(**v) for k, v in (await self._store.all_state(NAMESPACE)).items()}
+        """(Re)read every override from the buffer; ``gateway override`` writes there too."""
+        items: dict[str, Override] = {}
+        for key, data in (await self._store.all_state(NAMESPACE)).items():
+            try:
+                items[key] = Override(**data)
+            except TypeError:  # a row this version cannot read must not stop the daemon
+                log.warning("event=override_unreadable point=%s data=%r", key, data)
+        self._items = items
 
     async def set(self, point: str, value: Value, duration: float, source: str) -> Override:
         now = self._clock.time()
