@@ -163,7 +163,10 @@ class SerialDriver(Driver):
         link = self._require_link()
         timeout = self.options.response_timeout if timeout is None else timeout
         async with link.exclusive(self._receive):
-            self._parser.reset()
+            if not self._listens:
+                # Leftovers of an earlier, timed-out answer must not be taken for this one; a
+                # streaming device keeps its buffer so a frame in flight is not cut in half.
+                self._parser.reset()
             self._waiter = waiter
             try:
                 link.write(request)
