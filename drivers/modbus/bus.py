@@ -32,6 +32,7 @@ POLL_PRIORITY = 1
 #: a serial adapter or TCP peer that cannot be opened is retried with this backoff
 CONNECT_BACKOFF_MIN = 1.0
 CONNECT_BACKOFF_MAX = 30.0
+PYMODBUS_BACKSTOP_TIMEOUT = 3600.0
 
 
 def _quiet_pymodbus() -> None:
@@ -148,9 +149,9 @@ class Bus:
         self._closed = False
 
     def _make_client(self, s: BusSettings) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-        # Retries, reconnects and timeouts are ours (breaker, per-device timeout); pymodbus only
-        # frames and matches. Its own timeout is a backstop far beyond any device timeout.
-        common: dict[str, Any] = dict(retries=0, reconnect_delay=0, timeout=s.connect_timeout,
+        # Retries, reconnects and timeouts are ours (breaker, per-device and connect timeouts);
+        # pymodbus only frames and matches. Its own timeout is a backstop beyond any of ours.
+        common: dict[str, Any] = dict(retries=0, reconnect_delay=0, timeout=PYMODBUS_BACKSTOP_TIMEOUT,
                                       trace_packet=self._tap)
         if s.transport is Transport.RTU:
             return AsyncModbusSerialClient(s.serial_port, framer=FramerType.RTU, baudrate=s.baudrate,
@@ -254,7 +255,10 @@ class Bus:
                                  f"{self._connect_breaker.retry_in(now):.1f}s")
         self._client.close()
         self.stats.connects += 1
-        ok = await self._client.connect()
+        try:
+            ok = await asyncio.wait_for(self._client.connect(), self.settings.connect_timeout)
+        except (TimeoutError, OSError):
+            ok = False
         if not ok or not self._client.connected:
             self.stats.connect_failures += 1
             self._count(BusUnavailable.kind)

@@ -382,3 +382,24 @@ def test_gateway_reporting_a_silent_slave_trips_the_breaker(tmp_path, caplog):
         assert run(scenario()) == 1
     assert "event=device_offline device=meter unit=1" in caplog.text
     assert "gateway_target_failed_to_respond" in caplog.text
+
+
+def test_device_timeout_longer_than_connect_timeout_is_honoured(tmp_path):
+    async def slow(function_code, start_address, address, count, registers, set_values):
+        await asyncio.sleep(0.4)  # a slow PLC: answers after 400 ms
+        return None
+
+    async def scenario():
+        async with pymodbus_tcp(action=slow) as (peer, port):
+            drivers, _ = make_drivers(load_site(tmp_path, device(
+                "plc", port, profile="carpark_controller", extra='connect_timeout = "200ms"')))
+            await drivers["plc"].open()
+            try:
+                readings = values(await drivers["plc"].poll())
+            finally:
+                await drivers["plc"].close()
+            return readings, drivers["plc"].health()
+
+    readings, health = run(scenario())
+    assert readings["online"] is True and "occupied" in readings
+    assert health["timeouts"] == 0 and health["protocol_errors"] == 0
