@@ -70,9 +70,11 @@ class RequestLog:
     by_function: Counter[int] = field(default_factory=Counter)
     total: int = 0
     functions: list[int] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
 
     def trace(self, sending: bool, pdu: Any) -> Any:
         if not sending:
+            self.arrivals.append(time.monotonic())
             self.total += 1
             self.functions.append(pdu.function_code)
             self.by_unit[pdu.dev_id] += 1

@@ -403,3 +403,23 @@ def test_device_timeout_longer_than_connect_timeout_is_honoured(tmp_path):
     readings, health = run(scenario())
     assert readings["online"] is True and "occupied" in readings
     assert health["timeouts"] == 0 and health["protocol_errors"] == 0
+
+
+def test_frames_keep_the_configured_gap(tmp_path):
+    async def scenario():
+        async with pymodbus_tcp() as (peer, port):
+            drivers, _ = make_drivers(load_site(tmp_path, device("lamp", port, profile="lamp_controller",
+                                                                 extra='frame_gap = "60ms"')))
+            await drivers["lamp"].open()
+            try:
+                await drivers["lamp"].poll()
+                await drivers["lamp"].write("level", 10)
+            finally:
+                await drivers["lamp"].close()
+            return peer.log.arrivals
+
+    arrivals = run(scenario())
+    assert len(arrivals) == 6
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    # a lower bound only: a busy machine makes gaps longer, never shorter
+    assert min(gaps) >= 0.055, gaps
