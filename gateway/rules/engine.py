@@ -21,6 +21,8 @@ from .timeofday import SiteTimes, SunSpec
 log = logging.getLogger("gateway.rules")
 
 DEFAULT_STALE_AFTER = 300.0
+#: a schedule (cron, sun) missed while the gateway was down fires at start if this recent
+CATCH_UP = 3600.0
 
 
 class NoValue(EvalError):
@@ -44,12 +46,12 @@ class RuleState:
     failsafe: str | None = None  # None | "stale" | "error"
     error: str | None = None
     memory: dict[str, Any] = field(default_factory=dict)  # trigger index -> last seen
+    next_at: dict[int, float] = field(default_factory=dict)  # schedule trigger index -> due
     # not persisted
-    next_at: dict[int, float] = field(default_factory=dict)
     skipped: int = 0
 
     DURABLE = ("fingerprint", "hold_since", "hold_until", "latched", "step", "resume_at", "queued",
-               "cooldown_until", "last_fired", "fired", "failsafe", "error", "memory")
+               "cooldown_until", "last_fired", "fired", "failsafe", "error", "memory", "next_at")
 
     def export(self) -> dict[str, Any]:
         data = asdict(self)
@@ -62,6 +64,7 @@ class RuleState:
             if key in data:
                 setattr(state, key, data[key])
         state.memory = dict(state.memory or {})
+        state.next_at = {int(k): float(v) for k, v in (state.next_at or {}).items()}
         return state
 
 
@@ -145,6 +148,8 @@ class Engine:
             data = (saved or {}).get(name)
             if data and data.get("fingerprint") == rule.fingerprint:
                 state = RuleState.restore(data)
+                # a sunset missed during a power cut still switches the lamps on at start
+                state.next_at = {i: t for i, t in state.next_at.items() if t >= self.now - CATCH_UP}
             else:
                 state = RuleState(fingerprint=rule.fingerprint)
                 self._dirty.add(name)
@@ -553,6 +558,8 @@ class Engine:
                         state.next_at.pop(index, None)
                     else:
                         state.next_at[index] = nxt
+                    if trigger.kind != "every":
+                        self._dirty.add(rule.name)
                     self._start(rule, out, cause=trigger.label)
                 if trigger.kind == "stale" and trigger.point and not state.memory.get(str(index)):
                     latest = self.latest.get(trigger.point)

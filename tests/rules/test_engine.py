@@ -137,3 +137,31 @@ message = "s/a silent"
     engine.load(rules(tmp_path, text))
     result = replay(engine, [Reading("s/a", 1, T0), Reading("s/a", 2, T0 + 200)], end=T0 + 400)
     assert [c.ts - T0 for c in result.commands] == [60, 260]
+
+
+CRON = """
+[[rule]]
+name = "at-ten"
+[[rule.trigger]]
+cron = "0 10 * * *"
+[[rule.action]]
+set = "out/x"
+value = 1
+"""
+
+
+def test_schedule_missed_during_a_short_outage_fires_at_start(tmp_path):
+    engine = Engine(SiteTimes(), now=T0)  # 00:00 UTC
+    engine.load(rules(tmp_path, CRON))
+    assert engine.states["at-ten"].next_at == {0: T0 + 36000}
+    saved, _ = engine.take_dirty()
+    out: list = []
+    back_soon = Engine(SiteTimes(), now=T0 + 36000 + 600)  # down from 09:55 to 10:10
+    back_soon.load(rules(tmp_path, CRON), saved)
+    advance(back_soon, back_soon.now, out)
+    assert [(c.ts - T0, c.rule) for c in out] == [(36600, "at-ten")]
+    back_late = Engine(SiteTimes(), now=T0 + 36000 + 7200)  # down for more than an hour past it
+    back_late.load(rules(tmp_path, CRON), saved)
+    out = []
+    advance(back_late, back_late.now, out)
+    assert out == []
