@@ -1,0 +1,290 @@
+"""The CoAP API's resources: readings pages, observable points, health, control, rules.
+
+Thin aiocoap adapters: access checks through ``Policy``, payloads through ``api_codec``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiocoap
+from aiocoap import error
+from aiocoap import resource as coap_resource
+from aiocoap.numbers.codes import Code
+
+from ..driver import WriteError
+from ..model import Quality, Reading, StoredReading
+from . import api_codec as codec
+from .api_config import ApiConfig
+from .security import Decision, Policy
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+log = logging.getLogger("gateway.coap.api")
+
+POINT_RT = "gateway.point"
+
+
+@dataclass
+class ApiCounters:
+    requests: int = 0
+    refused: int = 0
+    writes: int = 0
+    write_errors: int = 0
+    pages: int = 0
+    readings_served: int = 0
+    notifications: int = 0
+
+
+@dataclass
+class ApiState:
+    """What every resource shares: the service, the config, the policy and the counters."""
+
+    service: Service
+    config: ApiConfig
+    policy: Policy
+    counters: ApiCounters = field(default_factory=ApiCounters)
+
+
+def _claims(request: aiocoap.Message) -> list[Any]:
+    try:
+        return list(request.remote.authenticated_claims or ())
+    except AttributeError:
+        return []
+
+
+def _enforce(state: ApiState, decision: Decision, request: aiocoap.Message) -> None:
+    state.counters.requests += 1
+    if decision.allowed:
+        return
+    state.counters.refused += 1
+    log.info("event=api_refused code=%s method=%s path=/%s remote=%s", decision.code,
+             request.code, "/".join(request.opt.uri_path), request.remote.hostinfo)
+    if decision.code == "forbidden":
+        raise error.Forbidden(decision.reason)
+    raise error.Unauthorized(decision.reason)
+
+
+def _negotiate(request: aiocoap.Message, offered: tuple[int, ...]) -> int:
+    try:
+        return codec.negotiate(request.opt.accept, offered)
+    except codec.NotAcceptable as exc:
+        raise error.NotAcceptable(str(exc)) from None
+
+
+def _body(request: aiocoap.Message) -> Any:
+    try:
+        return codec.decode_body(request.payload, request.opt.content_format)
+    except codec.UnsupportedFormat as exc:
+        raise error.UnsupportedContentFormat(str(exc)) from None
+    except codec.RequestError as exc:
+        raise error.BadRequest(str(exc)) from None
+
+
+def _content(payload: bytes, content_format: int, **options: Any) -> aiocoap.Message:
+    return aiocoap.Message(code=Code.CONTENT, payload=payload, content_format=content_format, **options)
+
+
+class _ApiResource(coap_resource.Resource):
+    group = ""
+    ct: str = ""
+
+    def __init__(self, state: ApiState):
+        super().__init__()
+        self.state = state
+
+    def check_read(self, request: aiocoap.Message) -> None:
+        _enforce(self.state, self.state.policy.may_read(self.group, _claims(request)), request)
+
+    def check_write(self, request: aiocoap.Message) -> None:
+        _enforce(self.state, self.state.policy.may_write(self.group, _claims(request)), request)
+
+
+class Discovery(coap_resource.WKCResource):
+    """``/.well-known/core``, subject to the "discovery" group of the public policy."""
+
+    def __init__(self, state: ApiState, listgenerator: Callable[[], Any]):
+        super().__init__(listgenerator, impl_info=None)
+        self.state = state
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        _enforce(self.state, self.state.policy.may_read("discovery", _claims(request)), request)
+        return await super().render_get(request)
+
+
+class ReadingsResource(_ApiResource):
+    """``/readings?after=SEQ&limit=N[&point=..]``: a page of buffered readings after a cursor."""
+
+    group = "readings"
+    ct = " ".join(map(str, codec.READINGS_FORMATS))
+    rt = "gateway.readings"
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_read(request)
+        content_format = _negotiate(request, codec.READINGS_FORMATS)
+        cfg = self.state.config
+        try:
+            query = codec.parse_readings_query(request.opt.uri_query, cfg.page_size, cfg.max_page_size)
+        except codec.RequestError as exc:
+            raise error.BadRequest(str(exc)) from None
+        readings = await self.state.service.store.read_after(query.after, query.limit, query.points)
+        self.state.counters.pages += 1
+        self.state.counters.readings_served += len(readings)
+        # Max-Age 0: the page after the newest reading changes as soon as a reading arrives.
+        return _content(codec.encode_page(readings, query, content_format), content_format, max_age=0)
+
+
+class PointResource(_ApiResource, coap_resource.ObservableResource):
+    """``/points/<device>/<point>``: the latest value (observable); PUT writes a writable point."""
+
+    group = "points"
+    ct = " ".join(map(str, codec.POINT_FORMATS))
+    rt = POINT_RT
+
+    def __init__(self, state: ApiState, point: str, kind: str, writable: bool):
+        super().__init__(state)
+        self.point = point
+        self.kind = kind
+        self.writable = writable
+        if writable:
+            self.if_ = "core.a"
+
+    @property
+    def observers(self) -> int:
+        return len(self._observations)
+
+    async def latest(self) -> StoredReading | None:
+        reading = self.state.service.hub.latest.get(self.point)
+        if reading is not None:
+            return _as_stored(reading)
+        stored = await self.state.service.store.latest([self.point])
+        return stored[0] if stored else None
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_read(request)
+        content_format = _negotiate(request, codec.POINT_FORMATS)
+        reading = await self.latest()
+        if reading is None:
+            raise error.NotFound(f"{self.point}: no reading yet")
+        return _content(codec.encode_point(reading, content_format), content_format)
+
+    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_write(request)
+        if not self.writable:
+            raise error.MethodNotAllowed(f"{self.point} is not writable")
+        try:
+            value = codec.value_for_point(_body(request), self.kind, self.point)
+        except codec.RequestError as exc:
+            raise error.BadRequest(str(exc)) from None
+        try:
+            await self.state.service.actuation.write(self.point, value, source="api")
+        except WriteError as exc:
+            self.state.counters.write_errors += 1
+            raise error.ServiceUnavailable(str(exc)) from None
+        self.state.counters.writes += 1
+        return aiocoap.Message(code=Code.CHANGED)
+
+    render_post = render_put
+
+
+def _as_stored(r: Reading) -> StoredReading:
+    # The hub's latest reading may not be committed yet, so it has no sequence number.
+    return StoredReading(0, r.point, r.value, r.ts, r.unit, Quality(r.quality), r.clock_synced)
+
+
+class HealthResource(_ApiResource):
+    group = "health"
+    ct = " ".join(map(str, codec.DOCUMENT_FORMATS))
+    rt = "gateway.health"
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_read(request)
+        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        return _content(codec.encode_document(self.state.service.health(), content_format),
+                        content_format, max_age=0)
+
+
+class RulesResource(_ApiResource):
+    group = "rules"
+    ct = " ".join(map(str, codec.DOCUMENT_FORMATS))
+    rt = "gateway.rules"
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_read(request)
+        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        rules = self.state.service.components.get("rules")
+        document = ({"configured": True, **rules.health()} if rules is not None else
+                    {"configured": False, "message": "rules are not configured on this gateway"})
+        return _content(codec.encode_document(document, content_format), content_format, max_age=0)
+
+
+class OverridesResource(_ApiResource):
+    """``/overrides``: every active override (value, until, source)."""
+
+    group = "overrides"
+    ct = " ".join(map(str, codec.DOCUMENT_FORMATS))
+    rt = "gateway.overrides"
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_read(request)
+        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        document = [_override_document(o) for o in self.state.service.overrides.all()]
+        return _content(codec.encode_document(document, content_format), content_format, max_age=0)
+
+
+class OverrideResource(_ApiResource):
+    """``/overrides/<device>/<point>``: GET it, PUT ``{"value", "duration"}``, DELETE to clear."""
+
+    group = "overrides"
+    ct = " ".join(map(str, codec.DOCUMENT_FORMATS))
+    rt = "gateway.override"
+    if_ = "core.p"
+
+    def __init__(self, state: ApiState, point: str, kind: str):
+        super().__init__(state)
+        self.point = point
+        self.kind = kind
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_read(request)
+        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        override = self.state.service.overrides.active(self.point)
+        if override is None:
+            raise error.NotFound(f"{self.point}: no override active")
+        return _content(codec.encode_document(_override_document(override), content_format),
+                        content_format, max_age=0)
+
+    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_write(request)
+        try:
+            value, duration = codec.override_from_body(_body(request), self.kind, self.point)
+        except codec.RequestError as exc:
+            raise error.BadRequest(str(exc)) from None
+        override = await self.state.service.overrides.set(self.point, value, duration, source="api")
+        self.state.counters.writes += 1
+        log.info("event=override_set point=%s value=%r until=%.0f source=api", self.point, value,
+                 override.until)
+        try:
+            # Apply the held value now; the override keeps rules from changing it meanwhile.
+            await self.state.service.actuation.write(self.point, value, source="api")
+        except WriteError as exc:
+            log.warning("event=override_write_failed point=%s error=%r", self.point, str(exc))
+        return aiocoap.Message(code=Code.CHANGED)
+
+    render_post = render_put
+
+    async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.check_write(request)
+        existed = await self.state.service.overrides.clear(self.point)
+        self.state.counters.writes += 1
+        log.info("event=override_cleared point=%s existed=%s source=api", self.point, existed)
+        return aiocoap.Message(code=Code.DELETED)
+
+
+def _override_document(o: Any) -> dict[str, Any]:
+    return {"point": o.point, "value": o.value, "until": o.until, "source": o.source,
+            "set_at": o.set_at}
