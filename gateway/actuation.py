@@ -64,6 +64,7 @@ class Actuation:
         self.settings: Mapping[str, Any] = settings
         self._last: dict[str, tuple[Value, float]] = {}
         self._applied_overrides: dict[str, float] = {}
+        self._unfinished: set[str] = set()  # overrides still ramping or waiting on min_interval
         self.counts = {"written": 0, "clamped": 0, "ramping": 0, "skipped": 0, "failed": 0}
 
     def last_value(self, point: str) -> Value | None:
@@ -162,17 +163,25 @@ class Actuation:
         active = {o.point: o for o in self.overrides.all()}
         for point, override in active.items():
             if self._applied_overrides.get(point) == override.set_at:
-                continue
-            self._applied_overrides[point] = override.set_at
-            started.append(point)
+                if point not in self._unfinished:
+                    continue
+            else:
+                self._applied_overrides[point] = override.set_at
+                started.append(point)
+            self._unfinished.discard(point)
             try:
-                await self.write(point, override.value, source=f"override:{override.source}",
-                                 reason=f"manual override until {_iso(override.until)}")
+                outcome = await self.write(point, override.value, source=f"override:{override.source}",
+                                           reason=f"manual override until {_iso(override.until)}")
+                if outcome.retry_at is not None:  # ramping under max_rate: continue next round
+                    self._unfinished.add(point)
+            except WriteSkipped:
+                self._unfinished.add(point)  # min_interval: try again next round
             except WriteError:
                 pass  # recorded by write(); the override still holds the point for rules
         ended = [p for p in self._applied_overrides if p not in active]
         for point in ended:
             del self._applied_overrides[point]
+            self._unfinished.discard(point)
             log.info("event=override_ended point=%s", point)
         return started, ended
 
