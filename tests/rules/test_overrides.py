@@ -143,3 +143,26 @@ def test_rule_write_ramps_to_target_under_max_rate(rules_site):
         assert any(r["result"] == "ramping" for r in records)
 
     asyncio.run(scenario())
+
+
+def test_override_set_in_process_ramps_to_its_value_under_max_rate(rules_site):
+    config = rules_site({"follow.toml": FOLLOW}, '[actuators."lamp/level"]\nmax_rate = 10\n')
+
+    async def scenario():
+        clock = ManualClock(time.time())
+        service = Service(config, clock=clock)
+        async with running(service):
+            await publish(service, "sensor/traffic", 1)
+            await wait_until(lambda: level(service) == 10)
+            await service.overrides.set("lamp/level", 90, 3600, "api")
+            seen = []
+            for _ in range(10):
+                await _settle(clock, 2.0)
+                await asyncio.sleep(0.05)
+                seen.append(level(service))
+                if level(service) == 90:
+                    break
+            await wait_until(lambda: level(service) == 90)
+        assert any(v is not None and 10 < v < 90 for v in seen)  # it got there in steps, not at once
+
+    asyncio.run(scenario())
