@@ -35,7 +35,7 @@ app_key = "{METER_APP_KEY.hex()}"
 """
 
 
-def devices_toml(*, relaxed: bool = False, bay_codec: str = "cayenne", dedup: str = "150ms",
+def devices_toml(*, relaxed: bool = False, bay_codec: str = "cayenne", dedup: str = "100ms",
                  meter_region: str = "EU868") -> str:
     return f"""
         [[devices]]
