@@ -65,6 +65,7 @@ class LorawanDriver(Driver):
         self._downlinks: deque[QueuedDownlink] = deque()
         self._nonces: list[int] = []
         self._join_nonce = 0
+        self._reacked_fcnt: int | None = None
         self._units = {p.name: p.unit for p in device.points}
         self._server_key = f"udp:{opts.bind}:{opts.port}"
 
@@ -145,7 +146,9 @@ class LorawanDriver(Driver):
             self._refuse("no_session", uplink, dev_addr=frame.dev_addr_hex)
             return
         check = check_uplink(session, frame, opts.relaxed_fcnt)
-        if check.verdict == "replay" and frame.confirmed:
+        if check.verdict == "replay" and frame.confirmed and self._reacked_fcnt != check.fcnt32:
+            # Once per counter: a recorded frame replayed in a loop must not buy downlink airtime.
+            self._reacked_fcnt = check.fcnt32
             await self._reacknowledge(uplink, frame, session)
             return
         if check.verdict != "ok":

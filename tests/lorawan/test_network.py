@@ -205,6 +205,9 @@ def test_otaa_join_confirmed_ack_and_queued_downlink(site, tmp_path):
             assert parse_phy(second_ack.txpk.payload).fcnt16 == parse_phy(first_ack.txpk.payload).fcnt16 + 1
             assert meter_driver.counters["uplinks"] == uplinks
             assert meter_driver.counters["confirmed_retransmissions"] == 1
+            a.push(a.rxpk(confirmed))  # a third copy is a replay: no more airtime for it
+            await wait_until(lambda: meter_driver.counters["replay"] == 1)
+            assert a.downlinks.empty()
 
     asyncio.run(scenario())
 
