@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 import aiocoap
@@ -93,6 +94,11 @@ class ApiComponent:
 
             site = OscoreSiteWrapper(self.site, self._credentials.map)
         try:
+            # aiocoap binds with SO_REUSEPORT, so a second gateway would silently share the
+            # port; a plain bind first turns that into a clear error.
+            ensure_port_free(cfg.bind, cfg.port)
+            if cfg.dtls_port is not None:
+                ensure_port_free(cfg.bind, cfg.dtls_port)
             self._contexts.append(await aiocoap.Context.create_server_context(
                 site, (cfg.bind, cfg.port), transports=["udp6"], server_credentials=credentials,
                 loggername="gateway.coap.api.server"))
@@ -159,6 +165,23 @@ class ApiComponent:
             "observers": sum(p.observers for p in self.points.values()),
             "notifications": c.notifications,
         }
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE) when some socket already holds ``host``:``port`` (UDP)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        probe.bind((host, port))
+
+
+def port_is_free(host: str, port: int) -> bool:
+    try:
+        ensure_port_free(host, port)
+    except OSError:
+        return False
+    return True
 
 
 def _uri(scheme: str, host: str, port: int) -> str:
