@@ -13,7 +13,8 @@ from .helpers import free_port, write_credentials
 
 
 def api_site_body(port: int, *, public: str = '["discovery", "readings", "points", "health"]',
-                  extra: str = "", interval: str = "50ms") -> str:
+                  extra: str = "", interval: str = "50ms",
+                  clients: str = "") -> str:
     return f"""
 [[devices]]
 name = "lamp"
@@ -31,6 +32,7 @@ public = {public}
 [api.clients]
 scada = "control"
 dashboard = "read"
+{clients}
 """
 
 
