@@ -28,6 +28,7 @@ DEMO_PEERS: list[str] = [
     "drivers.serial.demo:pms5003_peer",
     "drivers.modbus.demo_peer:simulated_modbus",
     "drivers.lorawan.demo:packet_forwarder",
+    "gateway.coap.api_demo:api_server",
 ]
 
 
