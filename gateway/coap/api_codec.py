@@ -170,7 +170,14 @@ def _plain(value: Value) -> Value:
 
 # -- one point -----------------------------------------------------------------------------
 
-def encode_point(reading: StoredReading, content_format: int) -> bytes:
+def encode_point(reading: StoredReading | None, content_format: int) -> bytes:
+    """The latest value of a point; ``None`` (no reading yet) is an empty pack, null or ''."""
+    if reading is None:
+        if content_format in (CONTENT_FORMAT_SENML_CBOR, CONTENT_FORMAT_CBOR):
+            return cbor2.dumps([] if content_format == CONTENT_FORMAT_SENML_CBOR else None)
+        if content_format in (CONTENT_FORMAT_SENML_JSON, CONTENT_FORMAT_JSON):
+            return b"[]" if content_format == CONTENT_FORMAT_SENML_JSON else b"null"
+        return b""
     if content_format == CONTENT_FORMAT_SENML_CBOR:
         return encode_senml_cbor([reading])
     if content_format == CONTENT_FORMAT_SENML_JSON:

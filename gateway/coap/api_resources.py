@@ -167,9 +167,9 @@ class PointResource(_ApiResource, coap_resource.ObservableResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
         content_format = _negotiate(request, codec.POINT_FORMATS)
+        # A declared point without a reading yet still answers (an empty pack), so an
+        # observer subscribed at start-up stays subscribed and gets the first value.
         reading = await self.latest()
-        if reading is None:
-            raise error.NotFound(f"{self.point}: no reading yet")
         return _content(codec.encode_point(reading, content_format), content_format)
 
     async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:

@@ -106,3 +106,16 @@ def test_override_body():
     for body in ({"value": 40}, {"value": 40, "duration": -1}, {"value": 1, "duration": 5, "x": 1}):
         with pytest.raises(codec.RequestError):
             codec.override_from_body(body, "number", "d/p")
+
+
+@pytest.mark.parametrize("fmt, expected", [(112, b"\x80"), (110, b"[]"), (50, b"null"),
+                                           (60, b"\xf6"), (0, b"")])
+def test_a_point_without_reading_yet_answers_empty(fmt, expected):
+    assert codec.encode_point(None, fmt) == expected
+
+
+def test_point_text_format():
+    r = StoredReading(1, "lamp/on", True, 1.0, None, Quality.GOOD, True)
+    assert codec.encode_point(r, 0) == b"true"
+    r = StoredReading(1, "lamp/level", 21.5, 1.0, "%", Quality.GOOD, True)
+    assert codec.encode_point(r, 0) == b"21.5 %"

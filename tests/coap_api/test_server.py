@@ -13,6 +13,8 @@ from aiocoap.numbers.codes import Code
 
 from gateway.coap.api import ApiComponent, ApiError
 from gateway.coap.senml import decode_senml_cbor
+from gateway.config import load_config
+from gateway.model import Reading
 from gateway.service import Service
 from tests.conftest import running, wait_until
 
@@ -241,5 +243,34 @@ def test_port_in_use_is_a_clear_start_error(api_site):
                 await service.store.close()
         finally:
             await blocker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_observing_a_point_before_its_first_reading_gets_the_first_value(api_site):
+    config, port, _ = api_site()
+    config_text = config.path.read_text().replace("[api]", """
+[[devices]]
+name = "spare"
+driver = "simulated"
+enabled = false
+[devices.options]
+profile = "streetlight"
+
+[api]""", 1)
+    config.path.write_text(config_text)
+    config = load_config(config.path)
+
+    async def scenario():
+        service = Service(config)
+        async with running(service), coap_client() as plain:
+            observation = plain.request(aiocoap.Message(
+                code=Code.GET, uri=f"coap://127.0.0.1:{port}/points/spare/level", observe=0, accept=50))
+            first = await observation.response
+            assert first.code == Code.CONTENT and first.payload == b"null"
+            await service.hub.publish([Reading("spare/level", 55.0, 1_800_000_000.0, "%")])
+            note = await asyncio.wait_for(observation.observation.__aiter__().__anext__(), 10)
+            assert json.loads(note.payload)["value"] == 55.0
+            observation.observation.cancel()
 
     asyncio.run(scenario())
