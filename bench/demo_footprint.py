@@ -1,0 +1,77 @@
+"""RSS and CPU of the gateway running the built-in demo site, sampled from /proc.
+
+Runs `gateway demo --quiet` (the daemon plus the demo's in-process peers: a Modbus server,
+a packet-forwarder simulator, the CoAP API) in a subprocess and prints JSON figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--quiet", "--data-dir", tmp],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(args.warmup)
+            if proc.poll() is not None:
+                raise SystemExit(f"demo exited early: {proc.communicate()[1]}")
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            samples = []
+            while time.monotonic() - t0 < args.seconds:
+                samples.append(rss_kb(proc.pid))
+                time.sleep(1.0)
+            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        stored = 0
+        db = Path(tmp) / "data" / "buffer.db"
+        if db.exists():
+            import sqlite3
+
+            stored = sqlite3.connect(db).execute("SELECT count(*) FROM readings").fetchone()[0]
+    print(json.dumps({
+        "seconds": round(t1 - t0, 1),
+        "rss_mb_max": round(max(samples) / 1024, 1),
+        "rss_mb_end": round(samples[-1] / 1024, 1),
+        "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
+        "readings_stored": stored,
+        "goal_rss_mb": 40,
+        "goal_idle_cpu_percent": 1.0,
+        "exit_code": proc.returncode,
+    }))
+
+
+if __name__ == "__main__":
+    main()
