@@ -85,9 +85,9 @@ class Uplink:
     async def _open_context(self) -> None:
         import aiocoap
 
-        transports = None
-        if self.config.security == "dtls-psk":
-            transports = ["tinydtls"]
+        # Name the transports: the defaults would also start DTLS (tinydtls) machinery for
+        # plain coap:// upstreams.
+        transports = ["tinydtls"] if self.config.security == "dtls-psk" else ["oscore", "udp6"]
         self._context = await aiocoap.Context.create_client_context(transports=transports)
         credentials = self.config.credentials
         pattern = self._request_message(b"", 0).get_request_uri()
@@ -206,10 +206,12 @@ class Uplink:
         return int(response.code), response.opt.max_age
 
     def _request_message(self, payload: bytes, content_format: int) -> Any:
-        from aiocoap import CON, POST, PUT, Message
+        from aiocoap import POST, PUT, Message, Reliable
 
         method = POST if self.config.method == "POST" else PUT
-        message = Message(code=method, mtype=CON, uri=self.config.request_uri, payload=payload)
+        # Reliable = confirmable: every request (and every Block1 block) is acknowledged.
+        message = Message(code=method, transport_tuning=Reliable, uri=self.config.request_uri,
+                          payload=payload)
         if content_format:
             message.opt.content_format = content_format
         return message

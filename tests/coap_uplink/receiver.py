@@ -40,6 +40,8 @@ class Received:
     #: answers to give before accepting: list of (code, max_age or None)
     refusals: list[tuple[aiocoap.numbers.codes.Code, int | None]] = field(default_factory=list)
     refusal_times: list[float] = field(default_factory=list)
+    protected: list[bool] = field(default_factory=list)     # per request: came in under OSCORE
+    require_oscore: bool = False
 
 
 class BatchResource(resource.Resource):
@@ -51,6 +53,10 @@ class BatchResource(resource.Resource):
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
         loop = asyncio.get_running_loop()
+        protected = type(request.remote).__name__ == "OSCOREAddress"
+        self.received.protected.append(protected)
+        if self.received.require_oscore and not protected:
+            return aiocoap.Message(code=aiocoap.UNAUTHORIZED)
         if self.received.refusals:
             code, max_age = self.received.refusals.pop(0)
             self.received.refusal_times.append(loop.time())
@@ -71,6 +77,9 @@ class BatchResource(resource.Resource):
         last = self.received.last_batch.get(pack.batch.gateway_id, 0)
         if pack.batch.seq <= last:
             self.received.duplicates.append(pack.batch.seq)
+            if self.out is not None:
+                with self.out.open("a") as f:
+                    f.write(json.dumps({"gw": pack.batch.gateway_id, "duplicate": pack.batch.seq}) + "\n")
         else:
             self.received.last_batch[pack.batch.gateway_id] = pack.batch.seq
             records = [(r.name, r.value, r.time) for r in pack.records]
@@ -92,9 +101,10 @@ class BatchResource(resource.Resource):
 class Receiver:
     """In-process receiver on 127.0.0.1:<port>, path /ingest."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, oscore: object | None = None):
         self.port = port or free_udp_port()
         self.received = Received()
+        self.oscore = oscore
         self._context: aiocoap.Context | None = None
 
     @property
@@ -104,12 +114,22 @@ class Receiver:
     async def __aenter__(self) -> Receiver:
         site = resource.Site()
         site.add_resource(["ingest"], BatchResource(self.received))
-        self._context = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", self.port))
+        root: object = site
+        if self.oscore is not None:
+            from aiocoap.credentials import CredentialsMap
+            from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
+
+            credentials = CredentialsMap()
+            credentials[":gateway"] = self.oscore
+            root = OscoreSiteWrapper(site, credentials)
+            self.received.require_oscore = True
+        self._context = await aiocoap.Context.create_server_context(root, bind=("127.0.0.1", self.port))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._context is not None
-        await self._context.shutdown()
+        # Bounded: a hung shutdown must fail the test, not stall the run.
+        await asyncio.wait_for(self._context.shutdown(), 10)
 
 
 def _restore(received: Received, out: Path) -> None:
@@ -117,7 +137,8 @@ def _restore(received: Received, out: Path) -> None:
         return
     for line in out.read_text().splitlines():
         entry = json.loads(line)
-        received.last_batch[entry["gw"]] = entry["batch"]
+        if "batch" in entry:
+            received.last_batch[entry["gw"]] = entry["batch"]
 
 
 async def _serve(port: int, out: Path, die_at_batch: int | None) -> None:

@@ -1,0 +1,134 @@
+"""SenML encoding without sockets: labels, base fields, compactness that loses nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cbor2
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.coap.senml import (
+    BatchId,
+    SenmlError,
+    decode_senml_cbor,
+    decode_senml_json,
+    encode_senml_cbor,
+    encode_senml_json,
+)
+from gateway.model import Reading
+
+T0 = 1_767_225_600.0
+
+
+def sample() -> list[Reading]:
+    return [
+        Reading("meter/voltage", 230.1, T0 + 0.123, "V"),
+        Reading("door/open", True, T0 + 0.123),
+        Reading("meter/voltage", 229.8, T0 + 10.125, "V"),
+        Reading("display/text", "FULL", T0 + 11.0),
+        Reading("meter/energy", 12345.67, T0 + 12.0, "kWh"),
+        Reading("park/free", 17, T0 + 12.0),
+    ]
+
+
+def test_cbor_uses_rfc8428_integer_labels_and_base_fields():
+    records = cbor2.loads(encode_senml_cbor(sample(), base_name="gw1/", batch=BatchId("gw1", 7)))
+    head = records[0]
+    assert head[-3] == pytest.approx(T0 + 0.123)          # bt
+    assert head["gw"] == "gw1" and head["batch"] == 7
+    names = [r[-2] for r in records if -2 in r]             # bn once per point
+    assert sorted(names) == ["gw1/display/text", "gw1/door/open", "gw1/meter/energy",
+                             "gw1/meter/voltage", "gw1/park/free"]
+    assert all(0 not in r for r in records)                  # no per-record names at all
+    assert {k for r in records for k in r if isinstance(k, int)} <= {-4, -3, -2, 2, 3, 4, 6}
+
+
+def test_round_trip_keeps_every_reading_with_ms_time_and_decimal_value():
+    readings = sample()
+    for payload, decode in ((encode_senml_cbor(readings, base_name="gw1/"), decode_senml_cbor),
+                            (encode_senml_json(readings, base_name="gw1/"), decode_senml_json)):
+        records = decode(payload, time_digits=3).records
+        got = sorted((r.name, r.time) for r in records)
+        assert got == sorted((f"gw1/{r.point}", round(r.ts, 3)) for r in readings)
+        by_key = {(r.name, r.time): r for r in records}
+        for reading in readings:
+            record = by_key[(f"gw1/{reading.point}", round(reading.ts, 3))]
+            assert record.unit == reading.unit
+            if isinstance(reading.value, float):
+                assert float(f"{record.value:.7g}") == reading.value
+            else:
+                assert record.value == reading.value and type(record.value) is type(reading.value)
+
+
+def test_points_keep_their_order_and_units_do_not_leak():
+    readings = [Reading("a/x", float(i), T0 + i, "C" if i % 2 else None) for i in range(4)]
+    readings = [Reading("a/t", float(i), T0 + i, "C") for i in range(3)] + [Reading("a/n", 1, T0 + 5)]
+    records = decode_senml_cbor(encode_senml_cbor(readings)).records
+    assert [r.name for r in records] == ["a/n", "a/t", "a/t", "a/t"]
+    assert records[0].unit is None
+    assert [r.value for r in records[1:]] == [0, 1, 2]
+
+
+def test_compact_floats_off_sends_exact_doubles():
+    readings = [Reading("a/x", 21.3, T0)]
+    exact = decode_senml_cbor(encode_senml_cbor(readings, compact_floats=False)).records[0]
+    compact = decode_senml_cbor(encode_senml_cbor(readings)).records[0]
+    assert exact.value == 21.3
+    assert compact.value != 21.3 and float(f"{compact.value:.3g}") == 21.3
+    assert len(encode_senml_cbor(readings)) < len(encode_senml_cbor(readings, compact_floats=False))
+
+
+def test_json_is_plain_senml_json():
+    payload = encode_senml_json(sample()[:2], base_name="gw1/", batch=BatchId("gw1", 3))
+    records = json.loads(payload)
+    assert records[0]["bn"] == "gw1/door/open" and records[0]["vb"] is True
+    assert records[0]["gw"] == "gw1" and records[0]["batch"] == 3
+    assert decode_senml_json(payload).batch == BatchId("gw1", 3)
+
+
+def test_non_finite_values_survive_json_as_text():
+    payload = encode_senml_json([Reading("a/x", math.nan, T0), Reading("a/y", math.inf, T0)])
+    assert [r.value for r in decode_senml_json(payload).records] == ["nan", "inf"]
+    cbor_records = decode_senml_cbor(encode_senml_cbor([Reading("a/y", math.inf, T0)])).records
+    assert cbor_records[0].value == math.inf
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"\xff\x00", "not CBOR"),
+    (cbor2.dumps({"a": 1}), "array of records"),
+    (cbor2.dumps([{2: 1.0}]), "no name"),
+    (cbor2.dumps([{-2: "x", 2: "text"}]), "wrong type"),
+    (cbor2.dumps([{-2: "x", 2: 1, "ext_": 1}]), "must-understand"),
+])
+def test_malformed_packs_are_named(payload, message):
+    with pytest.raises(SenmlError, match=message):
+        decode_senml_cbor(payload)
+
+
+def test_empty_batch_is_a_valid_pack():
+    assert decode_senml_cbor(encode_senml_cbor([], batch=BatchId("g", 1))).batch == BatchId("g", 1)
+    assert decode_senml_cbor(encode_senml_cbor([])).records == ()
+
+
+@given(st.lists(st.tuples(
+    st.sampled_from(["a/x", "a/y", "b/z"]),
+    st.one_of(st.booleans(), st.integers(-2**40, 2**40), st.text(max_size=5),
+              st.floats(allow_nan=False, allow_infinity=False, width=64)),
+    st.integers(0, 10**7)), min_size=1, max_size=40))
+def test_any_batch_round_trips(items):
+    readings = [Reading(p, v, T0 + ms / 1000) for p, v, ms in items]
+    records = decode_senml_cbor(encode_senml_cbor(readings), time_digits=3).records
+    assert len(records) == len(readings)
+    for point in {r.point for r in readings}:
+        mine = [r for r in readings if r.point == point]
+        theirs = [r for r in records if r.name == point]
+        assert [round(r.ts, 3) for r in mine] == [r.time for r in theirs]
+        for reading, record in zip(mine, theirs, strict=True):
+            if isinstance(reading.value, float):
+                digits = len(repr(reading.value))
+                assert float(f"{record.value:.{digits}g}") == pytest.approx(reading.value, rel=1e-15)
+            else:
+                assert record.value == reading.value
