@@ -40,6 +40,10 @@ TEMPLATE_DEFAULTS: dict[str, str] = {
     "lorawan_enabled": "false",
     "lorawan_port": "1700",
     "lorawan_credentials": str(Path(__file__).resolve().parent.parent / "demo" / "lorawan-demo-keys.toml"),
+    "serial_air_enabled": "false",
+    "serial_air_port": "/dev/null",
+    "api_port": "5683",
+    "api_credentials": str(Path(__file__).resolve().parent.parent / "demo" / "api-demo-credentials.toml"),
 }
 
 
