@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
@@ -166,3 +167,46 @@ def assert_same_stream(records: list, sent: list, batch_size: int) -> None:
         assert sorted(normalized(records[start:start + batch_size])) == \
             sorted(expected(sent[start:start + batch_size]))
     assert in_point_order(records) == in_point_order(expected(sent))
+
+
+@pytest.mark.skipif(shutil.which("coap-server-gnutls") is None, reason="libcoap3-bin not installed")
+def test_dtls_psk_uplink_to_libcoap_gnutls_server(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    port = free_udp_port()        # libcoap serves DTLS on port + 1
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text('[cloud.psk]\nidentity = "gw-1"\nkey = "sesame-key"\n')
+    credentials.chmod(0o600)
+    log_path = tmp_path / "coap-server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(["coap-server-gnutls", "-A", "127.0.0.1", "-p", str(port), "-d", "4",
+                                   "-k", "sesame-key", "-v", "7"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async def main():
+            config = f'''
+[[upstreams]]
+name = "cloud"
+uri = "coaps://127.0.0.1:{port + 1}/ingest"
+security = "dtls-psk"
+credentials_file = "credentials.toml"
+linger = "50ms"
+retry_min = "100ms"
+retry_max = "500ms"
+timeout = "10s"
+'''
+            service = Service(load_config(write_site(tmp_path, config)))
+            async with running(service):
+                await service.hub.publish(readings(300))
+                cloud = service.components["upstreams"].uplinks["cloud"]
+                await wait_until(lambda: cloud.cursor == 300, timeout=30)
+        run(main())
+        fetched = tmp_path / "last.cbor"
+        # The notls client reads the stored batch back over plain CoAP on the base port.
+        subprocess.run(["coap-client-notls", "-m", "get", "-o", str(fetched), "-B", "10",
+                        f"coap://127.0.0.1:{port}/ingest"], check=True, timeout=20)
+    finally:
+        stop_process(server)
+    log = log_path.read_text(errors="replace")
+    assert "DTLS: session" in log                          # it really went over DTLS
+    assert "sesame-key" not in caplog.text                # and the key is in no log line of ours
+    pack = decode_senml_cbor(fetched.read_bytes(), time_digits=3)
+    assert pack.batch == BatchId("test-site", 1) and len(pack.records) == 300
