@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from .driver import Driver, PointSpec, available_drivers, load_driver
 from .model import is_valid_name_part
 from .options import Table
-from .problems import ConfigError, KeyLocator, Problems, did_you_mean, read_text
+from .problems import ConfigError, Problems, did_you_mean, load_toml
 
 #: top-level section -> "module:function" of the component that parses it. The function is
 #: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
@@ -107,15 +106,9 @@ def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConf
     """Parse and validate ``path``; raises ConfigError listing every problem found."""
     path = Path(path)
     problems = Problems(str(path))
-    text = read_text(path, problems)
-    if text is None:
+    raw = load_toml(path, problems)
+    if raw is None:
         raise ConfigError(problems.items)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        problems.add("", f"malformed TOML: {exc}")
-        raise ConfigError(problems.items) from None
-    problems.locate = KeyLocator(text)
     config = parse_config(raw, path.resolve(), problems, check_data_dir=check_data_dir)
     problems.raise_if_any()
     assert config is not None

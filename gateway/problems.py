@@ -7,6 +7,7 @@ all of them at once, each with file, line where known, key and a did-you-mean.
 from __future__ import annotations
 
 import difflib
+import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,3 +146,20 @@ def read_text(path: Path, problems: Problems) -> str | None:
     except IsADirectoryError:
         problems.add("", "is a directory, expected a file")
     return None
+
+
+def load_toml(path: Path, problems: Problems) -> dict[str, object] | None:
+    """The parsed TOML at ``path``, or None with the reason added to ``problems``.
+
+    On success ``problems`` learns the file's key lines, so later problems carry them.
+    """
+    text = read_text(path, problems)
+    if text is None:
+        return None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.add("", f"malformed TOML: {exc}")
+        return None
+    problems.locate = KeyLocator(text)
+    return raw

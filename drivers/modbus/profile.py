@@ -6,14 +6,13 @@ the site config only names the profile. Every problem names the profile file and
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from gateway.model import is_valid_name_part
 from gateway.options import Table as OptionTable
-from gateway.problems import KeyLocator, Problems, did_you_mean, read_text
+from gateway.problems import Problems, did_you_mean, load_toml
 
 from .codec import DataType, Encoding, WordOrder
 from .constants import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_ADDRESS_SPACE, Table
@@ -94,17 +93,10 @@ def resolve_profile(reference: str, config_dir: Path) -> Path | None:
 def load_profile(path: Path, problems: Problems) -> Profile | None:
     """Parse the profile at ``path``; problems are reported against that file."""
     file_problems = Problems(str(path))
-    text = read_text(path, file_problems)
-    if text is None:
+    raw = load_toml(path, file_problems)
+    if raw is None:
         problems.extend(file_problems)
         return None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        file_problems.add("", f"malformed TOML: {exc}")
-        problems.extend(file_problems)
-        return None
-    file_problems.locate = KeyLocator(text)
     profile = parse_profile(raw, str(path), file_problems)
     problems.extend(file_problems)
     return None if file_problems else profile
