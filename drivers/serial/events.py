@@ -52,6 +52,24 @@ class Junk:
 Event = Frame | BadFrame | Junk
 
 
+def skip_to_start(buf: bytearray, marker: bytes, pos: int, out: list[Event]) -> tuple[int, bool]:
+    """Move ``pos`` to the next ``marker``, reporting skipped bytes as one Junk event.
+
+    Returns (new position, found). When no marker is left, trailing bytes that could be the
+    first half of a marker split across reads are kept for the next feed.
+    """
+    start = buf.find(marker, pos)
+    if start < 0:
+        keep = next((k for k in range(len(marker) - 1, 0, -1) if buf.endswith(marker[:k])), 0)
+        end = max(pos, len(buf) - keep)
+        if end > pos:
+            out.append(Junk(end - pos))
+        return end, False
+    if start > pos:
+        out.append(Junk(start - pos))
+    return start, True
+
+
 class Parser(Protocol):
     def feed(self, data: bytes) -> list[Event]: ...
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterable
 
 from . import nmea_constants as C
-from .events import BadFrame, Event, Frame, Junk, Sample
+from .events import BadFrame, Event, Frame, Sample, skip_to_start
 
 
 def checksum(body: bytes) -> int:
@@ -116,15 +116,10 @@ class NmeaParser:
         out: list[Event] = []
         pos = 0
         while True:
-            start = buf.find(C.START, pos)
-            if start < 0:
-                if len(buf) > pos:
-                    out.append(Junk(len(buf) - pos))
-                pos = len(buf)
+            pos, found = skip_to_start(buf, C.START, pos, out)
+            if not found:
                 break
-            if start > pos:
-                out.append(Junk(start - pos))
-                pos = start
+            start = pos
             end = buf.find(C.END, start, start + C.MAX_SENTENCE_LENGTH + 1)
             cut = buf.find(C.START, start + 1, end if end >= 0 else start + C.MAX_SENTENCE_LENGTH + 1)
             if cut >= 0:

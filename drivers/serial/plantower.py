@@ -7,7 +7,7 @@ costs one byte, so a good frame right behind a broken one is never lost.
 from __future__ import annotations
 
 from . import plantower_constants as C
-from .events import BadFrame, Event, Frame, Junk, Sample
+from .events import BadFrame, Event, Frame, Sample, skip_to_start
 
 
 def checksum(data: bytes | bytearray) -> int:
@@ -40,17 +40,9 @@ class PlantowerParser:
         out: list[Event] = []
         pos = 0
         while True:
-            start = buf.find(C.START, pos)
-            if start < 0:
-                # A lone trailing 0x42 may be the first half of the next start.
-                keep = 1 if buf[-1:] == C.START[:1] else 0
-                if len(buf) - keep > pos:
-                    out.append(Junk(len(buf) - keep - pos))
-                pos = len(buf) - keep
+            pos, found = skip_to_start(buf, C.START, pos, out)
+            if not found:
                 break
-            if start > pos:
-                out.append(Junk(start - pos))
-                pos = start
             if len(buf) - pos < C.HEADER_SIZE:
                 break
             length = int.from_bytes(buf[pos + 2:pos + 4], "big")

@@ -7,7 +7,7 @@ so a driver can confirm that a mode change was taken.
 from __future__ import annotations
 
 from . import sds011_constants as C
-from .events import BadFrame, Event, Frame, Junk, Sample
+from .events import BadFrame, Event, Frame, Junk, Sample, skip_to_start
 
 
 def command(sub: int, data: bytes = b"", device_id: int = C.ALL_SENSORS) -> bytes:
@@ -57,15 +57,9 @@ class Sds011Parser:
         out: list[Event] = []
         pos = 0
         while True:
-            start = buf.find(C.HEAD, pos)
-            if start < 0:
-                if len(buf) > pos:
-                    out.append(Junk(len(buf) - pos))
-                pos = len(buf)
+            pos, found = skip_to_start(buf, bytes((C.HEAD,)), pos, out)
+            if not found:
                 break
-            if start > pos:
-                out.append(Junk(start - pos))
-                pos = start
             if len(buf) - pos < 2:
                 break
             if buf[pos + 1] not in C.SENSOR_FRAME_TYPES:
