@@ -8,8 +8,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import quickjs
-
 from .base import CodecError, DecodeResult, Downlink, tts_downlink, tts_result
 
 DEFAULT_TIME_BUDGET_S = 0.1
@@ -42,6 +40,10 @@ class JavaScriptCodec:
         self._compile()
 
     def _compile(self) -> None:
+        # Imported here: sites with only Cayenne or Python codecs never load the JS engine.
+        import quickjs
+
+        self._js_error = quickjs.JSException
         context = quickjs.Context()
         context.set_memory_limit(self.memory_budget)
         context.set_time_limit(max(self.time_budget * 10, 1.0))  # top-level code may build tables
@@ -59,7 +61,7 @@ class JavaScriptCodec:
     def _call(self, function: Any, *args: Any) -> Any:
         try:
             text = function(*args)
-        except quickjs.JSException as exc:
+        except self._js_error as exc:
             message = _first_line(exc)
             if "interrupted" in message:
                 self._compile()  # a stopped codec may have left globals half-updated

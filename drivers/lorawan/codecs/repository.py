@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .base import Codec, CodecError, flatten
 from .cayenne import CayenneLpp
 from .javascript import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_BUDGET_S, JavaScriptCodec
@@ -38,6 +36,8 @@ class CodecFile:
 
 def read_codec_yaml(path: Path) -> CodecFile:
     """Parse a device-repository codec file; errors name the file and the key."""
+    import yaml  # only codec files need it; the daemon's hot path never does
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
