@@ -71,7 +71,7 @@ class SimulatedDriver(Driver):
         super().__init__(device, ctx)
         rng = random.Random(f"{device.name}:{self.options.seed}")
         self._signals = {
-            p.name: Signal(p.waveform, p.low, p.high, p.period, p.step, rng, kind=p.kind)
+            p.name: Signal(p.waveform, p.low, p.high, p.period, p.step, rng, kind=p.kind, whole=p.whole)
             for p in self.options.points if not p.writable
         }
         self._written: dict[str, Value] = {

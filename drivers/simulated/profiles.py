@@ -17,6 +17,7 @@ class SimPoint:
     step: float = 0.0
     writable: bool = False
     initial: float | bool | str | None = None
+    whole: bool = False  # counts (cars, people) are whole numbers
 
 
 PROFILES: dict[str, tuple[SimPoint, ...]] = {
@@ -27,8 +28,8 @@ PROFILES: dict[str, tuple[SimPoint, ...]] = {
         SimPoint("traffic", "veh/min", waveform="daily", low=0, high=30),
     ),
     "parking": (
-        SimPoint("occupied", None, waveform="random_walk", low=0, high=120, step=4),
-        SimPoint("capacity", None, waveform="constant", low=120, high=120),
+        SimPoint("occupied", None, waveform="random_walk", low=0, high=120, step=4, whole=True),
+        SimPoint("capacity", None, waveform="constant", low=120, high=120, whole=True),
         SimPoint("sign", None, kind="string", writable=True, initial="FREE"),
     ),
     "air_quality": (

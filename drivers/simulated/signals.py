@@ -19,11 +19,12 @@ class Signal:
     rng: random.Random
     value: float = 0.0
     kind: str = "number"
+    whole: bool = False
 
     def __post_init__(self) -> None:
         self.value = (self.low + self.high) / 2 if self.waveform != "counter" else self.low
 
-    def sample(self, t: float) -> float | bool:
+    def sample(self, t: float) -> float | int | bool:
         span = self.high - self.low
         if self.waveform == "sine":
             v = self.low + span * (0.5 + 0.5 * math.sin(2 * math.pi * t / self.period))
@@ -44,4 +45,4 @@ class Signal:
         else:
             v = self.value
         v = min(self.high, max(self.low, v))
-        return round(v, 2)
+        return int(round(v)) if self.whole else round(v, 2)
