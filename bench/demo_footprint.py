@@ -19,11 +19,15 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def rss_kb(pid: int) -> int:
+def status_kb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
+
+
+def rss_kb(pid: int) -> int:
+    return status_kb(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,6 +53,9 @@ def main() -> None:
                 samples.append(rss_kb(proc.pid))
                 time.sleep(1.0)
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            # Anonymous memory is the gateway's own; file-backed is shared libraries
+            # (Python, SQLite, two OpenSSLs: the ssl module's and cryptography's).
+            anon_kb, file_kb = status_kb(proc.pid, "RssAnon"), status_kb(proc.pid, "RssFile")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -65,6 +72,8 @@ def main() -> None:
         "seconds": round(t1 - t0, 1),
         "rss_mb_max": round(max(samples) / 1024, 1),
         "rss_mb_end": round(samples[-1] / 1024, 1),
+        "rss_anon_mb_end": round(anon_kb / 1024, 1),
+        "rss_file_mb_end": round(file_kb / 1024, 1),
         "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
         "readings_stored": stored,
         "goal_rss_mb": 40,
