@@ -220,6 +220,7 @@ class Uplink:
         await self.store.set_cursor(self.config.cursor_name, batch.last_seq)
         self.cursor = batch.last_seq
         self._inflight = None
+        self.oldest_pending_ts = None
         self.next_number = batch.number + 1
         self.backoff.reset()
         self.batches_sent += 1
