@@ -163,6 +163,7 @@ backlog_batch_size = {backlog_batch_size}
             mix = _slice_cache(count)
             for start in range(0, count, 10_000):
                 await service.store.put(mix[start:start + 10_000])
+                await service.store.flush()      # the group-commit loop is not running yet
             await service.store.close()
             service = Service(load_config(path))
             task = asyncio.create_task(service.run())
