@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock
 from .config import DeviceConfig, GatewayConfig
 from .driver import Driver, DriverContext, Publish, WriteError
-from .model import Reading, Value
+from .model import Value
 from .resources import SharedResources
 from .state import StateStore
 from .store.store import Store
@@ -185,9 +184,3 @@ class Devices:
     async def close(self) -> None:
         await self.shared.close_all()
 
-
-def readings_by_device(batch: Sequence[Reading]) -> dict[str, list[Reading]]:
-    out: dict[str, list[Reading]] = {}
-    for r in batch:
-        out.setdefault(r.device, []).append(r)
-    return out

@@ -253,9 +253,6 @@ class Database:
     def cursors(self) -> dict[str, int]:
         return {n: s for n, s in self.conn.execute("SELECT name, seq FROM cursors")}
 
-    def delete_cursor(self, name: str) -> None:
-        self.conn.execute("DELETE FROM cursors WHERE name = ?", (name,))
-
     def counter(self, name: str) -> int:
         row = self.conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0

@@ -38,7 +38,6 @@ class Store:
         self._space = asyncio.Condition()
         self._has_pending = asyncio.Event()
         self._committed = asyncio.Condition()
-        self._closing = False
         self._flush_lock = asyncio.Lock()
         #: names of cursors whose readings must be forwarded before eviction
         self.consumers: list[str] = []
@@ -60,7 +59,6 @@ class Store:
 
     async def close(self) -> None:
         """Flush everything pending, then close. Called on graceful shutdown."""
-        self._closing = True
         await self.flush()
         if self._wdb is not None:
             wdb = self._wdb
@@ -204,9 +202,6 @@ class Store:
 
     async def history(self, point: str, start: float | None = None, end: float | None = None) -> list[StoredReading]:
         return await self._on_reader(lambda: self.rdb.history(point, start, end))
-
-    async def history_all(self, start: float, end: float) -> list[StoredReading]:
-        return await self._on_reader(lambda: self.rdb.history_all(start, end))
 
     async def get_cursor(self, name: str) -> int | None:
         return await self._on_writer(lambda: self.wdb.get_cursor(name))
