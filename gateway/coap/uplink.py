@@ -112,6 +112,7 @@ class Uplink:
 
     async def run(self) -> None:
         while True:
+            _raise_if_cancelling()
             try:
                 batch = await self._next_batch()
                 if batch is not None:
@@ -151,6 +152,7 @@ class Uplink:
         while not readings:
             self.state = "idle"
             self.oldest_pending_ts = None
+            _raise_if_cancelling()
             await self.store.wait_committed(max(self.cursor, self.store.last_seq))
             readings = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
         self.oldest_pending_ts = readings[0].ts
@@ -164,6 +166,7 @@ class Uplink:
             if remaining <= 0:
                 break
             seen = readings[-1].seq
+            _raise_if_cancelling()
             await self.store.wait_committed(seen, timeout=remaining)
             readings += await self.store.read_after(seen, cfg.backlog_batch_size - len(readings))
         return readings
@@ -202,7 +205,8 @@ class Uplink:
 
     async def _send(self, payload: bytes, content_format: int) -> tuple[int, int | None]:
         request = self._context.request(self._request_message(payload, content_format))
-        response = await asyncio.wait_for(request.response, self.config.timeout)
+        async with asyncio.timeout(self.config.timeout):
+            response = await request.response
         return int(response.code), response.opt.max_age
 
     def _request_message(self, payload: bytes, content_format: int) -> Any:
@@ -271,6 +275,15 @@ class Uplink:
             "bytes_sent": self.bytes_sent,
             "attempts": self.attempts,
         }
+
+
+def _raise_if_cancelling() -> None:
+    """Python 3.11's asyncio.wait_for (used by Store.wait_committed) can swallow a
+    cancellation that races with its own completion; the task then keeps running in
+    "cancelling" state and shutdown would wait forever on our next idle wait."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _iso(ts: float | None) -> str | None:
