@@ -129,7 +129,9 @@ def test_restart_resumes_where_it_stopped_and_numbers_continue(tmp_path):
             service = Service(load_config(write_site(tmp_path, upstream(rx.uri))))
             async with running(service):
                 await service.hub.publish(first)
-                await wait_until(lambda: len(rx.received.accepted) == 500)
+                cloud = service.components["upstreams"].uplinks["cloud"]
+                # acknowledged, not just received: a stop before the ack lands means a re-send
+                await wait_until(lambda: cloud.cursor == 500)
             numbers_before = list(rx.received.batches)
             service = Service(load_config(write_site(tmp_path, upstream(rx.uri))))
             async with running(service):
@@ -167,7 +169,8 @@ def test_unreachable_upstream_backs_off_then_delivers_everything(tmp_path):
             cloud = service.components["upstreams"].uplinks["cloud"]
             await wait_until(lambda: cloud.attempts >= 3, timeout=30)
             health = cloud.health()
-            assert health["last_error"] and health["state"] == "backoff"
+            assert health["last_error"].startswith("NetworkError")
+            assert health["state"] in ("backoff", "sending")      # retrying, never giving up
             assert health["lag_readings"] == 50 and health["last_success"] is None
             assert await service.store.get_cursor("uplink:cloud") == 0
             async with Receiver(port) as rx:
