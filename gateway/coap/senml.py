@@ -214,7 +214,9 @@ def _cbor_time(delta_ms: int) -> int | float:
             narrow = packer.unpack(packer.pack(exact))[0]
         except OverflowError:
             continue
-        if round(narrow * 1000) == delta_ms:
+        # Clearly nearer than half a millisecond, so that bt + t still rounds to the right
+        # millisecond after the receiver's own float addition (no ties).
+        if abs(narrow * 1000 - delta_ms) < 0.45:
             return float(narrow)  # cbor2 (canonical) writes it in the narrow width
     return exact
 
