@@ -161,12 +161,14 @@ class Store:
 
     async def wait_committed(self, after: int, timeout: float | None = None) -> int:
         """Wait until a reading newer than ``after`` is committed; returns the last seq."""
-        async with self._committed:
-            try:
-                await asyncio.wait_for(self._committed.wait_for(lambda: self.last_seq > after), timeout)
-            except TimeoutError:
-                pass
-            return self.last_seq
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the wait completes, which hangs shutdown of whoever is waiting here.
+        try:
+            async with asyncio.timeout(timeout), self._committed:
+                await self._committed.wait_for(lambda: self.last_seq > after)
+        except TimeoutError:
+            pass
+        return self.last_seq
 
     # -- retention ------------------------------------------------------------------------
 
