@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib
+import json
 import os
 import sys
 import tempfile
@@ -107,6 +108,28 @@ async def demo_peers(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
         yield values
 
 
+@contextlib.asynccontextmanager
+async def peers_process(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
+    """Run the peers in a child process, so the gateway process holds only the gateway."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.demo.peers", str(demo_dir),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError("the demo's simulated peers failed to start (see the messages above)")
+        yield json.loads(line)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
 def format_reading(r: Any) -> str:
     when = dt.datetime.fromtimestamp(r.ts).strftime("%H:%M:%S")
     value = f"{r.value:g}" if isinstance(r.value, float) else str(r.value)
@@ -115,7 +138,7 @@ def format_reading(r: Any) -> str:
 
 
 async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print) -> int:
-    async with demo_peers(demo_dir) as values:
+    async with peers_process(demo_dir) as values:
         site = render_site(demo_dir, values)
         try:
             config = load_config(site)
