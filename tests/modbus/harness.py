@@ -38,6 +38,23 @@ def load_site(directory: Path, body: str, profiles: dict[str, str] | None = None
     return load_config(site)
 
 
+def meter_and_lamp_on_tcp(port: int | str) -> str:
+    """Devices `meter` (unit 1, energy_meter) and `lamp` (unit 2, lamp_controller) behind one
+    Modbus TCP endpoint on loopback, polled every 100 ms with verified writes."""
+    return "".join(f"""
+[[devices]]
+name = "{name}"
+driver = "modbus"
+interval = "100ms"
+[devices.options]
+profile = "{profile}"
+host = "127.0.0.1"
+port = {port}
+unit = {unit}
+verify_writes = true
+""" for name, profile, unit in (("meter", "energy_meter", 1), ("lamp", "lamp_controller", 2)))
+
+
 def make_drivers(config: Any, shared: SharedResources | None = None, clock: Any = None,
                  ) -> tuple[dict[str, ModbusDriver], Published]:
     shared = shared or SharedResources()

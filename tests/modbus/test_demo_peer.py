@@ -8,7 +8,7 @@ from drivers.modbus.demo_peer import simulated_modbus
 from gateway.service import Service
 from tests.conftest import running, wait_until
 
-from .harness import load_site
+from .harness import load_site, meter_and_lamp_on_tcp
 
 
 def test_demo_peer_serves_a_meter_and_a_dimmable_lamp(tmp_path):
@@ -16,19 +16,7 @@ def test_demo_peer_serves_a_meter_and_a_dimmable_lamp(tmp_path):
         async with simulated_modbus(tmp_path) as values:
             port = values["modbus_port"]
             assert "127.0.0.1:" + port in values["announce"]
-            body = "".join(f"""
-[[devices]]
-name = "{name}"
-driver = "modbus"
-interval = "100ms"
-[devices.options]
-profile = "{profile}"
-host = "127.0.0.1"
-port = {port}
-unit = {unit}
-verify_writes = true
-""" for name, profile, unit in (("meter", "energy_meter", 1), ("lamp", "lamp_controller", 2)))
-            service = Service(load_site(tmp_path, body))
+            service = Service(load_site(tmp_path, meter_and_lamp_on_tcp(port)))
             async with running(service):
                 latest = service.hub.latest
                 await wait_until(lambda: "meter/frequency" in latest and "lamp/power" in latest)

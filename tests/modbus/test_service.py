@@ -11,7 +11,7 @@ from gateway.config import load_config
 from gateway.service import Service
 from tests.conftest import running, wait_until
 
-from .harness import load_site
+from .harness import load_site, meter_and_lamp_on_tcp
 from .peers import pymodbus_tcp
 
 SAMPLE = Path(__file__).parents[2] / "drivers" / "modbus" / "sample.toml"
@@ -22,19 +22,7 @@ def test_meter_and_lamp_on_one_tcp_gateway_store_readings_and_take_writes(tmp_pa
         async with pymodbus_tcp(units=(1, 2)) as (peer, port):
             await peer.set(1, "input_register", 70, [0x4248, 0x0000])
             await peer.set(2, "input_register", 0, [1234])
-            body = "".join(f"""
-[[devices]]
-name = "{name}"
-driver = "modbus"
-interval = "100ms"
-[devices.options]
-profile = "{profile}"
-host = "127.0.0.1"
-port = {port}
-unit = {unit}
-verify_writes = true
-""" for name, profile, unit in (("meter", "energy_meter", 1), ("lamp", "lamp_controller", 2)))
-            service = Service(load_site(tmp_path, body))
+            service = Service(load_site(tmp_path, meter_and_lamp_on_tcp(port)))
             async with running(service):
                 await wait_until(lambda: "meter/frequency" in service.hub.latest and "lamp/power" in service.hub.latest)
                 await service.actuation.write("lamp/level", 35, source="api")
