@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,7 @@ class PushData:
     stat: Stat | None = None
     bad_rxpk: tuple[str, ...] = field(default=())  # reasons for rxpk entries that were skipped
     version: int = GWMP_VERSION
+    bad_stat: str | None = None  # reason the 'stat' object was dropped, if it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,9 @@ def _json_body(data: bytes, kind: GwmpType, gateway: str) -> dict[str, Any]:
     body = data[GWMP_HEADER_LEN + GWMP_EUI_LEN:]
     try:
         parsed = json.loads(body.decode("utf-8")) if body else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8, bad JSON and integers past Python's digit limit;
+        # RecursionError a body nested deeper than the decoder can follow.
         raise GwmpError("bad_json", f"{kind.name} body is not JSON: {exc}", gateway) from None
     if not isinstance(parsed, dict):
         raise GwmpError("bad_json", f"{kind.name} body is not a JSON object", gateway)
@@ -189,17 +193,31 @@ def parse_upstream(data: bytes) -> UpstreamPacket:
             rxpks.append(parse_rxpk(item))
         except GwmpError as exc:
             bad.append(exc.reason)
-    stat = None
+    stat, bad_stat = None, None
     if isinstance(body.get("stat"), dict):
-        stat = parse_stat(body["stat"])
-    return PushData(token, gateway, tuple(rxpks), stat, tuple(bad), version)
+        try:
+            stat = parse_stat(body["stat"])
+        except GwmpError as exc:
+            bad_stat = exc.reason  # a broken report must not cost the packets beside it
+    return PushData(token, gateway, tuple(rxpks), stat, tuple(bad), version, bad_stat)
 
 
 def _number(item: dict[str, Any], key: str, default: float | None = None) -> float:
     value = item.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise GwmpError("bad_json", f"rxpk field '{key}' is missing or not a number")
-    return float(value)
+    return _finite(value, "rxpk", key)
+
+
+def _finite(value: int | float, what: str, key: str) -> float:
+    """``value`` as a float; JSON allows 1e999, NaN and 400-digit integers, a radio does not."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise GwmpError("bad_number", f"{what} field '{key}' is {value!r:.40}, not a finite number")
+    return number
 
 
 def parse_rxpk(item: Any) -> Rxpk:
@@ -233,7 +251,9 @@ def parse_rxpk(item: Any) -> Rxpk:
 def parse_stat(item: dict[str, Any]) -> Stat:
     def num(key: str) -> float:
         value = item.get(key, 0)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return 0.0
+        return _finite(value, "stat", key)
 
     return Stat(int(num("rxnb")), int(num("rxok")), int(num("rxfw")), num("ackr"), int(num("dwnb")),
                 int(num("txnb")), item.get("time") if isinstance(item.get("time"), str) else None)

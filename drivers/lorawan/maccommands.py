@@ -4,6 +4,7 @@ split by their fixed lengths, LinkCheckReq is answered; others are reported, not
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 LINK_CHECK = 0x02
@@ -47,8 +48,14 @@ def split_uplink(raw: bytes) -> tuple[list[MacCommand], bool]:
     return out, True
 
 
+#: a LoRa data rate as concentrators report it, e.g. "SF7BW125"
+_LORA_DATR = re.compile(r"SF([0-9]{1,2})BW[0-9]+", re.ASCII)
+
+
 def link_check_answer(snr: float, datr: str, gateways: int) -> bytes:
-    spreading = int(datr[2:datr.index("BW")]) if datr.startswith("SF") and "BW" in datr else 12
+    # The data rate is the concentrator's text: anything unexpected counts as the slowest rate.
+    match = _LORA_DATR.fullmatch(datr)
+    spreading = int(match.group(1)) if match else 12
     margin = max(0, min(254, int(snr - REQUIRED_SNR.get(spreading, -20.0))))
     return bytes([LINK_CHECK, margin, max(1, min(255, gateways))])
 

@@ -177,6 +177,9 @@ class NetworkServer(asyncio.DatagramProtocol):
         for reason in packet.bad_rxpk:
             self.counters[f"rxpk_{reason}"] += 1
             log.warning("event=rxpk_rejected reason=%s gateway=%s", reason, packet.gateway)
+        if packet.bad_stat is not None:
+            self.counters[f"stat_{packet.bad_stat}"] += 1
+            log.warning("event=stat_rejected reason=%s gateway=%s", packet.bad_stat, packet.gateway)
         if packet.stat is not None:
             info.stat = packet.stat
             self.counters["stats"] += 1
