@@ -43,11 +43,21 @@ class LineField:
             number = int(text, 10)
             if self.scale == 1.0 and self.offset == 0.0:
                 return number
-            return round(number * self.scale + self.offset)
+            return round(self._scaled(number, text))
         value = float(text)
         if not math.isfinite(value):
             raise ValueError(f"{self.name}: {text!r} is not a finite number")
-        return value * self.scale + self.offset if (self.scale != 1.0 or self.offset != 0.0) else value
+        return self._scaled(value, text) if (self.scale != 1.0 or self.offset != 0.0) else value
+
+    def _scaled(self, number: float, text: str) -> float:
+        # A 400-digit count cannot become a float, and 1e300 times a scale may overflow.
+        try:
+            value = number * self.scale + self.offset
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(f"{self.name}: {text!r} scaled is out of range")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
