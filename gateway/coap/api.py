@@ -164,6 +164,7 @@ class ApiComponent:
             "write_errors": c.write_errors, "pages": c.pages, "readings_served": c.readings_served,
             "observers": sum(p.observers for p in self.points.values()),
             "notifications": c.notifications,
+            "bad_requests": dict(c.bad_requests),
         }
 
 

@@ -102,9 +102,14 @@ def parse_readings_query(query: Iterable[str], default_limit: int, max_limit: in
     return ReadingsQuery(after, limit, tuple(points) or None)
 
 
+#: the largest sequence number SQLite can hold (a signed 64-bit INTEGER)
+MAX_QUERY_INT = 2**63 - 1
+
+
 def _non_negative_int(key: str, text: str) -> int:
-    if not text.isdigit():
-        raise RequestError(f"{key} must be a whole number >= 0, got '{text}'")
+    # ASCII digits only: str.isdigit() also accepts '²', which int() then refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_QUERY_INT)) or int(text) > MAX_QUERY_INT:
+        raise RequestError(f"{key} must be a whole number from 0 to {MAX_QUERY_INT}, got '{text[:40]}'")
     return int(text)
 
 
@@ -223,7 +228,7 @@ def decode_body(payload: bytes, content_format: int | None) -> Any:
             raise RequestError("text payload is not UTF-8") from None
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
             return text
     raise UnsupportedFormat(f"write payloads may be text (0), JSON (50) or CBOR (60), not {content_format}")
 
@@ -244,8 +249,17 @@ def value_for_point(body: Any, kind: str, point: str) -> Value:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             raise RequestError(f"{point}: value must be a finite number")
+        if isinstance(value, int) and not -MAX_QUERY_INT - 1 <= value <= MAX_QUERY_INT:
+            # The buffer stores whole numbers as SQLite's 64-bit INTEGER.
+            raise RequestError(f"{point}: whole number out of range (64-bit)")
         return value
-    raise RequestError(f"{point}: expected a {kind} value, got {value!r}")
+    raise RequestError(f"{point}: expected a {kind} value, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut short: a client's megabyte string must not come back in the answer."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def override_from_body(body: Any, kind: str, point: str) -> tuple[Value, float]:
@@ -254,13 +268,19 @@ def override_from_body(body: Any, kind: str, point: str) -> tuple[Value, float]:
         raise RequestError('an override is {"value": ..., "duration": "15m" or seconds}')
     unknown = set(body) - {"value", "duration"}
     if unknown:
-        raise RequestError(f"unknown override field(s): {', '.join(sorted(map(str, unknown)))}")
+        raise RequestError(f"unknown override field(s): {_short(sorted(map(str, unknown)))}")
     duration = body["duration"]
     if isinstance(duration, str):
         try:
             duration = parse_duration(duration)
         except ValueError as exc:
             raise RequestError(f"duration: {exc}") from None
-    if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration > 0:
+    seconds = None
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        try:
+            seconds = float(duration)
+        except OverflowError:  # a 400-digit integer
+            seconds = None
+    if seconds is None or not 0 < seconds < math.inf:
         raise RequestError("duration must be positive seconds or a text such as '15m'")
-    return value_for_point(body["value"], kind, point), float(duration)
+    return value_for_point(body["value"], kind, point), seconds

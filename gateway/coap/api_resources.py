@@ -6,13 +6,15 @@ Thin aiocoap adapters: access checks through ``Policy``, payloads through ``api_
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import aiocoap
 from aiocoap import error
 from aiocoap import resource as coap_resource
+from aiocoap.blockwise import Block1Spool, IncompleteException
 from aiocoap.numbers.codes import Code
 
 from ..driver import WriteError
@@ -38,6 +40,8 @@ class ApiCounters:
     pages: int = 0
     readings_served: int = 0
     notifications: int = 0
+    #: requests answered 4.xx because of what the client sent, by reason (query, payload, ...)
+    bad_requests: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -69,20 +73,61 @@ def _enforce(state: ApiState, decision: Decision, request: aiocoap.Message) -> N
     raise error.Unauthorized(decision.reason)
 
 
-def _negotiate(request: aiocoap.Message, offered: tuple[int, ...]) -> int:
+def _reject(state: ApiState, request: aiocoap.Message, reason: str, exc: Exception,
+            kind: type[error.RenderableError] = error.BadRequest) -> NoReturn:
+    """Answer 4.xx for what the client sent: counted by reason, one log line, no traceback."""
+    state.counters.bad_requests[reason] += 1
+    log.info("event=api_bad_request reason=%s method=%s remote=%s error=%r", reason,
+             request.code, _remote(request), str(exc)[:200])
+    raise kind(str(exc)[:200]) from None
+
+
+def _remote(request: aiocoap.Message) -> str:
+    try:
+        return str(request.remote.hostinfo)
+    except (AttributeError, ValueError):
+        return "?"
+
+
+def _negotiate(state: ApiState, request: aiocoap.Message, offered: tuple[int, ...]) -> int:
     try:
         return codec.negotiate(request.opt.accept, offered)
     except codec.NotAcceptable as exc:
-        raise error.NotAcceptable(str(exc)) from None
+        _reject(state, request, "accept", exc, error.NotAcceptable)
 
 
-def _body(request: aiocoap.Message) -> Any:
+def _body(state: ApiState, request: aiocoap.Message) -> Any:
     try:
         return codec.decode_body(request.payload, request.opt.content_format)
     except codec.UnsupportedFormat as exc:
-        raise error.UnsupportedContentFormat(str(exc)) from None
+        _reject(state, request, "content_format", exc, error.UnsupportedContentFormat)
     except codec.RequestError as exc:
-        raise error.BadRequest(str(exc)) from None
+        _reject(state, request, "payload", exc)
+
+
+class _CountingBlock1Spool(Block1Spool):
+    """aiocoap's Block1 reassembly, with a gap or overlap answered 4.08 instead of 5.00.
+
+    aiocoap raises a bare ValueError for a block that does not continue the ones before it,
+    which it would answer 5.00 Internal Server Error with a traceback in the log.
+    """
+
+    def __init__(self, state: ApiState):
+        super().__init__()
+        self.state = state
+
+    def feed_and_take(self, req: aiocoap.Message) -> aiocoap.Message:
+        try:
+            return super().feed_and_take(req)
+        except IncompleteException:
+            self.state.counters.bad_requests["block1"] += 1
+            raise
+        except ValueError as exc:
+            # error.BadRequest (a block of the wrong size) is a RenderableError, not a ValueError.
+            self.state.counters.bad_requests["block1"] += 1
+            log.info("event=api_bad_request reason=block1 method=%s remote=%s error=%r", req.code,
+                     _remote(req), str(exc) or "block does not continue the blocks before it")
+            raise IncompleteException from None
 
 
 def _content(payload: bytes, content_format: int, **options: Any) -> aiocoap.Message:
@@ -96,6 +141,7 @@ class _ApiResource(coap_resource.Resource):
     def __init__(self, state: ApiState):
         super().__init__()
         self.state = state
+        self._block1 = _CountingBlock1Spool(state)
 
     def check_read(self, request: aiocoap.Message) -> None:
         _enforce(self.state, self.state.policy.may_read(self.group, _claims(request)), request)
@@ -125,12 +171,12 @@ class ReadingsResource(_ApiResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
-        content_format = _negotiate(request, codec.READINGS_FORMATS)
+        content_format = _negotiate(self.state, request, codec.READINGS_FORMATS)
         cfg = self.state.config
         try:
             query = codec.parse_readings_query(request.opt.uri_query, cfg.page_size, cfg.max_page_size)
         except codec.RequestError as exc:
-            raise error.BadRequest(str(exc)) from None
+            _reject(self.state, request, "query", exc)
         readings = await self.state.service.store.read_after(query.after, query.limit, query.points)
         self.state.counters.pages += 1
         self.state.counters.readings_served += len(readings)
@@ -166,7 +212,7 @@ class PointResource(_ApiResource, coap_resource.ObservableResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
-        content_format = _negotiate(request, codec.POINT_FORMATS)
+        content_format = _negotiate(self.state, request, codec.POINT_FORMATS)
         # A declared point without a reading yet still answers (an empty pack), so an
         # observer subscribed at start-up stays subscribed and gets the first value.
         reading = await self.latest()
@@ -177,9 +223,9 @@ class PointResource(_ApiResource, coap_resource.ObservableResource):
         if not self.writable:
             raise error.MethodNotAllowed(f"{self.point} is not writable")
         try:
-            value = codec.value_for_point(_body(request), self.kind, self.point)
+            value = codec.value_for_point(_body(self.state, request), self.kind, self.point)
         except codec.RequestError as exc:
-            raise error.BadRequest(str(exc)) from None
+            _reject(self.state, request, "value", exc)
         try:
             await self.state.service.actuation.write(self.point, value, source="api")
         except WriteError as exc:
@@ -203,7 +249,7 @@ class HealthResource(_ApiResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
-        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
         return _content(codec.encode_document(self.state.service.health(), content_format),
                         content_format, max_age=0)
 
@@ -215,7 +261,7 @@ class RulesResource(_ApiResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
-        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
         rules = self.state.service.components.get("rules")
         document = ({"configured": True, **rules.health()} if rules is not None else
                     {"configured": False, "message": "rules are not configured on this gateway"})
@@ -231,7 +277,7 @@ class OverridesResource(_ApiResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
-        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
         document = [_override_document(o) for o in self.state.service.overrides.all()]
         return _content(codec.encode_document(document, content_format), content_format, max_age=0)
 
@@ -251,7 +297,7 @@ class OverrideResource(_ApiResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
-        content_format = _negotiate(request, codec.DOCUMENT_FORMATS)
+        content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
         override = self.state.service.overrides.active(self.point)
         if override is None:
             raise error.NotFound(f"{self.point}: no override active")
@@ -261,9 +307,9 @@ class OverrideResource(_ApiResource):
     async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_write(request)
         try:
-            value, duration = codec.override_from_body(_body(request), self.kind, self.point)
+            value, duration = codec.override_from_body(_body(self.state, request), self.kind, self.point)
         except codec.RequestError as exc:
-            raise error.BadRequest(str(exc)) from None
+            _reject(self.state, request, "value", exc)
         override = await self.state.service.overrides.set(self.point, value, duration, source="api")
         self.state.counters.writes += 1
         log.info("event=override_set point=%s value=%r until=%.0f source=api", self.point, value,
