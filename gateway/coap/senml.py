@@ -286,16 +286,23 @@ def decode_senml_cbor(payload: bytes, *, time_digits: int | None = None) -> Senm
         raw = cbor2.loads(payload)
     except Exception as exc:  # noqa: BLE001 - cbor2 raises several types for bad input
         raise SenmlError(f"not CBOR: {exc}") from None
-    return _resolve(raw, cbor=True, time_digits=time_digits)
+    return _resolve_numbers(raw, cbor=True, time_digits=time_digits)
 
 
 def decode_senml_json(payload: bytes | str, *, time_digits: int | None = None) -> SenmlPack:
     """Resolve a SenML+JSON pack; raises SenmlError when it is not one."""
     try:
         raw = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the decoder goes
         raise SenmlError(f"not JSON: {exc}") from None
-    return _resolve(raw, cbor=False, time_digits=time_digits)
+    return _resolve_numbers(raw, cbor=False, time_digits=time_digits)
+
+
+def _resolve_numbers(raw: Any, *, cbor: bool, time_digits: int | None) -> SenmlPack:
+    try:
+        return _resolve(raw, cbor=cbor, time_digits=time_digits)
+    except OverflowError:  # a 400-digit time or value cannot become a float
+        raise SenmlError("a time or value is out of range") from None
 
 
 def _resolve(raw: Any, *, cbor: bool, time_digits: int | None) -> SenmlPack:
