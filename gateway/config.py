@@ -16,7 +16,7 @@ from typing import Any
 from .driver import Driver, PointSpec, available_drivers, load_driver
 from .model import is_valid_name_part
 from .options import Table
-from .problems import ConfigError, Problems, did_you_mean, load_toml
+from .problems import ConfigError, Problems, did_you_mean, load_toml, parse_toml
 
 #: top-level section -> "module:function" of the component that parses it. The function is
 #: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
@@ -109,6 +109,20 @@ def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConf
     raw = load_toml(path, problems)
     if raw is None:
         raise ConfigError(problems.items)
+    return _checked(raw, path, problems, check_data_dir)
+
+
+def parse_config_text(text: str, path: Path | str, *, check_data_dir: bool = True) -> GatewayConfig:
+    """As ``load_config``, for the text of ``path`` already read (files it names are still read)."""
+    path = Path(path)
+    problems = Problems(str(path))
+    raw = parse_toml(text, problems)
+    if raw is None:
+        raise ConfigError(problems.items)
+    return _checked(raw, path, problems, check_data_dir)
+
+
+def _checked(raw: dict[str, Any], path: Path, problems: Problems, check_data_dir: bool) -> GatewayConfig:
     config = parse_config(raw, path.resolve(), problems, check_data_dir=check_data_dir)
     problems.raise_if_any()
     assert config is not None
@@ -166,11 +180,16 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
             import zoneinfo
 
             zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            table.error("timezone", f"unknown time zone '{timezone}' (use an IANA name such as Europe/Amsterdam)")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a name too long for a file name, or a directory such as "Europe".
+            table.error("timezone", f"unknown time zone '{timezone[:60]}' (use an IANA name such as "
+                        "Europe/Amsterdam)")
     data_dir_text = table.str("data_dir", os.environ.get("STATE_DIRECTORY", "data"))
     log_level = table.str("log_level", "info", choices=LOG_LEVELS)
     table.finish()
+    if isinstance(data_dir_text, str) and "\0" in data_dir_text:
+        table.error("data_dir", "contains a NUL character; write a directory path")
+        data_dir_text = None
     if not isinstance(site_id, str) or not isinstance(data_dir_text, str):
         return None
     data_dir = (config_dir / data_dir_text).resolve()
@@ -184,10 +203,13 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
 def data_dir_problem(data_dir: Path) -> str | None:
     """Why the gateway could not keep its buffer in ``data_dir``, or None if it can."""
     probe = data_dir
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
+    try:
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+    except OSError as exc:  # a name longer than the filesystem allows, say
+        return f"'{str(data_dir)[:80]}' cannot be used: {exc.strerror or exc}"
     if not probe.is_dir():
         return f"'{probe}' is not a directory"
     if not os.access(probe, os.W_OK | os.X_OK):

@@ -6,6 +6,7 @@ Config sections, driver options, profiles and rule files all read their tables t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -80,8 +81,20 @@ class Table:
 
     def float(self, name: str, default: Any = REQUIRED, min: float | None = None, max: float | None = None) -> Any:
         value = self._get(name, (int, float), default)
-        value = float(value) if isinstance(value, int | float) else value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = self._finite(name, value, default)
         return self._bounded(name, value, min, max, default)
+
+    def _finite(self, name: str, value: int | float, default: Any) -> Any:
+        """``value`` as a finite float; TOML allows inf, nan and integers of any length."""
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            self.error(name, f"must be a finite number, got {str(value)[:40]}")
+            return None if default is REQUIRED else default
+        return number
 
     def bool(self, name: str, default: Any = REQUIRED) -> Any:
         return self._get(name, bool, default)
@@ -98,8 +111,8 @@ class Table:
             except ValueError as exc:
                 self.error(name, str(exc))
                 return None if default is REQUIRED else default
-        if isinstance(value, int | float):
-            return self._bounded(name, float(value), min, None, default)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return self._bounded(name, self._finite(name, value, default), min, None, default)
         return value
 
     def size(self, name: str, default: Any = REQUIRED) -> Any:

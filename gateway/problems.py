@@ -145,6 +145,10 @@ def read_text(path: Path, problems: Problems) -> str | None:
         problems.add("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except IsADirectoryError:
         problems.add("", "is a directory, expected a file")
+    except OSError as exc:  # a name longer than the filesystem allows, an I/O error
+        problems.add("", f"cannot read the file: {exc.strerror or exc}")
+    except ValueError:  # the path holds a NUL character
+        problems.add("", "cannot read the file: its name contains a NUL character")
     return None
 
 
@@ -156,9 +160,20 @@ def load_toml(path: Path, problems: Problems) -> dict[str, object] | None:
     text = read_text(path, problems)
     if text is None:
         return None
+    return parse_toml(text, problems)
+
+
+def parse_toml(text: str, problems: Problems) -> dict[str, object] | None:
+    """``text`` parsed as TOML, or None with the reason added to ``problems``."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        problems.add("", f"malformed TOML: {exc}")
+        return None
+    except RecursionError:
+        problems.add("", "malformed TOML: arrays or tables nested too deeply")
+        return None
+    except ValueError as exc:  # an integer of more digits than Python converts (4300)
         problems.add("", f"malformed TOML: {exc}")
         return None
     problems.locate = KeyLocator(text)

@@ -36,7 +36,10 @@ def parse_size(text: str) -> int:
     if not match:
         raise ValueError(f"'{text}' is not a size; write e.g. 512MB, 2GiB or 1000000")
     unit = (match.group(2) or "B").lower()
-    return int(float(match.group(1)) * _SIZE_SCALE[unit])
+    size = float(match.group(1)) * _SIZE_SCALE[unit]
+    if size >= 2**63:  # also infinity, from 400 digits: no disk is that large
+        raise ValueError(f"'{text[:40]}' is too large a size")
+    return int(size)
 
 
 def format_duration(seconds: float) -> str:

@@ -54,13 +54,17 @@ def normalise_eui(text: str) -> str | None:
 def load_credentials(path: Path, dev_eui: str) -> Credentials:
     """The credentials of ``dev_eui`` from ``path`` ([devices.<DevEUI>] tables)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CredentialsError(f"credentials file {path} does not exist") from None
     except OSError as exc:
         raise CredentialsError(f"cannot read credentials file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
+    except ValueError as exc:  # a NUL in the path, or text that is not UTF-8
+        raise CredentialsError(f"cannot read credentials file {str(path)[:100]!r}: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, a 5000-digit number, deep nesting
+        raise CredentialsError(f"credentials file {path} is not valid TOML: {str(exc) or 'nested too deeply'}") from None
     devices = raw.get("devices")
     if not isinstance(devices, dict):
         raise CredentialsError(f"credentials file {path} has no [devices.<DevEUI>] tables")

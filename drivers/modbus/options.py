@@ -123,8 +123,8 @@ def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOption
         path = resolve_profile(reference, config_dir)
         if path is None:
             options.error("profile", unknown_profile_message(reference))
-        elif is_path_reference(reference) and not path.is_file():
-            options.error("profile", f"profile file '{path}' does not exist")
+        elif is_path_reference(reference) and not _is_file(path):
+            options.error("profile", f"profile file '{str(path)[:200]}' does not exist")
         else:
             before = len(options.problems.items)
             profile = load_profile(path, options.problems)
@@ -143,3 +143,10 @@ def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOption
     )
     return ModbusOptions(profile, bus, unit if unit is not None else 1, timeout or 1.0, limits,
                          bool(verify_writes), backoff_min or 1.0, backoff_max or 60.0, failures_to_offline or 1)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name longer than the filesystem allows
+        return False

@@ -86,6 +86,8 @@ def is_path_reference(reference: str) -> bool:
 def resolve_profile(reference: str, config_dir: Path) -> Path | None:
     """The file a device's ``profile = ...`` names: a path relative to the config, or a built-in."""
     if is_path_reference(reference):
+        if "\0" in reference:  # no file has a NUL in its name; resolve() would raise ValueError
+            return None
         return (config_dir / reference).resolve()
     return builtin_profiles().get(reference)
 

@@ -73,6 +73,8 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 KEYWORDS = {"and", "or", "not", "true", "false"}
+#: characters of one number literal; longer ones are refused, not handed to int()
+MAX_NUMBER_LENGTH = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,8 @@ class Compiler:
     def _prefix(self) -> _Node:
         token = self._next()
         if token.kind == "number":
+            if len(token.text) > MAX_NUMBER_LENGTH:  # int() refuses 4300+ digits; no reading needs 40
+                raise ExprSyntaxError(f"number at column {token.column} is too long")
             value = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
             return _const(value)
         if token.kind == "string":
@@ -361,6 +365,8 @@ def _binary(op: str, left: _Node, right: _Node) -> _Node:
             value = fn(left.const, right.const)
         except EvalError as exc:
             raise ExprSyntaxError(str(exc)) from None
+        except OverflowError:  # folding 1e308 * 10 ** 300 style constants
+            raise ExprSyntaxError(f"'{op}' of two constants is out of range") from None
         return _const(value)
     return _Node(lambda env: fn(lf(env), rf(env)))
 
@@ -431,9 +437,12 @@ def _fn_round(c: Compiler, args: list[_Node]) -> _Node:
     digits = args[1].fn if len(args) == 2 else (lambda env: 0)
 
     def run(env: Env) -> Any:
-        n = int(_number(digits(env), "round"))
-        value = round(_number(f(env), "round"), n)
-        return int(value) if n == 0 else value
+        try:
+            n = int(_number(digits(env), "round"))
+            value = round(_number(f(env), "round"), n)
+            return int(value) if n == 0 else value
+        except (OverflowError, ValueError):  # round(inf), round(nan): a reading gone wild
+            raise EvalError("round() of a value that is not a finite number") from None
 
     return _Node(run)
 

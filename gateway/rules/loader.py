@@ -65,8 +65,11 @@ def read_raw(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
         return None, "", problems.items
     try:
         return tomllib.loads(text), text, []
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer past Python's 4300 digits
         problems.add("", f"malformed TOML: {exc}")
+        return None, text, problems.items
+    except RecursionError:
+        problems.add("", "malformed TOML: arrays or tables nested too deeply")
         return None, text, problems.items
 
 

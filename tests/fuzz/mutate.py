@@ -113,27 +113,38 @@ def mutated_text(seeds: Sequence[str], extras: Sequence[str] = HOSTILE_TEXT,
     return st.integers(0, 2**64 - 1).map(build)
 
 
+def bytes_case(n: int, seeds: Sequence[bytes], extras: Sequence[bytes] = HOSTILE_BYTES) -> bytes:
+    """The input ``fuzz_bytes`` draws for the integer ``n`` (a failure report shows ``build(n)``)."""
+    rng = random.Random(n)
+    if rng.randrange(10) == 0:
+        return rng.randbytes(rng.randrange(300))
+    return _mutate_bytes(rng.choice(list(seeds)), rng, rng.randrange(9), extras)
+
+
+def text_case(n: int, seeds: Sequence[str], extras: Sequence[str] = HOSTILE_TEXT) -> str:
+    """The input ``fuzz_text`` draws for the integer ``n``."""
+    rng = random.Random(n)
+    if rng.randrange(10) == 0:
+        return "".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0xD800))))
+                       for _ in range(rng.randrange(200)))
+    return _mutate_text(rng.choice(list(seeds)), rng, rng.randrange(7), extras)
+
+
 def fuzz_bytes(seeds: Sequence[bytes], extras: Sequence[bytes] = HOSTILE_BYTES) -> st.SearchStrategy[bytes]:
     """Mostly mutated seeds; one in ten is plain random bytes, which no seed would lead to."""
     pool = list(seeds)
 
     def build(n: int) -> bytes:
-        rng = random.Random(n)
-        if rng.randrange(10) == 0:
-            return rng.randbytes(rng.randrange(300))
-        return _mutate_bytes(rng.choice(pool), rng, rng.randrange(9), extras)
+        return bytes_case(n, pool, extras)
 
     return st.integers(0, 2**64 - 1).map(build)
 
 
 def fuzz_text(seeds: Sequence[str], extras: Sequence[str] = HOSTILE_TEXT) -> st.SearchStrategy[str]:
+    """Mostly mutated seeds; one in ten is random text."""
     pool = list(seeds)
 
     def build(n: int) -> str:
-        rng = random.Random(n)
-        if rng.randrange(10) == 0:
-            return "".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0xD800))))
-                           for _ in range(rng.randrange(200)))
-        return _mutate_text(rng.choice(pool), rng, rng.randrange(7), extras)
+        return text_case(n, pool, extras)
 
     return st.integers(0, 2**64 - 1).map(build)

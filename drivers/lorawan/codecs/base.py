@@ -12,6 +12,10 @@ from typing import Any, Protocol
 
 MAX_FIELDS = 128
 MAX_STRING = 256
+#: deeper nesting is junk, and would otherwise end in a RecursionError
+MAX_DEPTH = 16
+#: values, objects and lists visited, empty ones included (YAML aliases can repeat one many times)
+MAX_NODES = 16 * MAX_FIELDS
 
 
 class CodecError(Exception):
@@ -46,16 +50,20 @@ class Codec(Protocol):
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
     """Nested objects and lists become ``parent_child`` / ``list_0`` scalar fields."""
     out: dict[str, bool | int | float | str] = {}
+    visited = [0]
 
-    def visit(name: str, value: Any) -> None:
-        if len(out) > MAX_FIELDS:
+    def visit(name: str, value: Any, depth: int = 0) -> None:
+        visited[0] += 1
+        if len(out) > MAX_FIELDS or visited[0] > MAX_NODES:
             raise CodecError("junk", f"codec returned more than {MAX_FIELDS} fields")
+        if depth > MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+            raise CodecError("junk", f"codec returned objects nested more than {MAX_DEPTH} deep")
         if isinstance(value, Mapping):
             for key, inner in value.items():
-                visit(f"{name}_{key}" if name else str(key), inner)
+                visit(f"{name}_{key}" if name else str(key), inner, depth + 1)
         elif isinstance(value, list | tuple):
             for index, inner in enumerate(value):
-                visit(f"{name}_{index}", inner)
+                visit(f"{name}_{index}", inner, depth + 1)
         elif isinstance(value, bool | int | str):
             if isinstance(value, str) and len(value) > MAX_STRING:
                 raise CodecError("junk", f"field '{name}' is a string of {len(value)} characters")

@@ -77,7 +77,7 @@ class JavaScriptCodec:
             raise CodecError("junk", f"codec {self.name} returned nothing")
         try:
             return json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
             raise CodecError("junk", f"codec {self.name} returned text that is not JSON") from None
 
     def decode_uplink(self, fport: int, payload: bytes) -> DecodeResult:
