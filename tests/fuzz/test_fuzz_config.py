@@ -50,13 +50,14 @@ def _seeds() -> list[tuple[Path, str]]:
 SEEDS = _seeds()
 #: the seed's position is put in front of the text so one strategy covers every seed's directory
 TAGGED = [f"{i}|{text}" for i, (_, text) in enumerate(SEEDS)]
+SEED_TAGS = {str(i) for i in range(len(SEEDS))}
 CONFIG_HOSTILE = HOSTILE_TEXT + ("\\u0000", "inf", "nan", "-inf", "1979-05-27T07:32:00Z", "0o777", "0b1", "[[devices]]\n",
                                  "[gateway]\n", '"""', "'''", "= {", "= [", "\ndata_dir = ", "\ntimezone = ")
 
 
 def _parse(tagged: str) -> None:
     index, _, text = tagged.partition("|")
-    path = SEEDS[int(index)][0] if index.isascii() and index.isdigit() and int(index) < len(SEEDS) else DEMO
+    path = SEEDS[int(index)][0] if index in SEED_TAGS else DEMO
     try:
         parse_config_text(text, path)
     except ConfigError as exc:
