@@ -27,14 +27,14 @@ def parse_duration(text: str) -> float:
     for match in re.finditer(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", remaining):
         total += float(match.group(1)) * _DURATION_SCALE[match.group(2)]
     if re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|s|m|h|d)\s*)+", remaining) is None:
-        raise ValueError(f"'{text}' is not a duration; write e.g. 500ms, 30s, 15m, 2h or 7d")
+        raise ValueError(f"'{text[:60]}' is not a duration; write e.g. 500ms, 30s, 15m, 2h or 7d")
     return total
 
 
 def parse_size(text: str) -> int:
     match = _SIZE_RE.match(text)
     if not match:
-        raise ValueError(f"'{text}' is not a size; write e.g. 512MB, 2GiB or 1000000")
+        raise ValueError(f"'{text[:60]}' is not a size; write e.g. 512MB, 2GiB or 1000000")
     unit = (match.group(2) or "B").lower()
     size = float(match.group(1)) * _SIZE_SCALE[unit]
     if size >= 2**63:  # also infinity, from 400 digits: no disk is that large

@@ -274,7 +274,7 @@ def override_from_body(body: Any, kind: str, point: str) -> tuple[Value, float]:
         try:
             duration = parse_duration(duration)
         except ValueError as exc:
-            raise RequestError(f"duration: {exc}") from None
+            raise RequestError(f"duration: {str(exc)[:200]}") from None
     seconds = None
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         try:

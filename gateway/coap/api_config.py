@@ -93,7 +93,9 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
 
     credentials_path: Path | None = None
     clients: dict[str, ApiClient] = {}
-    if isinstance(credentials_text, str):
+    if isinstance(credentials_text, str) and "\0" in credentials_text:
+        table.error("credentials", "contains a NUL character; write the path of the keys file")
+    elif isinstance(credentials_text, str):
         credentials_path = (ctx.config_dir / credentials_text).resolve()
         clients = _load_clients(credentials_path, access_by_name, table)
     elif access_by_name:

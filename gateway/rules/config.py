@@ -53,10 +53,13 @@ def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
     stale_after = table.duration("stale_after", DEFAULT_STALE_AFTER, min=1)
     enabled = table.bool("enabled", True)
     table.finish()
+    if isinstance(directory_text, str) and "\0" in directory_text:  # resolve() would raise ValueError
+        table.error("directory", "contains a NUL character; write the path of the rules directory")
+        directory_text = None
     directory = (Path(ctx.config_dir) / (directory_text or "rules")).resolve()
     config = RulesConfig(directory, reload_interval or 2.0, stale_after or DEFAULT_STALE_AFTER,
                          bool(enabled), dict(ctx.points))
-    if not directory.is_dir():
+    if not _is_dir(directory):
         table.error("directory", f"rules directory '{directory}' does not exist")
         return config
     rules_dir = RuleDirectory(directory, ctx.points, site_has_location=ctx.site.latitude is not None)
@@ -109,3 +112,10 @@ def parse_actuators_section(raw: Any, problems: Problems, ctx: Any) -> Actuators
 
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name longer than the filesystem allows
+        return False

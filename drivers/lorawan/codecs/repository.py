@@ -57,6 +57,8 @@ def parse_codec_yaml(text: str, path: Path) -> CodecFile:
         raise CodecError("compile", f"{path} is not valid YAML: {exc}") from None
     except RecursionError:
         raise CodecError("compile", f"{path}: YAML nested too deeply") from None
+    except ValueError as exc:  # a value YAML accepts but Python will not build, e.g. a 5000-digit integer
+        raise CodecError("compile", f"{path} is not valid YAML: {str(exc)[:200]}") from None
     if not isinstance(raw, dict):
         raise CodecError("compile", f"{path}: expected a mapping with uplinkDecoder")
     scripts: dict[str, Path | None] = {}
