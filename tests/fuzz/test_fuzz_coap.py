@@ -18,15 +18,13 @@ from gateway.coap.numbers import CONTENT_FORMAT_CBOR, CONTENT_FORMAT_JSON, CONTE
 from gateway.service import Service
 from tests.conftest import running
 
-from .mutate import FUZZ, _mutate_bytes, _mutate_text, fuzz_bytes, fuzz_text
+from .mutate import FUZZ, _mutate_bytes, _mutate_text, bytes_case, text_case
 
 QUERY_SEEDS = ["after=0&limit=50", "after=12345&limit=1&point=lamp/level&point=lamp/power", "limit=1000",
                "point=air-1/pm2_5", "after=9223372036854775807"]
 
 
-@FUZZ
-@given(fuzz_text(QUERY_SEEDS))
-def test_fuzz_readings_query_is_a_query_or_a_request_error(text: str) -> None:
+def check_readings_query(text: str) -> None:
     try:
         query = codec.parse_readings_query(text.split("&"), 50, 500)
     except codec.RequestError:
@@ -44,10 +42,7 @@ FORMATS = (None, CONTENT_FORMAT_TEXT, CONTENT_FORMAT_JSON, CONTENT_FORMAT_CBOR, 
 KINDS = ("number", "bool", "string")
 
 
-@FUZZ
-@given(fuzz_bytes(WRITE_SEEDS, PAYLOAD_HOSTILE), st.sampled_from(FORMATS), st.sampled_from(KINDS))
-def test_fuzz_write_payload_is_a_value_or_a_request_error(payload: bytes, content_format: int | None,
-                                                          kind: str) -> None:
+def check_write_payload(payload: bytes, content_format: int | None, kind: str) -> None:
     """The PUT paths of /points/... and /overrides/...: decode, then check against the point's kind."""
     try:
         body = codec.decode_body(payload, content_format)
@@ -67,6 +62,15 @@ def test_fuzz_write_payload_is_a_value_or_a_request_error(payload: bytes, conten
             assert value - value == 0
         if isinstance(result, tuple):
             assert 0 < result[1] < float("inf")
+
+
+@FUZZ
+@given(st.integers(0, 2**64 - 1))
+def test_fuzz_api_queries_and_write_payloads(n: int) -> None:
+    """Each example is one query and one write payload (in one of the formats, for one kind)."""
+    check_readings_query(text_case(n, QUERY_SEEDS))
+    check_write_payload(bytes_case(n + 1, WRITE_SEEDS, PAYLOAD_HOSTILE), FORMATS[n % len(FORMATS)],
+                        KINDS[n // len(FORMATS) % len(KINDS)])
 
 
 def test_mutators_keep_their_types() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import socket
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.lorawan import gwmp
 from drivers.lorawan.codecs.base import CodecError
@@ -18,7 +19,7 @@ from drivers.lorawan.maccommands import answers, split_uplink
 from drivers.lorawan.server import NetworkServer
 from drivers.lorawan.session import Session, check_uplink
 
-from .mutate import FUZZ, fuzz_bytes
+from .mutate import FUZZ, bytes_case
 
 GATEWAY = "AA555A0000000001"
 NWK_SKEY = bytes.fromhex("44024241ed4ce9a68c6a8bc055233fd3")
@@ -46,9 +47,8 @@ JSON_HOSTILE = (b"1e999", b"-1e999", b"NaN", b"Infinity", b"9" * 5000, b"[" * 20
                 b"null", b"true", b"{}", b"[]", b"\x00", b"\xff", b'"', b",", b":", b"-0", b"0.0")
 
 
-@FUZZ
-@given(fuzz_bytes(DATAGRAMS, JSON_HOSTILE))
-def test_fuzz_gwmp_datagram_is_a_packet_or_a_gwmp_error(data: bytes) -> None:
+def check_gwmp_datagram(data: bytes) -> None:
+    """A datagram is a packet or a GwmpError whose reason the server counts."""
     try:
         packet = gwmp.parse_upstream(data)
     except GwmpError as exc:
@@ -66,9 +66,7 @@ DATA_RATES = ("SF7BW125", "SF12BW125", "SFxBW125", "SFBW", "SF" + "9" * 5000 + "
 PHYS = [UPLINK, MAC_UPLINK, FOPTS_UPLINK, JOIN]
 
 
-@FUZZ
-@given(fuzz_bytes(PHYS))
-def test_fuzz_lorawan_frame_is_a_frame_or_a_mac_error(phy: bytes) -> None:
+def check_phy_payload(phy: bytes) -> None:
     """The network server's path for one PHYPayload, up to the MAC command answers."""
     try:
         frame = parse_phy(phy)
@@ -96,13 +94,21 @@ LPP_SEEDS = [
 LPP_CODEC = CayenneLpp()
 
 
-@FUZZ
-@given(fuzz_bytes(LPP_SEEDS))
-def test_fuzz_cayenne_payload_is_fields_or_a_codec_error(payload: bytes) -> None:
+def check_cayenne_payload(payload: bytes) -> None:
     try:
         LPP_CODEC.decode_uplink(1, payload)
     except CodecError:
         pass
+
+
+@FUZZ
+@given(st.integers(0, 2**64 - 1))
+def test_fuzz_radio_side_inputs(n: int) -> None:
+    """Each example feeds one mutated input to each of the three parsers (one hypothesis example
+    costs about as much as the parsing, so three tests would triple that cost)."""
+    check_gwmp_datagram(bytes_case(n, DATAGRAMS, JSON_HOSTILE))
+    check_phy_payload(bytes_case(n + 1, PHYS))
+    check_cayenne_payload(bytes_case(n + 2, LPP_SEEDS))
 
 
 def test_stat_with_an_overflowing_count_is_acknowledged_and_counted() -> None:

@@ -8,12 +8,13 @@ import tomllib
 from pathlib import Path
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.config import parse_config_text
 from gateway.rules.expr import EvalError, ExprSyntaxError, compile_expr
 from gateway.rules.loader import parse_rules
 
-from .mutate import FUZZ, HOSTILE_TEXT, fuzz_text
+from .mutate import FUZZ, HOSTILE_TEXT, text_case
 from .test_fuzz_config import DEMO, _demo_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +31,7 @@ RULE_HOSTILE = HOSTILE_TEXT + ("[[rule]]\n", "[[rule.trigger]]\n", "[[rule.actio
                                "value = ", "1e308", "sunset+", "lamp-1/level", "avg(", "'10m'", "9" * 400 + "d")
 
 
-@FUZZ
-@given(fuzz_text(RULE_SEEDS, RULE_HOSTILE))
-def test_fuzz_rule_file_is_rules_or_problems(text: str) -> None:
+def check_rule_file(text: str) -> None:
     """What the loader does with a rule file's text (``load_rule_file`` minus the disk read)."""
     try:
         raw = tomllib.loads(text)
@@ -98,9 +97,7 @@ class _Env:
 ENVS = [_Env(v) for v in (0, 86.1, -1, 10**18, 1e308, float("inf"), float("nan"), True, "on", "")]
 
 
-@FUZZ
-@given(fuzz_text(EXPRESSIONS, EXPR_HOSTILE))
-def test_fuzz_expression_compiles_or_raises_expr_syntax_error(text: str) -> None:
+def check_expression(text: str) -> None:
     if sum(text.count(c) for c in "(-+") + text.count("not") > MAX_NESTING:
         return
     try:
@@ -113,3 +110,11 @@ def test_fuzz_expression_compiles_or_raises_expr_syntax_error(text: str) -> None
             expr(env)  # type: ignore[arg-type]
         except EvalError:
             pass
+
+
+@FUZZ
+@given(st.integers(0, 2**64 - 1))
+def test_fuzz_rule_files_and_expressions(n: int) -> None:
+    """Each example is one mutated rule file and one mutated expression."""
+    check_rule_file(text_case(n, RULE_SEEDS, RULE_HOSTILE))
+    check_expression(text_case(n + 1, EXPRESSIONS, EXPR_HOSTILE))
