@@ -54,10 +54,10 @@ class Service:
         self.clock: Clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.store = Store(config.site.data_dir, config.store, now=self.clock.time)
-        self.hub = Hub(self.store.put)
+        self.hub = Hub(self.store)
         self.devices = Devices(config, self.store, self.hub.publish, self.clock)
         self.overrides = Overrides(self.store, self.clock)
-        self.actuation = Actuation(self.devices, self.overrides, self.clock, publish=self.hub.publish)
+        self.actuation = Actuation(self.devices, self.overrides, self.clock, record=self.hub.publish_nowait)
         self.components: dict[str, Component] = {}
         self.started_at = time.time()
         self._stop = asyncio.Event()
@@ -158,9 +158,11 @@ class Service:
             "gateway": {"id": self.config.site.id, "name": self.config.site.name,
                         "version": __version__, "uptime_s": round(time.time() - self.started_at, 1),
                         "clock_synced": self.clock.synced()},
-            "status": "degraded" if self.store.full or self.store.last_error and self.store.pending else "ok",
+            # degraded while the disk refuses commits; ok again with the first commit that succeeds
+            "status": "degraded" if self.store.full or self.store.last_error or self.store.stalled else "ok",
             "store": self.store.health(),
             "hub": self.hub.health(),
+            "actuation": self.actuation.health(),
             "devices": self.devices.health(),
             "components": {name: c.health() for name, c in self.components.items()},
         }

@@ -27,6 +27,11 @@ log = logging.getLogger("gateway.rules")
 
 STATE_NAMESPACE = "rules"
 QUEUE_BATCHES = 1024
+#: commands waiting for the actuator task; beyond this the oldest is dropped and its point
+#: re-sent by the engine's next evaluation (a device that slow is already failing writes)
+COMMAND_QUEUE = 1024
+#: how long to wait before saving rule state again after the store refused it
+PERSIST_RETRY = 5.0
 #: a virtual point read by another rule is fed back at most this deep per reading (no loops)
 MAX_VIRTUAL_DEPTH = 8
 
@@ -49,13 +54,15 @@ class RulesComponent:
                              default_stale_after=config.stale_after)
         self._wanted: frozenset[str] = frozenset()
         self._subscription: Any = None
-        self._commands: asyncio.Queue[Command] = asyncio.Queue()
+        self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
         self._retries: dict[str, tuple[float, Command]] = {}
         self._wake = asyncio.Event()
         self._sleeping_until: float | None = None
         self._persist_wanted = asyncio.Event()
         self._held_noted: dict[str, float] = {}
-        self.counts = {"readings": 0, "commands": 0, "reloads": 0, "rejected_reloads": 0}
+        self._unsaved: dict[str, Any] = {}  # rule state the store could not take yet
+        self.counts = {"readings": 0, "commands": 0, "reloads": 0, "rejected_reloads": 0,
+                       "dropped_commands": 0}
         self.last_reload_problems: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -121,12 +128,21 @@ class RulesComponent:
         virtual: list[Reading] = []
         for command in commands:
             self.counts["commands"] += 1
-            self._commands.put_nowait(command)
+            self._enqueue(command)
             if command.kind == "publish":
                 virtual.append(Reading(command.point, command.value, command.ts, command.unit))
         if virtual and depth < MAX_VIRTUAL_DEPTH:
             self._submit(self.engine.feed(virtual, self.clock.time()), depth + 1)
         self._after_engine_step()
+
+    def _enqueue(self, command: Command) -> None:
+        if self._commands.full():
+            dropped = self._commands.get_nowait()
+            self.counts["dropped_commands"] += 1
+            if dropped.kind in ("set", "failsafe"):
+                self.engine.forget_output(dropped.point)
+            log.warning("event=command_dropped reason=queue_full rule=%s point=%s", dropped.rule, dropped.point)
+        self._commands.put_nowait(command)
 
     def _after_engine_step(self) -> None:
         deadline = self._deadline()
@@ -165,7 +181,7 @@ class RulesComponent:
                     del self._retries[point]
                     desired = self.engine.desired(point)
                     if desired is not None and desired[1] == command.value:
-                        self._commands.put_nowait(command)
+                        self._enqueue(command)
             self._submit(self.engine.tick(now))
 
     # -- carrying out commands ------------------------------------------------------------
@@ -193,7 +209,7 @@ class RulesComponent:
             body = {"rule": command.rule, "result": command.kind, "message": command.value}
             reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
                               clock_synced=self.clock.synced())
-        await self.service.hub.publish([reading])
+        self.service.hub.publish_nowait([reading])  # a record: never wait on the store
 
     async def _write(self, command: Command) -> None:
         prefix = "rule" if command.kind == "set" else "failsafe"
@@ -240,7 +256,7 @@ class RulesComponent:
             self._log_reload(result)
             if result.rejected:
                 self.counts["rejected_reloads"] += 1
-                await self.service.hub.publish([Reading(
+                self.service.hub.publish_nowait([Reading(
                     "events/rules", json.dumps({"result": "rejected", "files": list(result.rejected),
                                                 "problems": self.last_reload_problems[:20]}),
                     self.clock.time(), clock_synced=self.clock.synced())])
@@ -276,14 +292,22 @@ class RulesComponent:
         while True:
             await self._persist_wanted.wait()
             self._persist_wanted.clear()
-            await self._save_dirty()
+            try:
+                await self._save_dirty()
+            except Exception as exc:  # noqa: BLE001 - a full or failing disk: keep it, retry
+                log.warning("event=rules_state_save_failed rules=%d error=%r retry_in=%gs",
+                            len(self._unsaved), str(exc), PERSIST_RETRY)
+                await asyncio.sleep(PERSIST_RETRY)
+                self._persist_wanted.set()
 
     async def _save_dirty(self) -> None:
         changed, removed = self.engine.take_dirty()
-        items: dict[str, Any] = dict(changed)
+        items: dict[str, Any] = self._unsaved
+        items.update(changed)
         items.update(dict.fromkeys(removed))
         if items:
             await self.state.put_many(items)
+            self._unsaved = {}
 
     def health(self) -> dict[str, Any]:
         return {

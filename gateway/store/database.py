@@ -18,6 +18,8 @@ from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCH
 DROPPED_UNFORWARDED = "dropped_unforwarded"
 EVICTED_FORWARDED = "evicted_forwarded"
 EVICTED_AGE = "evicted_age"
+#: readings turned away while the store's queue was full and commits were failing
+DROPPED_QUEUE_FULL = "dropped_queue_full"
 
 
 class StoreFullError(Exception):
@@ -141,10 +143,14 @@ class Database:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def insert(self, readings: Sequence[Reading]) -> int:
-        """Commit ``readings`` in one transaction; returns the last sequence number."""
+    def insert(self, readings: Sequence[Reading], *, dropped_queue_full: int = 0) -> int:
+        """Commit ``readings`` in one transaction; returns the last sequence number.
+
+        ``dropped_queue_full`` readings that never reached the queue are counted in the same
+        transaction, so the count is durable exactly when the readings around it are."""
         try:
             with self._transaction():
+                self._bump(DROPPED_QUEUE_FULL, dropped_queue_full)
                 rows = [
                     (self.point_id(r.point, r.unit), int(r.ts * 1000), r.value, _encode_flags(r))
                     for r in readings

@@ -1,4 +1,4 @@
-"""The async face of the buffer: group commit, back-pressure, cursors and retention.
+"""The async face of the buffer: group commit, admission to its bounded queue, cursors, retention.
 
 Writes run on one dedicated thread and reads on another, so fsync on an SD card never
 stalls the event loop and a long query never delays a commit.
@@ -23,6 +23,9 @@ log = logging.getLogger("gateway.store")
 T = TypeVar("T")
 
 DB_FILENAME = "buffer.db"
+#: a full queue whose commits have made no progress for this long (or whose last commit
+#: failed) is stalled: producers stop waiting for room and new readings are turned away
+STALL_AFTER = 2.0
 
 
 class Store:
@@ -44,9 +47,16 @@ class Store:
         self.last_seq = 0
         self.committed_readings = 0
         self.commits = 0
+        #: the last commit or retention error; cleared by the next successful commit
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.full = False
+        #: readings turned away because the queue was full and the store stalled
+        self.dropped_readings = 0
+        self._dropped_unrecorded = 0  # not yet added to the counters table
+        self._refusing = False
+        self._full_since: float | None = None  # monotonic time the queue was first seen full
+        self._committed_at = 0.0  # monotonic time of the last successful commit
         self.last_retention: RetentionResult | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -91,13 +101,69 @@ class Store:
         return len(self._pending)
 
     async def put(self, batch: Sequence[Reading]) -> None:
-        """Queue a batch for the next group commit; waits while the queue is full."""
+        """Queue a batch for the next group commit; waits while the queue is full, however long."""
         if not batch:
             return
         async with self._space:
             await self._space.wait_for(lambda: len(self._pending) < self.config.queue_size)
             self._pending.extend(batch)
         self._has_pending.set()
+
+    def offer(self, batch: Sequence[Reading]) -> bool:
+        """Queue a batch if the queue has room; never waits. False: not queued, not counted."""
+        if not batch:
+            return True
+        if len(self._pending) >= self.config.queue_size:
+            if self._full_since is None:
+                self._full_since = time.monotonic()
+            return False
+        self._pending.extend(batch)
+        self._has_pending.set()
+        return True
+
+    async def admit(self, batch: Sequence[Reading]) -> bool:
+        """Queue a batch, waiting for room while commits make progress (back-pressure).
+
+        Once the store is stalled (see ``stalled``) the batch is turned away and counted
+        instead: a producer must never wait on a disk that does not commit. Returns whether
+        the batch was queued; a queued reading is committed once the disk allows it.
+        """
+        if self.offer(batch):
+            return True
+        async with self._space:
+            while len(self._pending) >= self.config.queue_size:
+                if self.stalled:
+                    self.refuse(batch)
+                    return False
+                since = max(self._full_since or 0.0, self._committed_at)
+                wait = max(since + STALL_AFTER - time.monotonic(), 0.01)
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._space.wait()
+                except TimeoutError:
+                    pass
+            self._pending.extend(batch)
+        self._has_pending.set()
+        return True
+
+    def refuse(self, batch: Sequence[Reading]) -> None:
+        """Count a batch that was not queued (logged once per stall, kept in health and counters)."""
+        self.dropped_readings += len(batch)
+        self._dropped_unrecorded += len(batch)
+        if not self._refusing:
+            self._refusing = True
+            log.error("event=store_refusing_readings path=%s pending=%d queue_size=%d error=%r",
+                      self.path, len(self._pending), self.config.queue_size, self.last_error or "no commit")
+
+    @property
+    def stalled(self) -> bool:
+        """The queue is full and either the last commit failed or none succeeded for STALL_AFTER."""
+        if self._full_since is None or len(self._pending) < self.config.queue_size:
+            return False
+        if self.last_error is not None:
+            return True
+        since = max(self._full_since, self._committed_at)
+        return time.monotonic() - since >= STALL_AFTER
 
     async def run(self) -> None:
         """The group-commit loop: flush every ``flush_interval`` or ``flush_readings``."""
@@ -128,14 +194,23 @@ class Store:
     async def _flush_locked(self) -> None:
         while self._pending:
             batch = self._pending[: max(self.config.flush_readings, 1)]
-            last = await self._on_writer(functools.partial(self.wdb.insert, batch))
+            dropped = self._dropped_unrecorded
+            last = await self._on_writer(functools.partial(self.wdb.insert, batch,
+                                                           dropped_queue_full=dropped))
             del self._pending[: len(batch)]
+            self._dropped_unrecorded -= dropped
             self.last_seq = last
             self.committed_readings += len(batch)
             self.commits += 1
-            if self.full:
-                log.info("event=store_recovered path=%s", self.path)
+            self._committed_at = time.monotonic()
+            if len(self._pending) < self.config.queue_size:
+                self._full_since = None
+            if self.last_error is not None or self._refusing:
+                log.info("event=store_recovered path=%s pending=%d dropped_readings=%d", self.path,
+                         len(self._pending), self.dropped_readings)
             self.full = False
+            self.last_error = None
+            self._refusing = False
             async with self._space:
                 self._space.notify_all()
             async with self._committed:
@@ -237,7 +312,10 @@ class Store:
             "committed_readings": self.committed_readings,
             "commits": self.commits,
             "full": self.full,
+            "stalled": self.stalled,
+            "dropped_readings": self.dropped_readings,
             "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
             "used_bytes": retention.used_bytes if retention else None,
             "max_bytes": self.config.max_bytes,
             "hard_max_bytes": self.config.hard_max_bytes,
