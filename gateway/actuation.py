@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock
 from .devices import Devices
 from .driver import WriteError
-from .model import Reading, Value
+from .model import Reading, StoredReading, Value
 from .overrides import Overrides
 
 log = logging.getLogger("gateway.actuation")
@@ -24,6 +24,11 @@ log = logging.getLogger("gateway.actuation")
 #: where write records go, as JSON text readings (buffered and forwarded like any reading)
 EVENT_POINT = "events/actuation"
 AUTOMATIC_SOURCES = ("rule:", "failsafe:")
+#: record results that mean a value reached the device
+WRITTEN_RESULTS = ("written", "clamped", "ramping")
+#: at start, how many write records (newest first) are searched for the last write of each
+#: rate- or interval-limited point; a point not written in them starts without a history
+RESUME_SCAN_LIMIT = 100_000
 
 
 class WriteSkipped(WriteError):
@@ -69,6 +74,40 @@ class Actuation:
         self._unfinished: set[str] = set()  # overrides still ramping or waiting on min_interval
         self.counts = {"written": 0, "clamped": 0, "ramping": 0, "skipped": 0, "failed": 0}
         self.dropped_records = 0  # write records the store had no room for
+
+    def limited_points(self) -> set[str]:
+        """Points whose limits depend on the previous write (``max_rate``, ``min_interval``)."""
+        return {p for p, s in self.settings.items() if s.max_rate is not None or s.min_interval}
+
+    def last_writes_in(self, records: Iterable[StoredReading]) -> dict[str, tuple[Value, float]]:
+        """The newest value and time written to each limited point, from ``events/actuation``
+        records newest first (see ``Store.scan_newest``). Pure: runs on the store's reader."""
+        wanted = self.limited_points()
+        found: dict[str, tuple[Value, float]] = {}
+        for scanned, record in enumerate(records):
+            if len(found) == len(wanted) or scanned >= RESUME_SCAN_LIMIT:
+                break
+            try:
+                body = json.loads(record.value) if isinstance(record.value, str) else None
+            except ValueError:
+                continue
+            if not isinstance(body, dict) or body.get("result") not in WRITTEN_RESULTS:
+                continue
+            point = body.get("point")
+            if point in wanted and point not in found:
+                found[point] = (body.get("written", body.get("value")), record.ts)
+        return found
+
+    def resume(self, last_writes: Mapping[str, tuple[Value, float]]) -> None:
+        """Start the limits from writes made before this process started (loaded at start-up,
+        so no write ever waits on the store). A write stamped later than now (the clock went
+        back across the restart) counts as made now, so a limit can never hold a point for
+        longer than its own span."""
+        now = self.clock.time()
+        for point, (value, ts) in last_writes.items():
+            if point not in self._last:
+                self._last[point] = (value, min(ts, now))
+                log.info("event=limits_resumed point=%s value=%r written_at=%s", point, value, _iso(ts))
 
     def last_value(self, point: str) -> Value | None:
         last = self._last.get(point)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import __version__
-from .actuation import Actuation
+from .actuation import EVENT_POINT, Actuation
 from .clock import Clock, SystemClock
 from .config import GatewayConfig
 from .devices import Devices
@@ -74,6 +74,8 @@ class Service:
                 pass
         await self.store.open()
         await self.overrides.load()
+        if self.actuation.limited_points():
+            self.actuation.resume(await self.store.scan_newest(EVENT_POINT, self.actuation.last_writes_in))
         log.info("event=starting version=%s site=%s devices=%d data_dir=%s", __version__,
                  self.config.site.id, len(self.config.devices), self.config.site.data_dir)
         try:

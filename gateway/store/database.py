@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,17 @@ class Database:
             "ORDER BY ts, seq LIMIT ?",
             (pid, int((start or 0) * 1000), int((end if end is not None else 1e13) * 1000), limit))
         return [_decode(seq, name, ts, value, flags, unit) for seq, ts, value, flags in rows]
+
+    def newest_first(self, point: str) -> Iterator[StoredReading]:
+        """Readings of one point, newest first, fetched lazily: the caller stops when it has enough."""
+        pid = self._lookup_id(point)
+        if pid is None:
+            return
+        unit = self._name_of(pid)[1]
+        rows = self.conn.execute(
+            "SELECT seq, ts, value, flags FROM readings WHERE point = ? ORDER BY ts DESC, seq DESC", (pid,))
+        for seq, ts, value, flags in rows:
+            yield _decode(seq, point, ts, value, flags, unit)
 
     def history_all(self, start: float, end: float) -> list[StoredReading]:
         """Every reading in a time range, in time order; for replaying rules over history."""

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -279,6 +279,11 @@ class Store:
 
     async def history(self, point: str, start: float | None = None, end: float | None = None) -> list[StoredReading]:
         return await self._on_reader(lambda: self.rdb.history(point, start, end))
+
+    async def scan_newest(self, point: str, consume: Callable[[Iterator[StoredReading]], T]) -> T:
+        """Run ``consume`` over ``point``'s readings, newest first, on the reader thread; it
+        reads only as far as it iterates. ``consume`` must not touch event-loop state."""
+        return await self._on_reader(lambda: consume(self.rdb.newest_first(point)))
 
     async def get_cursor(self, name: str) -> int | None:
         return await self._on_writer(lambda: self.wdb.get_cursor(name))
