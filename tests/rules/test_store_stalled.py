@@ -1,20 +1,33 @@
-"""Control does not wait on storage: with a store that cannot commit, rules still switch a real
-Modbus lamp and fail-safes still fire; when the disk returns, every accepted reading is committed
-and health says ok again. Waits are bounded conditions, never timed assertions."""
+"""Control does not wait on storage: with a store that cannot commit (SQLite refusing new pages,
+or a really full tmpfs), rules still switch the lamp and fail-safes still fire; when the disk
+returns, every accepted reading is committed and health says ok again. Waits are bounded
+conditions, never timed assertions."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import errno
+import os
+import shutil
 import struct
+import subprocess
 import textwrap
+import time
+from pathlib import Path
 
+import pytest
+
+from gateway.clock import ManualClock
 from gateway.config import load_config
 from gateway.service import Service
 from gateway.store import Database
 from tests.conftest import running, wait_until, write_site
 from tests.core.disk import fill_disk, free_disk
+from tests.core.test_store import readings
 from tests.modbus.peers import pymodbus_tcp
+from tests.rules.helpers import level, publish
 
 FOLLOW_CURRENT = """
 [[rule]]
@@ -140,3 +153,82 @@ def test_rules_and_fail_safes_keep_driving_a_modbus_lamp_while_the_store_cannot_
         assert db.counter("dropped_queue_full") >= dropped > 0  # turned-away readings, counted durably
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+FOLLOW_TRAFFIC = """
+[[rule]]
+name = "follow"
+[[rule.action]]
+set = "lamp/level"
+expr = "sensor/traffic * 10"
+"""
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str = "2m"):
+    """A size-limited tmpfs at ``path`` (needs root; the test skips without it)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill_filesystem(directory: Path) -> Path:
+    filler = directory / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def test_lamps_follow_rules_and_fail_safe_on_a_really_full_filesystem(rules_site, tmp_path):
+    config = rules_site({"follow.toml": FOLLOW_TRAFFIC}, """
+    [actuators."lamp/level"]
+    fail_safe = 100
+    stale_after = "30s"
+    """)
+    # the smallest queue allowed, so a full disk fills it at once
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, queue_size=100))
+
+    async def scenario(data: Path):
+        clock = ManualClock(time.time())
+        service = Service(config, clock=clock)
+        async with running(service):
+            store = service.store
+            await publish(service, "sensor/traffic", 3)
+            await wait_until(lambda: level(service) == 30)
+            await wait_until(lambda: store.pending == 0)
+            filler = fill_filesystem(data)
+            try:
+                for i in range(50):  # enough to need new pages and a longer WAL
+                    await service.hub.publish(readings(100, start=i * 100, point="sensor/noise"))
+                await wait_until(lambda: store.stalled, timeout=30)
+                assert service.health()["status"] == "degraded"
+                committed_before = store.last_seq
+                accepted = [(r.point, r.value) for r in store._pending]
+
+                await publish(service, "sensor/traffic", 5)
+                await wait_until(lambda: level(service) == 50)
+                await clock.advance(31)  # the sensor falls silent
+                await wait_until(lambda: level(service) == 100)
+                assert store.last_seq == committed_before
+            finally:
+                filler.unlink()  # the disk has room again
+            await wait_until(lambda: store.last_error is None and store.pending == 0, timeout=30)
+            await wait_until(lambda: service.health()["status"] == "ok")
+            stored = await store.read_after(committed_before, len(accepted))
+        assert [(r.point, r.value) for r in stored] == accepted
+
+    with small_filesystem(tmp_path / "data") as data:
+        asyncio.run(asyncio.wait_for(scenario(data), 120))
