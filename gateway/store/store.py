@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,11 +69,18 @@ class Store:
         self.last_seq = await self._on_writer(self._wdb.last_seq)
 
     async def close(self) -> None:
-        """Flush everything pending, then close. Called on graceful shutdown."""
-        await self.flush()
+        """Flush everything pending, then close. Called on graceful shutdown.
+
+        A disk that still refuses commits cannot take what is pending: that is logged with
+        the count, and the gateway still shuts down cleanly (a stop must never hang or crash)."""
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - full or failing disk at shutdown
+            log.error("event=store_close_unflushed path=%s lost_readings=%d error=%r", self.path,
+                      len(self._pending), str(exc))
         if self._wdb is not None:
             wdb = self._wdb
-            await self._on_writer(lambda: (wdb.checkpoint(), wdb.close()))
+            await self._on_writer(lambda: (_checkpoint_if_possible(wdb), wdb.close()))
         if self._rdb is not None:
             await self._on_reader(self._rdb.close)
         self._writer.shutdown(wait=True)
@@ -325,3 +333,10 @@ class Store:
             "max_bytes": self.config.max_bytes,
             "hard_max_bytes": self.config.hard_max_bytes,
         }
+
+
+def _checkpoint_if_possible(wdb: Database) -> None:
+    try:
+        wdb.checkpoint()
+    except sqlite3.Error as exc:  # the WAL stays and is replayed at the next open
+        log.warning("event=checkpoint_failed path=%s error=%r", wdb.path, str(exc))

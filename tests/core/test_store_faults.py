@@ -124,3 +124,18 @@ def test_health_is_ok_again_with_the_first_commit_after_the_disk_returns(site):
             assert service.health()["status"] == "ok"
 
     asyncio.run(scenario())
+
+
+def test_a_stop_while_the_disk_is_still_full_shuts_down_cleanly_and_says_what_was_lost(site, caplog):
+    async def scenario():
+        service = Service(site(QUIET_LAMP))
+        async with running(service):
+            await wait_until(lambda: service.store.last_seq > 0)
+            await fill_disk(service.store)
+            await service.hub.publish(readings(3000, point="lamp/other"))
+            await wait_until(lambda: service.store.last_error is not None)
+        # leaving ``running`` stopped the service: it returned instead of raising
+
+    asyncio.run(scenario())
+    assert any("event=store_close_unflushed" in r.getMessage() and "lost_readings=" in r.getMessage()
+               for r in caplog.records)
