@@ -74,6 +74,8 @@ class Database:
         self._point_ids: dict[str, int] = {}
         self._point_units: dict[str, str | None] = {}
         self._point_names: dict[int, tuple[str, str | None]] = {}
+        #: points inserted or given a new unit by the transaction under way: forgotten on rollback
+        self._touched_in_tx: list[str] = []
 
     def close(self) -> None:
         self.conn.close()
@@ -106,28 +108,42 @@ class Database:
 
     # -- points ---------------------------------------------------------------------------
 
-    def _load_points(self) -> None:
-        for pid, name, unit in self.conn.execute("SELECT id, name, unit FROM points"):
-            self._point_ids[name] = pid
-            self._point_units[name] = unit
-            self._point_names[pid] = (name, unit)
-
     def point_id(self, name: str, unit: str | None) -> int:
+        """The id of point ``name``, registering it on first sight.
+
+        One indexed lookup per point the cache has not seen, never a reload of the whole
+        table: registering N new points costs O(N), so a site with tens of thousands of
+        points (or a codec inventing point names) does not stall the writer."""
         pid = self._point_ids.get(name)
         if pid is None:
-            self._load_points()
-            pid = self._point_ids.get(name)
-        if pid is None:
-            pid = int(self.conn.execute("INSERT INTO points (name, unit) VALUES (?, ?)",
-                                        (name, unit)).lastrowid or 0)
-            self._point_ids[name] = pid
-            self._point_units[name] = unit
-            self._point_names[pid] = (name, unit)
-        elif unit is not None and self._point_units.get(name) != unit:
+            row = self.conn.execute("SELECT id, unit FROM points WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                pid = int(self.conn.execute("INSERT INTO points (name, unit) VALUES (?, ?)",
+                                            (name, unit)).lastrowid or 0)
+                self._touched_in_tx.append(name)
+                known_unit = unit
+            else:
+                pid, known_unit = int(row[0]), row[1]
+            self._remember(pid, name, known_unit)
+        if unit is not None and self._point_units.get(name) != unit:
             self.conn.execute("UPDATE points SET unit = ? WHERE id = ?", (unit, pid))
-            self._point_units[name] = unit
-            self._point_names[pid] = (name, unit)
+            self._touched_in_tx.append(name)
+            self._remember(pid, name, unit)
         return pid
+
+    def _remember(self, pid: int, name: str, unit: str | None) -> None:
+        self._point_ids[name] = pid
+        self._point_units[name] = unit
+        self._point_names[pid] = (name, unit)
+
+    def _forget_uncommitted_points(self) -> None:
+        """After a rollback what it wrote to ``points`` is gone: drop only those entries."""
+        for name in self._touched_in_tx:
+            pid = self._point_ids.pop(name, None)
+            self._point_units.pop(name, None)
+            if pid is not None:
+                self._point_names.pop(pid, None)
+        self._touched_in_tx.clear()
 
     def point_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM points ORDER BY name")]
@@ -135,14 +151,20 @@ class Database:
     def _name_of(self, pid: int) -> tuple[str, str | None]:
         found = self._point_names.get(pid)
         if found is None:
-            self._load_points()
-            found = self._point_names.get(pid, (f"?{pid}", None))
+            # A reader meets points the writer registered after it opened: one indexed
+            # lookup each, never a reload of the whole table.
+            row = self.conn.execute("SELECT name, unit FROM points WHERE id = ?", (pid,)).fetchone()
+            if row is None:
+                return (f"?{pid}", None)
+            found = (row[0], row[1])
+            self._remember(pid, row[0], row[1])
         return found
 
     # -- ingest ---------------------------------------------------------------------------
 
     def insert(self, readings: Sequence[Reading]) -> int:
         """Commit ``readings`` in one transaction; returns the last sequence number."""
+        self._touched_in_tx.clear()
         try:
             with self._transaction():
                 rows = [
@@ -151,12 +173,13 @@ class Database:
                 ]
                 self.conn.executemany(
                     "INSERT INTO readings (point, ts, value, flags) VALUES (?, ?, ?, ?)", rows)
-                return self.last_seq()
-        except sqlite3.OperationalError as exc:
-            # The points cache may hold ids from the rolled-back transaction.
-            self._point_ids.clear()
-            self._point_names.clear()
-            self._point_units.clear()
+                last = self.last_seq()
+            self._touched_in_tx.clear()
+            return last
+        except sqlite3.Error as exc:
+            self._forget_uncommitted_points()
+            if not isinstance(exc, sqlite3.OperationalError):
+                raise
             if "full" in str(exc).lower():
                 raise StoreFullError(f"{self.path}: {exc}") from exc
             raise
