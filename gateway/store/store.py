@@ -37,6 +37,9 @@ class Store:
         self._pending: list[Reading] = []
         self._space = asyncio.Condition()
         self._has_pending = asyncio.Event()
+        #: set once ``flush_readings`` are queued, so the writer commits without waiting out
+        #: ``flush_interval``; the writer sleeps on it instead of polling the queue
+        self._batch_ready = asyncio.Event()
         self._committed = asyncio.Condition()
         self._flush_lock = asyncio.Lock()
         #: names of cursors whose readings must be forwarded before eviction
@@ -98,6 +101,8 @@ class Store:
             await self._space.wait_for(lambda: len(self._pending) < self.config.queue_size)
             self._pending.extend(batch)
         self._has_pending.set()
+        if len(self._pending) >= self.config.flush_readings:
+            self._batch_ready.set()
 
     async def run(self) -> None:
         """The group-commit loop: flush every ``flush_interval`` or ``flush_readings``."""
@@ -105,12 +110,13 @@ class Store:
         while True:
             await self._has_pending.wait()
             if len(self._pending) < self.config.flush_readings:
-                deadline = asyncio.get_running_loop().time() + self.config.flush_interval
-                while len(self._pending) < self.config.flush_readings:
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
-                        break
-                    await asyncio.sleep(min(remaining, 0.02))
+                # One wake-up per commit: when the batch fills or the interval ends.
+                self._batch_ready.clear()
+                try:
+                    async with asyncio.timeout(self.config.flush_interval):
+                        await self._batch_ready.wait()
+                except TimeoutError:
+                    pass
             try:
                 await self.flush()
                 backoff = 0.5
