@@ -42,6 +42,7 @@ class Store:
         self._batch_ready = asyncio.Event()
         self._committed = asyncio.Condition()
         self._flush_lock = asyncio.Lock()
+        self._in_flight: asyncio.Future[int] | None = None
         #: names of cursors whose readings must be forwarded before eviction
         self.consumers: list[str] = []
         self.last_seq = 0
@@ -60,16 +61,29 @@ class Store:
         self._rdb = await self._on_reader(lambda: Database(self.path, readonly=True))
         self.last_seq = await self._on_writer(self._wdb.last_seq)
 
-    async def close(self) -> None:
-        """Flush everything pending, then close. Called on graceful shutdown."""
-        await self.flush()
-        if self._wdb is not None:
-            wdb = self._wdb
-            await self._on_writer(lambda: (wdb.checkpoint(), wdb.close()))
-        if self._rdb is not None:
-            await self._on_reader(self._rdb.close)
+    async def close(self, timeout: float | None = None) -> bool:
+        """Flush everything pending, checkpoint, then close. Called on graceful shutdown.
+
+        With ``timeout``, gives up on a writer that does not answer in time (a hung SD card)
+        and returns False: what is committed stays committed, the readings still queued are
+        logged as lost, and the caller must exit without waiting for the writer thread."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.flush()
+                if self._wdb is not None:
+                    wdb = self._wdb
+                    await self._on_writer(lambda: (wdb.checkpoint(), wdb.close()))
+                if self._rdb is not None:
+                    await self._on_reader(self._rdb.close)
+        except TimeoutError:
+            log.error("event=store_close_abandoned path=%s reason=writer_unresponsive "
+                      "queued_readings_lost=%d last_seq=%d", self.path, len(self._pending), self.last_seq)
+            self._writer.shutdown(wait=False, cancel_futures=True)
+            self._reader.shutdown(wait=False, cancel_futures=True)
+            return False
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
+        return True
 
     async def _on_writer(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
@@ -132,21 +146,37 @@ class Store:
             await self._flush_locked()
 
     async def _flush_locked(self) -> None:
+        if self._in_flight is not None:
+            # A commit whose flush was cancelled may still be running on the writer thread:
+            # let it finish (its callback takes its readings off the queue) so that they are
+            # not inserted twice.
+            await asyncio.shield(self._in_flight)
         while self._pending:
             batch = self._pending[: max(self.config.flush_readings, 1)]
-            last = await self._on_writer(functools.partial(self.wdb.insert, batch))
-            del self._pending[: len(batch)]
-            self.last_seq = last
-            self.committed_readings += len(batch)
-            self.commits += 1
-            if self.full:
-                log.info("event=store_recovered path=%s", self.path)
-            self.full = False
+            commit = asyncio.get_running_loop().run_in_executor(
+                self._writer, functools.partial(self.wdb.insert, batch))
+            self._in_flight = commit
+            commit.add_done_callback(functools.partial(self._batch_committed, len(batch)))
+            # Shielded: a cancelled flush (shutdown) must not forget a commit that happens.
+            await asyncio.shield(commit)
             async with self._space:
                 self._space.notify_all()
             async with self._committed:
                 self._committed.notify_all()
         self._has_pending.clear()
+
+    def _batch_committed(self, count: int, commit: asyncio.Future[int]) -> None:
+        """Book a finished commit, on the loop, whether or not its flush is still waiting."""
+        self._in_flight = None
+        if commit.cancelled() or commit.exception() is not None:
+            return  # the readings stay queued, in order, for the next attempt
+        del self._pending[:count]
+        self.last_seq = commit.result()
+        self.committed_readings += count
+        self.commits += 1
+        if self.full:
+            log.info("event=store_recovered path=%s", self.path)
+        self.full = False
 
     def _record_error(self, exc: BaseException) -> None:
         message = str(exc)

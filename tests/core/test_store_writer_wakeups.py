@@ -36,3 +36,31 @@ def test_writer_does_not_poll_while_a_partial_batch_waits_and_commits_a_full_one
 
     asyncio.run(scenario())
     assert Database(tmp_path / "buffer.db").count() == 101
+
+
+def test_a_commit_whose_flush_is_cancelled_is_booked_once_not_inserted_twice(tmp_path, monkeypatch):
+    """Shutdown cancels the writer loop mid-commit; the final flush must not insert it again."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    real_insert = Database.insert
+
+    def slow_insert(self, batch):
+        started.set()
+        release.wait(10)
+        return real_insert(self, batch)
+
+    async def scenario():
+        store = Store(tmp_path, StoreConfig(flush_interval=0.01, flush_readings=100, queue_size=10_000))
+        await store.open()
+        monkeypatch.setattr(Database, "insert", slow_insert)
+        writer = asyncio.create_task(store.run())
+        await store.put([Reading("d/p", float(i), 100.0 + i) for i in range(150)])
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        writer.cancel()  # as the service's TaskGroup does on SIGTERM
+        release.set()
+        assert await store.close(timeout=10) is True
+
+    asyncio.run(scenario())
+    values = [r.value for r in Database(tmp_path / "buffer.db").read_after(0, 1000)]
+    assert values == [float(i) for i in range(150)]
