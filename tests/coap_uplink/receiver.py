@@ -35,6 +35,7 @@ class Received:
     batches: list[int] = field(default_factory=list)          # every batch number seen, in order
     duplicates: list[int] = field(default_factory=list)       # numbers dropped as duplicates
     payload_sizes: list[int] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)      # as received, for plain decoders
     block1_requests: int = 0
     last_batch: dict[str, int] = field(default_factory=dict)
     #: per accepted batch number: how many records it held, and its drop announcement if any
@@ -77,6 +78,7 @@ class BatchResource(resource.Resource):
         assert pack.batch is not None, "uplink batches carry gw and batch"
         self.received.batches.append(pack.batch.seq)
         self.received.payload_sizes.append(len(request.payload))
+        self.received.payloads.append(request.payload)
         last = self.received.last_batch.get(pack.batch.gateway_id, 0)
         if pack.batch.seq <= last:
             self.received.duplicates.append(pack.batch.seq)
