@@ -385,8 +385,8 @@ def _significant_digits(text: str) -> int:
 def decode_senml_cbor(payload: bytes, *, time_digits: int | None = None) -> SenmlPack:
     """Resolve a SenML+CBOR pack; raises SenmlError when it is not one.
 
-    ``time_digits=3`` rounds resolved times to the millisecond, undoing the float32 width
-    that the encoder uses for relative times.
+    ``time_digits=3`` rounds resolved times to the millisecond; only packs encoded with the
+    lossy ``compact_floats`` need it (exact packs resolve to the timestamps themselves).
     """
     try:
         raw = cbor2.loads(payload)
