@@ -11,8 +11,9 @@ import pytest
 
 from gateway.coap.senml import Dropped, decode_senml_cbor
 from gateway.coap.uplink_format import dropped_in_range
-from gateway.config import load_config
+from gateway.config import StoreConfig, load_config
 from gateway.service import Service
+from gateway.store import Database, Store
 from tests.conftest import SITE_HEADER, running, wait_until, write_site
 
 from .receiver import Receiver, free_udp_port
@@ -25,12 +26,13 @@ IN_FLIGHT = 100
 BACKLOG = 6000
 
 
-def site(tmp_path: Path, port: int) -> Path:
+def site(tmp_path: Path, port: int, fmt: str = "senml+cbor") -> Path:
     header = SITE_HEADER + f"max_bytes = {QUOTA}\nhard_max_bytes = {QUOTA}\n"
     body = f'''
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:{port}/ingest"
+format = "{fmt}"
 batch_size = {IN_FLIGHT}
 backlog_batch_size = 10000
 linger = "50ms"
@@ -77,14 +79,15 @@ def test_drops_behind_the_in_flight_batch_are_announced_in_the_next_batch(tmp_pa
     run(main())
 
 
-def test_after_a_restart_the_in_flight_number_is_resent_with_its_drops_announced(tmp_path):
+@pytest.mark.parametrize("fmt", ["senml+cbor", "senml+json"])
+def test_after_a_restart_the_in_flight_number_is_resent_with_its_drops_announced(tmp_path, fmt):
     async def main():
         port = free_udp_port()
-        service = Service(load_config(site(tmp_path, port)))
+        service = Service(load_config(site(tmp_path, port, fmt)))
         async with running(service):
             dropped = await overflow_while_down(service)
         # Restarted: batch 1's saved range is 1..100, and none of it is left in the buffer.
-        service = Service(load_config(site(tmp_path, port)))
+        service = Service(load_config(site(tmp_path, port, fmt)))
         async with Receiver(port) as rx, running(service):
             assert service.health()["store"]["dropped_unforwarded"] == dropped   # from the buffer
             cloud = service.components["upstreams"].uplinks["cloud"]
@@ -159,3 +162,75 @@ def test_libcoap_server_gets_contiguous_numbers_and_the_announcement_after_resta
 ])
 def test_dropped_in_range(after, last, seqs, expected):
     assert dropped_in_range(after, last, seqs) == expected
+
+
+def test_after_a_restart_what_is_left_of_the_in_flight_range_goes_with_the_rest_announced(tmp_path):
+    """The hard quota took only the oldest part of a backlog batch that was in flight."""
+    async def main():
+        port = free_udp_port()
+        config = load_config(write_site(tmp_path, f'''
+[[upstreams]]
+name = "cloud"
+uri = "coap://127.0.0.1:{port}/ingest"
+backlog_batch_size = 5000
+retry_min = "50ms"
+retry_max = "200ms"
+'''))
+        service = Service(config)
+        await service.store.open()
+        await service.store.put(readings(6000))         # a backlog, in the buffer at start
+        await service.store.close()
+        service = Service(config)
+        async with running(service):
+            cloud = service.components["upstreams"].uplinks["cloud"]
+            await wait_until(lambda: cloud._inflight is not None and cloud.attempts >= 1, timeout=30)
+            in_flight = cloud._inflight
+        assert in_flight == (1, 5000)
+        # Stopped; then the buffer is squeezed under a small hard quota by the store itself.
+        used = Database(tmp_path / "data" / "buffer.db").used_bytes()
+        squeezed = Store(tmp_path / "data", StoreConfig(max_bytes=used * 7 // 10, hard_max_bytes=used * 7 // 10))
+        squeezed.consumers.append("uplink:cloud")
+        await squeezed.open()
+        await squeezed.apply_retention()
+        dropped = squeezed.removed["dropped_unforwarded"]
+        await squeezed.close()
+        assert 0 < dropped < 5000                   # part of batch 1's range survived
+
+        service = Service(config)
+        async with Receiver(port) as rx, running(service):
+            cloud = service.components["upstreams"].uplinks["cloud"]
+            await wait_until(lambda: cloud.cursor == 6000, timeout=60)
+        got = rx.received
+        assert got.batches == list(range(1, len(got.batches) + 1)) and got.duplicates == []
+        assert got.sizes[1] == 5000 - dropped
+        assert got.dropped == {1: Dropped(dropped, 1, dropped)}
+        assert len(got.accepted) == 6000 - dropped
+    run(main())
+
+
+def test_a_new_upstream_is_not_told_of_readings_evicted_before_it_existed(tmp_path):
+    async def main():
+        port = free_udp_port()
+        data = tmp_path / "data"
+        data.mkdir()
+        store = Store(data, StoreConfig())
+        await store.open()
+        await store.put(readings(3000))
+        await store.flush()
+        used_before = await store.used_bytes()
+        await store.close()
+        # No upstream yet: everything counts as forwarded, and the soft quota evicts the oldest.
+        store = Store(data, StoreConfig(max_bytes=used_before // 2, hard_max_bytes=used_before, max_age=None))
+        await store.open()
+        await store.apply_retention()
+        evicted = store.removed["evicted_forwarded"]
+        await store.close()
+        assert 0 < evicted < 3000 and store.removed["dropped_unforwarded"] == 0
+
+        service = Service(load_config(site(tmp_path, port)))
+        async with Receiver(port) as rx, running(service):
+            cloud = service.components["upstreams"].uplinks["cloud"]
+            await wait_until(lambda: cloud.cursor == 3000, timeout=60)
+        assert rx.received.dropped == {} and len(rx.received.accepted) == 3000 - evicted
+        assert rx.received.batches == list(range(1, len(rx.received.batches) + 1))
+    run(main())
