@@ -16,7 +16,7 @@ from typing import Any
 from ..model import StoredReading
 from . import numbers
 from .credentials import oscore_context
-from .senml import BatchId
+from .senml import BatchId, Dropped
 from .uplink_config import UpstreamConfig, UpstreamsConfig
 from .uplink_format import dropped_in_range, encode_batch
 from .uplink_policy import Action, Backoff, decide
@@ -186,11 +186,7 @@ class Uplink:
 
     async def _deliver(self, batch: Batch) -> None:
         readings, last = batch.readings, batch.last_seq
-        dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
-        if dropped is not None:
-            log.warning("event=uplink_drop_announced upstream=%s batch=%d dropped=%d first_seq=%d "
-                        "last_seq=%d reason=hard_quota", self.config.name, batch.number, dropped.count,
-                        dropped.first, dropped.last)
+        dropped = self._dropped(batch, last, readings)
         while True:
             payload, content_format = encode_batch(
                 self.config.format, readings, BatchId(self.config.gateway_id, batch.number),
@@ -216,6 +212,7 @@ class Uplink:
                 readings = readings[: len(readings) // 2]
                 last = readings[-1].seq
                 dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
+                dropped = dropped if self.config.format != "thingsboard" else None
                 await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number,
                                                                          "last": last}})
                 self._inflight = (batch.number, last)
@@ -224,6 +221,17 @@ class Uplink:
                 continue
             await self._wait_after_failure(f"upstream answered {numbers.code_text(code)}",
                                            decision.server_delay, batch)
+
+    def _dropped(self, batch: Batch, last: int, readings: list[StoredReading]) -> Dropped | None:
+        """What the batch announces: readings of its range the hard quota removed."""
+        dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
+        if dropped is None:
+            return None
+        announced = self.config.format != "thingsboard"   # telemetry has no place for it
+        log.warning("event=uplink_readings_dropped upstream=%s batch=%d dropped=%d first_seq=%d "
+                    "last_seq=%d reason=hard_quota announced=%s", self.config.name, batch.number,
+                    dropped.count, dropped.first, dropped.last, str(announced).lower())
+        return dropped if announced else None
 
     async def _send(self, payload: bytes, content_format: int) -> tuple[int, int | None]:
         request = self._context.request(self._request_message(payload, content_format))

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import aiocoap
+import aiocoap.resource as resource
 import pytest
 
 from gateway.coap.senml import Dropped, decode_senml_cbor
@@ -17,7 +19,7 @@ from gateway.store import Database, Store
 from tests.conftest import SITE_HEADER, running, wait_until, write_site
 
 from .receiver import Receiver, free_udp_port
-from .test_uplink_aiocoap import readings, run
+from .test_uplink_aiocoap import TelemetryResource, readings, run
 from .test_uplink_peers import stop_process
 
 #: small enough that a few thousand readings overflow it
@@ -233,4 +235,46 @@ def test_a_new_upstream_is_not_told_of_readings_evicted_before_it_existed(tmp_pa
             await wait_until(lambda: cloud.cursor == 3000, timeout=60)
         assert rx.received.dropped == {} and len(rx.received.accepted) == 3000 - evicted
         assert rx.received.batches == list(range(1, len(rx.received.batches) + 1))
+    run(main())
+
+
+def test_thingsboard_skips_a_fully_dropped_range_and_says_so_in_the_log(tmp_path, caplog):
+    """No batch numbers and no place for an announcement: nothing is posted for the lost
+    range, the rest arrives, and the log says the loss was not announced."""
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text('[cloud]\ntoken = "TB_TOKEN"\n')
+    credentials.chmod(0o600)
+    port = free_udp_port()
+    header = SITE_HEADER + f"max_bytes = {QUOTA}\nhard_max_bytes = {QUOTA}\n"
+    path = write_site(tmp_path, f'''
+[[upstreams]]
+name = "cloud"
+uri = "coap://127.0.0.1:{port}"
+format = "thingsboard"
+credentials_file = "credentials.toml"
+batch_size = {IN_FLIGHT}
+linger = "50ms"
+retry_min = "50ms"
+retry_max = "200ms"
+''', header=header)
+
+    async def main():
+        service = Service(load_config(path))
+        async with running(service):
+            dropped = await overflow_while_down(service)
+        telemetry = TelemetryResource()
+        site_root = resource.Site()
+        site_root.add_resource(["api", "v1", "TB_TOKEN", "telemetry"], telemetry)
+        server = await aiocoap.Context.create_server_context(site_root, bind=("127.0.0.1", port))
+        try:
+            service = Service(load_config(path))
+            async with running(service):
+                cloud = service.components["upstreams"].uplinks["cloud"]
+                await wait_until(lambda: cloud.cursor == service.store.last_seq, timeout=60)
+                last_seq = service.store.last_seq
+        finally:
+            await server.shutdown()
+        values = sum(len(entry["values"]) for _, payload in telemetry.payloads for entry in payload)
+        assert values == last_seq - dropped
+        assert "announced=false" in caplog.text
     run(main())
