@@ -142,3 +142,11 @@ def test_point_text_format():
     assert codec.encode_point(r, 0) == b"true"
     r = StoredReading(1, "lamp/level", 21.5, 1.0, "%", Quality.GOOD, True)
     assert codec.encode_point(r, 0) == b"21.5 %"
+
+
+@pytest.mark.parametrize("value, text", [(12345.67, b"12345.67"), (0.1234567, b"0.1234567"),
+                                         (40.0, b"40"), (-0.0, b"-0.0"), (1e-300, b"1e-300")])
+def test_point_text_is_exact_too(value, text):
+    r = StoredReading(1, "meter/energy", value, 1.0, None, Quality.GOOD, True)
+    assert codec.encode_point(r, 0) == text
+    assert float(text) == value
