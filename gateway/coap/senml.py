@@ -193,7 +193,7 @@ def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | N
             group.append(reading)
     label = _label_cbor if cbor else _label_json
     value_of = _cbor_value if cbor else _json_value
-    times = _LossyTimes(readings[0].ts) if lossy_widths else _ExactTimes(cbor=cbor)
+    times: _ExactTimes | _LossyTimes = _LossyTimes(readings[0].ts) if lossy_widths else _ExactTimes(cbor=cbor)
     out: list[dict[Any, Any]] = []
     # bu stays in force until replaced and cannot be unset, so points without a unit go first.
     ordered = sorted(groups.values(), key=lambda group: group[0].unit is not None and group[0].unit != "")
