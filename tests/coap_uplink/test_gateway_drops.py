@@ -4,7 +4,9 @@ numbers and an explicit announcement of what was lost at the gateway, across a r
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import aiocoap
@@ -20,7 +22,7 @@ from tests.conftest import SITE_HEADER, running, wait_until, write_site
 
 from .receiver import Receiver, free_udp_port
 from .test_uplink_aiocoap import TelemetryResource, readings, run
-from .test_uplink_peers import stop_process
+from .test_uplink_peers import ROOT, stop_process
 
 #: small enough that a few thousand readings overflow it
 QUOTA = 96 * 1024
@@ -101,6 +103,36 @@ def test_after_a_restart_the_in_flight_number_is_resent_with_its_drops_announced
                                2: Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped)}
         assert len(got.accepted) == IN_FLIGHT + BACKLOG - dropped
         assert sum(d.count for d in got.dropped.values()) == dropped
+    run(main())
+
+
+def test_after_kill_9_the_in_flight_number_is_resent_with_its_drops_announced(tmp_path):
+    port = free_udp_port()
+    config = site(tmp_path, port)
+    gateway = subprocess.Popen([sys.executable, "-m", "tests.coap_uplink.overflowing_gateway", str(config)],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert gateway.stdout is not None
+        line = gateway.stdout.readline().split()
+        assert line[:1] == ["dropped"], line
+        dropped = int(line[1])
+        gateway.send_signal(signal.SIGKILL)
+        gateway.wait(10)
+    finally:
+        stop_process(gateway)
+
+    async def main():
+        service = Service(load_config(config))
+        async with Receiver(port) as rx, running(service):
+            cloud = service.components["upstreams"].uplinks["cloud"]
+            await wait_until(lambda: cloud.cursor == service.store.last_seq, timeout=60)
+            assert service.health()["store"]["dropped_unforwarded"] == dropped
+        got = rx.received
+        assert got.batches == list(range(1, len(got.batches) + 1)) and got.duplicates == []
+        assert got.sizes[1] == 0
+        assert got.dropped == {1: Dropped(IN_FLIGHT, 1, IN_FLIGHT),
+                               2: Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped)}
+        assert len(got.accepted) == IN_FLIGHT + BACKLOG - dropped
     run(main())
 
 
