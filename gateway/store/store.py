@@ -28,10 +28,10 @@ from .database import (
 
 log = logging.getLogger("gateway.store")
 T = TypeVar("T")
-
-DB_FILENAME = "buffer.db"
 #: why readings left the buffer; only the first means a reading an upstream never acknowledged
 REMOVAL_COUNTERS = (DROPPED_UNFORWARDED, EVICTED_FORWARDED, EVICTED_AGE)
+
+DB_FILENAME = "buffer.db"
 
 
 class Store:
