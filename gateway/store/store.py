@@ -17,10 +17,19 @@ from typing import Any, TypeVar
 
 from ..config import StoreConfig
 from ..model import Reading, StoredReading
-from .database import Database, RetentionResult, StoreFullError
+from .database import (
+    DROPPED_UNFORWARDED,
+    EVICTED_AGE,
+    EVICTED_FORWARDED,
+    Database,
+    RetentionResult,
+    StoreFullError,
+)
 
 log = logging.getLogger("gateway.store")
 T = TypeVar("T")
+#: why readings left the buffer; only the first means a reading an upstream never acknowledged
+REMOVAL_COUNTERS = (DROPPED_UNFORWARDED, EVICTED_FORWARDED, EVICTED_AGE)
 
 DB_FILENAME = "buffer.db"
 
@@ -52,6 +61,8 @@ class Store:
         self.last_error_at: float | None = None
         self.full = False
         self.last_retention: RetentionResult | None = None
+        #: totals since the buffer was created (the ``counters`` table), kept here for health
+        self.removed: dict[str, int] = dict.fromkeys(REMOVAL_COUNTERS, 0)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -60,6 +71,8 @@ class Store:
         self._wdb = await self._on_writer(lambda: Database(self.path))
         self._rdb = await self._on_reader(lambda: Database(self.path, readonly=True))
         self.last_seq = await self._on_writer(self._wdb.last_seq)
+        counters = await self._on_writer(self._wdb.counters)
+        self.removed = {name: counters.get(name, 0) for name in REMOVAL_COUNTERS}
 
     async def close(self, timeout: float | None = None) -> bool:
         """Flush everything pending, checkpoint, then close. Called on graceful shutdown.
@@ -215,6 +228,9 @@ class Store:
             now=self._now(), max_age=cfg.max_age, max_bytes=cfg.max_bytes,
             hard_max_bytes=cfg.hard_max_bytes, consumers=consumers))
         self.last_retention = result
+        self.removed[DROPPED_UNFORWARDED] += result.dropped_unforwarded
+        self.removed[EVICTED_FORWARDED] += result.evicted_forwarded
+        self.removed[EVICTED_AGE] += result.evicted_age
         if result.dropped_unforwarded:
             log.warning("event=unforwarded_dropped count=%d reason=hard_quota used_bytes=%d",
                         result.dropped_unforwarded, result.used_bytes)
@@ -277,4 +293,6 @@ class Store:
             "used_bytes": retention.used_bytes if retention else None,
             "max_bytes": self.config.max_bytes,
             "hard_max_bytes": self.config.hard_max_bytes,
+            # totals since the buffer was created, across restarts
+            **self.removed,
         }
