@@ -75,3 +75,40 @@ def test_rules_test_replays_buffered_history_without_writing(rules_site, tmp_pat
     db = Database(data / "buffer.db", readonly=True)
     assert db.count() == before
     db.close()
+
+
+def test_read_only_and_manual_commands_work_while_a_rule_file_is_broken(rules_site, tmp_path, capsys):
+    rules_site({"follow.toml": FOLLOW})
+    (tmp_path / "rules" / "broken.toml").write_text(BROKEN)
+    config = str(tmp_path / "gateway.toml")
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(data / "buffer.db")
+    db.insert([Reading("sensor/traffic", 4, time.time() - 60)])
+    db.close()
+    capsys.readouterr()
+
+    assert main(["check", "-c", config]) == 1  # rule-file problems only: the gateway starts
+    captured = capsys.readouterr()
+    assert "broken.toml:4: rule[0].condition: rule 'broken': unknown point 'sensor/trafic'" in captured.err
+    assert "broken.toml is broken: skipped, it has no accepted version" in captured.out
+    assert "found in rule files (the gateway still starts)" in captured.err
+
+    assert main(["readings", "-c", config]) == 0
+    assert "sensor/traffic  4" in capsys.readouterr().out
+    assert main(["readings", "sensor/traffic", "--since", "1h", "-c", config]) == 0
+    assert "sensor/traffic  4" in capsys.readouterr().out
+
+    assert main(["override", "lamp/level", "80", "--for", "30m", "-c", config]) == 0
+    assert "lamp/level held at 80" in capsys.readouterr().out
+    assert main(["override", "-c", config]) == 0
+    assert "lamp/level" in capsys.readouterr().out
+    assert main(["override", "--clear", "lamp/level", "-c", config]) == 0
+    assert "override cleared" in capsys.readouterr().out
+
+    assert main(["rules", "test", str(tmp_path / "rules" / "follow.toml"), "-c", config]) == 0
+    assert "follow: change of sensor/traffic" in capsys.readouterr().out
+    assert main(["rules", "test", str(tmp_path / "rules" / "follow.toml"), "--replay", "1h", "-c", config]) == 0
+    assert "replayed 1 readings" in capsys.readouterr().out
+    assert main(["rules", "test", str(tmp_path / "rules" / "broken.toml"), "-c", config]) == 1
+    assert "unknown key 'fore'" in capsys.readouterr().err
