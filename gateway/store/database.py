@@ -239,6 +239,27 @@ class Database:
             (pid, int((start or 0) * 1000), int((end if end is not None else 1e13) * 1000), limit))
         return [_decode(seq, name, ts, value, flags, unit) for seq, ts, value, flags in rows]
 
+    def oldest_ts(self) -> float | None:
+        """The time of the oldest reading held, of any point (one index probe per point)."""
+        row = self.conn.execute(
+            "SELECT min(t) FROM (SELECT (SELECT min(ts) FROM readings WHERE point = points.id) AS t "
+            "FROM points)").fetchone()
+        return None if row is None or row[0] is None else row[0] / 1000.0
+
+    def latest_before(self, points: Iterable[str], ts: float) -> list[StoredReading]:
+        """The newest reading of each point at or before ``ts``: what a restart at ``ts`` knew."""
+        out = []
+        for name in sorted(set(points)):
+            pid = self._lookup_id(name)
+            if pid is None:
+                continue
+            row = self.conn.execute(
+                "SELECT seq, ts, value, flags FROM readings WHERE point = ? AND ts <= ? "
+                "ORDER BY ts DESC, seq DESC LIMIT 1", (pid, int(ts * 1000))).fetchone()
+            if row:
+                out.append(_decode(row[0], name, row[1], row[2], row[3], self._name_of(pid)[1]))
+        return out
+
     def history_all(self, start: float, end: float) -> list[StoredReading]:
         """Every reading in a time range, in time order; for replaying rules over history."""
         rows = self.conn.execute(
