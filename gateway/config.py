@@ -16,7 +16,7 @@ from typing import Any
 from .driver import Driver, PointSpec, available_drivers, load_driver
 from .model import is_valid_name_part
 from .options import Table
-from .problems import ConfigError, Problems, did_you_mean, load_toml
+from .problems import ConfigError, Problem, Problems, did_you_mean, load_toml
 
 #: top-level section -> "module:function" of the component that parses it. The function is
 #: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
@@ -101,6 +101,11 @@ class GatewayConfig:
     def section(self, name: str) -> Any:
         return self.sections.get(name)
 
+    @property
+    def nonfatal_problems(self) -> list[Problem]:
+        """Problems the daemon starts with (in rule files), from sections that report them."""
+        return [p for s in self.sections.values() for p in getattr(s, "nonfatal_problems", ())]
+
 
 def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConfig:
     """Parse and validate ``path``; raises ConfigError listing every problem found."""
@@ -110,7 +115,8 @@ def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConf
     if raw is None:
         raise ConfigError(problems.items)
     config = parse_config(raw, path.resolve(), problems, check_data_dir=check_data_dir)
-    problems.raise_if_any()
+    if problems:
+        raise ConfigError(list(problems.items), list(config.nonfatal_problems) if config else [])
     assert config is not None
     return config
 

@@ -33,7 +33,10 @@ COMPONENTS: dict[str, str] = {
     "api": "gateway.coap.api:ApiComponent",
 }
 
-SHUTDOWN_GRACE = 5.0
+#: SIGTERM to exit, at most: systemd's TimeoutStopSec and a technician both expect it.
+SHUTDOWN_BUDGET = 4.0
+#: of that budget, what components and drivers may use before the store's final flush
+STOP_COMPONENTS_BUDGET = 2.0
 
 
 class Component(Protocol):
@@ -63,6 +66,8 @@ class Service:
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self.on_ready: list[Callable[[], None]] = []
+        #: False after a shutdown that had to abandon a hung store writer
+        self.clean_exit = True
 
     async def run(self) -> None:
         """Run until ``stop()`` or SIGTERM/SIGINT; always flushes the store on the way out."""
@@ -114,17 +119,25 @@ class Service:
         raise _StopRequested
 
     async def _shutdown(self) -> None:
+        """Stop components, drivers, then flush the store, all within ``SHUTDOWN_BUDGET``.
+
+        The store's flush comes last and keeps the larger share: it holds accepted readings.
+        A writer that does not answer (a hung card) is abandoned, and ``clean_exit`` tells
+        the caller to exit without joining its thread."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_BUDGET
+        stop_by = loop.time() + STOP_COMPONENTS_BUDGET
         for name, component in reversed(list(self.components.items())):
             try:
-                await asyncio.wait_for(component.stop(), SHUTDOWN_GRACE)
+                await asyncio.wait_for(component.stop(), max(stop_by - loop.time(), 0.1))
             except Exception as exc:  # noqa: BLE001
-                log.warning("event=component_stop_failed component=%s error=%r", name, str(exc))
+                log.warning("event=component_stop_failed component=%s error=%r", name, str(exc) or type(exc).__name__)
         try:
-            await asyncio.wait_for(self.devices.close(), SHUTDOWN_GRACE)
+            await asyncio.wait_for(self.devices.close(), max(stop_by - loop.time(), 0.1))
         except Exception as exc:  # noqa: BLE001
-            log.warning("event=devices_close_failed error=%r", str(exc))
-        await self.store.close()
-        log.info("event=stopped last_seq=%d", self.store.last_seq)
+            log.warning("event=devices_close_failed error=%r", str(exc) or type(exc).__name__)
+        self.clean_exit = await self.store.close(timeout=max(deadline - loop.time(), 0.5))
+        log.info("event=stopped last_seq=%d clean=%s", self.store.last_seq, str(self.clean_exit).lower())
 
     def _build_components(self) -> None:
         for section, target in COMPONENTS.items():

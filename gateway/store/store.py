@@ -18,10 +18,19 @@ from typing import Any, TypeVar
 
 from ..config import StoreConfig
 from ..model import Reading, StoredReading
-from .database import Database, RetentionResult, StoreFullError
+from .database import (
+    DROPPED_UNFORWARDED,
+    EVICTED_AGE,
+    EVICTED_FORWARDED,
+    Database,
+    RetentionResult,
+    StoreFullError,
+)
 
 log = logging.getLogger("gateway.store")
 T = TypeVar("T")
+#: why readings left the buffer; only the first means a reading an upstream never acknowledged
+REMOVAL_COUNTERS = (DROPPED_UNFORWARDED, EVICTED_FORWARDED, EVICTED_AGE)
 
 DB_FILENAME = "buffer.db"
 #: a full queue whose commits have made no progress for this long (or whose last commit
@@ -41,8 +50,12 @@ class Store:
         self._pending: list[Reading] = []
         self._space = asyncio.Condition()
         self._has_pending = asyncio.Event()
+        #: set once ``flush_readings`` are queued, so the writer commits without waiting out
+        #: ``flush_interval``; the writer sleeps on it instead of polling the queue
+        self._batch_ready = asyncio.Event()
         self._committed = asyncio.Condition()
         self._flush_lock = asyncio.Lock()
+        self._in_flight: asyncio.Future[int] | None = None
         #: names of cursors whose readings must be forwarded before eviction
         self.consumers: list[str] = []
         self.last_seq = 0
@@ -59,6 +72,8 @@ class Store:
         self._full_since: float | None = None  # monotonic time the queue was first seen full
         self._committed_at = 0.0  # monotonic time of the last successful commit
         self.last_retention: RetentionResult | None = None
+        #: totals since the buffer was created (the ``counters`` table), kept here for health
+        self.removed: dict[str, int] = dict.fromkeys(REMOVAL_COUNTERS, 0)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -67,24 +82,38 @@ class Store:
         self._wdb = await self._on_writer(lambda: Database(self.path))
         self._rdb = await self._on_reader(lambda: Database(self.path, readonly=True))
         self.last_seq = await self._on_writer(self._wdb.last_seq)
+        counters = await self._on_writer(self._wdb.counters)
+        self.removed = {name: counters.get(name, 0) for name in REMOVAL_COUNTERS}
 
-    async def close(self) -> None:
-        """Flush everything pending, then close. Called on graceful shutdown.
+    async def close(self, timeout: float | None = None) -> bool:
+        """Flush everything pending, checkpoint, then close. Called on graceful shutdown.
 
-        A disk that still refuses commits cannot take what is pending: that is logged with
-        the count, and the gateway still shuts down cleanly (a stop must never hang or crash)."""
+        With ``timeout``, gives up on a writer that does not answer in time (a hung SD card)
+        and returns False: what is committed stays committed, the readings still queued are
+        logged as lost, and the caller must exit without waiting for the writer thread.
+        A disk that still refuses commits cannot take what is pending either: that is logged
+        with the count, and the store still closes cleanly (a stop must never crash)."""
         try:
-            await self.flush()
-        except Exception as exc:  # noqa: BLE001 - full or failing disk at shutdown
-            log.error("event=store_close_unflushed path=%s lost_readings=%d error=%r", self.path,
-                      len(self._pending), str(exc))
-        if self._wdb is not None:
-            wdb = self._wdb
-            await self._on_writer(lambda: (_checkpoint_if_possible(wdb), wdb.close()))
-        if self._rdb is not None:
-            await self._on_reader(self._rdb.close)
+            async with asyncio.timeout(timeout):
+                try:
+                    await self.flush()
+                except Exception as exc:  # noqa: BLE001 - full or failing disk at shutdown
+                    log.error("event=store_close_unflushed path=%s lost_readings=%d error=%r", self.path,
+                              len(self._pending), str(exc))
+                if self._wdb is not None:
+                    wdb = self._wdb
+                    await self._on_writer(lambda: (_checkpoint_if_possible(wdb), wdb.close()))
+                if self._rdb is not None:
+                    await self._on_reader(self._rdb.close)
+        except TimeoutError:
+            log.error("event=store_close_abandoned path=%s reason=writer_unresponsive "
+                      "queued_readings_lost=%d last_seq=%d", self.path, len(self._pending), self.last_seq)
+            self._writer.shutdown(wait=False, cancel_futures=True)
+            self._reader.shutdown(wait=False, cancel_futures=True)
+            return False
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
+        return True
 
     async def _on_writer(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
@@ -116,6 +145,8 @@ class Store:
             await self._space.wait_for(lambda: len(self._pending) < self.config.queue_size)
             self._pending.extend(batch)
         self._has_pending.set()
+        if len(self._pending) >= self.config.flush_readings:
+            self._batch_ready.set()
 
     def offer(self, batch: Sequence[Reading]) -> bool:
         """Queue a batch if the queue has room; never waits. False: not queued, not counted."""
@@ -125,8 +156,7 @@ class Store:
             if self._full_since is None:
                 self._full_since = time.monotonic()
             return False
-        self._pending.extend(batch)
-        self._has_pending.set()
+        self._queue(batch)
         return True
 
     async def admit(self, batch: Sequence[Reading]) -> bool:
@@ -150,9 +180,14 @@ class Store:
                         await self._space.wait()
                 except TimeoutError:
                     pass
-            self._pending.extend(batch)
-        self._has_pending.set()
+            self._queue(batch)
         return True
+
+    def _queue(self, batch: Sequence[Reading]) -> None:
+        self._pending.extend(batch)
+        self._has_pending.set()
+        if len(self._pending) >= self.config.flush_readings:
+            self._batch_ready.set()
 
     def refuse(self, batch: Sequence[Reading]) -> None:
         """Count a batch that was not queued (logged once per stall, kept in health and counters)."""
@@ -179,12 +214,13 @@ class Store:
         while True:
             await self._has_pending.wait()
             if len(self._pending) < self.config.flush_readings:
-                deadline = asyncio.get_running_loop().time() + self.config.flush_interval
-                while len(self._pending) < self.config.flush_readings:
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
-                        break
-                    await asyncio.sleep(min(remaining, 0.02))
+                # One wake-up per commit: when the batch fills or the interval ends.
+                self._batch_ready.clear()
+                try:
+                    async with asyncio.timeout(self.config.flush_interval):
+                        await self._batch_ready.wait()
+                except TimeoutError:
+                    pass
             try:
                 await self.flush()
                 backoff = 0.5
@@ -200,30 +236,45 @@ class Store:
             await self._flush_locked()
 
     async def _flush_locked(self) -> None:
+        if self._in_flight is not None:
+            # A commit whose flush was cancelled may still be running on the writer thread:
+            # let it finish (its callback takes its readings off the queue) so that they are
+            # not inserted twice.
+            await asyncio.shield(self._in_flight)
         while self._pending:
             batch = self._pending[: max(self.config.flush_readings, 1)]
             dropped = self._dropped_unrecorded
-            last = await self._on_writer(functools.partial(self.wdb.insert, batch,
-                                                           dropped_queue_full=dropped))
-            del self._pending[: len(batch)]
-            self._dropped_unrecorded -= dropped
-            self.last_seq = last
-            self.committed_readings += len(batch)
-            self.commits += 1
-            self._committed_at = time.monotonic()
-            if len(self._pending) < self.config.queue_size:
-                self._full_since = None
-            if self.last_error is not None or self._refusing:
-                log.info("event=store_recovered path=%s pending=%d dropped_readings=%d", self.path,
-                         len(self._pending), self.dropped_readings)
-            self.full = False
-            self.last_error = None
-            self._refusing = False
+            commit = asyncio.get_running_loop().run_in_executor(
+                self._writer, functools.partial(self.wdb.insert, batch, dropped_queue_full=dropped))
+            self._in_flight = commit
+            commit.add_done_callback(functools.partial(self._batch_committed, len(batch), dropped))
+            # Shielded: a cancelled flush (shutdown) must not forget a commit that happens.
+            await asyncio.shield(commit)
             async with self._space:
                 self._space.notify_all()
             async with self._committed:
                 self._committed.notify_all()
         self._has_pending.clear()
+
+    def _batch_committed(self, count: int, dropped: int, commit: asyncio.Future[int]) -> None:
+        """Book a finished commit, on the loop, whether or not its flush is still waiting."""
+        self._in_flight = None
+        if commit.cancelled() or commit.exception() is not None:
+            return  # the readings stay queued, in order, for the next attempt
+        del self._pending[:count]
+        self._dropped_unrecorded -= dropped
+        self.last_seq = commit.result()
+        self.committed_readings += count
+        self.commits += 1
+        self._committed_at = time.monotonic()
+        if len(self._pending) < self.config.queue_size:
+            self._full_since = None
+        if self.last_error is not None or self._refusing:
+            log.info("event=store_recovered path=%s pending=%d dropped_readings=%d", self.path,
+                     len(self._pending), self.dropped_readings)
+        self.full = False
+        self.last_error = None
+        self._refusing = False
 
     def _record_error(self, exc: BaseException) -> None:
         message = str(exc)
@@ -262,6 +313,9 @@ class Store:
             now=self._now(), max_age=cfg.max_age, max_bytes=cfg.max_bytes,
             hard_max_bytes=cfg.hard_max_bytes, consumers=consumers))
         self.last_retention = result
+        self.removed[DROPPED_UNFORWARDED] += result.dropped_unforwarded
+        self.removed[EVICTED_FORWARDED] += result.evicted_forwarded
+        self.removed[EVICTED_AGE] += result.evicted_age
         if result.dropped_unforwarded:
             log.warning("event=unforwarded_dropped count=%d reason=hard_quota used_bytes=%d",
                         result.dropped_unforwarded, result.used_bytes)
@@ -332,6 +386,8 @@ class Store:
             "used_bytes": retention.used_bytes if retention else None,
             "max_bytes": self.config.max_bytes,
             "hard_max_bytes": self.config.hard_max_bytes,
+            # totals since the buffer was created, across restarts
+            **self.removed,
         }
 
 

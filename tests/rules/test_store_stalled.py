@@ -182,11 +182,10 @@ def small_filesystem(path: Path, size: str = "2m"):
 
 def fill_filesystem(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as out:
+    with filler.open("wb", buffering=0) as out:  # unbuffered: closing has nothing left to write
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     return filler
