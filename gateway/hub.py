@@ -44,35 +44,37 @@ class Subscription:
         self.queue = asyncio.Queue(self.maxsize)
 
     async def offer(self, batch: Sequence[Reading]) -> None:
-        if self.accepts is not None:
-            batch = [r for r in batch if self.accepts(r)]
-            if not batch:
-                return
+        batch = self._accepted(batch)
+        if not batch:
+            return
         if self.overflow == "block":
             await self.queue.put(batch)
         else:
-            while self.queue.full():
-                self.queue.get_nowait()
-                self.dropped_batches += 1
+            self._drop_oldest_while_full()
             self.queue.put_nowait(batch)
         self.delivered_batches += 1
 
     def offer_nowait(self, batch: Sequence[Reading]) -> None:
         """Like ``offer`` but never waits: a full blocking queue drops this batch (counted)."""
-        if self.accepts is not None:
-            batch = [r for r in batch if self.accepts(r)]
-            if not batch:
-                return
+        batch = self._accepted(batch)
+        if not batch:
+            return
         if self.overflow == "block":
             if self.queue.full():
                 self.dropped_batches += 1
                 return
         else:
-            while self.queue.full():
-                self.queue.get_nowait()
-                self.dropped_batches += 1
+            self._drop_oldest_while_full()
         self.queue.put_nowait(batch)
         self.delivered_batches += 1
+
+    def _accepted(self, batch: Sequence[Reading]) -> Sequence[Reading]:
+        return batch if self.accepts is None else [r for r in batch if self.accepts(r)]
+
+    def _drop_oldest_while_full(self) -> None:
+        while self.queue.full():
+            self.queue.get_nowait()
+            self.dropped_batches += 1
 
     async def get(self) -> Sequence[Reading]:
         return await self.queue.get()
