@@ -43,7 +43,7 @@ def test_table_output_and_unknown_point(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "lamp/level" in out and "40 %" in out
     assert main(["readings", "--data-dir", str(data), "no/such"]) == 1
-    assert "no readings for no/such" in capsys.readouterr().err
+    assert "no point 'no/such' in the buffer or the config" in capsys.readouterr().err
 
 
 def test_missing_buffer_is_explained(tmp_path, capsys):
