@@ -54,6 +54,11 @@ def _decode(seq: int, name: str, ts: int, value: Any, flags: int, unit: str | No
                          not flags & FLAG_UNSYNCED)
 
 
+#: a row of ``readings`` (with its point's name and unit) as a reading: for offline tools
+#: that run their own SQL over the buffer
+decode_row = _decode
+
+
 class Database:
     """One connection to the buffer. Not thread-safe: each thread opens its own."""
 
