@@ -72,6 +72,10 @@ def command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bad time: {exc}", file=sys.stderr)
         return 2
+    if start >= end:
+        print(f"--since ({site.times.text(start)}) is not before --until ({site.times.text(end)})",
+              file=sys.stderr)
+        return 2
     import sqlite_utils  # only here: see the module docstring
 
     conn = sqlite3.connect(f"file:{site.path}?mode=ro", uri=True)

@@ -143,3 +143,16 @@ def test_a_bad_since_explains_the_accepted_forms(tmp_path, capsys):
     assert "Invalid isoformat" not in err
     assert "'5 min' is not a time; write a duration back from now (30s, 15m, 2h, 7d, 1h30m)" in err
     assert "without an offset is in Europe/Amsterdam" in err
+
+
+def test_export_csv_in_site_time_with_exact_values_and_a_half_open_range(tmp_path, capsys):
+    config = make_site(tmp_path, [Reading("meter/voltage", 2301 * 0.1, WINTER_TS, "V"),
+                                  Reading("meter/voltage", 1.0, WINTER_TS + 60, "V")])
+    assert main(["export", "-c", str(config), "--since", "2025-12-02T06:00:01.250",
+                 "--until", "2025-12-02T06:01:01.250"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["ts"], r["value"]) for r in rows] == [("2025-12-02T06:00:01.250+01:00", "230.10000000000002")]
+    assert main(["export", "-c", str(config), "--since", "1h", "--until", "2h"]) == 2
+    assert "is not before --until" in capsys.readouterr().err
+    assert main(["export", "-c", str(config), "--since", "5 min"]) == 2
+    assert "'5 min' is not a time" in capsys.readouterr().err
