@@ -213,6 +213,8 @@ class Actuation:
             else:
                 self._applied_overrides[point] = override.set_at
                 started.append(point)
+                log.info("event=override_started point=%s value=%r until=%s source=%s", point,
+                         override.value, _iso(override.until), override.source)
             self._unfinished.discard(point)
             try:
                 outcome = await self.write(point, override.value, source=f"override:{override.source}",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Quality, Reading, StoredReading
-from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCHEMA_VERSION
+from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCHEMA_VERSION, VIEWS
 
 DROPPED_UNFORWARDED = "dropped_unforwarded"
 EVICTED_FORWARDED = "evicted_forwarded"
@@ -54,6 +54,11 @@ def _decode(seq: int, name: str, ts: int, value: Any, flags: int, unit: str | No
                          not flags & FLAG_UNSYNCED)
 
 
+#: a row of ``readings`` (with its point's name and unit) as a reading: for offline tools
+#: that run their own SQL over the buffer
+decode_row = _decode
+
+
 class Database:
     """One connection to the buffer. Not thread-safe: each thread opens its own."""
 
@@ -73,6 +78,7 @@ class Database:
             # FULL: a commit is on disk (WAL fsynced) before we call it committed.
             conn.execute("PRAGMA synchronous = FULL")
             self.migrate()
+            self.ensure_views()
         self._point_ids: dict[str, int] = {}
         self._point_units: dict[str, str | None] = {}
         self._point_names: dict[int, tuple[str, str | None]] = {}
@@ -98,9 +104,29 @@ class Database:
         # pluggy) to a daemon whose whole budget on a Pi is about 40 MB.
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self._transaction():
+                for name in VIEWS:  # recreated by ensure_views, after the tables changed
+                    self.conn.execute(f"DROP VIEW IF EXISTS {name}")
                 for statement in MIGRATIONS[version]:
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version}")
+
+    def ensure_views(self) -> None:
+        """Create the views for people, or replace one whose definition differs; no write
+        when they are already as this gateway defines them.
+
+        Best effort: a full or read-only disk must not stop the gateway for a convenience,
+        so a failure leaves the views to the next start."""
+        existing = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'"))
+        stale = {name: sql for name, sql in VIEWS.items() if existing.get(name) != sql}
+        if not stale:
+            return
+        try:
+            with self._transaction():
+                for name, sql in stale.items():
+                    self.conn.execute(f"DROP VIEW IF EXISTS {name}")
+                    self.conn.execute(sql)
+        except sqlite3.OperationalError:
+            pass
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
