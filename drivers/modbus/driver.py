@@ -309,6 +309,13 @@ class ModbusDriver(Driver):
             "retry_in": round(self._breaker.retry_in(now), 3),
             "last_error": self._last_error,
             **self.counters,
+            # failures by reason in plain words, for `gateway status`
+            "errors": {"no answer": self.counters["timeouts"], "bad checksum": self.counters["crc_errors"],
+                       "request refused by device": self.counters["exceptions"],
+                       "bus unavailable": self.counters["bus_unavailable"],
+                       "garbled reply": self.counters["protocol_errors"],
+                       "invalid value": self.counters["invalid_values"],
+                       "write failed": self.counters["write_errors"]},
         }
         if self._bus is not None:
             report["bus"] = self._bus.health()
