@@ -173,7 +173,9 @@ def _upstreams(upstreams: Mapping[str, Any] | None, zone: dt.tzinfo, now: float)
         if up.get("last_error"):
             failures = up.get("failures_in_row", 0)
             tail = f" ({failures} attempts in a row)" if failures else ""
-            lines.extend(_wrap(f"last error: {up['last_error']}{tail}", first="  ", rest="    "))
+            at = up.get("last_error_ts")
+            when = f" ({short_time(at, zone, now)})" if at else ""
+            lines.extend(_wrap(f"last error{when}: {up['last_error']}{tail}", first="  ", rest="    "))
     return lines
 
 
@@ -207,7 +209,7 @@ def _rules(rules: Mapping[str, Any] | None) -> list[str]:
     if rules is None:
         return ["RULES  (no [rules] section)"]
     files = rules.get("files", {})
-    lines = [f"RULES  {rules.get('directory', '')}"]
+    lines = _wrap(f"RULES  {rules.get('directory', '')}", rest="       ")
     rejected = rules.get("rejected", {})
     outcome = rules.get("rejected_outcome", {})
     for name, count in files.items():
@@ -244,7 +246,7 @@ def _overrides(overrides: Mapping[str, Any], zone: dt.tzinfo, now: float) -> lis
 
 def _wrap(text: str, *, first: str = "", rest: str = "  ") -> list[str]:
     return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,
-                         break_long_words=True, break_on_hyphens=False) or [first]
+                         break_long_words=False, break_on_hyphens=False) or [first]
 
 
 def _cut(text: str, width: int) -> str:

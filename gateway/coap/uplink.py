@@ -313,6 +313,7 @@ class Uplink:
             "last_error": self.last_error,
             "last_error_at": _iso(self.last_error_at),
             "last_success_ts": self.last_success,
+            "last_error_ts": self.last_error_at,
             "failures_in_row": self.failures_in_row,
             "failing_since_ts": self.failing_since,
             "retry_in_s": round(max(self.retry_at - now, 0.0), 3) if self.retry_at else None,
