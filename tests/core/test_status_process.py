@@ -339,5 +339,31 @@ def test_status_without_a_daemon_exits_2(tmp_path):
     assert main(["status", "--config", str(config)]) == 2
 
 
+def test_status_watch_refreshes_in_place_until_ctrl_c(tmp_path):
+    config = tmp_path / "gateway.toml"
+    config.write_text(SIMPLE_SITE)
+
+    async def scenario() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "status", "--config", str(config), "--watch", "0.2",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        assert proc.stdout is not None
+        seen = b""
+        try:
+            async with asyncio.timeout(60):
+                while seen.count(b"\x1b[H\x1b[2J") < 2:  # cleared and redrawn, not scrolled
+                    seen += await proc.stdout.read(4096)
+            proc.send_signal(signal.SIGINT)
+            rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert b"NOT RUNNING" in seen and b"Traceback" not in seen + rest
+        assert proc.returncode == 2  # Ctrl-C ends it with the last status it showed
+
+    asyncio.run(scenario())
+
+
 if __name__ == "__main__":
     pytest.main([__file__, "-s"])
