@@ -211,7 +211,8 @@ class ModbusDriver(Driver):
         counter = {"timeout": "timeouts", "crc_error": "crc_errors", "bus_unavailable": "bus_unavailable",
                    "protocol_error": "protocol_errors", "exception": "exceptions"}.get(exc.kind, "protocol_errors")
         self.counters[counter] += 1
-        self._last_error = f"{block.describe()}: {exc}"
+        # a bus that cannot be reached is not about one register block
+        self._last_error = str(exc) if isinstance(exc, BusUnavailable) else f"{block.describe()}: {exc}"
         now = self.ctx.clock.monotonic()
         opened = self._breaker.failure(now) if exc.device_fault or isinstance(exc, BusUnavailable) else False
         event = exc.kind

@@ -27,6 +27,10 @@ EXIT_HEALTHY = 0
 EXIT_DEGRADED = 1
 EXIT_NOT_RUNNING = 2
 
+#: the uplink's own state names, as a technician would say them
+UPLINK_STATES = {"idle": "up to date", "lingering": "batching", "sent": "sent", "sending": "sending",
+                 "backoff": "retrying", "starting": "starting"}
+
 WIDTH = 80
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -122,7 +126,7 @@ def render(health: Mapping[str, Any], zone: dt.tzinfo, now: float) -> str:
         title += f" ({gateway['name']})"
     right = f"version {gateway.get('version', '?')}, up {duration(gateway.get('uptime_s'))}"
     lines.append(_two_sides(title, right))
-    clock = "" if gateway.get("clock_synced", True) else "  (clock not synced)"
+    clock = ", clock synced" if gateway.get("clock_synced", True) else " (clock not synced)"
     lines.append(f"times in {zone_text(zone, now)}{clock}")
     status = health.get("status", "?")
     lines.append("")
@@ -168,7 +172,8 @@ def _upstreams(upstreams: Mapping[str, Any] | None, zone: dt.tzinfo, now: float)
         return lines
     for name, up in upstreams.items():
         lag = f"{up.get('lag_readings', 0)} rdg / {duration(up.get('lag_seconds'))}"
-        lines.append(f"{_cut(name, 17):<18}{_cut(up.get('state', '?'), 9):<10}{lag:>20}  "
+        state = UPLINK_STATES.get(up.get("state", "?"), up.get("state", "?"))
+        lines.append(f"{_cut(name, 17):<18}{_cut(state, 9):<10}{lag:>20}  "
                      f"{short_time(up.get('last_success_ts'), zone, now):<19}")
         if up.get("last_error"):
             failures = up.get("failures_in_row", 0)
