@@ -157,6 +157,10 @@ class Daemon:
                 await self.proc.wait()
 
 
+#: a time as `gateway status` prints it: today's, or another day's (a test may span midnight)
+TIME = r"(\d\d-\d\d \d\d:\d\d|\d\d:\d\d:\d\d)[+-]\d\d:\d\d"
+
+
 def row(out: str, name: str) -> str:
     """The table row of one device or upstream."""
     return next((line for line in out.splitlines() if line.startswith(name + " ")), "")
@@ -228,7 +232,7 @@ def test_status_tells_each_state_of_a_running_daemon(tmp_path):
             assert "STATUS: OK" in out and fits_80_columns(out), out
             assert out.count("clock") == 1, out  # synced or not, said once
             assert re.search(r"times in Europe/Amsterdam \(\+0[12]:00\)", out), out
-            assert re.search(r"^cloud\s+\S+\s+\d+ rdg / \d+ s\s+\d\d:\d\d:\d\d[+-]\d\d:\d\d", out, re.M), out
+            assert re.search(rf"^cloud\s+\S.*\s+\d+ rdg / \d+ s\s+{TIME}", out, re.M), out
             assert re.search(r"dim\.toml\s+1 rule\s+loaded", out), out
             assert re.search(r"\d h of buffer left before unforwarded readings would be dropped", flat(out)), out
             code, text = await daemon.status("--json")
@@ -239,6 +243,14 @@ def test_status_tells_each_state_of_a_running_daemon(tmp_path):
             code, out = await daemon.status("--utc")
             assert re.search(r"times in UTC(, clock synced| \(clock not synced\))\n", out), out
             print(out)  # the pasted example of a healthy cabinet
+
+            # an override a technician set beside the daemon is listed, and is not a fault
+            override = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", "override", "lamp-1/level", "90", "--for", "30m",
+                "--config", str(config), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            assert await override.wait() == 0
+            code, out = await daemon.wait_status(lambda code, out: "lamp-1/level = 90" in out)
+            assert code == 0 and re.search(rf"lamp-1/level = 90 until {TIME}", out), out
 
             # a rule file rejected, then fixed
             (tmp_path / "rules" / "dim.toml").write_text(BROKEN_DIM.format(value=40))
@@ -259,7 +271,7 @@ def test_status_tells_each_state_of_a_running_daemon(tmp_path):
             # the push device silent, then talking again
             sending.clear()
             code, out = await daemon.wait_status(degraded_because("device air-1 is stale: no reading for"))
-            assert re.match(r"air-1\s+serial\s+stale\s+\d\d:\d\d:\d\d[+-]\d\d:\d\d", row(out, "air-1")), out
+            assert re.match(rf"air-1\s+serial\s+stale\s+{TIME}", row(out, "air-1")), out
             sending.set()
             await daemon.wait_status(healthy)
 
