@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -351,6 +352,42 @@ def test_status_without_a_daemon_exits_2(tmp_path):
     from gateway.cli import main
 
     assert main(["status", "--config", str(config)]) == 2
+
+
+def test_systemd_status_line_says_what_gateway_status_says(tmp_path):
+    """STATUS= (what `systemctl status gateway` shows) comes from the same judgement."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(SIMPLE_SITE + f"""
+[[upstreams]]
+name = "cloud"
+uri = "coap://127.0.0.1:{free_udp_port()}/ingest"
+retry_min = "100ms"
+retry_max = "300ms"
+""")
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.setblocking(False)
+    daemon = Daemon(tmp_path, config, {"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "600000"})
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        await daemon.start()
+        try:
+            code, out = await daemon.wait_status(degraded_because("upstream cloud is failing"))
+            async with asyncio.timeout(60):
+                while True:
+                    message = (await loop.sock_recv(sock, 4096)).decode()
+                    if "STATUS=degraded: upstream cloud is failing" in message:
+                        break
+            status = next(line for line in message.splitlines() if line.startswith("STATUS="))
+            assert "connection refused" in status and status.endswith("readings stored"), status
+            assert "1/1 devices online" in status, status
+        finally:
+            await daemon.stop()
+            sock.close()
+
+    asyncio.run(scenario())
 
 
 def test_status_watch_refreshes_in_place_until_ctrl_c(tmp_path):
