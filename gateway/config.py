@@ -61,6 +61,8 @@ class DeviceConfig:
     options: Any
     points: tuple[PointSpec, ...]
     driver_class: type[Driver] = field(repr=False, compare=False)
+    #: silence after which the device is ``stale``; None: the driver kind's default
+    stale_after: float | None = None
 
     def point(self, name: str) -> PointSpec | None:
         for spec in self.points:
@@ -226,6 +228,7 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
         driver_name = table.str("driver")
         interval = table.duration("interval", None, min=0.01)
         enabled = table.bool("enabled", True)
+        stale_after = table.duration("stale_after", None, min=0.1)
         options_table = table.table("options")
         table.finish(extra_known=("options",))
         if isinstance(name, str):
@@ -255,7 +258,8 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
             table.error("options", f"point '{name}/{duplicate}' is declared more than once")
         if interval is None and _is_polled(driver_class):
             interval = getattr(options, "interval", None) or 10.0
-        devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class))
+        devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class,
+                                    stale_after))
     return devices
 
 

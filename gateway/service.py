@@ -7,8 +7,11 @@ Components (rules, CoAP API, uplinks) are created from their config sections thr
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
+import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -20,8 +23,17 @@ from .clock import Clock, SystemClock
 from .config import GatewayConfig
 from .devices import Devices
 from .hub import Hub
+from .judgement import hours_of_buffer_left, judge, status_line
 from .overrides import Overrides
 from .sdnotify import Notifier
+from .snapshot import (
+    SNAPSHOT_FILE,
+    SNAPSHOT_INTERVAL,
+    IngestRate,
+    bytes_per_reading,
+    in_daemon_thread,
+    write_atomically,
+)
 from .store.store import Store
 
 log = logging.getLogger("gateway.service")
@@ -63,6 +75,9 @@ class Service:
         self.actuation = Actuation(self.devices, self.overrides, self.clock, record=self.hub.publish_nowait)
         self.components: dict[str, Component] = {}
         self.started_at = time.time()
+        self.ingest = IngestRate()
+        self.snapshot_path = config.site.data_dir / SNAPSHOT_FILE
+        self.snapshot_interval = SNAPSHOT_INTERVAL
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self.on_ready: list[Callable[[], None]] = []
@@ -94,6 +109,7 @@ class Service:
                 for name, component in self.components.items():
                     tg.create_task(component.run(), name=f"component:{name}")
                 tg.create_task(self._watchdog(), name="watchdog")
+                tg.create_task(self._write_snapshots(), name="health-snapshot")
                 tg.create_task(self._wait_for_stop(), name="stopper")
                 self._ready.set()
                 self.notifier.ready(self._status_line())
@@ -137,6 +153,11 @@ class Service:
         except Exception as exc:  # noqa: BLE001
             log.warning("event=devices_close_failed error=%r", str(exc) or type(exc).__name__)
         self.clean_exit = await self.store.close(timeout=max(deadline - loop.time(), 0.5))
+        # a stopped daemon leaves no snapshot, so `gateway status` says so at once
+        try:
+            self.snapshot_path.unlink(missing_ok=True)
+        except OSError:
+            pass
         log.info("event=stopped last_seq=%d clean=%s", self.store.last_seq, str(self.clean_exit).lower())
 
     def _build_components(self) -> None:
@@ -161,26 +182,64 @@ class Service:
             self.notifier.watchdog()
             self.notifier.status(self._status_line())
 
+    async def _write_snapshots(self) -> None:
+        """The health snapshot for `gateway status`, every ``snapshot_interval``. Written in a
+        daemon thread (temp, fsync, rename): never on the loop, never awaiting the store."""
+        self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+        failing = False
+        while True:
+            self.ingest.sample(time.monotonic(), self.store.committed_readings)
+            health = self.health()
+            health["snapshot"] = {"written_at": time.time(), "interval_s": self.snapshot_interval,
+                                  "pid": os.getpid()}
+            text = json.dumps(health, default=str, separators=(",", ":"))
+            try:
+                await in_daemon_thread(functools.partial(write_atomically, self.snapshot_path, text))
+                if failing:
+                    log.info("event=health_snapshot_recovered path=%s", self.snapshot_path)
+                failing = False
+            except OSError as exc:
+                if not failing:
+                    log.warning("event=health_snapshot_failed path=%s error=%r", self.snapshot_path, str(exc))
+                failing = True
+            await asyncio.sleep(self.snapshot_interval)
+
     def _status_line(self) -> str:
-        running = sum(1 for r in self.devices.runners.values() if r.health.state == "running")
-        state = "store full" if self.store.full else "ok"
-        return (f"{state}; {running}/{len(self.devices.runners)} devices running; "
-                f"{self.store.committed_readings} readings stored")
+        health = self.health()
+        return status_line(health, judge(health, self.clock.time()))
 
     def health(self) -> dict[str, Any]:
-        """Everything a technician or an upstream needs to see; served by the API and CLI."""
-        return {
+        """Everything a technician or an upstream needs to see; served by the API and CLI.
+
+        ``status`` and ``reasons`` come from ``judgement.judge``, the one judgement shared
+        by ``/health``, ``gateway status`` and the systemd ``STATUS=`` line."""
+        store = self.store.health()
+        rate = self.ingest.readings_per_s()
+        per_reading = bytes_per_reading(store)
+        ingest_bytes = rate * per_reading if rate is not None and per_reading is not None else None
+        health: dict[str, Any] = {
             "gateway": {"id": self.config.site.id, "name": self.config.site.name,
                         "version": __version__, "uptime_s": round(time.time() - self.started_at, 1),
+                        "started_at": self.started_at, "timezone": self.config.site.timezone,
                         "clock_synced": self.clock.synced()},
-            # degraded while the disk refuses commits; ok again with the first commit that succeeds
-            "status": "degraded" if self.store.full or self.store.last_error or self.store.stalled else "ok",
-            "store": self.store.health(),
+            "store": store,
+            "buffer": {"ingest_readings_per_s": None if rate is None else round(rate, 3),
+                       "bytes_per_reading": None if per_reading is None else round(per_reading, 1),
+                       "ingest_bytes_per_s": None if ingest_bytes is None else round(ingest_bytes, 1),
+                       "hours_left": _rounded(hours_of_buffer_left(store, ingest_bytes))},
             "hub": self.hub.health(),
             "actuation": self.actuation.health(),
             "devices": self.devices.health(),
             "components": {name: c.health() for name, c in self.components.items()},
         }
+        judgement = judge(health, self.clock.time())
+        health["status"] = judgement.status
+        health["reasons"] = list(judgement.reasons)
+        return health
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 class _StopRequested(Exception):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import StoredReading
+from ..plain import plain_error
 from . import numbers
 from .credentials import oscore_context
 from .senml import BatchId, Dropped
@@ -59,6 +60,9 @@ class Uplink:
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        #: attempts failed since the last success, and when the first of them failed
+        self.failures_in_row = 0
+        self.failing_since: float | None = None
         self.retry_at: float | None = None
         self.batches_sent = 0
         self.readings_sent = 0
@@ -132,7 +136,7 @@ class Uplink:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. the buffer briefly unreadable
                 log.exception("event=uplink_error upstream=%s", self.config.name)
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = plain_error(exc)
                 self.last_error_at = self.clock.time()
                 await self.clock.sleep(self.backoff.next_delay())
 
@@ -200,7 +204,8 @@ class Uplink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
-                await self._wait_after_failure(f"{type(exc).__name__}: {exc}".rstrip(": "), None, batch)
+                await self._wait_after_failure(plain_error(exc), None, batch,
+                                               detail=f"{type(exc).__name__}: {exc}".rstrip(": "))
                 continue
             decision = decide(code, max_age)
             if decision.action is Action.DELIVERED:
@@ -262,6 +267,8 @@ class Uplink:
         self.readings_sent += len(batch.readings)
         self.last_success = self.clock.time()
         self.retry_at = None
+        self.failures_in_row = 0
+        self.failing_since = None
         if self.last_error is not None and self.state in ("backoff", "sending"):
             log.info("event=uplink_recovered upstream=%s batch=%d cursor=%d", self.config.name,
                      batch.number, self.cursor)
@@ -269,13 +276,18 @@ class Uplink:
         log.debug("event=uplink_batch_acked upstream=%s batch=%d readings=%d cursor=%d",
                   self.config.name, batch.number, len(batch.readings), self.cursor)
 
-    async def _wait_after_failure(self, error: str, server_delay: float | None, batch: Batch) -> None:
+    async def _wait_after_failure(self, error: str, server_delay: float | None, batch: Batch, *,
+                                  detail: str | None = None) -> None:
         delay = min(server_delay, MAX_SERVER_DELAY) if server_delay is not None else self.backoff.next_delay()
         if error != self.last_error:
-            log.warning("event=uplink_failed upstream=%s batch=%d error=%r retry_in=%.1f",
-                        self.config.name, batch.number, error, delay)
+            log.warning("event=uplink_failed upstream=%s batch=%d error=%r%s retry_in=%.1f",
+                        self.config.name, batch.number, error,
+                        f" detail={detail!r}" if detail else "", delay)
         self.last_error = error
         self.last_error_at = self.clock.time()
+        self.failures_in_row += 1
+        if self.failing_since is None:
+            self.failing_since = self.last_error_at
         self.state = "backoff"
         self.retry_at = self.clock.time() + delay
         await self.clock.sleep(delay)
@@ -300,6 +312,10 @@ class Uplink:
             "last_success": _iso(self.last_success),
             "last_error": self.last_error,
             "last_error_at": _iso(self.last_error_at),
+            "last_success_ts": self.last_success,
+            "last_error_ts": self.last_error_at,
+            "failures_in_row": self.failures_in_row,
+            "failing_since_ts": self.failing_since,
             "retry_in_s": round(max(self.retry_at - now, 0.0), 3) if self.retry_at else None,
             "batches_sent": self.batches_sent,
             "readings_sent": self.readings_sent,

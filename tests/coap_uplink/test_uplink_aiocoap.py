@@ -193,7 +193,9 @@ def test_unreachable_upstream_backs_off_then_delivers_everything(tmp_path):
             cloud = service.components["upstreams"].uplinks["cloud"]
             await wait_until(lambda: cloud.attempts >= 3, timeout=30)
             health = cloud.health()
-            assert health["last_error"].startswith("NetworkError")
+            # plain words a technician understands, not "NetworkError: Network error: NetworkError"
+            assert health["last_error"].startswith("connection refused: nothing is listening")
+            assert health["failures_in_row"] >= 3 and health["failing_since_ts"] is not None
             assert health["state"] in ("backoff", "sending")      # retrying, never giving up
             assert health["lag_readings"] == 50 and health["last_success"] is None
             assert await service.store.get_cursor("uplink:cloud") == 0
