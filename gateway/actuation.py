@@ -1,21 +1,22 @@
 """The one path every actuator write takes: overrides, safety limits, the driver, the record.
 
 Rules, the CoAP API and the CLI all write through ``Actuation.write`` so limits and
-overrides hold no matter who asks; every write taken, skipped or failed becomes an event.
+overrides hold no matter who asks; every write taken, skipped or failed becomes an event,
+best effort: a record never waits on the store, and one the store has no room for is counted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .clock import Clock
 from .devices import Devices
 from .driver import WriteError
-from .model import Reading, Value
+from .model import Reading, StoredReading, Value
 from .overrides import Overrides
 
 log = logging.getLogger("gateway.actuation")
@@ -23,6 +24,11 @@ log = logging.getLogger("gateway.actuation")
 #: where write records go, as JSON text readings (buffered and forwarded like any reading)
 EVENT_POINT = "events/actuation"
 AUTOMATIC_SOURCES = ("rule:", "failsafe:")
+#: record results that mean a value reached the device
+WRITTEN_RESULTS = ("written", "clamped", "ramping")
+#: at start, how many write records (newest first) are searched for the last write of each
+#: rate- or interval-limited point; a point not written in them starts without a history
+RESUME_SCAN_LIMIT = 100_000
 
 
 class WriteSkipped(WriteError):
@@ -51,13 +57,14 @@ class WriteOutcome:
 
 class Actuation:
     def __init__(self, devices: Devices, overrides: Overrides, clock: Clock, *,
-                 publish: Callable[[Sequence[Reading]], Awaitable[None]] | None = None,
+                 record: Callable[[Sequence[Reading]], bool] | None = None,
                  settings: Mapping[str, Any] | None = None):
         self.devices = devices
         self.overrides = overrides
         self.clock = clock
-        #: set by the service (or a component) so write records reach the buffer
-        self.publish = publish
+        #: set by the service so write records reach the buffer: ``Hub.publish_nowait``,
+        #: which never waits and returns False when the store had no room for the record
+        self.record = record
         if settings is None:
             section = getattr(devices.config, "section", lambda name: None)("actuators")
             settings = getattr(section, "points", None) or {}
@@ -66,6 +73,41 @@ class Actuation:
         self._applied_overrides: dict[str, float] = {}
         self._unfinished: set[str] = set()  # overrides still ramping or waiting on min_interval
         self.counts = {"written": 0, "clamped": 0, "ramping": 0, "skipped": 0, "failed": 0}
+        self.dropped_records = 0  # write records the store had no room for
+
+    def limited_points(self) -> set[str]:
+        """Points whose limits depend on the previous write (``max_rate``, ``min_interval``)."""
+        return {p for p, s in self.settings.items() if s.max_rate is not None or s.min_interval}
+
+    def last_writes_in(self, records: Iterable[StoredReading]) -> dict[str, tuple[Value, float]]:
+        """The newest value and time written to each limited point, from ``events/actuation``
+        records newest first (see ``Store.scan_newest``). Pure: runs on the store's reader."""
+        wanted = self.limited_points()
+        found: dict[str, tuple[Value, float]] = {}
+        for scanned, record in enumerate(records):
+            if len(found) == len(wanted) or scanned >= RESUME_SCAN_LIMIT:
+                break
+            try:
+                body = json.loads(record.value) if isinstance(record.value, str) else None
+            except ValueError:
+                continue
+            if not isinstance(body, dict) or body.get("result") not in WRITTEN_RESULTS:
+                continue
+            point = body.get("point")
+            if point in wanted and point not in found:
+                found[point] = (body.get("written", body.get("value")), record.ts)
+        return found
+
+    def resume(self, last_writes: Mapping[str, tuple[Value, float]]) -> None:
+        """Start the limits from writes made before this process started (loaded at start-up,
+        so no write ever waits on the store). A write stamped later than now (the clock went
+        back across the restart) counts as made now, so a limit can never hold a point for
+        longer than its own span."""
+        now = self.clock.time()
+        for point, (value, ts) in last_writes.items():
+            if point not in self._last:
+                self._last[point] = (value, min(ts, now))
+                log.info("event=limits_resumed point=%s value=%r written_at=%s", point, value, _iso(ts))
 
     def last_value(self, point: str) -> Value | None:
         last = self._last.get(point)
@@ -89,17 +131,17 @@ class Actuation:
         except WriteSkipped as exc:
             self.counts["skipped"] += 1
             log.info("event=write_skipped point=%s value=%r source=%s reason=%r", point, value, source, str(exc))
-            await self._record(point, value, None, source, "skipped", str(exc), now)
+            self._record(point, value, None, source, "skipped", str(exc), now)
             raise
         except WriteError as exc:
             self.counts["failed"] += 1
             log.warning("event=write_failed point=%s value=%r source=%s error=%r", point, value, source, str(exc))
-            await self._record(point, value, None, source, "failed", str(exc), now)
+            self._record(point, value, None, source, "failed", str(exc), now)
             raise
         self._last[point] = (written, now)
         self.counts[result] += 1
         log.info("event=write point=%s value=%r source=%s result=%s", point, written, source, result)
-        await self._record(point, value, written, source, result, reason, now)
+        self._record(point, value, written, source, result, reason, now)
         return WriteOutcome(point, value, written, result, retry_at)
 
     def _apply_limits(self, point: str, value: Value, automatic: bool,
@@ -136,9 +178,10 @@ class Actuation:
                 retry_at = now + max(settings.min_interval, 1.0)
         return (value if result == "written" else target), result, retry_at
 
-    async def _record(self, point: str, requested: Value, written: Value | None, source: str,
-                      result: str, reason: str, now: float) -> None:
-        if self.publish is None:
+    def _record(self, point: str, requested: Value, written: Value | None, source: str,
+                result: str, reason: str, now: float) -> None:
+        """Best effort and never awaited: street lighting must not wait on its log."""
+        if self.record is None:
             return
         body: dict[str, Any] = {"point": point, "value": requested, "source": source, "result": result}
         if written is not None and written != requested:
@@ -148,8 +191,10 @@ class Actuation:
         reading = Reading(EVENT_POINT, json.dumps(body, separators=(",", ":")), now,
                           clock_synced=self.clock.synced())
         try:
-            await self.publish([reading])
+            if not self.record([reading]):
+                self.dropped_records += 1
         except Exception as exc:  # noqa: BLE001 - a record must never break a write
+            self.dropped_records += 1
             log.warning("event=record_failed point=%s error=%r", point, str(exc))
 
     async def sync_overrides(self) -> tuple[list[str], list[str]]:
@@ -168,6 +213,8 @@ class Actuation:
             else:
                 self._applied_overrides[point] = override.set_at
                 started.append(point)
+                log.info("event=override_started point=%s value=%r until=%s source=%s", point,
+                         override.value, _iso(override.until), override.source)
             self._unfinished.discard(point)
             try:
                 outcome = await self.write(point, override.value, source=f"override:{override.source}",
@@ -186,7 +233,8 @@ class Actuation:
         return started, ended
 
     def health(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "overrides": self.overrides.health()}
+        return {"counts": dict(self.counts), "dropped_records": self.dropped_records,
+                "overrides": self.overrides.health()}
 
 
 def _fmt(value: float | None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from .driver import Driver, PointSpec, available_drivers, load_driver
 from .model import is_valid_name_part
 from .options import Table
-from .problems import ConfigError, Problems, did_you_mean, load_toml, parse_toml
+from .problems import ConfigError, Problem, Problems, did_you_mean, load_toml, parse_toml
 
 #: top-level section -> "module:function" of the component that parses it. The function is
 #: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
@@ -61,6 +61,8 @@ class DeviceConfig:
     options: Any
     points: tuple[PointSpec, ...]
     driver_class: type[Driver] = field(repr=False, compare=False)
+    #: silence after which the device is ``stale``; None: the driver kind's default
+    stale_after: float | None = None
 
     def point(self, name: str) -> PointSpec | None:
         for spec in self.points:
@@ -101,6 +103,11 @@ class GatewayConfig:
     def section(self, name: str) -> Any:
         return self.sections.get(name)
 
+    @property
+    def nonfatal_problems(self) -> list[Problem]:
+        """Problems the daemon starts with (in rule files), from sections that report them."""
+        return [p for s in self.sections.values() for p in getattr(s, "nonfatal_problems", ())]
+
 
 def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConfig:
     """Parse and validate ``path``; raises ConfigError listing every problem found."""
@@ -124,7 +131,8 @@ def parse_config_text(text: str, path: Path | str, *, check_data_dir: bool = Tru
 
 def _checked(raw: dict[str, Any], path: Path, problems: Problems, check_data_dir: bool) -> GatewayConfig:
     config = parse_config(raw, path.resolve(), problems, check_data_dir=check_data_dir)
-    problems.raise_if_any()
+    if problems:
+        raise ConfigError(list(problems.items), list(config.nonfatal_problems) if config else [])
     assert config is not None
     return config
 
@@ -242,6 +250,7 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
         driver_name = table.str("driver")
         interval = table.duration("interval", None, min=0.01)
         enabled = table.bool("enabled", True)
+        stale_after = table.duration("stale_after", None, min=0.1)
         options_table = table.table("options")
         table.finish(extra_known=("options",))
         if isinstance(name, str):
@@ -271,7 +280,8 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
             table.error("options", f"point '{name}/{duplicate}' is declared more than once")
         if interval is None and _is_polled(driver_class):
             interval = getattr(options, "interval", None) or 10.0
-        devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class))
+        devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class,
+                                    stale_after))
     return devices
 
 

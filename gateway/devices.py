@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
 from .config import DeviceConfig, GatewayConfig
 from .driver import Driver, DriverContext, Publish, WriteError
-from .model import Value
+from .judgement import default_stale_after, device_status
+from .model import Reading, Value
+from .plain import error_reason, plain_error
 from .resources import SharedResources
 from .state import StateStore
 from .store.store import Store
@@ -32,11 +36,17 @@ class DeviceHealth:
     restarts: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
+    #: the last reading published by the device, whether polled or pushed by its driver
     last_reading_at: float | None = None
+    readings: int = 0
+    #: wall-clock time the driver last opened, for "never seen" after a fair wait
+    running_since: float | None = None
     polls: int = 0
     poll_errors: int = 0
     writes: int = 0
     write_errors: int = 0
+    #: failed polls and driver restarts, by reason in plain words ("connection refused", ...)
+    errors: Counter[str] = field(default_factory=Counter)
 
 
 class DeviceRunner:
@@ -47,6 +57,18 @@ class DeviceRunner:
         self.driver: Driver | None = None
         self.health = DeviceHealth()
         self._ready = asyncio.Event()
+        #: silence after which the device is stale; set from the driver kind once it exists
+        self.stale_after: float | None = config.stale_after
+        publish = ctx.publish
+
+        async def publish_and_count(batch: Sequence[Reading]) -> None:
+            # Every reading counts, pushed ones too (serial, GPIO, LoRaWAN), not only polls.
+            if batch:
+                self.health.last_reading_at = self.clock.time()
+                self.health.readings += len(batch)
+            await publish(batch)
+
+        ctx.publish = publish_and_count
 
     async def run(self) -> None:
         if not self.config.enabled:
@@ -55,11 +77,14 @@ class DeviceRunner:
         backoff = MIN_BACKOFF
         while True:
             driver = self.config.driver_class(self.config, self.ctx)
+            if self.config.stale_after is None:
+                self.stale_after = default_stale_after(driver.poll_interval, driver.default_stale_after)
             started = self.clock.monotonic()
             try:
                 await driver.open()
                 self.driver = driver
                 self.health.state = "running"
+                self.health.running_since = self.clock.time()
                 self._ready.set()
                 if driver.poll_interval is not None and type(driver).poll is not Driver.poll:
                     await self._poll_loop(driver, driver.poll_interval)
@@ -79,10 +104,12 @@ class DeviceRunner:
                 delay = backoff * random.uniform(0.8, 1.2)
                 self.health.state = "backoff"
                 self.health.restarts += 1
-                self.health.last_error = f"{type(exc).__name__}: {exc}"
+                self.health.last_error = plain_error(exc)
                 self.health.last_error_at = self.clock.time()
-                log.error("event=driver_failed device=%s driver=%s error=%r retry_in=%.1fs",
-                          self.config.name, self.config.driver, self.health.last_error, delay)
+                self.health.errors[error_reason(exc)] += 1
+                log.error("event=driver_failed device=%s driver=%s error=%r detail=%r retry_in=%.1fs",
+                          self.config.name, self.config.driver, self.health.last_error,
+                          f"{type(exc).__name__}: {exc}", delay)
                 await self.clock.sleep(delay)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -95,14 +122,14 @@ class DeviceRunner:
                 self.health.polls += 1
                 consecutive_failures = 0
                 if batch:
-                    self.health.last_reading_at = self.clock.time()
                     await self.ctx.publish(batch)
             except (OSError, TimeoutError, ValueError) as exc:
                 # A failed poll is a device fault, not a driver crash: count it, try next cycle.
                 self.health.poll_errors += 1
                 consecutive_failures += 1
-                self.health.last_error = f"{type(exc).__name__}: {exc}"
+                self.health.last_error = plain_error(exc)
                 self.health.last_error_at = self.clock.time()
+                self.health.errors[error_reason(exc)] += 1
                 log.warning("event=poll_failed device=%s error=%r", self.config.name, self.health.last_error)
                 if consecutive_failures >= 10:
                     raise
@@ -132,11 +159,24 @@ class DeviceRunner:
     def health_report(self) -> dict[str, Any]:
         report: dict[str, Any] = dict(vars(self.health))
         report["driver"] = self.config.driver
+        detail: dict[str, Any] = {}
         if self.driver is not None:
             try:
-                report["detail"] = dict(self.driver.health())
+                detail = dict(self.driver.health())
             except Exception as exc:  # noqa: BLE001
-                report["detail"] = {"error": str(exc)}
+                detail = {"error": str(exc)}
+            report["detail"] = detail
+        errors = Counter(self.health.errors)
+        errors.update({str(k): int(v) for k, v in (detail.get("errors") or {}).items() if v})
+        report["errors"] = dict(errors.most_common())
+        # the driver often knows the cause better (the register that timed out, the lost port)
+        report["last_error"] = (self.health.last_error or detail.get("last_error")
+                                or detail.get("last_port_error"))
+        report["stale_after"] = self.stale_after
+        report["status"] = device_status(
+            state=self.health.state, last_reading_at=self.health.last_reading_at,
+            running_since=self.health.running_since, stale_after=self.stale_after,
+            detail=detail, now=self.clock.time())
         return report
 
 

@@ -83,6 +83,9 @@ class Driver(abc.ABC):
     name: ClassVar[str] = ""
     #: True when the driver accepts points not declared in advance (e.g. codec output)
     dynamic_points: ClassVar[bool] = False
+    #: silence after which a push device of this kind is ``stale`` (a device's own
+    #: ``stale_after`` wins); None when silence is normal. Polled devices use their interval.
+    STALE_AFTER: ClassVar[float | None] = None
 
     @classmethod
     @abc.abstractmethod
@@ -108,6 +111,11 @@ class Driver(abc.ABC):
         """Seconds between core-driven polls, or None for a driver that pushes."""
         return self.device.interval
 
+    @property
+    def default_stale_after(self) -> float | None:
+        """``STALE_AFTER``, or None for an instance that never sends by itself."""
+        return self.STALE_AFTER
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire connections; raising here makes the core retry with backoff."""
 
@@ -127,7 +135,9 @@ class Driver(abc.ABC):
         raise WriteError(f"{self.device.name}/{point} is not writable")
 
     def health(self) -> Mapping[str, Any]:
-        """Driver-specific health figures (counters, last error); the core adds its own."""
+        """Driver-specific health figures; the core adds its own. Keys the core reads:
+        ``online`` or ``connected`` (False: the port or connection is down, the device is
+        ``offline``), ``last_error`` (plain words) and ``errors`` ({reason: count})."""
         return {}
 
 

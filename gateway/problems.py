@@ -33,10 +33,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 class ConfigError(Exception):
-    """Raised when a file cannot be used; carries every problem found, not just the first."""
+    """Raised when a file cannot be used; carries every problem found, not just the first.
 
-    def __init__(self, problems: list[Problem]):
+    ``nonfatal`` are problems found alongside that alone would not stop the daemon (rule files).
+    """
+
+    def __init__(self, problems: list[Problem], nonfatal: list[Problem] | None = None):
         self.problems = problems
+        self.nonfatal = list(nonfatal or [])
         super().__init__("\n".join(str(p) for p in problems))
 
 

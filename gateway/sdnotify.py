@@ -15,6 +15,9 @@ class Notifier:
             # A leading '@' means an abstract socket.
             self._address = "\0" + address[1:] if address.startswith("@") else address
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            # Never block the event loop on a reader that is behind (a busy systemd, a test):
+            # a notification it has no room for is dropped; the next one follows in seconds.
+            self._sock.setblocking(False)
         usec = os.environ.get("WATCHDOG_USEC")
         pid = os.environ.get("WATCHDOG_PID")
         self.watchdog_interval: float | None = None
@@ -31,7 +34,7 @@ class Notifier:
         try:
             self._sock.sendto(message.encode(), self._address)
         except OSError:
-            pass  # systemd gone (shutdown) or a stale socket: nothing useful to do
+            pass  # systemd gone (shutdown), a stale socket, or its queue full: nothing useful to do
 
     def ready(self, status: str) -> None:
         self.notify(f"READY=1\nSTATUS={status}")

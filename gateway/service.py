@@ -7,21 +7,33 @@ Components (rules, CoAP API, uplinks) are created from their config sections thr
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
+import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import __version__
-from .actuation import Actuation
+from .actuation import EVENT_POINT, Actuation
 from .clock import Clock, SystemClock
 from .config import GatewayConfig
 from .devices import Devices
 from .hub import Hub
+from .judgement import hours_of_buffer_left, judge, status_line
 from .overrides import Overrides
 from .sdnotify import Notifier
+from .snapshot import (
+    SNAPSHOT_FILE,
+    SNAPSHOT_INTERVAL,
+    IngestRate,
+    bytes_per_reading,
+    in_daemon_thread,
+    write_atomically,
+)
 from .store.store import Store
 
 log = logging.getLogger("gateway.service")
@@ -33,7 +45,10 @@ COMPONENTS: dict[str, str] = {
     "api": "gateway.coap.api:ApiComponent",
 }
 
-SHUTDOWN_GRACE = 5.0
+#: SIGTERM to exit, at most: systemd's TimeoutStopSec and a technician both expect it.
+SHUTDOWN_BUDGET = 4.0
+#: of that budget, what components and drivers may use before the store's final flush
+STOP_COMPONENTS_BUDGET = 2.0
 
 
 class Component(Protocol):
@@ -54,15 +69,20 @@ class Service:
         self.clock: Clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
         self.store = Store(config.site.data_dir, config.store, now=self.clock.time)
-        self.hub = Hub(self.store.put)
+        self.hub = Hub(self.store)
         self.devices = Devices(config, self.store, self.hub.publish, self.clock)
         self.overrides = Overrides(self.store, self.clock)
-        self.actuation = Actuation(self.devices, self.overrides, self.clock, publish=self.hub.publish)
+        self.actuation = Actuation(self.devices, self.overrides, self.clock, record=self.hub.publish_nowait)
         self.components: dict[str, Component] = {}
         self.started_at = time.time()
+        self.ingest = IngestRate()
+        self.snapshot_path = config.site.data_dir / SNAPSHOT_FILE
+        self.snapshot_interval = SNAPSHOT_INTERVAL
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self.on_ready: list[Callable[[], None]] = []
+        #: False after a shutdown that had to abandon a hung store writer
+        self.clean_exit = True
 
     async def run(self) -> None:
         """Run until ``stop()`` or SIGTERM/SIGINT; always flushes the store on the way out."""
@@ -74,6 +94,8 @@ class Service:
                 pass
         await self.store.open()
         await self.overrides.load()
+        if self.actuation.limited_points():
+            self.actuation.resume(await self.store.scan_newest(EVENT_POINT, self.actuation.last_writes_in))
         log.info("event=starting version=%s site=%s devices=%d data_dir=%s", __version__,
                  self.config.site.id, len(self.config.devices), self.config.site.data_dir)
         try:
@@ -87,6 +109,7 @@ class Service:
                 for name, component in self.components.items():
                     tg.create_task(component.run(), name=f"component:{name}")
                 tg.create_task(self._watchdog(), name="watchdog")
+                tg.create_task(self._write_snapshots(), name="health-snapshot")
                 tg.create_task(self._wait_for_stop(), name="stopper")
                 self._ready.set()
                 self.notifier.ready(self._status_line())
@@ -112,17 +135,30 @@ class Service:
         raise _StopRequested
 
     async def _shutdown(self) -> None:
+        """Stop components, drivers, then flush the store, all within ``SHUTDOWN_BUDGET``.
+
+        The store's flush comes last and keeps the larger share: it holds accepted readings.
+        A writer that does not answer (a hung card) is abandoned, and ``clean_exit`` tells
+        the caller to exit without joining its thread."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_BUDGET
+        stop_by = loop.time() + STOP_COMPONENTS_BUDGET
         for name, component in reversed(list(self.components.items())):
             try:
-                await asyncio.wait_for(component.stop(), SHUTDOWN_GRACE)
+                await asyncio.wait_for(component.stop(), max(stop_by - loop.time(), 0.1))
             except Exception as exc:  # noqa: BLE001
-                log.warning("event=component_stop_failed component=%s error=%r", name, str(exc))
+                log.warning("event=component_stop_failed component=%s error=%r", name, str(exc) or type(exc).__name__)
         try:
-            await asyncio.wait_for(self.devices.close(), SHUTDOWN_GRACE)
+            await asyncio.wait_for(self.devices.close(), max(stop_by - loop.time(), 0.1))
         except Exception as exc:  # noqa: BLE001
-            log.warning("event=devices_close_failed error=%r", str(exc))
-        await self.store.close()
-        log.info("event=stopped last_seq=%d", self.store.last_seq)
+            log.warning("event=devices_close_failed error=%r", str(exc) or type(exc).__name__)
+        self.clean_exit = await self.store.close(timeout=max(deadline - loop.time(), 0.5))
+        # a stopped daemon leaves no snapshot, so `gateway status` says so at once
+        try:
+            self.snapshot_path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        log.info("event=stopped last_seq=%d clean=%s", self.store.last_seq, str(self.clean_exit).lower())
 
     def _build_components(self) -> None:
         for section, target in COMPONENTS.items():
@@ -146,24 +182,64 @@ class Service:
             self.notifier.watchdog()
             self.notifier.status(self._status_line())
 
+    async def _write_snapshots(self) -> None:
+        """The health snapshot for `gateway status`, every ``snapshot_interval``. Written in a
+        daemon thread (temp, fsync, rename): never on the loop, never awaiting the store."""
+        self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+        failing = False
+        while True:
+            self.ingest.sample(time.monotonic(), self.store.committed_readings)
+            health = self.health()
+            health["snapshot"] = {"written_at": time.time(), "interval_s": self.snapshot_interval,
+                                  "pid": os.getpid()}
+            text = json.dumps(health, default=str, separators=(",", ":"))
+            try:
+                await in_daemon_thread(functools.partial(write_atomically, self.snapshot_path, text))
+                if failing:
+                    log.info("event=health_snapshot_recovered path=%s", self.snapshot_path)
+                failing = False
+            except OSError as exc:
+                if not failing:
+                    log.warning("event=health_snapshot_failed path=%s error=%r", self.snapshot_path, str(exc))
+                failing = True
+            await asyncio.sleep(self.snapshot_interval)
+
     def _status_line(self) -> str:
-        running = sum(1 for r in self.devices.runners.values() if r.health.state == "running")
-        state = "store full" if self.store.full else "ok"
-        return (f"{state}; {running}/{len(self.devices.runners)} devices running; "
-                f"{self.store.committed_readings} readings stored")
+        health = self.health()
+        return status_line(health, judge(health, self.clock.time()))
 
     def health(self) -> dict[str, Any]:
-        """Everything a technician or an upstream needs to see; served by the API and CLI."""
-        return {
+        """Everything a technician or an upstream needs to see; served by the API and CLI.
+
+        ``status`` and ``reasons`` come from ``judgement.judge``, the one judgement shared
+        by ``/health``, ``gateway status`` and the systemd ``STATUS=`` line."""
+        store = self.store.health()
+        rate = self.ingest.readings_per_s()
+        per_reading = bytes_per_reading(store)
+        ingest_bytes = rate * per_reading if rate is not None and per_reading is not None else None
+        health: dict[str, Any] = {
             "gateway": {"id": self.config.site.id, "name": self.config.site.name,
                         "version": __version__, "uptime_s": round(time.time() - self.started_at, 1),
+                        "started_at": self.started_at, "timezone": self.config.site.timezone,
                         "clock_synced": self.clock.synced()},
-            "status": "degraded" if self.store.full or self.store.last_error and self.store.pending else "ok",
-            "store": self.store.health(),
+            "store": store,
+            "buffer": {"ingest_readings_per_s": None if rate is None else round(rate, 3),
+                       "bytes_per_reading": None if per_reading is None else round(per_reading, 1),
+                       "ingest_bytes_per_s": None if ingest_bytes is None else round(ingest_bytes, 1),
+                       "hours_left": _rounded(hours_of_buffer_left(store, ingest_bytes))},
             "hub": self.hub.health(),
+            "actuation": self.actuation.health(),
             "devices": self.devices.health(),
             "components": {name: c.health() for name, c in self.components.items()},
         }
+        judgement = judge(health, self.clock.time())
+        health["status"] = judgement.status
+        health["reasons"] = list(judgement.reasons)
+        return health
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 class _StopRequested(Exception):

@@ -43,6 +43,8 @@ STAT_POINTS = (("rx_received", "rxnb", None), ("rx_ok", "rxok", None), ("rx_forw
 class LorawanDriver(Driver):
     name = "lorawan"
     dynamic_points = True
+    #: LoRaWAN sensors report every few minutes to an hour; set ``stale_after`` per device
+    STALE_AFTER = 7200.0
 
     @classmethod
     def parse_options(cls, options: Table, config_dir: Path) -> lorawan_options.LorawanOptions | None:

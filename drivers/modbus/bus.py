@@ -265,7 +265,10 @@ class Bus:
             self._connect_breaker.failure(loop.time())
             log.warning("event=bus_connect_failed bus=%s retry_in=%.1fs", self.settings.describe(),
                         self._connect_breaker.retry_in(loop.time()))
-            raise BusUnavailable(f"{self.settings.describe()}: cannot open")
+            why = ("cannot open the serial port (adapter unplugged, wrong path or no permission)"
+                   if self.settings.transport is Transport.RTU else
+                   "cannot connect (device off or unplugged, or wrong address or port)")
+            raise BusUnavailable(f"{self.settings.describe()}: {why}")
         if self._connect_breaker.success() or self.stats.connects > 1:
             log.info("event=bus_connected bus=%s", self.settings.describe())
 

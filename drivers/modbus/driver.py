@@ -211,7 +211,8 @@ class ModbusDriver(Driver):
         counter = {"timeout": "timeouts", "crc_error": "crc_errors", "bus_unavailable": "bus_unavailable",
                    "protocol_error": "protocol_errors", "exception": "exceptions"}.get(exc.kind, "protocol_errors")
         self.counters[counter] += 1
-        self._last_error = f"{block.describe()}: {exc}"
+        # a bus that cannot be reached is not about one register block
+        self._last_error = str(exc) if isinstance(exc, BusUnavailable) else f"{block.describe()}: {exc}"
         now = self.ctx.clock.monotonic()
         opened = self._breaker.failure(now) if exc.device_fault or isinstance(exc, BusUnavailable) else False
         event = exc.kind
@@ -309,6 +310,13 @@ class ModbusDriver(Driver):
             "retry_in": round(self._breaker.retry_in(now), 3),
             "last_error": self._last_error,
             **self.counters,
+            # failures by reason in plain words, for `gateway status`
+            "errors": {"no answer": self.counters["timeouts"], "bad checksum": self.counters["crc_errors"],
+                       "request refused by device": self.counters["exceptions"],
+                       "bus unavailable": self.counters["bus_unavailable"],
+                       "garbled reply": self.counters["protocol_errors"],
+                       "invalid value": self.counters["invalid_values"],
+                       "write failed": self.counters["write_errors"]},
         }
         if self._bus is not None:
             report["bus"] = self._bus.health()

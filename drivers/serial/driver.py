@@ -41,6 +41,8 @@ class _Waiter:
 class SerialDriver(Driver):
     name = FAMILY
     options: SerialOptions
+    #: streaming sensors (PMS5003, SDS011, GPS) send every second or so
+    STALE_AFTER = 60.0
 
     @classmethod
     def parse_options(cls, options: Table, config_dir: Path) -> SerialOptions | None:
@@ -79,6 +81,11 @@ class SerialDriver(Driver):
     @property
     def poll_interval(self) -> float | None:
         return self.device.interval if self.options.polled else None
+
+    @property
+    def default_stale_after(self) -> float | None:
+        # a sign that only answers commands is silent by design
+        return self.STALE_AFTER if self._listens else None
 
     # -- life cycle ----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -278,4 +285,8 @@ class SerialDriver(Driver):
             "commands_sent": self.commands_sent,
             "silence_reopens": self.silence_reopens,
             "last_frame_at": self.last_frame_at,
+            # failures by reason in plain words, for `gateway status`
+            "errors": {**{f"bad frame ({reason})": n for reason, n in self.bad_frames.items()},
+                       "no answer": self.timeouts, "port lost": link.get("losses", 0),
+                       "port could not be opened": link.get("open_failures", 0)},
         }

@@ -9,7 +9,7 @@ import sys
 from .. import __version__
 
 #: modules under gateway.cli that register sub-commands; a missing one is skipped.
-COMMAND_MODULES = ("run", "check", "demo", "readings", "rules", "override", "codecs")
+COMMAND_MODULES = ("run", "check", "status", "demo", "readings", "export", "rules", "override", "codecs")
 
 
 def build_parser() -> argparse.ArgumentParser:

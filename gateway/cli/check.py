@@ -1,28 +1,45 @@
-"""``gateway check``: validate the config (and everything it names) without starting."""
+"""``gateway check``: validate the config (and everything it names) without starting.
+
+Exit status: 0 everything valid; 1 only rule-file problems (the daemon starts: each broken
+rule file runs its last accepted version, or is skipped and its actuators go to their
+fail-safe values); 2 site-config problems (the daemon will not start).
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from .common import add_config_arg, load_or_report
+from ..config import load_config
+from ..problems import ConfigError
+from .common import EXIT_RULE_PROBLEMS, EXIT_SITE_CONFIG, add_config_arg, print_problem_list, print_problems
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("check", help="validate the config without starting; lists every problem")
+    parser = sub.add_parser(
+        "check", help="validate the config without starting; lists every problem",
+        description="Exit status: 0 valid; 1 only rule-file problems (the gateway starts); "
+                    "2 site-config problems (the gateway will not start).")
     add_config_arg(parser)
     parser.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> int:
-    config = load_or_report(args.config)
-    if config is None:
-        return 1
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print_problems(exc)
+        return EXIT_SITE_CONFIG
     points = sum(len(d.points) for d in config.devices)
     writable = sum(1 for d in config.devices for p in d.points if p.writable)
-    print(f"{args.config}: OK - site '{config.site.id}', {len(config.devices)} devices, "
+    rule_problems = config.nonfatal_problems
+    verdict = "OK" if not rule_problems else "site config OK, rule files have problems"
+    print(f"{args.config}: {verdict} - site '{config.site.id}', {len(config.devices)} devices, "
           f"{points} points ({writable} writable)")
     for name, section in config.sections.items():
         summary = getattr(section, "summary", None)
         if callable(summary):
             print(f"  {name}: {summary()}")
+    if rule_problems:
+        print_problem_list(rule_problems, "in rule files (the gateway still starts)")
+        return EXIT_RULE_PROBLEMS
     return 0

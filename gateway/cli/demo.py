@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import importlib
 import json
 import os
@@ -14,13 +13,13 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from ..config import load_config
 from ..logfmt import setup_logging
 from ..problems import ConfigError
 from ..service import Service
 from .common import print_problems
+from .demo_console import ReadingConsole, show_operator_events
 
 #: peers the demo runs beside the gateway (a Modbus server, a packet forwarder, ...): each is
 #: "module:function" naming an async context manager factory f(demo_dir) that yields a dict of
@@ -52,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("demo", help="run the built-in demo site (simulated devices), printing readings")
     parser.add_argument("--data-dir", type=Path, help="keep the demo buffer here (default: a per-user dir)")
     parser.add_argument("--quiet", action="store_true", help="do not print readings")
+    parser.add_argument("--points", action="append", default=[], metavar="GLOB",
+                        help="print only readings of these points, e.g. 'lamp-*/level' (repeatable)")
     parser.add_argument("--log-level", default="warning")
     parser.set_defaults(func=command)
 
@@ -130,14 +131,8 @@ async def peers_process(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
                 await proc.wait()
 
 
-def format_reading(r: Any) -> str:
-    when = dt.datetime.fromtimestamp(r.ts).strftime("%H:%M:%S")
-    value = f"{r.value:g}" if isinstance(r.value, float) else str(r.value)
-    unit = f" {r.unit}" if r.unit else ""
-    return f"{when}  {r.point:<28} {value}{unit}"
-
-
-async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print) -> int:
+async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print,
+                   points: tuple[str, ...] = ()) -> int:
     async with peers_process(demo_dir) as values:
         site = render_site(demo_dir, values)
         try:
@@ -158,11 +153,13 @@ async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] 
 
         service.on_ready.append(ready)
 
+        console = ReadingConsole(config.site.timezone, points)
+
         async def print_readings() -> None:
             assert printer is not None
             async for batch in printer:
-                for reading in batch:
-                    print(format_reading(reading), flush=True)
+                for line in console.lines(batch):
+                    print(line, flush=True)
 
         async with asyncio.TaskGroup() as tg:
             printing = tg.create_task(print_readings()) if printer else None
@@ -174,10 +171,11 @@ async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] 
 
 def command(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
+    show_operator_events()
     demo_dir = args.data_dir or default_demo_dir()
     demo_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(run_demo(demo_dir, args.quiet))
+        return asyncio.run(run_demo(demo_dir, args.quiet, points=tuple(args.points)))
     except KeyboardInterrupt:
         print("demo stopped", file=sys.stderr)
         return 0

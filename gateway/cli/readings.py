@@ -1,29 +1,42 @@
-"""``gateway readings``: query the buffer, also while the daemon is running."""
+"""``gateway readings``: query the buffer, also while the daemon is running, or follow it live."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
-import json
+import signal
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from ..model import StoredReading
 from ..store.database import Database
-from ..store.store import DB_FILENAME
-from ..units import parse_duration
-from .common import add_config_arg, load_or_report
+from .offline import add_buffer_args, locate
+from .pointsel import PointSelection
+from .rowformat import RowWriter, writer_for
+from .timefmt import TimeFormat
+
+#: how often ``--follow`` looks for new readings. Another process gets no signal when the
+#: daemon commits (SQLite has none across processes), so it polls the buffer's last sequence
+#: number: one indexed read, cheap beside a daemon that commits every few hundred ms.
+FOLLOW_POLL_INTERVAL = 0.5
+#: readings read in one go while catching up, so a burst never sits in memory whole
+FOLLOW_BATCH = 2000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("readings", help="show buffered readings: latest per point, or one point over time")
-    add_config_arg(parser)
-    parser.add_argument("--data-dir", type=Path, help="read this data directory instead of the config's")
-    parser.add_argument("point", nargs="*", help="device/point names; none = every point")
-    parser.add_argument("--since", help="start of a time range: a duration back from now (2h) or an ISO time")
+    parser = sub.add_parser("readings", help="show buffered readings: latest per point, a time range, "
+                                             "or --follow new ones live")
+    add_buffer_args(parser)
+    parser.add_argument("point", nargs="*",
+                        help="device/point names or globs (quote them: 'lamp-*/level'); none = every point")
+    parser.add_argument("--since", help="start of a time range: a duration back from now (2h) or an ISO "
+                                        "time; without an offset it is in the site's time zone")
     parser.add_argument("--until", help="end of the range (ISO time or duration back from now); default now")
+    parser.add_argument("--follow", "-f", action="store_true",
+                        help="print the latest reading of each point, then every new one as the daemon "
+                             "commits it, until Ctrl-C")
     parser.add_argument("--limit", type=int, default=100_000)
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON lines")
@@ -31,73 +44,92 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.set_defaults(func=command)
 
 
-def parse_when(text: str, now: float) -> float:
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    when = dt.datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
-
-
 def command(args: argparse.Namespace) -> int:
-    data_dir = args.data_dir
-    if data_dir is None:
-        config = load_or_report(args.config, check_data_dir=False)
-        if config is None:
-            return 2
-        data_dir = config.site.data_dir
-    path = data_dir / DB_FILENAME
-    if not path.exists():
-        print(f"no buffer at {path} yet (has the gateway run with this data_dir?)", file=sys.stderr)
-        return 1
-    db = Database(path, readonly=True)
-    now = time.time()
-    try:
-        if args.since or args.until:
-            start = parse_when(args.since, now) if args.since else 0.0
-            end = parse_when(args.until, now) if args.until else now + 86400
-            points = args.point or db.point_names()
-            rows = [r for p in points for r in db.history(p, start, end, args.limit)]
-            rows.sort(key=lambda r: (r.ts, r.seq))
-        else:
-            rows = db.latest(args.point or None)
-    except ValueError as exc:
-        print(f"bad time: {exc}", file=sys.stderr)
+    if args.follow and (args.since or args.until):
+        print("--follow starts from the latest readings; use --since/--until without --follow "
+              "for a time range", file=sys.stderr)
         return 2
+    site = locate(args)
+    if isinstance(site, int):
+        return site
+    selection = PointSelection(tuple(args.point))
+    fmt = "ndjson" if args.json else "csv" if args.csv else "table"
+    db = Database(site.path, readonly=True)
+    try:
+        names = db.point_names()
+        problems = selection.problems(names, site.configured_points)
+        for problem in problems:
+            print(problem.message, file=sys.stderr)
+        selected = selection.select(names)
+        width = max((len(n) for n in selected), default=10)
+        writer = writer_for(fmt, sys.stdout, site.times, width)
+        if args.follow:
+            return follow(db, selection, writer)
+        try:
+            rows = query(db, args, selected, site.times)
+        except ValueError as exc:
+            print(f"bad time: {exc}", file=sys.stderr)
+            return 2
+        writer.write(rows[: args.limit])
+        writer.close()
     finally:
         db.close()
-    unknown = [p for p in args.point if p not in {r.point for r in rows}]
-    write_rows(rows[: args.limit], "json" if args.json else "csv" if args.csv else "table")
-    if unknown and not rows:
-        print(f"no readings for {', '.join(unknown)}", file=sys.stderr)
-        return 1
+    # a name that is nowhere (a typo) fails even beside good names; one with no reading yet
+    # fails only when nothing at all was found
+    return 1 if any(p.unknown for p in problems) or (problems and not rows) else 0
+
+
+def query(db: Database, args: argparse.Namespace, points: list[str], times: TimeFormat) -> list[StoredReading]:
+    if not (args.since or args.until):
+        return db.latest(points)
+    now = time.time()
+    start = times.parse(args.since, now) if args.since else 0.0
+    end = times.parse(args.until, now) if args.until else now + 86400
+    rows = [r for p in points for r in db.history(p, start, end, args.limit)]
+    rows.sort(key=lambda r: (r.ts, r.seq))
+    return rows
+
+
+def follow(db: Database, selection: PointSelection, writer: RowWriter,
+           poll_interval: float = FOLLOW_POLL_INTERVAL) -> int:
+    """The latest reading of each selected point, then every reading committed after it, in
+    sequence order, until SIGINT or SIGTERM (exit 0). Points that appear later (a new device,
+    a codec's new field) are shown when they match."""
+    with stop_on_signals() as stopping:
+        db.conn.execute("BEGIN")  # one snapshot: the latest rows and the seq to follow from agree
+        try:
+            last = db.last_seq()
+            current = [r for r in db.latest() if selection.matches(r.point)]
+        finally:
+            db.conn.execute("COMMIT")
+        writer.write(current)
+        sys.stdout.flush()
+        while not stopping():
+            if db.last_seq() > last:
+                while batch := db.read_after(last, FOLLOW_BATCH):
+                    last = batch[-1].seq
+                    writer.write(r for r in batch if selection.matches(r.point))
+                    if stopping():
+                        break
+                sys.stdout.flush()
+            time.sleep(poll_interval)
+    writer.close()
+    sys.stdout.flush()
     return 0
 
 
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C and SIGTERM end ``--follow`` cleanly between batches (never mid-line); yields a
+    function telling whether a stop was asked."""
+    asked: list[int] = []
 
+    def handler(signum: int, frame: FrameType | None) -> None:
+        asked.append(signum)
 
-def write_rows(rows: list[StoredReading], fmt: str) -> None:
-    out = sys.stdout
-    if fmt == "json":
-        for r in rows:
-            out.write(json.dumps({"seq": r.seq, "point": r.point, "ts": iso(r.ts), "value": r.value,
-                                  "unit": r.unit, "quality": r.quality.name.lower(),
-                                  "clock_synced": r.clock_synced}) + "\n")
-    elif fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(["seq", "point", "ts", "value", "unit", "quality", "clock_synced"])
-        for r in rows:
-            writer.writerow([r.seq, r.point, iso(r.ts), r.value, r.unit or "", r.quality.name.lower(),
-                             str(r.clock_synced).lower()])
-    else:
-        width = max((len(r.point) for r in rows), default=10)
-        for r in rows:
-            unit = f" {r.unit}" if r.unit else ""
-            flag = "" if r.clock_synced else "  (clock not synced)"
-            quality = "" if r.quality.name == "GOOD" else f"  [{r.quality.name.lower()}]"
-            out.write(f"{iso(r.ts)}  {r.point:<{width}}  {r.value}{unit}{quality}{flag}\n")
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(asked)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

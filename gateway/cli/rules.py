@@ -6,10 +6,13 @@ Nothing is written to any actuator: the engine runs on the recorded readings onl
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
+from ..config import GatewayConfig
 from ..model import Reading
 from ..rules.engine import Engine
 from ..rules.loader import load_rule_file
@@ -87,26 +90,48 @@ def command_test(args: argparse.Namespace) -> int:
         print(f"no buffer at {path} yet (has the gateway run with this data_dir?)", file=sys.stderr)
         return 1
     now = time.time()
-    start = now - span
+    # what the file publishes itself is replayed, not read back from the live rules' records
+    wanted = make_engine(config, result.rules, now).points - {p for r in result.rules for p in r.publishes}
     longest_window = max((s for r in result.rules for s in r.windows.values()), default=0.0)
     db = Database(path, readonly=True)
     try:
+        # nothing is known before the buffer's first reading: the replay starts there at the
+        # earliest, and an input that never reported has been silent since then, not longer
+        oldest = db.oldest_ts()
+        buffer_start = now if oldest is None else oldest
+        start = min(max(now - span, buffer_start), now)
+        known = db.latest_before(wanted, start)  # the latest values a restart would prime
         history = db.history_all(start - longest_window, now)
     finally:
         db.close()
-    actuators = config.section("actuators")
-    site = config.site
-    engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
-                    getattr(actuators, "points", None) or {}, now=start,
-                    default_stale_after=getattr(rules_section, "stale_after", 300.0))
-    engine.load(result.rules)
-    wanted = engine.points
+    engine = make_engine(config, result.rules, start, started_at=min(buffer_start, start))
     readings = [Reading(r.point, r.value, r.ts, r.unit) for r in history if r.point in wanted]
-    engine.prime(r for r in readings if r.ts < start)
+    engine.prime([*(Reading(r.point, r.value, r.ts, r.unit) for r in known),
+                  *(r for r in readings if r.ts < start)])
     outcome = replay(engine, (r for r in readings if r.ts >= start), end=now)
-    print(f"replayed {outcome.readings} readings from the last {format_duration(span)}; "
+    since = (f"the last {format_duration(span)}" if start <= now - span else
+             f"{format_command_time(start)} (the first reading in the buffer), "
+             f"{format_duration(round(now - start))} of the {format_duration(span)} asked for")
+    print(f"replayed {outcome.readings} readings from {since}; "
           f"{len(outcome.commands)} action{'s' if len(outcome.commands) != 1 else ''} would have fired "
           "(nothing was written):")
     for cmd in outcome.commands:
         print(f"  {format_command(cmd)}")
     return 0
+
+
+def make_engine(config: GatewayConfig, rules: Iterable[Rule], now: float, *,
+                started_at: float | None = None) -> Engine:
+    """An engine for ``rules`` as the daemon would build it, its clock at ``now``."""
+    site = config.site
+    engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
+                    getattr(config.section("actuators"), "points", None) or {}, now=now,
+                    default_stale_after=getattr(config.section("rules"), "stale_after", 300.0))
+    if started_at is not None:
+        engine.started_at = started_at
+    engine.load(rules)
+    return engine
+
+
+def format_command_time(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from ..logfmt import setup_logging
 from ..service import Service
 from .common import add_config_arg, load_or_report
 
 log = logging.getLogger("gateway")
+
+#: exit status after a shutdown that abandoned an unresponsive store writer (systemd restarts)
+EXIT_STORE_ABANDONED = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,5 +28,11 @@ def command(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     setup_logging(config.site.log_level)
-    asyncio.run(Service(config).run())
+    service = Service(config)
+    asyncio.run(service.run())
+    if not service.clean_exit:
+        # The store's writer thread is stuck in the kernel (a hung card); a normal exit would
+        # join it forever. Committed readings are safe on disk; say so and leave now.
+        logging.shutdown()
+        os._exit(EXIT_STORE_ABANDONED)
     return 0

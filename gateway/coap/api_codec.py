@@ -189,9 +189,17 @@ def encode_point(reading: StoredReading | None, content_format: int) -> bytes:
         return encode_senml_json([reading])
     if content_format == CONTENT_FORMAT_TEXT:
         value = reading.value
-        text = f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+        text = _exact_text(value) if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
         return (text + (f" {reading.unit}" if reading.unit else "")).encode()
     return encode_document(reading_document(reading), content_format)
+
+
+def _exact_text(value: float) -> str:
+    """The shortest text that reads back as the same double (``:g`` would cut 12345.67 to
+    12345.7); integral values without the ``.0``."""
+    if math.isfinite(value) and value.is_integer() and abs(value) < 2**53 and math.copysign(1.0, value) > 0:
+        return str(int(value))
+    return repr(value)
 
 
 # -- documents (health, rules, overrides) --------------------------------------------------

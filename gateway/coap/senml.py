@@ -4,31 +4,42 @@ Pure code over values and bytes, no I/O. Shared by the uplink and the CoAP API s
 
 Public API (stable)
 -------------------
-``encode_senml_cbor(readings, *, base_name="", batch=None, compact_floats=True,
-half_floats=False) -> bytes``
-``encode_senml_json(readings, *, base_name="", batch=None) -> bytes``
+``encode_senml_cbor(readings, *, base_name="", batch=None, dropped=None,
+compact_floats=False, half_floats=False) -> bytes``
+``encode_senml_json(readings, *, base_name="", batch=None, dropped=None) -> bytes``
     ``readings`` is any sequence of objects with ``point``, ``value``, ``ts`` (UTC epoch
     seconds) and ``unit`` (``Reading`` and ``StoredReading`` both fit). ``base_name`` is
     prefixed to every point name (the uplink uses ``"<gateway-id>/"``). ``batch`` adds the
-    duplicate-detection fields (see below); leave it None outside the uplink.
+    duplicate-detection fields and ``dropped`` the drop announcement (see below); leave both
+    None outside the uplink.
 ``decode_senml_cbor(payload, *, time_digits=None) -> SenmlPack`` / ``decode_senml_json(...)``
     Resolve a pack (any valid SenML, not only ours) into records with base values applied;
-    ``.batch`` holds the ``BatchId`` when present. Raises ``SenmlError`` with a readable
-    reason on malformed input. ``time_digits=3`` rounds times to the millisecond.
+    ``.batch`` holds the ``BatchId`` and ``.dropped`` the ``Dropped`` announcement when
+    present. Raises ``SenmlError`` with a readable reason on malformed input.
+    ``time_digits=3`` rounds times to the millisecond (needed only for lossy packs).
 
 Layout (why it is small)
 ------------------------
 Records are grouped by point, in order of each point's first appearance (points without a
-unit first, because ``bu`` cannot be unset); within a point they keep their original order. The first record of a group sets ``bn`` to the full name
-(and ``bu`` to the unit), so the following records of that point carry no name at all, only
-value and time. The first record of the pack sets ``bt`` to the first reading's time; every
-``t`` is relative to it, in whole milliseconds (the buffer's resolution), written as the
-shortest CBOR number that rounds back to the same millisecond (an integer, or a float16 /
-float32 where exact enough). With ``compact_floats`` a float value is sent as float32 (or, with
-``half_floats``, float16 first) when that width still reproduces every decimal digit of the
-value: 21.3 as float32 reads 21.299999237, as float16 21.296875, and both round back to 21.3
-at its own three digits. Integral floats go as integers. A receiver that needs global order
-sorts the resolved records by time; ties keep record order.
+unit first, because ``bu`` cannot be unset); within a point they keep their original order.
+The first record of a group sets ``bn`` to the full name (and ``bu`` to the unit), so the
+following records of that point carry no name at all, only value and time. A receiver that
+needs global order sorts the resolved records by time; ties keep record order.
+
+Exact by default
+----------------
+Every value decodes, with any CBOR or JSON decoder, to exactly the double the buffer holds:
+CBOR floats go in the shortest width that holds the double exactly (RFC 8949 preferred
+serialization: 1.5 as float16, 86.1 as float64); integral floats go as integers (the same
+number; -0.0 stays a float). The first record sets ``bt`` to the first reading's time, and
+``bt + t``, added as IEEE doubles, is exactly each reading's timestamp (see ``_ExactTimes``).
+JSON writes the shortest decimal text that reads back as the same double.
+
+``compact_floats=True`` (CBOR only) is lossy and opt-in: a float value goes as float32 (or,
+with ``half_floats``, float16 first) when that width still reproduces every decimal digit of
+the value (21.3 arrives as 21.299999237 or 21.296875, and only a receiver that rounds to
+three digits gets 21.3 back), and ``t`` as the shortest number that rounds back to the same
+millisecond.
 
 Duplicate detection
 -------------------
@@ -36,8 +47,15 @@ With ``batch=BatchId(gateway_id, seq)`` the first record also carries two extens
 ``"gw"`` (text, the gateway id) and ``"batch"`` (unsigned integer, the batch sequence
 number, 1, 2, 3 ... per gateway and upstream). They are text labels in both encodings and do
 not end in ``_``, so RFC 8428 receivers that do not know them ignore them. A retried batch
-always carries the same readings and the same number; a receiver keeps the highest number
-accepted per gateway id and acknowledges, but drops, any batch not above it.
+always carries the same number; a receiver keeps the highest number accepted per gateway id
+and acknowledges, but drops, any batch not above it.
+
+Drop announcement
+-----------------
+With ``dropped=Dropped(count, first, last)`` the first record carries ``"dropped"``,
+``"dropped_first"`` and ``"dropped_last"`` (unsigned integers): ``count`` readings with
+buffer sequence numbers ``first`` to ``last`` were removed at the gateway (hard quota) before
+this upstream had them. A pack may announce drops and hold no readings at all.
 """
 
 from __future__ import annotations
@@ -79,6 +97,10 @@ _CBOR_LABELS = {text: number for number, text in JSON_LABELS.items()}
 #: extension labels carrying the duplicate-detection id (text labels in both encodings)
 GATEWAY_ID_LABEL = "gw"
 BATCH_SEQ_LABEL = "batch"
+#: extension labels announcing readings dropped at the gateway (unsigned integers)
+DROPPED_LABEL = "dropped"
+DROPPED_FIRST_LABEL = "dropped_first"
+DROPPED_LAST_LABEL = "dropped_last"
 
 # RFC 8428 §4.5.3: times below 2**28 are relative to "now", not to the epoch.
 _RELATIVE_TIME_LIMIT = 2**28
@@ -108,6 +130,16 @@ class BatchId:
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """Readings the gateway removed from its buffer before this upstream had them (the hard
+    quota): ``count`` readings with buffer sequence numbers from ``first`` to ``last``."""
+
+    count: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
 class ResolvedRecord:
     """One SenML record with base values applied (RFC 8428 §4.6)."""
 
@@ -121,30 +153,37 @@ class ResolvedRecord:
 class SenmlPack:
     records: tuple[ResolvedRecord, ...]
     batch: BatchId | None = None
+    dropped: Dropped | None = None
 
 
 # -- encoding ------------------------------------------------------------------------------
 
 def encode_senml_cbor(readings: Sequence[ReadingLike], *, base_name: str = "",
-                      batch: BatchId | None = None, compact_floats: bool = True,
-                      half_floats: bool = False) -> bytes:
-    """A SenML+CBOR pack (content-format 112) of ``readings``; see the module docstring."""
+                      batch: BatchId | None = None, dropped: Dropped | None = None,
+                      compact_floats: bool = False, half_floats: bool = False) -> bytes:
+    """A SenML+CBOR pack (content-format 112) of ``readings``; see the module docstring.
+
+    By default every value and time decodes to exactly the double given; ``compact_floats``
+    (lossy, opt-in) sends float32 (and with ``half_floats`` float16) approximations instead.
+    """
     widths = (_F16, _F32) if half_floats else (_F32,)
-    records = _records(readings, base_name, batch, widths if compact_floats else (), cbor=True)
+    lossy = widths if compact_floats else ()
+    records = _records(readings, base_name, batch, dropped, lossy, cbor=True)
     return cbor2.dumps(records, canonical=True)
 
 
 def encode_senml_json(readings: Sequence[ReadingLike], *, base_name: str = "",
-                      batch: BatchId | None = None) -> bytes:
+                      batch: BatchId | None = None, dropped: Dropped | None = None) -> bytes:
     """A SenML+JSON pack (content-format 110) of ``readings``; see the module docstring."""
-    records = _records(readings, base_name, batch, (), cbor=False)
+    records = _records(readings, base_name, batch, dropped, (), cbor=False)
     return json.dumps(records, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | None,
-             float_widths: tuple[struct.Struct, ...], *, cbor: bool) -> list[dict[Any, Any]]:
+             dropped: Dropped | None, lossy_widths: tuple[struct.Struct, ...], *,
+             cbor: bool) -> list[dict[Any, Any]]:
     if not readings:
-        return [_batch_fields({}, batch)] if batch is not None else []
+        return [_head_fields({}, batch, dropped)] if batch is not None or dropped is not None else []
     groups: dict[str, list[ReadingLike]] = {}
     for reading in readings:
         group = groups.get(reading.point)
@@ -152,10 +191,9 @@ def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | N
             groups[reading.point] = [reading]
         else:
             group.append(reading)
-    base_ms = round(readings[0].ts * 1000)
     label = _label_cbor if cbor else _label_json
-    time_of = _cbor_time if cbor else _json_time
     value_of = _cbor_value if cbor else _json_value
+    times: _ExactTimes | _LossyTimes = _LossyTimes(readings[0].ts) if lossy_widths else _ExactTimes(cbor=cbor)
     out: list[dict[Any, Any]] = []
     # bu stays in force until replaced and cannot be unset, so points without a unit go first.
     ordered = sorted(groups.values(), key=lambda group: group[0].unit is not None and group[0].unit != "")
@@ -169,15 +207,15 @@ def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | N
                 if reading.unit:
                     record[label(BASE_UNIT)] = reading.unit
                 first = False
-            key, value = value_of(reading.value, float_widths)
+            key, value = value_of(reading.value, lossy_widths)
             record[label(key)] = value
-            delta = round(reading.ts * 1000) - base_ms
-            if delta:
-                record[label(TIME)] = time_of(delta)
+            base, offset = times.of(reading.ts, first_record=not out)
+            if base is not None:
+                record[label(BASE_TIME)] = base
+            if offset is not None:
+                record[label(TIME)] = offset
             out.append(record)
-    head = out[0]
-    head[label(BASE_TIME)] = _whole_or_float(base_ms)
-    _batch_fields(head, batch)
+    _head_fields(out[0], batch, dropped)
     return out
 
 
@@ -189,10 +227,14 @@ def _label_json(label: int) -> str:
     return JSON_LABELS[label]
 
 
-def _batch_fields(record: dict[Any, Any], batch: BatchId | None) -> dict[Any, Any]:
+def _head_fields(record: dict[Any, Any], batch: BatchId | None, dropped: Dropped | None) -> dict[Any, Any]:
     if batch is not None:
         record[GATEWAY_ID_LABEL] = batch.gateway_id
         record[BATCH_SEQ_LABEL] = batch.seq
+    if dropped is not None:
+        record[DROPPED_LABEL] = dropped.count
+        record[DROPPED_FIRST_LABEL] = dropped.first
+        record[DROPPED_LAST_LABEL] = dropped.last
     return record
 
 
@@ -204,8 +246,77 @@ _F16 = struct.Struct("<e")
 _F32 = struct.Struct("<f")
 
 
+class _ExactTimes:
+    """Times a receiver reproduces bit for bit: ``bt + t`` (one IEEE double addition) is
+    exactly the reading's timestamp.
+
+    ``t`` is the shortest number for which that addition holds (an integer, float16, float32,
+    or the exact double difference, which Sterbenz's lemma makes exact for times within a
+    factor of two of ``bt``, i.e. any two epoch times after 1970-01-02). Where no offset works
+    (times of wildly different magnitude, such as an unsynchronised clock near 1970), the
+    record sets a new ``bt`` itself, which SenML lets any record do.
+    """
+
+    def __init__(self, *, cbor: bool):
+        self.base = 0.0
+        self.cbor = cbor
+
+    def of(self, ts: float, *, first_record: bool) -> tuple[int | float | None, int | float | None]:
+        ts = float(ts)
+        if first_record:
+            self.base = ts
+            return _exact_number(ts), None
+        if ts == self.base and math.copysign(1.0, ts) == math.copysign(1.0, self.base):
+            return None, None
+        for offset in self._candidates(ts - self.base):
+            if self.base + offset == ts:
+                return None, offset
+        self.base = ts
+        return _exact_number(ts), None
+
+    def _candidates(self, delta: float) -> list[int | float]:
+        out: list[int | float] = []
+        if delta.is_integer() and abs(delta) < 2**53:
+            out.append(int(delta))
+        if self.cbor:
+            for packer in (_F16, _F32):
+                try:
+                    out.append(float(packer.unpack(packer.pack(delta))[0]))
+                except OverflowError:
+                    continue
+        else:
+            out.append(round(delta, 3))   # "10.123" rather than "10.122999906539917" when it adds up
+        out.append(delta)
+        return out
+
+
+class _LossyTimes:
+    """``compact_floats``: times rounded to the millisecond, ``t`` as the shortest number that
+    rounds back to the same millisecond (the receiver must round ``bt + t`` to ms)."""
+
+    def __init__(self, first_ts: float):
+        self.base_ms = round(first_ts * 1000)
+
+    def of(self, ts: float, *, first_record: bool) -> tuple[int | float | None, int | float | None]:
+        delta = round(ts * 1000) - self.base_ms
+        base = _whole_or_float(self.base_ms) if first_record else None
+        return base, (_cbor_time(delta) if delta else None)
+
+
+def _exact_number(value: float) -> int | float:
+    """``value`` itself, as an integer when that is the same number (and not -0.0);
+    cbor2's canonical mode writes a float in the shortest width that holds it exactly."""
+    if math.isfinite(value) and value.is_integer() and abs(value) < 2**53 and not _negative_zero(value):
+        return int(value)
+    return value
+
+
+def _negative_zero(value: float) -> bool:
+    return value == 0 and math.copysign(1.0, value) < 0
+
+
 def _cbor_time(delta_ms: int) -> int | float:
-    """The shortest number that rounds back to ``delta_ms`` milliseconds."""
+    """The shortest number that rounds back to ``delta_ms`` milliseconds (lossy mode)."""
     if delta_ms % 1000 == 0:
         return delta_ms // 1000
     exact = delta_ms / 1000
@@ -221,17 +332,13 @@ def _cbor_time(delta_ms: int) -> int | float:
     return exact
 
 
-def _json_time(delta_ms: int) -> int | float:
-    return _whole_or_float(delta_ms)
-
-
-def _cbor_value(value: Any, widths: tuple[struct.Struct, ...]) -> tuple[int, Any]:
+def _cbor_value(value: Any, lossy_widths: tuple[struct.Struct, ...]) -> tuple[int, Any]:
     if isinstance(value, bool):
         return BOOL_VALUE, value
     if isinstance(value, str):
         return STRING_VALUE, value
-    if isinstance(value, float) and widths:
-        return VALUE, _compact_float(value, widths)
+    if isinstance(value, float):
+        return VALUE, _compact_float(value, lossy_widths) if lossy_widths else _exact_number(value)
     return VALUE, value
 
 
@@ -244,8 +351,7 @@ def _json_value(value: Any, widths: tuple[struct.Struct, ...]) -> tuple[int, Any
         if not math.isfinite(value):
             # JSON has no NaN or infinity; say it in words rather than drop the reading.
             return STRING_VALUE, repr(value)
-        if value.is_integer() and abs(value) < 2**53:
-            return VALUE, int(value)
+        return VALUE, _exact_number(value)   # json writes the shortest text that reads back exactly
     return VALUE, value
 
 
@@ -279,8 +385,8 @@ def _significant_digits(text: str) -> int:
 def decode_senml_cbor(payload: bytes, *, time_digits: int | None = None) -> SenmlPack:
     """Resolve a SenML+CBOR pack; raises SenmlError when it is not one.
 
-    ``time_digits=3`` rounds resolved times to the millisecond, undoing the float32 width
-    that the encoder uses for relative times.
+    ``time_digits=3`` rounds resolved times to the millisecond; only packs encoded with the
+    lossy ``compact_floats`` need it (exact packs resolve to the timestamps themselves).
     """
     try:
         raw = cbor2.loads(payload)
@@ -310,6 +416,7 @@ def _resolve(raw: Any, *, cbor: bool, time_digits: int | None) -> SenmlPack:
         raise SenmlError("a SenML pack must be an array of records")
     base_name, base_time, base_unit, base_value = "", 0.0, None, None
     batch: BatchId | None = None
+    dropped: Dropped | None = None
     records: list[ResolvedRecord] = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -320,6 +427,8 @@ def _resolve(raw: Any, *, cbor: bool, time_digits: int | None) -> SenmlPack:
             if not isinstance(gw, str) or not isinstance(seq, int) or isinstance(seq, bool):
                 raise SenmlError("record 0: 'gw' must be text and 'batch' an integer")
             batch = BatchId(gw, seq)
+        if index == 0:
+            dropped = _dropped_fields(record)
         for key in record:
             if isinstance(key, str) and key.endswith("_"):
                 raise SenmlError(f"record {index}: must-understand field '{key}' is not supported")
@@ -347,7 +456,18 @@ def _resolve(raw: Any, *, cbor: bool, time_digits: int | None) -> SenmlPack:
             time = round(time, time_digits)
         unit = _typed(record, UNIT, str, None, index) or base_unit
         records.append(ResolvedRecord(name, value, time, unit))
-    return SenmlPack(tuple(records), batch)
+    return SenmlPack(tuple(records), batch, dropped)
+
+
+def _dropped_fields(record: dict[Any, Any]) -> Dropped | None:
+    labels = (DROPPED_LABEL, DROPPED_FIRST_LABEL, DROPPED_LAST_LABEL)
+    if not any(label in record for label in labels):
+        return None
+    values = [record.get(label) for label in labels]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise SenmlError("record 0: 'dropped', 'dropped_first' and 'dropped_last' must be "
+                         "unsigned integers, all three together")
+    return Dropped(*values)
 
 
 def _typed(record: dict[Any, Any], label: int, kinds: type | tuple[type, ...], default: Any,

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..model import StoredReading
+from ..plain import plain_error
 from . import numbers
 from .credentials import oscore_context
-from .senml import BatchId
+from .senml import BatchId, Dropped
 from .uplink_config import UpstreamConfig, UpstreamsConfig
-from .uplink_format import encode_batch
+from .uplink_format import dropped_in_range, encode_batch
 from .uplink_policy import Action, Backoff, decide
 
 log = logging.getLogger("gateway.coap.uplink")
@@ -29,9 +30,13 @@ MAX_SERVER_DELAY = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Batch:
+    """Batch ``number`` covers buffer sequence numbers ``after`` < seq <= ``last_seq``: the
+    readings still there, plus an announcement of any the hard quota removed."""
+
     number: int
     readings: list[StoredReading]
     last_seq: int
+    after: int
 
 
 class Uplink:
@@ -55,18 +60,27 @@ class Uplink:
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        #: attempts failed since the last success, and when the first of them failed
+        self.failures_in_row = 0
+        self.failing_since: float | None = None
         self.retry_at: float | None = None
         self.batches_sent = 0
         self.readings_sent = 0
         self.bytes_sent = 0
         self.attempts = 0
+        self.readings_dropped_announced = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def open(self) -> None:
         cursor = await self.store.get_cursor(self.config.cursor_name)
         if cursor is None:
-            cursor = self.store.last_seq if self.config.start == "latest" else 0
+            cursor = self.store.last_seq
+            if self.config.start == "oldest":
+                # Just before the oldest reading kept: what retention removed before this
+                # upstream existed was never owed to it, so it is not announced as dropped.
+                oldest = await self.store.read_after(0, 1)
+                cursor = oldest[0].seq - 1 if oldest else self.store.last_seq
             await self.store.set_cursor(self.config.cursor_name, cursor)
         self.cursor = cursor
         inflight = await self.store.get_state(self.namespace, "inflight")
@@ -86,8 +100,9 @@ class Uplink:
         import aiocoap
 
         # Name the transports: the defaults would also start DTLS (tinydtls) machinery for
-        # plain coap:// upstreams.
-        transports = ["tinydtls"] if self.config.security == "dtls-psk" else ["oscore", "udp6"]
+        # plain coap:// upstreams, and the OSCORE transport loads cryptography, EDHOC and
+        # filelock (about 10 MB of a Pi's memory) even for an upstream that never uses it.
+        transports = {"dtls-psk": ["tinydtls"], "oscore": ["oscore", "udp6"]}.get(self.config.security, ["udp6"])
         self._context = await aiocoap.Context.create_client_context(transports=transports)
         credentials = self.config.credentials
         pattern = self._request_message(b"", 0).get_request_uri()
@@ -121,7 +136,7 @@ class Uplink:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. the buffer briefly unreadable
                 log.exception("event=uplink_error upstream=%s", self.config.name)
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = plain_error(exc)
                 self.last_error_at = self.clock.time()
                 await self.clock.sleep(self.backoff.next_delay())
 
@@ -130,14 +145,17 @@ class Uplink:
             number, last = self._inflight
             readings = await self.store.read_after(self.cursor, max(last - self.cursor, 1))
             readings = [r for r in readings if r.seq <= last]
-            if not readings:
-                # Retention dropped the whole unacknowledged range (hard quota); nothing to resend.
-                await self._acknowledged(Batch(number, [], last))
+            if not readings and self.config.format == "thingsboard":
+                # The hard quota removed the whole unacknowledged range, and ThingsBoard
+                # telemetry has neither batch numbers nor a way to announce it: move on.
+                await self._acknowledged(Batch(number, [], last, self.cursor))
                 return None
-            self.oldest_pending_ts = readings[0].ts
-            return Batch(number, readings, last)
+            # The same number and range as before, with whatever the hard quota left of it
+            # (possibly nothing) and the rest announced: numbers stay contiguous.
+            self.oldest_pending_ts = readings[0].ts if readings else None
+            return Batch(number, readings, last, self.cursor)
         readings = await self._gather()
-        batch = Batch(self.next_number, readings, readings[-1].seq)
+        batch = Batch(self.next_number, readings, readings[-1].seq, self.cursor)
         # Persist before sending: if we die before the ack, the same readings go again under
         # the same number, and the receiver can tell the copy from new data.
         await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number, "last": batch.last_seq}})
@@ -172,11 +190,13 @@ class Uplink:
         return readings
 
     async def _deliver(self, batch: Batch) -> None:
-        readings = batch.readings
+        readings, last = batch.readings, batch.last_seq
+        dropped = self._dropped(batch, last, readings)
         while True:
             payload, content_format = encode_batch(
                 self.config.format, readings, BatchId(self.config.gateway_id, batch.number),
-                base_name=self.config.base_name, compact_floats=self.config.compact_floats)
+                base_name=self.config.base_name, dropped=dropped,
+                compact_floats=self.config.compact_floats)
             self.state = "sending"
             self.attempts += 1
             try:
@@ -184,24 +204,40 @@ class Uplink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
-                await self._wait_after_failure(f"{type(exc).__name__}: {exc}".rstrip(": "), None, batch)
+                await self._wait_after_failure(plain_error(exc), None, batch,
+                                               detail=f"{type(exc).__name__}: {exc}".rstrip(": "))
                 continue
             decision = decide(code, max_age)
             if decision.action is Action.DELIVERED:
                 self.bytes_sent += len(payload)
-                await self._acknowledged(Batch(batch.number, readings, readings[-1].seq))
+                self.readings_dropped_announced += dropped.count if dropped is not None else 0
+                await self._acknowledged(Batch(batch.number, readings, last, batch.after))
                 return
             if decision.action is Action.SHRINK and len(readings) > 1:
-                # The upstream never accepted this number, so it may carry fewer readings.
+                # The upstream never accepted this number, so it may cover a shorter range.
                 readings = readings[: len(readings) // 2]
+                last = readings[-1].seq
+                dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
+                dropped = dropped if self.config.format != "thingsboard" else None
                 await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number,
-                                                                         "last": readings[-1].seq}})
-                self._inflight = (batch.number, readings[-1].seq)
+                                                                         "last": last}})
+                self._inflight = (batch.number, last)
                 log.warning("event=uplink_batch_too_large upstream=%s batch=%d readings=%d",
                             self.config.name, batch.number, len(readings))
                 continue
             await self._wait_after_failure(f"upstream answered {numbers.code_text(code)}",
                                            decision.server_delay, batch)
+
+    def _dropped(self, batch: Batch, last: int, readings: list[StoredReading]) -> Dropped | None:
+        """What the batch announces: readings of its range the hard quota removed."""
+        dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
+        if dropped is None:
+            return None
+        announced = self.config.format != "thingsboard"   # telemetry has no place for it
+        log.warning("event=uplink_readings_dropped upstream=%s batch=%d dropped=%d first_seq=%d "
+                    "last_seq=%d reason=hard_quota announced=%s", self.config.name, batch.number,
+                    dropped.count, dropped.first, dropped.last, str(announced).lower())
+        return dropped if announced else None
 
     async def _send(self, payload: bytes, content_format: int) -> tuple[int, int | None]:
         request = self._context.request(self._request_message(payload, content_format))
@@ -231,6 +267,8 @@ class Uplink:
         self.readings_sent += len(batch.readings)
         self.last_success = self.clock.time()
         self.retry_at = None
+        self.failures_in_row = 0
+        self.failing_since = None
         if self.last_error is not None and self.state in ("backoff", "sending"):
             log.info("event=uplink_recovered upstream=%s batch=%d cursor=%d", self.config.name,
                      batch.number, self.cursor)
@@ -238,13 +276,18 @@ class Uplink:
         log.debug("event=uplink_batch_acked upstream=%s batch=%d readings=%d cursor=%d",
                   self.config.name, batch.number, len(batch.readings), self.cursor)
 
-    async def _wait_after_failure(self, error: str, server_delay: float | None, batch: Batch) -> None:
+    async def _wait_after_failure(self, error: str, server_delay: float | None, batch: Batch, *,
+                                  detail: str | None = None) -> None:
         delay = min(server_delay, MAX_SERVER_DELAY) if server_delay is not None else self.backoff.next_delay()
         if error != self.last_error:
-            log.warning("event=uplink_failed upstream=%s batch=%d error=%r retry_in=%.1f",
-                        self.config.name, batch.number, error, delay)
+            log.warning("event=uplink_failed upstream=%s batch=%d error=%r%s retry_in=%.1f",
+                        self.config.name, batch.number, error,
+                        f" detail={detail!r}" if detail else "", delay)
         self.last_error = error
         self.last_error_at = self.clock.time()
+        self.failures_in_row += 1
+        if self.failing_since is None:
+            self.failing_since = self.last_error_at
         self.state = "backoff"
         self.retry_at = self.clock.time() + delay
         await self.clock.sleep(delay)
@@ -269,11 +312,16 @@ class Uplink:
             "last_success": _iso(self.last_success),
             "last_error": self.last_error,
             "last_error_at": _iso(self.last_error_at),
+            "last_success_ts": self.last_success,
+            "last_error_ts": self.last_error_at,
+            "failures_in_row": self.failures_in_row,
+            "failing_since_ts": self.failing_since,
             "retry_in_s": round(max(self.retry_at - now, 0.0), 3) if self.retry_at else None,
             "batches_sent": self.batches_sent,
             "readings_sent": self.readings_sent,
             "bytes_sent": self.bytes_sent,
             "attempts": self.attempts,
+            "readings_dropped_announced": self.readings_dropped_announced,
         }
 
 

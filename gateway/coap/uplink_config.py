@@ -38,7 +38,8 @@ class UpstreamConfig:
     timeout: float = 60.0
     retry_min: float = 1.0
     retry_max: float = 300.0
-    compact_floats: bool = True
+    #: lossy, opt-in: float16/float32 approximations of values, times rounded to the ms
+    compact_floats: bool = False
     start: str = "oldest"
     credentials: CredentialEntry | None = field(default=None, repr=False)
 

@@ -17,6 +17,7 @@ from ..actuation import WriteSkipped
 from ..driver import WriteError
 from ..model import Reading
 from ..state import StateStore
+from .accepted import AcceptedCopies
 from .config import RulesConfig
 from .engine import Engine
 from .model import Command
@@ -27,6 +28,11 @@ log = logging.getLogger("gateway.rules")
 
 STATE_NAMESPACE = "rules"
 QUEUE_BATCHES = 1024
+#: commands waiting for the actuator task; beyond this the oldest is dropped and its point
+#: re-sent by the engine's next evaluation (a device that slow is already failing writes)
+COMMAND_QUEUE = 1024
+#: how long to wait before saving rule state again after the store refused it
+PERSIST_RETRY = 5.0
 #: a virtual point read by another rule is fed back at most this deep per reading (no loops)
 MAX_VIRTUAL_DEPTH = 8
 
@@ -43,36 +49,50 @@ class RulesComponent:
         actuators = service.config.section("actuators")
         site = service.config.site
         self.directory = RuleDirectory(config.directory, service.config.points,
-                                       site_has_location=site.latitude is not None)
+                                       site_has_location=site.latitude is not None,
+                                       accepted=AcceptedCopies(site.data_dir))
         self.engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
                              getattr(actuators, "points", None) or {}, now=self.clock.time(),
                              default_stale_after=config.stale_after)
         self._wanted: frozenset[str] = frozenset()
         self._subscription: Any = None
-        self._commands: asyncio.Queue[Command] = asyncio.Queue()
+        self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
         self._retries: dict[str, tuple[float, Command]] = {}
         self._wake = asyncio.Event()
         self._sleeping_until: float | None = None
         self._persist_wanted = asyncio.Event()
         self._held_noted: dict[str, float] = {}
-        self.counts = {"readings": 0, "commands": 0, "reloads": 0, "rejected_reloads": 0}
+        self._unguarded_noted: set[str] = set()
+        self._unsaved: dict[str, Any] = {}  # rule state the store could not take yet
+        self.counts = {"readings": 0, "commands": 0, "reloads": 0, "rejected_reloads": 0,
+                       "dropped_commands": 0}
         self.last_reload_problems: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         saved = await self.state.all()
-        result = self.directory.reload()
-        self._log_reload(result)
         self.engine.now = self.clock.time()
         self.engine.started_at = self.engine.now
-        self.engine.load(self.directory.rules, saved)
+        try:
+            # a broken rule file is reported and runs its accepted copy, or is skipped with its
+            # actuators held at their fail-safe values; it never stops the gateway
+            result = self.directory.reload()
+            self._log_reload(result)
+            self.engine.load(self.directory.rules, saved)
+        except Exception:  # noqa: BLE001 - a rule problem is never fatal
+            log.exception("event=rules_load_failed directory=%s", self.config.directory)
+            result = None
         stale_keys = {k: None for k in saved if k not in self.engine.rules}
         if stale_keys:
             await self.state.put_many(stale_keys)
         await self._prime(self.engine.points)
         self._subscription = self.service.hub.subscribe(
             "rules", maxsize=QUEUE_BATCHES, overflow="block", accepts=self._accepts)
+        self._hold_failsafes()
+        await self._keep_accepted_copies()
+        if result is not None and result.rejected:
+            await self._report_rejected(result)
         log.info("event=rules_started rules=%d files=%d rejected=%d directory=%s", len(self.engine.rules),
                  len(self.directory.active), len(self.directory.rejected), self.config.directory)
 
@@ -115,18 +135,32 @@ class RulesComponent:
         while True:
             batch = await self._subscription.get()
             self.counts["readings"] += len(batch)
-            self._submit(self.engine.feed(batch, self.clock.time()))
+            try:
+                self._submit(self.engine.feed(batch, self.clock.time()))
+            except Exception:  # noqa: BLE001 - a rule problem is never fatal: log, go on
+                self.counts["engine_failures"] = self.counts.get("engine_failures", 0) + 1
+                log.exception("event=rules_feed_failed readings=%d", len(batch))
 
     def _submit(self, commands: list[Command], depth: int = 0) -> None:
         virtual: list[Reading] = []
         for command in commands:
             self.counts["commands"] += 1
-            self._commands.put_nowait(command)
+            _log_command(command)
+            self._enqueue(command)
             if command.kind == "publish":
                 virtual.append(Reading(command.point, command.value, command.ts, command.unit))
         if virtual and depth < MAX_VIRTUAL_DEPTH:
             self._submit(self.engine.feed(virtual, self.clock.time()), depth + 1)
         self._after_engine_step()
+
+    def _enqueue(self, command: Command) -> None:
+        if self._commands.full():
+            dropped = self._commands.get_nowait()
+            self.counts["dropped_commands"] += 1
+            if dropped.kind in ("set", "failsafe"):
+                self.engine.forget_output(dropped.point)
+            log.warning("event=command_dropped reason=queue_full rule=%s point=%s", dropped.rule, dropped.point)
+        self._commands.put_nowait(command)
 
     def _after_engine_step(self) -> None:
         deadline = self._deadline()
@@ -165,8 +199,13 @@ class RulesComponent:
                     del self._retries[point]
                     desired = self.engine.desired(point)
                     if desired is not None and desired[1] == command.value:
-                        self._commands.put_nowait(command)
-            self._submit(self.engine.tick(now))
+                        self._enqueue(command)
+            try:
+                self._submit(self.engine.tick(now))
+            except Exception:  # noqa: BLE001 - a rule problem is never fatal: log, go on
+                self.counts["engine_failures"] = self.counts.get("engine_failures", 0) + 1
+                log.exception("event=rules_timer_failed")
+                await self.clock.sleep(1.0)  # the same failure must not spin the loop
 
     # -- carrying out commands ------------------------------------------------------------
 
@@ -193,7 +232,7 @@ class RulesComponent:
             body = {"rule": command.rule, "result": command.kind, "message": command.value}
             reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
                               clock_synced=self.clock.synced())
-        await self.service.hub.publish([reading])
+        self.service.hub.publish_nowait([reading])  # a record: never wait on the store
 
     async def _write(self, command: Command) -> None:
         prefix = "rule" if command.kind == "set" else "failsafe"
@@ -231,7 +270,11 @@ class RulesComponent:
     async def _watch(self) -> None:
         while True:
             await self.clock.sleep(self.config.reload_interval)
-            await self.check_now()
+            try:
+                await self.check_now()
+            except Exception:  # noqa: BLE001 - a rule problem is never fatal: log, retry next round
+                self.counts["engine_failures"] = self.counts.get("engine_failures", 0) + 1
+                log.exception("event=rules_check_failed")
 
     async def check_now(self) -> None:
         """One round of the periodic check: rule files changed? overrides set or ended?"""
@@ -240,10 +283,7 @@ class RulesComponent:
             self._log_reload(result)
             if result.rejected:
                 self.counts["rejected_reloads"] += 1
-                await self.service.hub.publish([Reading(
-                    "events/rules", json.dumps({"result": "rejected", "files": list(result.rejected),
-                                                "problems": self.last_reload_problems[:20]}),
-                    self.clock.time(), clock_synced=self.clock.synced())])
+                await self._report_rejected(result)
             if result.changed:
                 self.counts["reloads"] += 1
                 self.engine.now = self.clock.time()
@@ -251,6 +291,8 @@ class RulesComponent:
                 await self._prime(self.engine.points)
                 self._after_engine_step()
                 self._wake.set()
+            self._hold_failsafes()
+            await self._keep_accepted_copies()
         try:
             _, ended = await self.actuation.sync_overrides()
         except Exception as exc:  # noqa: BLE001 - the store may be busy; try next round
@@ -268,22 +310,64 @@ class RulesComponent:
         for path in result.removed:
             log.info("event=rules_removed file=%s", path)
         for path in result.rejected:
-            kept = "previous_version_kept" if Path(path) in self.directory.active else "not_loaded"
+            outcome = self.directory.outcome(Path(path))
             for problem in self.directory.rejected[Path(path)].problems:
-                log.error("event=rules_rejected file=%s outcome=%s problem=%r", path, kept, str(problem))
+                log.error("event=rules_rejected file=%s outcome=%s problem=%r", path, outcome, str(problem))
+            for problem in self.directory.copy_problems.get(Path(path), []):
+                log.error("event=rules_accepted_copy_rejected file=%s problem=%r", path, str(problem))
+        for path in result.restored:
+            log.warning("event=rules_accepted_copy_runs file=%s accepted_at=%s", path,
+                        self.directory.accepted.accepted_at(Path(path)) if self.directory.accepted else None)
+
+    async def _report_rejected(self, result: ReloadResult) -> None:
+        """An ``events/rules`` reading, so the rejection travels upstream with the readings."""
+        outcomes = {Path(p).name: self.directory.outcome(Path(p)) for p in result.rejected}
+        self.service.hub.publish_nowait([Reading(
+            "events/rules", json.dumps({"result": "rejected", "files": list(result.rejected),
+                                        "outcome": outcomes, "problems": self.last_reload_problems[:20]}),
+            self.clock.time(), clock_synced=self.clock.synced())])
+
+    def _hold_failsafes(self) -> None:
+        """Actuators a skipped (broken, never accepted) rule file would write go to fail-safe."""
+        wanted = self.directory.unguarded_writes()
+        self.engine.now = self.clock.time()
+        commands = self.engine.hold_failsafe(wanted)
+        for point, source in sorted(wanted.items()):
+            if point not in self.engine.held and point not in self._unguarded_noted:
+                log.error("event=rules_skipped_unguarded file=%s point=%s reason=no_fail_safe_value", source, point)
+        self._unguarded_noted = {p for p in wanted if p not in self.engine.held}
+        if commands:
+            self._submit(commands)
+
+    async def _keep_accepted_copies(self) -> None:
+        save, forget = self.directory.take_pending()
+        if not save and not forget:
+            return
+        try:
+            await asyncio.to_thread(self.directory.write_copies, save, forget)
+        except OSError as exc:  # a full or read-only disk must not stop the rules
+            log.error("event=rules_accepted_copy_failed error=%r", str(exc))
 
     async def _persist(self) -> None:
         while True:
             await self._persist_wanted.wait()
             self._persist_wanted.clear()
-            await self._save_dirty()
+            try:
+                await self._save_dirty()
+            except Exception as exc:  # noqa: BLE001 - a full or failing disk: keep it, retry
+                log.warning("event=rules_state_save_failed rules=%d error=%r retry_in=%gs",
+                            len(self._unsaved), str(exc), PERSIST_RETRY)
+                await asyncio.sleep(PERSIST_RETRY)
+                self._persist_wanted.set()
 
     async def _save_dirty(self) -> None:
         changed, removed = self.engine.take_dirty()
-        items: dict[str, Any] = dict(changed)
+        items: dict[str, Any] = self._unsaved
+        items.update(changed)
         items.update(dict.fromkeys(removed))
         if items:
             await self.state.put_many(items)
+            self._unsaved = {}
 
     def health(self) -> dict[str, Any]:
         return {
@@ -293,5 +377,15 @@ class RulesComponent:
             "queued_commands": self._commands.qsize(),
             "next_timer": self.engine.next_deadline(),
             "status": self.engine.status(),
+            "failsafe_held": dict(self.engine.held),
             "actuation": self.actuation.health(),
         }
+
+
+def _log_command(command: Command) -> None:
+    """Log what a technician must see; the engine itself is sans-IO and logs nothing."""
+    if command.kind == "failsafe":
+        log.warning("event=rule_failsafe rule=%s point=%s value=%r reason=%r", command.rule,
+                    command.point, command.value, command.reason)
+    elif command.kind == "error":
+        log.warning("event=rule_error rule=%s error=%r", command.rule, command.value)

@@ -1,7 +1,8 @@
 """The ``[rules]`` and ``[actuators."device/point"]`` config sections, parsed into typed objects.
 
 Parsing ``[rules]`` also loads every rule file, so ``gateway check`` lists rule problems
-(file, line, rule, field) next to config problems.
+(file, line, rule, field) next to config problems. Rule-file problems never stop the daemon,
+so they are kept apart (``nonfatal_problems``) from the site config's own problems.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 from ..driver import PointSpec
 from ..options import Table
-from ..problems import Problems, did_you_mean
+from ..problems import Problem, Problems, did_you_mean
+from .accepted import AcceptedCopies
 from .engine import DEFAULT_STALE_AFTER
 from .model import ActuatorSettings
 from .ruleset import RuleDirectory
@@ -28,10 +30,24 @@ class RulesConfig:
     points: Mapping[str, PointSpec] = field(default_factory=dict, repr=False)
     rule_count: int = 0
     file_count: int = 0
+    #: problems in rule files: reported, but the daemon starts (see ``outcomes``)
+    nonfatal_problems: tuple[Problem, ...] = ()
+    #: rejected file name -> what the daemon runs instead (see RuleDirectory.outcome)
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    #: point -> rule file, for actuators a skipped file would write (held at their fail-safe)
+    held: Mapping[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
-        return (f"{self.rule_count} rule{'s' if self.rule_count != 1 else ''} in {self.file_count} "
+        text = (f"{self.rule_count} rule{'s' if self.rule_count != 1 else ''} in {self.file_count} "
                 f"file{'s' if self.file_count != 1 else ''} from {self.directory}")
+        for name, outcome in sorted(self.outcomes.items()):
+            what = {"accepted_copy_runs": "its last accepted version runs",
+                    "skipped_failsafe": "skipped, it has no accepted version"}.get(outcome, outcome)
+            text += f"\n    {name} is broken: {what}"
+            held = sorted(p for p, f in self.held.items() if f == name)
+            if outcome == "skipped_failsafe" and held:
+                text += f"; the actuators it would write go to their fail-safe values: {', '.join(held)}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -62,11 +78,14 @@ def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
     if not _is_dir(directory):
         table.error("directory", f"rules directory '{directory}' does not exist")
         return config
-    rules_dir = RuleDirectory(directory, ctx.points, site_has_location=ctx.site.latitude is not None)
+    rules_dir = RuleDirectory(directory, ctx.points, site_has_location=ctx.site.latitude is not None,
+                              accepted=AcceptedCopies(ctx.site.data_dir, readonly=True))
     result = rules_dir.reload()
-    problems.items.extend(result.problems)
+    outcomes = {Path(p).name: rules_dir.outcome(Path(p)) for p in result.rejected}
+    copy_problems = [p for ps in rules_dir.copy_problems.values() for p in ps]
     return RulesConfig(config.directory, config.reload_interval, config.stale_after, config.enabled,
-                       config.points, len(rules_dir.rules), len(rules_dir.active))
+                       config.points, len(rules_dir.rules), len(rules_dir.active),
+                       (*result.problems, *copy_problems), outcomes, rules_dir.unguarded_writes())
 
 
 def parse_actuators_section(raw: Any, problems: Problems, ctx: Any) -> ActuatorsConfig:

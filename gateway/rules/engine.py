@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,8 +16,6 @@ from ..model import Reading, Value
 from .expr import EvalError, truth
 from .model import MAX_QUEUED, RULES_EVENT_POINT, ActuatorSettings, Command, Rule, Trigger
 from .timeofday import SiteTimes, SunSpec
-
-log = logging.getLogger("gateway.rules")
 
 DEFAULT_STALE_AFTER = 300.0
 #: a schedule (cron, sun) missed while the gateway was down fires at start if this recent
@@ -131,6 +128,9 @@ class Engine:
         self._deadline_stale = True
         self._env = _Env(self)
         self.evaluations = 0
+        #: point -> rule file: held at its fail-safe value because the file that would drive it
+        #: is broken and has no version running; rules writing the point step back meanwhile
+        self.held: dict[str, str] = {}
 
     # -- rule set -------------------------------------------------------------------------
 
@@ -406,6 +406,8 @@ class Engine:
                 self._fail(rule, f"{action.kind} {action.target}: {exc}", out, in_action=True)
                 return
             if action.kind == "set":
+                if action.target in self.held:
+                    continue  # held at its fail-safe while a rule file driving it is broken
                 if value is None or (action.expr is not None and isinstance(value, float) and value != value):
                     continue
                 if self._last_set.get(action.target) == value and type(self._last_set[action.target]) is type(value):
@@ -457,7 +459,6 @@ class Engine:
         if state.error != message:
             state.error = message
             self._dirty.add(rule.name)
-            log.warning("event=rule_error rule=%s error=%r", rule.name, message)
             out.append(Command(self.now, "error", rule.name, RULES_EVENT_POINT, message, reason=message))
         guarded = any(self.actuators.get(p) is not None and self.actuators[p].fail_safe is not None
                       for p in rule.writes)
@@ -481,6 +482,29 @@ class Engine:
     def _emit_rule_event(self, rule: Rule, what: str, message: str, out: list[Command]) -> None:
         out.append(Command(self.now, "error" if what == "error" else "info", rule.name,
                            RULES_EVENT_POINT, f"{what}: {message}"))
+
+    def hold_failsafe(self, held: Mapping[str, str]) -> list[Command]:
+        """Hold each point of ``held`` (point -> broken rule file) at its fail-safe value and
+        release points no longer listed, so the rules driving them take over again."""
+        out: list[Command] = []
+        for point in [p for p in self.held if p not in held]:
+            del self.held[point]
+            out.extend(self.reassert(point))
+        for point, source in sorted(held.items()):
+            settings = self.actuators.get(point)
+            if point in self.held or settings is None or settings.fail_safe is None:
+                continue
+            self.held[point] = source
+            out.append(self._held_command(point))
+        return out
+
+    def _held_command(self, point: str) -> Command:
+        value = self.actuators[point].fail_safe
+        assert value is not None
+        self._last_set[point] = value
+        source = self.held[point]
+        return Command(self.now, "failsafe", source, point, value,
+                       reason=f"rule file {source} is broken and no accepted version of it runs")
 
     # -- time -----------------------------------------------------------------------------
 
@@ -538,7 +562,6 @@ class Engine:
                 stale = self._stale_inputs(rule)
                 if stale:
                     state.failsafe = "stale"
-                    log.warning("event=rule_failsafe rule=%s stale=%s", rule.name, ",".join(stale))
                     self._apply_failsafe(rule, f"no reading of {', '.join(stale)} for "
                                          f"{self.stale_after(rule):g}s", out)
             if state.hold_until is not None and state.hold_until <= self.now:
@@ -589,6 +612,8 @@ class Engine:
         """An override of ``point`` ended: re-evaluate the rules that drive it."""
         out: list[Command] = []
         self._last_set.pop(point, None)
+        if point in self.held:
+            return [self._held_command(point)]
         for rule in self.rules.values():
             if point in rule.writes:
                 state = self.states[rule.name]

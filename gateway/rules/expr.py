@@ -26,6 +26,14 @@ class EvalError(Exception):
     """An expression could not be evaluated now (no value yet, wrong type, division by zero)."""
 
 
+#: longest expression text accepted; real conditions are a line or two
+MAX_EXPRESSION_LENGTH = 2000
+#: deepest nesting of parentheses, calls and operators accepted. Each level is a Python frame
+#: when the expression is parsed and evaluated, so without a bound a hostile or mistyped rule
+#: could exhaust the stack (RecursionError) instead of getting a clear load error.
+MAX_EXPRESSION_DEPTH = 50
+
+
 class Env(Protocol):
     """What a compiled expression may ask for while evaluating."""
 
@@ -54,7 +62,12 @@ class Expr:
     uses_sun: bool = False
 
     def __call__(self, env: Env) -> Any:
-        return self.fn(env)
+        try:
+            return self.fn(env)
+        except EvalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. round(1e308 * 10): a rule error, never a crash
+            raise EvalError(f"cannot evaluate: {type(exc).__name__}: {exc}") from exc
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -124,6 +137,7 @@ class _Node:
     const: Any = None
     is_const: bool = False
     is_string: bool = False
+    depth: int = 1  # nesting of closures: the evaluation's stack depth
 
 
 class Compiler:
@@ -137,12 +151,18 @@ class Compiler:
         self.uses_sun = False
         self.tokens: list[Token] = []
         self.index = 0
+        self.nesting = 0
 
     def compile(self, text: str) -> Expr:
         if not isinstance(text, str) or not text.strip():
             raise ExprSyntaxError("empty expression")
+        if len(text) > MAX_EXPRESSION_LENGTH:
+            raise ExprSyntaxError(f"expression is {len(text)} characters long, more than "
+                                  f"{MAX_EXPRESSION_LENGTH}; split it into several rules or "
+                                  "publish parts as virtual points")
         self.tokens = tokenize(text)
         self.index = 0
+        self.nesting = 0
         node = self._expression(0)
         token = self._peek()
         if token.kind != "end":
@@ -164,7 +184,21 @@ class Compiler:
             found = "the end" if token.kind == "end" else repr(token.text)
             raise ExprSyntaxError(f"expected {text!r} at column {token.column}, found {found}")
 
+    def _too_deep(self, column: int) -> ExprSyntaxError:
+        return ExprSyntaxError(f"expression nested more than {MAX_EXPRESSION_DEPTH} levels deep "
+                               f"at column {column}; split it into several rules or publish parts "
+                               "as virtual points")
+
     def _expression(self, min_power: int) -> _Node:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_EXPRESSION_DEPTH:
+                raise self._too_deep(self._peek().column)
+            return self._expression_at(min_power)
+        finally:
+            self.nesting -= 1
+
+    def _expression_at(self, min_power: int) -> _Node:
         left = self._prefix()
         while True:
             token = self._peek()
@@ -180,6 +214,8 @@ class Compiler:
                 raise ExprSyntaxError(f"chained comparison at column {self._peek().column}; "
                                       "use 'and' between two comparisons")
             left = _binary(op, left, right)
+            if left.depth > MAX_EXPRESSION_DEPTH:
+                raise self._too_deep(token.column)
 
     def _prefix(self) -> _Node:
         token = self._next()
@@ -209,7 +245,7 @@ class Compiler:
             if token.text == "not":
                 operand = self._expression(_NOT_POWER)
                 fn = operand.fn
-                return _Node(lambda env: not _truth(fn(env)))
+                return _Node(lambda env: not _truth(fn(env)), depth=operand.depth + 1)
             if self._peek().text == "(":
                 return self._call(token)
             raise ExprSyntaxError(
@@ -242,9 +278,13 @@ class Compiler:
             raise ExprSyntaxError(f"unknown function '{name}' at column {token.column}"
                                   f"{did_you_mean(name, FUNCTIONS)}")
         try:
-            return builder(self, args)
+            node = builder(self, args)
         except ExprSyntaxError as exc:
             raise ExprSyntaxError(f"{name}() at column {token.column}: {exc}") from None
+        node.depth = max(node.depth, 1 + max((a.depth for a in args), default=0))
+        if node.depth > MAX_EXPRESSION_DEPTH:
+            raise self._too_deep(token.column)
+        return node
 
     # helpers used by function builders
     def const_string(self, node: _Node, what: str) -> str:
@@ -355,10 +395,11 @@ def _compare(op: str) -> Callable[[Any, Any], bool]:
 
 def _binary(op: str, left: _Node, right: _Node) -> _Node:
     lf, rf = left.fn, right.fn
+    depth = 1 + max(left.depth, right.depth)
     if op == "and":
-        return _Node(lambda env: _truth(lf(env)) and _truth(rf(env)))
+        return _Node(lambda env: _truth(lf(env)) and _truth(rf(env)), depth=depth)
     if op == "or":
-        return _Node(lambda env: _truth(lf(env)) or _truth(rf(env)))
+        return _Node(lambda env: _truth(lf(env)) or _truth(rf(env)), depth=depth)
     fn = _arith(op) if op in "+-*/%" else _compare(op)
     if left.is_const and right.is_const:
         try:
@@ -368,7 +409,7 @@ def _binary(op: str, left: _Node, right: _Node) -> _Node:
         except OverflowError:  # folding 1e308 * 10 ** 300 style constants
             raise ExprSyntaxError(f"'{op}' of two constants is out of range") from None
         return _const(value)
-    return _Node(lambda env: fn(lf(env), rf(env)))
+    return _Node(lambda env: fn(lf(env), rf(env)), depth=depth)
 
 
 def _unary_minus(operand: _Node) -> _Node:
@@ -378,7 +419,7 @@ def _unary_minus(operand: _Node) -> _Node:
         except EvalError as exc:
             raise ExprSyntaxError(str(exc)) from None
     fn = operand.fn
-    return _Node(lambda env: -_number(fn(env), "-"))
+    return _Node(lambda env: -_number(fn(env), "-"), depth=operand.depth + 1)
 
 
 # -- functions --------------------------------------------------------------------------------
@@ -437,12 +478,9 @@ def _fn_round(c: Compiler, args: list[_Node]) -> _Node:
     digits = args[1].fn if len(args) == 2 else (lambda env: 0)
 
     def run(env: Env) -> Any:
-        try:
-            n = int(_number(digits(env), "round"))
-            value = round(_number(f(env), "round"), n)
-            return int(value) if n == 0 else value
-        except (OverflowError, ValueError):  # round(inf), round(nan): a reading gone wild
-            raise EvalError("round() of a value that is not a finite number") from None
+        n = int(_number(digits(env), "round"))
+        value = round(_number(f(env), "round"), n)
+        return int(value) if n == 0 else value
 
     return _Node(run)
 

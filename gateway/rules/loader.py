@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ from .model import MODES, VIRTUAL_DEVICE, Action, Rule, Trigger
 from .timeofday import check_cron, parse_sun_spec
 
 TRIGGER_KINDS = ("point", "when", "cron", "sun", "every", "stale")
+#: a rule file larger than this is refused unread; real files are a few kilobytes
+MAX_RULE_FILE_BYTES = 1_000_000
+#: deepest nesting of TOML arrays and tables accepted ([[rule.action]] values are 4 deep);
+#: tomllib recurses per level, so a bound keeps a hostile file from exhausting the stack
+MAX_TOML_DEPTH = 16
 ACTION_KINDS = ("set", "publish", "event", "delay")
 
 
@@ -33,6 +39,7 @@ class RuleFile:
     rules: tuple[Rule, ...]
     problems: tuple[Problem, ...]
     signature: tuple[float, int] | None = None  # (mtime, size) when read
+    text: str = field(default="", repr=False)  # what was read, kept as the last accepted version
 
     @property
     def ok(self) -> bool:
@@ -52,10 +59,39 @@ def virtual_points_in(raw: Any) -> set[str]:
     return found
 
 
+_SET_LINE = re.compile(r"""^\s*set\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+def written_points_in(text: str) -> set[str]:
+    """Points a rule file would write (its ``set`` actions), even when it does not parse.
+
+    A broken file that never loaded controls nothing; these are the actuators that then go to
+    their fail-safe values. Malformed TOML is scanned line by line, a best effort.
+    """
+    found: set[str] = set()
+    try:
+        raw: Any = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return set(_SET_LINE.findall(text))
+    rules = raw.get("rule") if isinstance(raw, dict) else None
+    for rule in rules if isinstance(rules, list) else []:
+        actions = rule.get("action") if isinstance(rule, dict) else None
+        for action in actions if isinstance(actions, list) else []:
+            target = action.get("set") if isinstance(action, dict) else None
+            if isinstance(target, str):
+                found.add(target)
+    return found
+
+
 def read_raw(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     """The parsed TOML of a rule file, its text, and any problem reading it."""
     problems = Problems(str(path))
     try:
+        size = path.stat().st_size
+        if size > MAX_RULE_FILE_BYTES:
+            problems.add("", f"the file is {size} bytes, more than {MAX_RULE_FILE_BYTES}; "
+                         "split it into several rule files")
+            return None, "", problems.items
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         problems.add("", "file not found")
@@ -63,14 +99,32 @@ def read_raw(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         problems.add("", f"cannot read the file: {exc}")
         return None, "", problems.items
+    return parse_toml(text, problems)
+
+
+def parse_toml(text: str, problems: Problems) -> tuple[dict[str, Any] | None, str, list[Problem]]:
+    """The parsed TOML of rule-file text, refusing values nested deeper than MAX_TOML_DEPTH."""
+    too_deep = f"values nested more than {MAX_TOML_DEPTH} levels deep (arrays or tables in arrays)"
     try:
-        return tomllib.loads(text), text, []
+        raw = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer past Python's 4300 digits
         problems.add("", f"malformed TOML: {exc}")
         return None, text, problems.items
     except RecursionError:
-        problems.add("", "malformed TOML: arrays or tables nested too deeply")
+        problems.add("", too_deep)
         return None, text, problems.items
+    if _depth(raw) > MAX_TOML_DEPTH:
+        problems.add("", too_deep)
+        return None, text, problems.items
+    return raw, text, []
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """Nesting depth of parsed TOML, stopping early once past the bound (no deep recursion)."""
+    if level > MAX_TOML_DEPTH or not isinstance(value, dict | list):
+        return level
+    children = value.values() if isinstance(value, dict) else value
+    return max((_depth(child, level + 1) for child in children), default=level + 1)
 
 
 def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
@@ -89,10 +143,25 @@ def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
         signature = None
     raw, text, read_problems = read_raw(path)
     if raw is None:
-        return RuleFile(path, (), tuple(read_problems), signature)
-    rules, problems = parse_rules(raw, text, str(path), points, virtual_points=virtual_points,
-                                  taken_names=taken_names, site_has_location=site_has_location)
-    return RuleFile(path, tuple(rules), tuple(problems), signature)
+        return RuleFile(path, (), tuple(read_problems), signature, text)
+    return parse_rule_text(path, raw, text, points, virtual_points=virtual_points,
+                           taken_names=taken_names, site_has_location=site_has_location,
+                           signature=signature)
+
+
+def parse_rule_text(path: Path, raw: dict[str, Any], text: str, points: Mapping[str, PointSpec], *,
+                    virtual_points: Collection[str] = (),
+                    taken_names: Mapping[str, str] | None = None,
+                    site_has_location: bool = True,
+                    signature: tuple[float, int] | None = None) -> RuleFile:
+    """Validate the parsed TOML ``raw`` (from ``text``) as the rule file at ``path``."""
+    try:
+        rules, problems = parse_rules(raw, text, str(path), points, virtual_points=virtual_points,
+                                      taken_names=taken_names, site_has_location=site_has_location)
+    except Exception as exc:  # noqa: BLE001 - a rule file is never fatal, even one that finds a bug
+        problem = Problem(str(path), "", f"cannot be loaded: {type(exc).__name__}: {exc}")
+        return RuleFile(path, (), (problem,), signature, text)
+    return RuleFile(path, tuple(rules), tuple(problems), signature, text)
 
 
 def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[str, PointSpec], *,
@@ -138,7 +207,8 @@ def _compile(table: Table, key: str, text: Any, readable: Mapping[str, Any]) -> 
     try:
         return compile_expr(text, readable)
     except ExprSyntaxError as exc:
-        table.error(key, f"{exc} in {text!r}")
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        table.error(key, f"{exc} in {shown!r}")
         return None
 
 

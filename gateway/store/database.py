@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..model import Quality, Reading, StoredReading
-from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCHEMA_VERSION
+from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCHEMA_VERSION, VIEWS
 
 DROPPED_UNFORWARDED = "dropped_unforwarded"
 EVICTED_FORWARDED = "evicted_forwarded"
 EVICTED_AGE = "evicted_age"
+#: readings turned away while the store's queue was full and commits were failing
+DROPPED_QUEUE_FULL = "dropped_queue_full"
 
 
 class StoreFullError(Exception):
@@ -52,6 +54,11 @@ def _decode(seq: int, name: str, ts: int, value: Any, flags: int, unit: str | No
                          not flags & FLAG_UNSYNCED)
 
 
+#: a row of ``readings`` (with its point's name and unit) as a reading: for offline tools
+#: that run their own SQL over the buffer
+decode_row = _decode
+
+
 class Database:
     """One connection to the buffer. Not thread-safe: each thread opens its own."""
 
@@ -71,9 +78,12 @@ class Database:
             # FULL: a commit is on disk (WAL fsynced) before we call it committed.
             conn.execute("PRAGMA synchronous = FULL")
             self.migrate()
+            self.ensure_views()
         self._point_ids: dict[str, int] = {}
         self._point_units: dict[str, str | None] = {}
         self._point_names: dict[int, tuple[str, str | None]] = {}
+        #: points inserted or given a new unit by the transaction under way: forgotten on rollback
+        self._touched_in_tx: list[str] = []
 
     def close(self) -> None:
         self.conn.close()
@@ -94,9 +104,29 @@ class Database:
         # pluggy) to a daemon whose whole budget on a Pi is about 40 MB.
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self._transaction():
+                for name in VIEWS:  # recreated by ensure_views, after the tables changed
+                    self.conn.execute(f"DROP VIEW IF EXISTS {name}")
                 for statement in MIGRATIONS[version]:
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version}")
+
+    def ensure_views(self) -> None:
+        """Create the views for people, or replace one whose definition differs; no write
+        when they are already as this gateway defines them.
+
+        Best effort: a full or read-only disk must not stop the gateway for a convenience,
+        so a failure leaves the views to the next start."""
+        existing = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'"))
+        stale = {name: sql for name, sql in VIEWS.items() if existing.get(name) != sql}
+        if not stale:
+            return
+        try:
+            with self._transaction():
+                for name, sql in stale.items():
+                    self.conn.execute(f"DROP VIEW IF EXISTS {name}")
+                    self.conn.execute(sql)
+        except sqlite3.OperationalError:
+            pass
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
@@ -106,28 +136,42 @@ class Database:
 
     # -- points ---------------------------------------------------------------------------
 
-    def _load_points(self) -> None:
-        for pid, name, unit in self.conn.execute("SELECT id, name, unit FROM points"):
-            self._point_ids[name] = pid
-            self._point_units[name] = unit
-            self._point_names[pid] = (name, unit)
-
     def point_id(self, name: str, unit: str | None) -> int:
+        """The id of point ``name``, registering it on first sight.
+
+        One indexed lookup per point the cache has not seen, never a reload of the whole
+        table: registering N new points costs O(N), so a site with tens of thousands of
+        points (or a codec inventing point names) does not stall the writer."""
         pid = self._point_ids.get(name)
         if pid is None:
-            self._load_points()
-            pid = self._point_ids.get(name)
-        if pid is None:
-            pid = int(self.conn.execute("INSERT INTO points (name, unit) VALUES (?, ?)",
-                                        (name, unit)).lastrowid or 0)
-            self._point_ids[name] = pid
-            self._point_units[name] = unit
-            self._point_names[pid] = (name, unit)
-        elif unit is not None and self._point_units.get(name) != unit:
+            row = self.conn.execute("SELECT id, unit FROM points WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                pid = int(self.conn.execute("INSERT INTO points (name, unit) VALUES (?, ?)",
+                                            (name, unit)).lastrowid or 0)
+                self._touched_in_tx.append(name)
+                known_unit = unit
+            else:
+                pid, known_unit = int(row[0]), row[1]
+            self._remember(pid, name, known_unit)
+        if unit is not None and self._point_units.get(name) != unit:
             self.conn.execute("UPDATE points SET unit = ? WHERE id = ?", (unit, pid))
-            self._point_units[name] = unit
-            self._point_names[pid] = (name, unit)
+            self._touched_in_tx.append(name)
+            self._remember(pid, name, unit)
         return pid
+
+    def _remember(self, pid: int, name: str, unit: str | None) -> None:
+        self._point_ids[name] = pid
+        self._point_units[name] = unit
+        self._point_names[pid] = (name, unit)
+
+    def _forget_uncommitted_points(self) -> None:
+        """After a rollback what it wrote to ``points`` is gone: drop only those entries."""
+        for name in self._touched_in_tx:
+            pid = self._point_ids.pop(name, None)
+            self._point_units.pop(name, None)
+            if pid is not None:
+                self._point_names.pop(pid, None)
+        self._touched_in_tx.clear()
 
     def point_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM points ORDER BY name")]
@@ -135,28 +179,39 @@ class Database:
     def _name_of(self, pid: int) -> tuple[str, str | None]:
         found = self._point_names.get(pid)
         if found is None:
-            self._load_points()
-            found = self._point_names.get(pid, (f"?{pid}", None))
+            # A reader meets points the writer registered after it opened: one indexed
+            # lookup each, never a reload of the whole table.
+            row = self.conn.execute("SELECT name, unit FROM points WHERE id = ?", (pid,)).fetchone()
+            if row is None:
+                return (f"?{pid}", None)
+            found = (row[0], row[1])
+            self._remember(pid, row[0], row[1])
         return found
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def insert(self, readings: Sequence[Reading]) -> int:
-        """Commit ``readings`` in one transaction; returns the last sequence number."""
+    def insert(self, readings: Sequence[Reading], *, dropped_queue_full: int = 0) -> int:
+        """Commit ``readings`` in one transaction; returns the last sequence number.
+
+        ``dropped_queue_full`` readings that never reached the queue are counted in the same
+        transaction, so the count is durable exactly when the readings around it are."""
+        self._touched_in_tx.clear()
         try:
             with self._transaction():
+                self._bump(DROPPED_QUEUE_FULL, dropped_queue_full)
                 rows = [
                     (self.point_id(r.point, r.unit), int(r.ts * 1000), r.value, _encode_flags(r))
                     for r in readings
                 ]
                 self.conn.executemany(
                     "INSERT INTO readings (point, ts, value, flags) VALUES (?, ?, ?, ?)", rows)
-                return self.last_seq()
-        except sqlite3.OperationalError as exc:
-            # The points cache may hold ids from the rolled-back transaction.
-            self._point_ids.clear()
-            self._point_names.clear()
-            self._point_units.clear()
+                last = self.last_seq()
+            self._touched_in_tx.clear()
+            return last
+        except sqlite3.Error as exc:
+            self._forget_uncommitted_points()
+            if not isinstance(exc, sqlite3.OperationalError):
+                raise
             if "full" in str(exc).lower():
                 raise StoreFullError(f"{self.path}: {exc}") from exc
             raise
@@ -215,6 +270,38 @@ class Database:
             "ORDER BY ts, seq LIMIT ?",
             (pid, int((start or 0) * 1000), int((end if end is not None else 1e13) * 1000), limit))
         return [_decode(seq, name, ts, value, flags, unit) for seq, ts, value, flags in rows]
+
+    def newest_first(self, point: str) -> Iterator[StoredReading]:
+        """Readings of one point, newest first, fetched lazily: the caller stops when it has enough."""
+        pid = self._lookup_id(point)
+        if pid is None:
+            return
+        unit = self._name_of(pid)[1]
+        rows = self.conn.execute(
+            "SELECT seq, ts, value, flags FROM readings WHERE point = ? ORDER BY ts DESC, seq DESC", (pid,))
+        for seq, ts, value, flags in rows:
+            yield _decode(seq, point, ts, value, flags, unit)
+
+    def oldest_ts(self) -> float | None:
+        """The time of the oldest reading held, of any point (one index probe per point)."""
+        row = self.conn.execute(
+            "SELECT min(t) FROM (SELECT (SELECT min(ts) FROM readings WHERE point = points.id) AS t "
+            "FROM points)").fetchone()
+        return None if row is None or row[0] is None else row[0] / 1000.0
+
+    def latest_before(self, points: Iterable[str], ts: float) -> list[StoredReading]:
+        """The newest reading of each point at or before ``ts``: what a restart at ``ts`` knew."""
+        out = []
+        for name in sorted(set(points)):
+            pid = self._lookup_id(name)
+            if pid is None:
+                continue
+            row = self.conn.execute(
+                "SELECT seq, ts, value, flags FROM readings WHERE point = ? AND ts <= ? "
+                "ORDER BY ts DESC, seq DESC LIMIT 1", (pid, int(ts * 1000))).fetchone()
+            if row:
+                out.append(_decode(row[0], name, row[1], row[2], row[3], self._name_of(pid)[1]))
+        return out
 
     def history_all(self, start: float, end: float) -> list[StoredReading]:
         """Every reading in a time range, in time order; for replaying rules over history."""

@@ -45,3 +45,31 @@ MIGRATIONS: dict[int, list[str]] = {
                PRIMARY KEY (namespace, key))""",
     ],
 }
+
+#: SQL views named for people (and for ``sqlite-utils`` or ``sqlite3`` on the box): point names
+#: instead of ids, units, ISO times in UTC, quality as a word. Bools are stored as 1/0.
+#:
+#: They are not a schema migration on purpose. ``user_version`` guards the tables, and a
+#: gateway refuses a buffer whose version is newer than it knows (an OTA rollback must then
+#: move the buffer aside), so bumping it for views would make a rollback lose the buffer for
+#: nothing. Views hold no data: ``Database`` (re)creates these whenever a writer opens the
+#: buffer and finds a definition missing or different, so an older gateway opens a buffer with
+#: them, and a newer one brings its own definitions. Migrations drop them first, so a future
+#: table change never trips over a view that names an old column.
+VIEWS: dict[str, str] = {
+    "readings_view": """CREATE VIEW readings_view AS
+    SELECT r.seq AS seq,
+           p.name AS point,
+           strftime('%Y-%m-%dT%H:%M:%fZ', r.ts / 1000.0, 'unixepoch') AS time,
+           r.value AS value,
+           p.unit AS unit,
+           CASE r.flags & 3 WHEN 0 THEN 'good' WHEN 1 THEN 'uncertain' ELSE 'bad' END AS quality,
+           (r.flags & 4) = 0 AS clock_synced,
+           r.ts AS ts_ms
+      FROM readings r JOIN points p ON p.id = r.point""",
+    # the newest reading of each point, by time then sequence (one index probe per point)
+    "latest_view": """CREATE VIEW latest_view AS
+    SELECT v.* FROM points p
+      JOIN readings_view v ON v.seq = (
+           SELECT seq FROM readings WHERE point = p.id ORDER BY ts DESC, seq DESC LIMIT 1)""",
+}

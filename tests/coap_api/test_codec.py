@@ -40,10 +40,33 @@ def test_senml_cbor_page_carries_cursor_and_stays_valid_senml(count):
     payload = codec.encode_page(readings, query, 112)
     records = cbor2.loads(payload)
     assert records[0]["next"] == readings[-1].seq and records[0]["more"] is True
-    pack = decode_senml_cbor(payload, time_digits=3)
-    # float32 on the wire keeps every digit the value was written with
-    assert sorted((r.name, float(f"{r.value:.7g}"), r.time) for r in pack.records) == sorted(
+    pack = decode_senml_cbor(payload)
+    # exact: the doubles of the buffer, not float32 approximations of them
+    assert sorted((r.name, r.value, r.time) for r in pack.records) == sorted(
         (r.point, r.value, r.ts) for r in readings)
+
+
+def buffer_like(values: list[float]) -> list[StoredReading]:
+    """Readings as the buffer returns them: timestamps in whole ms, read back as ms / 1000."""
+    return [StoredReading(seq, f"dev/p{seq % 2}", value, (1_767_225_600_000 + seq * 9_667) / 1000.0, "W",
+                          Quality.GOOD, True) for seq, value in enumerate(values, start=1)]
+
+
+def plain_resolve(payload: bytes) -> list[tuple[str, object, float]]:
+    """Only cbor2 and RFC 8428 §4.6: bn + n, bt + t."""
+    out, name, base = [], "", 0.0
+    for record in cbor2.loads(payload):
+        name, base = record.get(-2, name), record.get(-3, base)
+        out.append((name, record[2], base + record.get(6, 0)))
+    return out
+
+
+def test_senml_cbor_answers_are_exact_for_a_plain_cbor_decoder():
+    readings = buffer_like([86.1, 0.95, 230.1, 21.3, 1e-300, 12345.67])
+    page = plain_resolve(codec.encode_page(readings, codec.ReadingsQuery(0, 100), 112))
+    assert sorted(page) == sorted((r.point, r.value, r.ts) for r in readings)
+    for reading in readings:
+        assert plain_resolve(codec.encode_point(reading, 112)) == [(reading.point, reading.value, reading.ts)]
 
 
 def test_senml_json_page_and_partial_page():
@@ -119,3 +142,11 @@ def test_point_text_format():
     assert codec.encode_point(r, 0) == b"true"
     r = StoredReading(1, "lamp/level", 21.5, 1.0, "%", Quality.GOOD, True)
     assert codec.encode_point(r, 0) == b"21.5 %"
+
+
+@pytest.mark.parametrize("value, text", [(12345.67, b"12345.67"), (0.1234567, b"0.1234567"),
+                                         (40.0, b"40"), (-0.0, b"-0.0"), (1e-300, b"1e-300")])
+def test_point_text_is_exact_too(value, text):
+    r = StoredReading(1, "meter/energy", value, 1.0, None, Quality.GOOD, True)
+    assert codec.encode_point(r, 0) == text
+    assert float(text) == value

@@ -16,9 +16,10 @@ from gateway.coap.senml import decode_senml_cbor
 from gateway.config import load_config
 from gateway.model import Reading
 from gateway.service import Service
-from tests.conftest import running, wait_until
+from tests.conftest import SITE_HEADER, running, wait_until, write_site
 
-from .helpers import client_oscore_dir, coap_client, request
+from .conftest import api_site_body
+from .helpers import client_oscore_dir, coap_client, free_port, request, write_credentials
 
 COAP_CLIENT = shutil.which("coap-client-notls")
 needs_libcoap = pytest.mark.skipif(COAP_CLIENT is None, reason="libcoap3-bin not installed")
@@ -274,3 +275,78 @@ profile = "streetlight"
             observation.observation.cancel()
 
     asyncio.run(scenario())
+
+
+@needs_libcoap
+def test_health_counts_readings_dropped_and_evicted_by_the_buffer(tmp_path):
+    """/health carries the buffer's removal totals, which before lived only in its counters table."""
+    write_credentials(tmp_path)
+    port, dead = free_port(), free_port()
+    header = SITE_HEADER + "max_bytes = 65536\nhard_max_bytes = 98304\n"
+    body = api_site_body(port) + f'''
+[[upstreams]]
+name = "cloud"
+uri = "coap://127.0.0.1:{dead}/ingest"
+retry_min = "50ms"
+retry_max = "200ms"
+'''
+    path = write_site(tmp_path, body, header=header)
+
+    async def scenario():
+        service = Service(load_config(path))
+        async with running(service):
+            await service.store.put([Reading("lamp/power", float(i), 1_767_225_600 + i, "W")
+                                     for i in range(8000)])
+            await service.store.flush()
+            await service.store.apply_retention()      # nothing acknowledged: the hard quota drops
+            rc, out = await coap_client_run("-A", "50", f"coap://127.0.0.1:{port}/health")
+            assert rc == 0
+            store = json.loads(out)["store"]
+            assert store["dropped_unforwarded"] == (await service.store.counters())["dropped_unforwarded"]
+            assert store["dropped_unforwarded"] > 0
+            assert store["evicted_forwarded"] == 0 and store["evicted_age"] == 0
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_health_and_the_status_snapshot_share_one_judgement(tmp_path):
+    """/health says `degraded` with the reason in plain words when the upstream is down, and the
+    snapshot `gateway status` reads carries the same judgement (it once said `ok`)."""
+    from gateway.snapshot import read_snapshot
+
+    write_credentials(tmp_path)
+    port, dead = free_port(), free_port()
+    body = api_site_body(port) + f'''
+[[upstreams]]
+name = "cloud"
+uri = "coap://127.0.0.1:{dead}/ingest"
+retry_min = "50ms"
+retry_max = "200ms"
+'''
+    path = write_site(tmp_path, body)
+
+    async def scenario():
+        service = Service(load_config(path))
+        async with running(service):
+            await service.hub.publish([Reading("lamp/power", 1.0, 1_767_225_600, "W")])
+            cloud = service.components["upstreams"].uplinks["cloud"]
+            await wait_until(lambda: cloud.failures_in_row >= 3, timeout=30)
+            rc, out = await coap_client_run("-A", "50", f"coap://127.0.0.1:{port}/health")
+            assert rc == 0
+            health = json.loads(out)
+            assert health["status"] == "degraded"
+            assert any(r.startswith("upstream cloud is failing") and "connection refused" in r
+                       for r in health["reasons"]), health["reasons"]
+            data_dir = service.config.site.data_dir
+
+            def snapshot_degraded() -> bool:
+                try:
+                    snapshot = read_snapshot(data_dir).health
+                except Exception:  # noqa: BLE001 - not written yet
+                    return False
+                return snapshot["status"] == "degraded"
+
+            await wait_until(snapshot_degraded, timeout=30)
+            assert any(r.startswith("upstream cloud is failing") for r in read_snapshot(data_dir).health["reasons"])
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiocoap
 import aiocoap.resource as resource
 
-from gateway.coap.senml import decode_senml_cbor, decode_senml_json
+from gateway.coap.senml import Dropped, decode_senml_cbor, decode_senml_json
 
 
 def free_udp_port() -> int:
@@ -35,8 +35,12 @@ class Received:
     batches: list[int] = field(default_factory=list)          # every batch number seen, in order
     duplicates: list[int] = field(default_factory=list)       # numbers dropped as duplicates
     payload_sizes: list[int] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)      # as received, for plain decoders
     block1_requests: int = 0
     last_batch: dict[str, int] = field(default_factory=dict)
+    #: per accepted batch number: how many records it held, and its drop announcement if any
+    sizes: dict[int, int] = field(default_factory=dict)
+    dropped: dict[int, Dropped] = field(default_factory=dict)
     #: answers to give before accepting: list of (code, max_age or None)
     refusals: list[tuple[aiocoap.numbers.codes.Code, int | None]] = field(default_factory=list)
     refusal_times: list[float] = field(default_factory=list)
@@ -74,6 +78,7 @@ class BatchResource(resource.Resource):
         assert pack.batch is not None, "uplink batches carry gw and batch"
         self.received.batches.append(pack.batch.seq)
         self.received.payload_sizes.append(len(request.payload))
+        self.received.payloads.append(request.payload)
         last = self.received.last_batch.get(pack.batch.gateway_id, 0)
         if pack.batch.seq <= last:
             self.received.duplicates.append(pack.batch.seq)
@@ -84,10 +89,14 @@ class BatchResource(resource.Resource):
             self.received.last_batch[pack.batch.gateway_id] = pack.batch.seq
             records = [(r.name, r.value, r.time) for r in pack.records]
             self.received.accepted.extend(records)
+            self.received.sizes[pack.batch.seq] = len(records)
+            if pack.dropped is not None:
+                self.received.dropped[pack.batch.seq] = pack.dropped
             if self.out is not None:
+                announced = pack.dropped and [pack.dropped.count, pack.dropped.first, pack.dropped.last]
                 with self.out.open("a") as f:
                     f.write(json.dumps({"gw": pack.batch.gateway_id, "batch": pack.batch.seq,
-                                        "records": records}) + "\n")
+                                        "records": records, "dropped": announced}) + "\n")
                     f.flush()
                     os.fsync(f.fileno())
         if self.die_at_batch is not None and pack.batch.seq == self.die_at_batch:

@@ -46,6 +46,17 @@ uri = "coap://127.0.0.1:5683/ingest"
     assert upstream.gateway_id == "test-site" and upstream.base_name == "test-site/"
     assert upstream.batch_size == 500 and upstream.backlog_batch_size == 5000
     assert upstream.cursor_name == "uplink:cloud"
+    assert upstream.compact_floats is False          # exact values and times unless asked
+
+
+def test_lossy_compact_floats_is_opt_in(site):
+    config = site('''
+[[upstreams]]
+name = "cloud"
+uri = "coap://127.0.0.1:5683/ingest"
+compact_floats = true
+''')
+    assert config.section("upstreams").upstreams[0].compact_floats is True
 
 
 def test_credentials_are_resolved_and_never_printed(site, tmp_path):

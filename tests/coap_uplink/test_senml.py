@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
 import cbor2
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from gateway.coap.senml import (
     BatchId,
+    Dropped,
     SenmlError,
     decode_senml_cbor,
     decode_senml_json,
@@ -73,13 +75,96 @@ def test_points_keep_their_order_and_units_do_not_leak():
     assert [r.value for r in records[1:]] == [0, 1, 2]
 
 
-def test_compact_floats_off_sends_exact_doubles():
+def plain_cbor_records(payload: bytes) -> list[tuple[str, object, float]]:
+    """Resolve a SenML+CBOR pack with nothing but cbor2 and RFC 8428 §4.6 (bn + n, bt + t)."""
+    out, base_name, base_time = [], "", 0.0
+    for record in cbor2.loads(payload):
+        base_name = record.get(-2, base_name)
+        base_time = record.get(-3, base_time)
+        value = next((record[k] for k in (2, 3, 4) if k in record), None)
+        if value is not None:
+            out.append((base_name + record.get(0, ""), value, base_time + record.get(6, 0)))
+    return out
+
+
+def same_double(a: object, b: float) -> bool:
+    """Bit-identical as IEEE doubles (so -0.0 is not 0.0), for ints that stand for a float too."""
+    return isinstance(a, int | float) and struct.pack("<d", float(a)) == struct.pack("<d", b)
+
+
+def test_default_is_exact_for_any_cbor_decoder():
+    # The values of the issue: float32 turned them into 86.125-ish and 0.949999988.
+    readings = [Reading("a/x", 86.1, T0 + 0.123, "C"), Reading("a/x", 0.95, T0 + 9.667, "C"),
+                Reading("a/x", 230.1, T0 + 70.001, "C"), Reading("a/y", -0.0, T0 + 3601.999)]
+    records = plain_cbor_records(encode_senml_cbor(readings))
+    by_name = sorted(records, key=lambda r: r[2])
+    for reading, (_, value, ts) in zip(readings, by_name, strict=True):
+        assert same_double(value, reading.value)
+        assert ts == reading.ts                     # bt + t, one double addition, no rounding
+    assert [r[1] for r in by_name] == [86.1, 0.95, 230.1, -0.0]
+
+
+def test_floats_go_in_the_shortest_exact_width():
+    def value_bytes(value: float) -> bytes:
+        return cbor2.dumps(cbor2.loads(encode_senml_cbor([Reading("a/x", value, T0)]))[0][2], canonical=True)
+    assert value_bytes(1.5).hex() == "f93e00"                  # float16
+    assert value_bytes(21.296875).hex() == "f94d53"            # float16
+    assert value_bytes(0.1000000014901161193847656).hex()[:2] == "fa"   # float32 exactly
+    assert value_bytes(86.1).hex() == "fb4055866666666666"     # needs the full double
+    assert value_bytes(21.0) == b"\x15"                        # integral: the same number as int
+    assert encode_senml_cbor([Reading("a/x", 86.1, T0)]) != encode_senml_cbor(
+        [Reading("a/x", 86.1, T0)], compact_floats=True)
+
+
+def test_compact_floats_is_lossy_and_opt_in():
     readings = [Reading("a/x", 21.3, T0)]
-    exact = decode_senml_cbor(encode_senml_cbor(readings, compact_floats=False)).records[0]
-    compact = decode_senml_cbor(encode_senml_cbor(readings)).records[0]
+    exact = decode_senml_cbor(encode_senml_cbor(readings)).records[0]
+    compact = decode_senml_cbor(encode_senml_cbor(readings, compact_floats=True)).records[0]
     assert exact.value == 21.3
     assert compact.value != 21.3 and float(f"{compact.value:.3g}") == 21.3
-    assert len(encode_senml_cbor(readings)) < len(encode_senml_cbor(readings, compact_floats=False))
+    assert len(encode_senml_cbor(readings, compact_floats=True)) < len(encode_senml_cbor(readings))
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a/x", "a/y", "b/z"]), finite, finite), min_size=1, max_size=30))
+def test_any_finite_doubles_arrive_exactly_in_cbor_and_json(items):
+    """Any finite value and any finite timestamp, through plain cbor2 / json: bit-identical."""
+    readings = [Reading(p, v, ts, "C" if p == "b/z" else None) for p, v, ts in items]
+    cbor_records = plain_cbor_records(encode_senml_cbor(readings, batch=BatchId("g", 1)))
+    json_records = decode_senml_json(encode_senml_json(readings)).records
+    for point in {r.point for r in readings}:
+        mine = [r for r in readings if r.point == point]
+        theirs = [r for r in cbor_records if r[0] == point]
+        assert len(theirs) == len(mine)
+        for reading, (_, value, ts) in zip(mine, theirs, strict=True):
+            # times by value: RFC 8428 adds an absent t as 0, and -0.0 + 0 is 0.0
+            assert same_double(value, reading.value) and ts == reading.ts
+        from_json = [r for r in json_records if r.name == point]
+        for reading, record in zip(mine, from_json, strict=True):
+            assert same_double(record.value, reading.value) and record.time == reading.ts
+
+
+@given(st.lists(st.tuples(finite, st.integers(1_000_000_000_000, 4_000_000_000_000)), min_size=1, max_size=30))
+def test_buffer_timestamps_in_ms_come_back_exactly(items):
+    """What the buffer holds: whole milliseconds, read back as ms / 1000."""
+    readings = [Reading("a/x", v, ms / 1000.0) for v, ms in items]
+    records = plain_cbor_records(encode_senml_cbor(readings))
+    assert [ts for _, _, ts in records] == [r.ts for r in readings]
+    assert [struct.pack("<d", float(v)) for _, v, _ in records] == [struct.pack("<d", r.value) for r in readings]
+
+
+def test_drop_announcement_rides_in_the_first_record():
+    payload = encode_senml_cbor([], batch=BatchId("g", 5), dropped=Dropped(250, 101, 350))
+    assert cbor2.loads(payload) == [{"gw": "g", "batch": 5, "dropped": 250, "dropped_first": 101,
+                                     "dropped_last": 350}]
+    pack = decode_senml_cbor(payload)
+    assert pack.dropped == Dropped(250, 101, 350) and pack.records == ()
+    with_readings = encode_senml_json(sample(), batch=BatchId("g", 6), dropped=Dropped(1, 7, 7))
+    assert json.loads(with_readings)[0]["dropped"] == 1
+    assert decode_senml_json(with_readings).dropped == Dropped(1, 7, 7)
+    assert decode_senml_json(encode_senml_json(sample())).dropped is None
 
 
 def test_json_is_plain_senml_json():
@@ -137,9 +222,10 @@ def test_any_batch_round_trips(items):
 
 def test_half_floats_only_where_three_digits_survive():
     readings = [Reading("a/t", 21.3, T0), Reading("a/e", 1234.56, T0)]
-    plain = cbor2.loads(encode_senml_cbor(readings))
-    half = cbor2.loads(encode_senml_cbor(readings, half_floats=True))
-    assert len(encode_senml_cbor(readings, half_floats=True)) < len(encode_senml_cbor(readings))
+    plain = cbor2.loads(encode_senml_cbor(readings, compact_floats=True))
+    half = cbor2.loads(encode_senml_cbor(readings, compact_floats=True, half_floats=True))
+    assert len(encode_senml_cbor(readings, compact_floats=True, half_floats=True)) < \
+        len(encode_senml_cbor(readings, compact_floats=True))
     assert half[0][2] == 21.296875 and plain[0][2] != 21.296875     # float16 for 21.3
     assert float(f"{half[1][2]:.6g}") == 1234.56                    # 1234.56 needs float32
     assert half[1][2] != 1234.0 and half[1][2] == plain[1][2]

@@ -8,6 +8,7 @@ import os
 
 import aiocoap
 import aiocoap.resource as resource
+import cbor2
 
 from gateway.clock import ManualClock
 from gateway.coap.credentials import OscoreKeys, oscore_context
@@ -83,6 +84,29 @@ def test_backlog_is_delivered_once_in_order_with_block1(tmp_path):
             assert min(rx.received.payload_sizes) > 1024   # needed Block1 to get there
             assert health["batches_sent"] == 3 and health["last_error"] is None
             assert health["last_success"] is not None
+    run(main())
+
+
+def test_default_uplink_is_exact_for_a_plain_cbor_decoder(tmp_path):
+    """86.1 must arrive as 86.1 (not 86.125), and bt + t as the buffer's timestamp."""
+    values = [86.1, 0.95, 230.1, 21.3, 12345.67, 0.1, -40.0, 1e-300, 2.5]
+    sent = [Reading(f"dev/p{i % 3}", v, T0 + i * 9.667 + 0.001, "C") for i, v in enumerate(values * 50)]
+
+    async def main():
+        async with Receiver() as rx:
+            service = Service(load_config(write_site(tmp_path, upstream(rx.uri))))
+            async with running(service):
+                await service.hub.publish(sent)
+                cloud = service.components["upstreams"].uplinks["cloud"]
+                await wait_until(lambda: cloud.cursor == len(sent), timeout=30)
+                buffer = await service.store.read_after(0, len(sent))
+        received = []
+        for payload in rx.received.payloads:
+            base_name, base_time = "", 0.0
+            for record in cbor2.loads(payload):                  # nothing but cbor2 and RFC 8428
+                base_name, base_time = record.get(-2, base_name), record.get(-3, base_time)
+                received.append((base_name, record[2], base_time + record.get(6, 0)))
+        assert sorted(received) == sorted((f"test-site/{r.point}", r.value, r.ts) for r in buffer)
     run(main())
 
 
@@ -169,7 +193,9 @@ def test_unreachable_upstream_backs_off_then_delivers_everything(tmp_path):
             cloud = service.components["upstreams"].uplinks["cloud"]
             await wait_until(lambda: cloud.attempts >= 3, timeout=30)
             health = cloud.health()
-            assert health["last_error"].startswith("NetworkError")
+            # plain words a technician understands, not "NetworkError: Network error: NetworkError"
+            assert health["last_error"].startswith("connection refused: nothing is listening")
+            assert health["failures_in_row"] >= 3 and health["failing_since_ts"] is not None
             assert health["state"] in ("backoff", "sending")      # retrying, never giving up
             assert health["lag_readings"] == 50 and health["last_success"] is None
             assert await service.store.get_cursor("uplink:cloud") == 0

@@ -139,7 +139,7 @@ def test_systemd_notify_ready_status_and_watchdog(tmp_path):
             proc.wait()
         sock.close()
     ready = next(m for m in messages if "READY=1" in m)
-    assert "STATUS=" in ready and "devices running" in "".join(messages)
+    assert "STATUS=" in ready and "devices online" in "".join(messages)
     assert messages.index(ready) < next(i for i, m in enumerate(messages) if "WATCHDOG=1" in m)
     assert any("STOPPING=1" in m for m in messages)
 

@@ -4,13 +4,22 @@ from gateway.hub import Hub
 from gateway.model import Reading
 
 
-async def _sink(batch):
-    return None
+class _Unbounded:
+    """A buffer that always has room (the store's own behaviour is tested with the store)."""
+
+    def offer(self, batch):
+        return True
+
+    async def admit(self, batch):
+        return True
+
+    def refuse(self, batch):
+        raise AssertionError("an unbounded buffer never refuses")
 
 
 def test_block_subscriber_applies_back_pressure_and_drop_oldest_does_not():
     async def scenario():
-        hub = Hub(_sink)
+        hub = Hub(_Unbounded())
         rules = hub.subscribe("rules", maxsize=2, overflow="block")
         live = hub.subscribe("observe", maxsize=2, overflow="drop_oldest")
         await hub.publish([Reading("a/x", 1, 1.0)])
@@ -29,7 +38,7 @@ def test_block_subscriber_applies_back_pressure_and_drop_oldest_does_not():
 
 def test_latest_ignores_out_of_order_older_readings():
     async def scenario():
-        hub = Hub(_sink)
+        hub = Hub(_Unbounded())
         await hub.publish([Reading("a/x", 5, 10.0), Reading("a/x", 4, 9.0)])
         assert hub.latest["a/x"].value == 5
 
@@ -38,7 +47,7 @@ def test_latest_ignores_out_of_order_older_readings():
 
 def test_filtered_subscription_only_sees_its_points():
     async def scenario():
-        hub = Hub(_sink)
+        hub = Hub(_Unbounded())
         sub = hub.subscribe("one", accepts=lambda r: r.point == "a/x")
         await hub.publish([Reading("a/x", 1, 1.0), Reading("b/y", 2, 1.0)])
         await hub.publish([Reading("b/y", 3, 2.0)])

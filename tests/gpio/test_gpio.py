@@ -215,3 +215,22 @@ def test_nothing_imports_board_libraries_with_the_mock_factory(tmp_path):
                             cwd=Path(__file__).parents[2])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_input_changes_count_as_readings_in_device_health(site):
+    """A push driver's readings set last_reading_at like a poll does (it stayed null before)."""
+    config = site(IO)
+
+    async def scenario():
+        service = Service(config)
+        async with running(service):
+            await wait_until(lambda: driver_of(service) is not None and latest(service, "button") is not None)
+            report = service.devices.health()["cabinet"]
+            first = report["last_reading_at"]
+            assert first is not None and report["readings"] > 0
+            assert report["status"] == "online" and report["stale_after"] is None  # silence is normal
+            driver_of(service).pin("button").drive_low()
+            await wait_until(lambda: service.devices.health()["cabinet"]["last_reading_at"] > first)
+            assert service.health()["status"] == "ok"
+
+    asyncio.run(scenario())

@@ -119,3 +119,30 @@ def test_rejects_at_load(text, message):
 def test_runtime_errors_are_eval_errors(text):
     with pytest.raises(EvalError):
         compile_expr(text, POINTS)(Env(VALUES))
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 500 + "1 > 0" + ")" * 500,                     # the reproduction
+    "(" * 500 + "carpark/occupied > 0" + ")" * 500,
+    "-" * 500 + "carpark/occupied",
+    "not " * 500 + "door/open",
+    "abs(" * 200 + "carpark/occupied" + ")" * 200,
+    " + ".join(["carpark/occupied"] * 300),               # a left-deep chain: deep at evaluation
+    "carpark/occupied" + " + 1" * 5000,                   # long, too
+])
+def test_nesting_and_size_are_bounded_with_a_clear_error(text):
+    with pytest.raises(ExprSyntaxError) as info:
+        compile_expr(text, POINTS)
+    assert "nested more than 50 levels deep" in str(info.value) or "characters long" in str(info.value)
+
+
+def test_nesting_within_the_bound_compiles_and_evaluates():
+    text = "(" * 45 + "carpark/occupied" + ")" * 45 + " + " + " + ".join(["1"] * 40)
+    assert compile_expr(text, POINTS)(Env(VALUES)) == 155
+    assert compile_expr(" + ".join(["carpark/occupied"] * 40), POINTS)(Env(VALUES)) == 40 * 115
+
+
+def test_an_unexpected_python_error_at_evaluation_is_an_eval_error():
+    # round(inf) raises OverflowError inside Python; for the engine it is a rule error like any
+    with pytest.raises(EvalError, match="OverflowError"):
+        compile_expr("round(carpark/occupied)", POINTS)(Env({"carpark/occupied": float("inf")}))
