@@ -1,0 +1,55 @@
+"""Wiring checks that need a real filesystem: /dev/serial/by-id links compared by the port
+behind them, and agreeing devices sharing one port passing."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import load_config
+from gateway.problems import ConfigError
+from tests.conftest import write_site
+
+
+def rtu_meter(name: str, port: str, unit: int, baudrate: int = 9600) -> str:
+    return f"""
+[[devices]]
+name = "{name}"
+driver = "modbus"
+interval = "10s"
+[devices.options]
+profile = "energy_meter"
+transport = "rtu"
+serial_port = "{port}"
+unit = {unit}
+baudrate = {baudrate}
+"""
+
+
+def test_a_by_id_link_and_the_tty_behind_it_are_one_port(tmp_path):
+    tty = tmp_path / "ttyUSB0"
+    tty.touch()
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "usb-FTDI_RS485-if00-port0").symlink_to(tty)
+    body = rtu_meter("meter-a", str(by_id / "usb-FTDI_RS485-if00-port0"), 1) + rtu_meter("meter-b", str(tty), 2, 19200)
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_site(tmp_path, body))
+    (problem,) = raised.value.problems
+    assert problem.key == "devices[1].options.baudrate"
+    assert "device 'meter-b' sets baudrate 19200 but device 'meter-a' sets baudrate 9600" in problem.message
+    assert f"{tty} (named {by_id / 'usb-FTDI_RS485-if00-port0'} and {tty})" in problem.message
+
+
+def test_devices_that_agree_share_a_port_without_warnings(tmp_path):
+    tty = tmp_path / "ttyUSB0"
+    tty.touch()
+    config = load_config(write_site(tmp_path, rtu_meter("meter-a", str(tty), 1) + rtu_meter("meter-b", str(tty), 2)))
+    assert {d.name for d in config.devices} == {"meter-a", "meter-b"}
+    assert config.warnings == ()
+
+
+def test_a_port_that_is_not_there_is_a_warning_for_each_device_on_it(tmp_path):
+    missing = str(tmp_path / "by-id" / "usb-unplugged")
+    config = load_config(write_site(tmp_path, rtu_meter("meter-a", missing, 1) + rtu_meter("meter-b", missing, 2)))
+    assert [w.key for w in config.warnings] == ["devices[0].options.serial_port", "devices[1].options.serial_port"]
+    assert "device 'meter-b': serial port" in str(config.warnings[1])
