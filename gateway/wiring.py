@@ -62,12 +62,17 @@ def check_serial_wiring(devices: Sequence[WiredDevice], problems: Problems) -> N
     """Errors for devices sharing a port with different settings or from different drivers;
     a warning for each port that is not there right now (an adapter may be plugged in later)."""
     by_port: dict[str, list[WiredDevice]] = {}
+    missing: dict[str, list[WiredDevice]] = {}
     for device in devices:
         by_port.setdefault(canonical_port(device.line.path), []).append(device)
         if not os.path.exists(device.line.path):
-            problems.warn(f"{device.prefix}.options.{device.line.path_key}",
-                          f"device '{device.name}': serial port {device.line.path} does not exist"
-                          " right now (adapter unplugged?); the gateway starts and keeps trying to open it")
+            missing.setdefault(device.line.path, []).append(device)
+    for path, users in missing.items():
+        names = [f"'{d.name}'" for d in users]
+        who = f"device {names[0]}" if len(names) == 1 else f"devices {', '.join(names[:-1])} and {names[-1]}"
+        problems.warn(f"{users[0].prefix}.options.{users[0].line.path_key}",
+                      f"{who}: serial port {path} does not exist right now (adapter unplugged?);"
+                      " the gateway starts and keeps trying to open it")
     for port, users in by_port.items():
         first = users[0]
         for other in users[1:]:
