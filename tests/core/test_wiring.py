@@ -1,7 +1,12 @@
 """Wiring checks that need a real filesystem: /dev/serial/by-id links compared by the port
-behind them, and agreeing devices sharing one port passing."""
+behind them, agreeing devices sharing one port, and a missing port warned about, not fatal."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -54,3 +59,33 @@ def test_a_port_that_is_not_there_is_one_warning_naming_every_device_on_it(tmp_p
     (warning,) = config.warnings
     assert warning.key == "devices[0].options.serial_port"
     assert f"devices 'meter-a' and 'meter-b': serial port {missing} does not exist right now" in warning.message
+
+
+def test_the_daemon_starts_with_an_unplugged_port_and_logs_the_warning(tmp_path):
+    """Warnings never block a start: `gateway run` logs them and runs the other devices."""
+    missing = tmp_path / "by-id" / "usb-unplugged"
+    site = write_site(tmp_path, rtu_meter("meter-a", str(missing), 1) + """
+[[devices]]
+name = "lamp"
+driver = "simulated"
+interval = "100ms"
+[devices.options]
+profile = "streetlight"
+""")
+    err_path = tmp_path / "run.err"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(site)],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        while "event=ready" not in err_path.read_text():
+            assert proc.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    log = err_path.read_text()
+    assert proc.returncode == 0, log
+    (line,) = [line for line in log.splitlines() if "event=config_warning" in line]
+    assert "key=devices[0].options.serial_port" in line and "device 'meter-a'" in line
