@@ -28,6 +28,8 @@ class SerialLine:
     bytesize: int
     parity: str  # N E O M S
     stopbits: float
+    #: reads whatever arrives (a sensor that sends by itself): such a device needs its own port
+    streams: bool = False
 
     def setting(self, name: str) -> str:
         value = getattr(self, name)
@@ -59,8 +61,8 @@ def canonical_port(path: str) -> str:
 
 
 def check_serial_wiring(devices: Sequence[WiredDevice], problems: Problems) -> None:
-    """Errors for devices sharing a port with different settings or from different drivers;
-    a warning for each port that is not there right now (an adapter may be plugged in later)."""
+    """Errors for devices that cannot share the port they name; a warning for each port that is
+    not there right now (an adapter may be plugged in later)."""
     by_port: dict[str, list[WiredDevice]] = {}
     missing: dict[str, list[WiredDevice]] = {}
     for device in devices:
@@ -74,21 +76,31 @@ def check_serial_wiring(devices: Sequence[WiredDevice], problems: Problems) -> N
                       f"{who}: serial port {path} does not exist right now (adapter unplugged?);"
                       " the gateway starts and keeps trying to open it")
     for port, users in by_port.items():
-        first = users[0]
-        for other in users[1:]:
-            where = _shared_port(first, other, port)
-            for name in LINE_SETTINGS:
-                mine, theirs = other.line.setting(name), first.line.setting(name)
-                if mine != theirs:
-                    problems.add(f"{other.prefix}.options.{name}",
-                                 f"device '{other.name}' sets {name} {mine} but device '{first.name}' sets"
-                                 f" {name} {theirs} on the same serial port {where}; devices sharing a"
-                                 f" port must use the same {', '.join(LINE_SETTINGS)}")
-            if other.driver != first.driver:
+        for index, other in enumerate(users[1:], start=1):
+            _check_shared(users[0], other, port, problems)
+            streaming = next((d for d in users[:index] if d.line.streams), None)
+            if other.line.streams and streaming is not None:
                 problems.add(f"{other.prefix}.options.{other.line.path_key}",
-                             f"device '{other.name}' ({other.driver}) and device '{first.name}'"
-                             f" ({first.driver}) both open serial port {where}; a port serves one"
-                             " driver only: give each its own port")
+                             f"device '{other.name}' and device '{streaming.name}' both stream from serial"
+                             f" port {_shared_port(streaming, other, port)}; a sensor that sends by itself"
+                             " needs a port of its own")
+
+
+def _check_shared(first: WiredDevice, other: WiredDevice, port: str, problems: Problems) -> None:
+    """``other`` uses the port ``first`` opened: same line settings, same driver."""
+    where = _shared_port(first, other, port)
+    for name in LINE_SETTINGS:
+        mine, theirs = other.line.setting(name), first.line.setting(name)
+        if mine != theirs:
+            problems.add(f"{other.prefix}.options.{name}",
+                         f"device '{other.name}' sets {name} {mine} but device '{first.name}' sets"
+                         f" {name} {theirs} on the same serial port {where}; devices sharing a"
+                         f" port must use the same {', '.join(LINE_SETTINGS)}")
+    if other.driver != first.driver:
+        problems.add(f"{other.prefix}.options.{other.line.path_key}",
+                     f"device '{other.name}' ({other.driver}) and device '{first.name}'"
+                     f" ({first.driver}) both open serial port {where}; a port serves one"
+                     " driver only: give each its own port")
 
 
 def _shared_port(first: WiredDevice, other: WiredDevice, port: str) -> str:

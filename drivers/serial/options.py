@@ -63,9 +63,15 @@ class SerialOptions:
     def polled(self) -> bool:
         return self.mode == "poll"
 
+    @property
+    def listens(self) -> bool:
+        """True when the device sends by itself; a command-only device (a sign) just answers."""
+        return not self.polled and (self.line is None or bool(self.line.patterns))
+
     def serial_line(self) -> SerialLine:
         p = self.port
-        return SerialLine(p.port, "port", p.baudrate, p.bytesize, p.parity, float(p.stopbits))
+        return SerialLine(p.port, "port", p.baudrate, p.bytesize, p.parity, float(p.stopbits),
+                          streams=self.listens)
 
 
 def _regex(table: Table, key: str, text: object) -> re.Pattern[str] | None:
