@@ -64,7 +64,7 @@ def site(directory: Path, port: int, interval: float, meters: int) -> Path:
 [[devices]]
 name = "meter{u}"
 driver = "modbus"
-interval = {interval}
+interval = "{interval}s"
 [devices.options]
 profile = "energy_meter"
 host = "127.0.0.1"

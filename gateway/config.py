@@ -17,6 +17,7 @@ from .driver import Driver, PointSpec, available_drivers, load_driver
 from .model import is_valid_name_part
 from .options import Table
 from .problems import ConfigError, Problem, Problems, did_you_mean, load_toml, parse_toml
+from .wiring import OpensSerialPort, WiredDevice, check_serial_wiring
 
 #: top-level section -> "module:function" of the component that parses it. The function is
 #: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
@@ -88,6 +89,8 @@ class GatewayConfig:
     store: StoreConfig
     devices: tuple[DeviceConfig, ...]
     sections: Mapping[str, Any]
+    #: worth a look, never a reason not to start (e.g. a serial port not plugged in yet)
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def config_dir(self) -> Path:
@@ -169,7 +172,7 @@ def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
             problems.add(name, f"section '{name}' is not supported by this build of the gateway")
             continue
         sections[name] = parser(raw[name], problems, ctx)
-    return GatewayConfig(path, site, store, tuple(devices), sections)
+    return GatewayConfig(path, site, store, tuple(devices), sections, tuple(problems.warnings))
 
 
 def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: bool) -> SiteConfig | None:
@@ -245,6 +248,7 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
     drivers = available_drivers()
     devices: list[DeviceConfig] = []
     seen: dict[str, str] = {}
+    wired: list[WiredDevice] = []
     for table in tables:
         name = table.str("name")
         driver_name = table.str("driver")
@@ -282,6 +286,10 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
             interval = getattr(options, "interval", None) or 10.0
         devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class,
                                     stale_after))
+        line = options.serial_line() if enabled and isinstance(options, OpensSerialPort) else None
+        if line is not None:
+            wired.append(WiredDevice(name, driver_name, table.prefix, line))
+    check_serial_wiring(wired, problems)
     return devices
 
 

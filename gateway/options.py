@@ -103,8 +103,20 @@ class Table:
         return self._get(name, (int, float, str, bool), default)
 
     def duration(self, name: str, default: Any = REQUIRED, min: float | None = None) -> Any:
-        """Seconds; accepts '15m'-style strings or a bare number of seconds."""
+        """Seconds, from a string with its unit ("500ms", "10s", "15m", "1h30m").
+
+        A bare number is refused: ``interval = 10`` reads as seconds to one technician and
+        minutes to the next, so the message says what to write instead."""
+        raw = self.raw.get(name)
         value = self._get(name, (str, int, float), default)
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            try:
+                shown = f"{raw:g}"
+            except OverflowError:  # an integer of 400 digits has no float form
+                shown = f"{str(raw)[:20]}..."
+            self.error(name, f"needs a unit: write \"{shown}s\" for seconds (or e.g. \"500ms\","
+                       f" \"15m\", \"2h\", \"7d\"), got the bare number {shown}")
+            return None if default is REQUIRED else default
         if isinstance(value, str):
             try:
                 value = parse_duration(value)

@@ -46,15 +46,24 @@ class ConfigError(Exception):
 
 @dataclass
 class Problems:
-    """Collects problems for one file; ``locate`` maps a dotted key to a line number."""
+    """Collects problems for one file; ``locate`` maps a dotted key to a line number.
+
+    ``warnings`` are worth a technician's look but never stop a start (a serial adapter that
+    is not plugged in yet); they do not count towards ``bool(problems)``.
+    """
 
     file: str
     locate: KeyLocator | None = None
     items: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     def add(self, key: str, message: str) -> None:
         line = self.locate.line_of(key) if self.locate else None
         self.items.append(Problem(self.file, key, message, line))
+
+    def warn(self, key: str, message: str) -> None:
+        line = self.locate.line_of(key) if self.locate else None
+        self.warnings.append(Problem(self.file, key, message, line))
 
     def extend(self, other: Problems) -> None:
         self.items.extend(other.items)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.options import Table as OptionTable
+from gateway.wiring import SerialLine
 
 from .constants import DEFAULT_TCP_PORT, TCP_UNIT_ID_MAX, UNIT_ID_MAX, rtu_frame_gap
 from .planner import Limits
@@ -78,6 +79,12 @@ class ModbusOptions:
     backoff_min: float
     backoff_max: float
     failures_to_offline: int
+
+    def serial_line(self) -> SerialLine | None:
+        bus = self.bus
+        if bus.transport is not Transport.RTU:
+            return None
+        return SerialLine(bus.serial_port, "serial_port", bus.baudrate, bus.bytesize, bus.parity, float(bus.stopbits))
 
 
 def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOptions | None:

@@ -74,9 +74,7 @@ class SerialDriver(Driver):
 
     @property
     def _listens(self) -> bool:
-        """True when the device sends by itself; a command-only device (a sign) just answers."""
-        line = self.options.line
-        return not self.options.polled and (line is None or bool(line.patterns))
+        return self.options.listens
 
     @property
     def poll_interval(self) -> float | None:

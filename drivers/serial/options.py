@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gateway.model import is_valid_name_part
 from gateway.options import Table
+from gateway.wiring import SerialLine
 
 from . import line_constants as LC
 from . import nmea_constants as NC
@@ -61,6 +62,16 @@ class SerialOptions:
     @property
     def polled(self) -> bool:
         return self.mode == "poll"
+
+    @property
+    def listens(self) -> bool:
+        """True when the device sends by itself; a command-only device (a sign) just answers."""
+        return not self.polled and (self.line is None or bool(self.line.patterns))
+
+    def serial_line(self) -> SerialLine:
+        p = self.port
+        return SerialLine(p.port, "port", p.baudrate, p.bytesize, p.parity, float(p.stopbits),
+                          streams=self.listens)
 
 
 def _regex(table: Table, key: str, text: object) -> re.Pattern[str] | None:

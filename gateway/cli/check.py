@@ -2,7 +2,8 @@
 
 Exit status: 0 everything valid; 1 only rule-file problems (the daemon starts: each broken
 rule file runs its last accepted version, or is skipped and its actuators go to their
-fail-safe values); 2 site-config problems (the daemon will not start).
+fail-safe values); 2 site-config problems (the daemon will not start). Warnings (a serial
+port not plugged in right now) are printed and never change the exit status.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "check", help="validate the config without starting; lists every problem",
         description="Exit status: 0 valid; 1 only rule-file problems (the gateway starts); "
-                    "2 site-config problems (the gateway will not start).")
+                    "2 site-config problems (the gateway will not start). Warnings, such as a "
+                    "serial port that is not plugged in, do not change it.")
     add_config_arg(parser)
     parser.set_defaults(func=command)
 
@@ -39,6 +41,8 @@ def command(args: argparse.Namespace) -> int:
         summary = getattr(section, "summary", None)
         if callable(summary):
             print(f"  {name}: {summary()}")
+    if config.warnings:
+        print_problem_list(config.warnings, "(the gateway still starts)", noun="warning")
     if rule_problems:
         print_problem_list(rule_problems, "in rule files (the gateway still starts)")
         return EXIT_RULE_PROBLEMS

@@ -41,8 +41,8 @@ def print_problems(exc: ConfigError) -> None:
         print_problem_list(exc.nonfatal, "in rule files")
 
 
-def print_problem_list(problems: Sequence[Problem], where: str = "") -> None:
+def print_problem_list(problems: Sequence[Problem], where: str = "", noun: str = "problem") -> None:
     count = len(problems)
-    print(f"{count} problem{'s' if count != 1 else ''} found{' ' + where if where else ''}:", file=sys.stderr)
+    print(f"{count} {noun}{'s' if count != 1 else ''} found{' ' + where if where else ''}:", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""``gateway demo``: the built-in demo site with zero set-up, readings printed live."""
+"""``gateway demo``: the built-in demo site with zero set-up, readings printed live.
+
+The demo dir is the technician's: rule files are written from the templates only where
+absent (``--reset`` rewrites them), so edits survive a re-run; only site.toml is regenerated.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import contextlib
 import importlib
 import json
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 
 from ..config import load_config
+from ..demo.rule_templates import install_rule_templates, rule_template_notes
+from ..demo.tools import gateway_command
 from ..logfmt import setup_logging
 from ..problems import ConfigError
 from ..service import Service
@@ -50,6 +57,8 @@ TEMPLATE_DEFAULTS: dict[str, str] = {
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("demo", help="run the built-in demo site (simulated devices), printing readings")
     parser.add_argument("--data-dir", type=Path, help="keep the demo buffer here (default: a per-user dir)")
+    parser.add_argument("--reset", action="store_true",
+                        help="rewrite the demo's rule files from the templates (your edits to them are lost)")
     parser.add_argument("--quiet", action="store_true", help="do not print readings")
     parser.add_argument("--points", action="append", default=[], metavar="GLOB",
                         help="print only readings of these points, e.g. 'lamp-*/level' (repeatable)")
@@ -71,14 +80,7 @@ def render_site(demo_dir: Path, values: dict[str, str]) -> Path:
     text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
     for key, value in {"data_dir": str(demo_dir / "data"), **TEMPLATE_DEFAULTS, **values}.items():
         text = text.replace("{{" + key + "}}", value)
-    for name in ("rules",):
-        source = resources.files("gateway.demo").joinpath(name)
-        if source.is_dir():
-            target = demo_dir / name
-            target.mkdir(exist_ok=True)
-            for item in source.iterdir():
-                if item.name.endswith(".toml"):
-                    (target / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
+    install_rule_templates(demo_dir)
     path = demo_dir / "site.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -149,7 +151,7 @@ async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] 
             for line in values.get("announce", "").splitlines():
                 announce(line)
             announce("Ctrl-C to stop. Query the buffer with: "
-                     f"gateway readings --data-dir {config.site.data_dir}")
+                     f"{gateway_command()} readings --data-dir {shlex.quote(str(config.site.data_dir))}")
 
         service.on_ready.append(ready)
 
@@ -174,6 +176,8 @@ def command(args: argparse.Namespace) -> int:
     show_operator_events()
     demo_dir = args.data_dir or default_demo_dir()
     demo_dir.mkdir(parents=True, exist_ok=True)
+    for note in rule_template_notes(install_rule_templates(demo_dir, args.reset), args.reset):
+        print(note, flush=True)
     try:
         return asyncio.run(run_demo(demo_dir, args.quiet, points=tuple(args.points)))
     except KeyboardInterrupt:

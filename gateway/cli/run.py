@@ -28,6 +28,8 @@ def command(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     setup_logging(config.site.log_level)
+    for warning in config.warnings:
+        log.warning("event=config_warning key=%s problem=%r", warning.key, str(warning))
     service = Service(config)
     asyncio.run(service.run())
     if not service.clean_exit:

@@ -9,9 +9,11 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from ..demo.tools import aiocoap_client_command
 from .api import port_is_free
 from .numbers import COAP_PORT
 
@@ -57,15 +59,18 @@ async def api_server(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     port = pick_port()
     gateway_file, client_file = write_demo_keys(demo_dir, port)
     base = f"coap://{HOST}:{port}"
+    aiocoap_client = aiocoap_client_command()
+    # libcoap's -w ends every answer (each Observe notification too) with a newline, so values
+    # do not run together on the terminal.
     yield {
         "api_port": str(port),
         "api_credentials": str(gateway_file),
         "announce": "\n".join([
-            f"CoAP API: {base}  (try: coap-client-notls -A 50 {base}/points/lamp-1/power"
-            f" or aiocoap-client {base}/.well-known/core)",
-            f"  live:   coap-client-notls -s 60 -A 0 {base}/points/carpark/occupied",
-            f"  page:   coap-client-notls -A 110 '{base}/readings?after=0&limit=50'",
-            f"  write (OSCORE): aiocoap-client --credentials {client_file} -m PUT"
+            f"CoAP API: {base}  (try: coap-client-notls -w -A 50 {base}/points/lamp-1/power"
+            f" or {aiocoap_client} {base}/.well-known/core)",
+            f"  live:   coap-client-notls -w -s 60 -A 0 {base}/points/carpark/occupied",
+            f"  page:   coap-client-notls -w -A 110 '{base}/readings?after=0&limit=50'",
+            f"  write (OSCORE): {aiocoap_client} --credentials {shlex.quote(str(client_file))} -m PUT"
             f" --payload 40 {base}/points/lamp-1/level",
         ]),
     }

@@ -29,3 +29,31 @@ def test_demo_forwarder_feeds_the_demo_site(tmp_path, monkeypatch):
 def test_demo_site_parses_without_the_forwarder(tmp_path):
     config = load_config(render_site(tmp_path, {"serial_air_enabled": "false"}))
     assert config.device("bay-lora") is not None and not config.device("bay-lora").enabled
+
+
+def test_a_demo_rerun_continues_the_sensor_counter_so_no_uplink_is_refused(tmp_path, monkeypatch):
+    """The network server keeps the last counter in the demo's data dir; a re-run whose sensor
+    started again at 0 was refused (reason=stale) until it passed the old counter."""
+    monkeypatch.setattr(demo, "UPLINK_EVERY_S", 0.2)
+
+    async def run_once(wanted_uplinks: int) -> tuple[int, dict[str, int]]:
+        async with demo.packet_forwarder(tmp_path) as values:
+            config = load_config(render_site(tmp_path, {**values, "serial_air_enabled": "false"}))
+            service = Service(config)
+            async with running(service):
+                runner = service.devices.runners["bay-lora"]
+
+                def decoded() -> int:
+                    driver = runner.driver
+                    return driver.health()["counters"].get("decoded", 0) if driver is not None else 0
+
+                await wait_until(lambda: decoded() >= wanted_uplinks, timeout=30)
+                driver = runner.driver
+                assert driver is not None
+                return driver.session.fcnt_up, dict(driver.health()["counters"])
+
+    last_fcnt, _ = asyncio.run(run_once(5))
+    assert demo.load_counter(tmp_path / demo.COUNTER_FILE) > last_fcnt
+    again_fcnt, counters = asyncio.run(run_once(3))
+    assert counters.get("stale", 0) == 0 and counters.get("replay", 0) == 0, counters
+    assert again_fcnt > last_fcnt

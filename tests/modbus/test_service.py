@@ -7,7 +7,10 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
+
 from gateway.config import load_config
+from gateway.problems import ConfigError
 from gateway.service import Service
 from tests.conftest import running, wait_until
 
@@ -58,7 +61,10 @@ def test_sample_config_is_valid(tmp_path):
     assert config.device("lamp-1").point("level").writable
 
 
-def test_conflicting_line_settings_keep_the_second_device_in_backoff(tmp_path):
+def test_conflicting_line_settings_are_a_config_error_naming_both_devices(tmp_path):
+    """Caught by `gateway check`, not left to a BusConflict retried for ever at run time."""
+    port = tmp_path / "ttyUSB0"
+    port.touch()
     body = "".join(f"""
 [[devices]]
 name = "{name}"
@@ -67,18 +73,11 @@ interval = "1s"
 [devices.options]
 profile = "lamp_controller"
 transport = "rtu"
-serial_port = "{tmp_path}/ttyNONE"
+serial_port = "{port}"
 baudrate = {baud}
 unit = {unit}
 """ for name, baud, unit in (("a", 9600, 1), ("b", 19200, 2)))
-
-    async def scenario():
-        service = Service(load_site(tmp_path, body))
-        async with running(service):
-            await wait_until(lambda: service.devices.runners["b"].health.restarts >= 1
-                             or service.devices.runners["a"].health.restarts >= 1)
-            states = {n: r.health for n, r in service.devices.runners.items()}
-        failed = [h for h in states.values() if h.restarts]
-        assert len(failed) == 1 and "same line" in (failed[0].last_error or "")
-
-    asyncio.run(asyncio.wait_for(scenario(), 60))
+    with pytest.raises(ConfigError) as raised:
+        load_site(tmp_path, body)
+    assert [p.key for p in raised.value.problems] == ["devices[1].options.baudrate"]
+    assert "device 'b' sets baudrate 19200 but device 'a' sets baudrate 9600" in str(raised.value)
