@@ -11,6 +11,17 @@ from pathlib import Path
 from .sitefolder import Identity, Interface, Network
 
 
+def _write_in_place(path: Path, text: str) -> None:
+    """For a file bind-mounted from the data partition (/etc/hostname): it cannot be replaced
+    by a rename, only rewritten."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.new")
@@ -78,7 +89,7 @@ def apply_identity(identity: Identity | None, hostname_file: Path, set_live: boo
         return None
     current = hostname_file.read_text().strip() if hostname_file.is_file() else ""
     if current != identity.hostname:
-        _write(hostname_file, identity.hostname + "\n")
+        _write_in_place(hostname_file, identity.hostname + "\n")
     if set_live and os.geteuid() == 0 and socket.gethostname() != identity.hostname:
         socket.sethostname(identity.hostname)
     return identity.hostname

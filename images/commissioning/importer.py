@@ -99,17 +99,27 @@ def import_site_folder(paths: Paths) -> ImportResult:
 
 
 def apply_installed(paths: Paths) -> list[str]:
-    """Hostname, network and SSH keys from the installed settings (whatever this boot's import did)."""
+    """Hostname, network and SSH keys from the installed settings (whatever this boot's import
+    did). Each is applied on its own: one failing never keeps the others (SSH above all) away."""
     staging = Staging(paths.installed, {})
     ignored: list[Finding] = []
     done: list[str] = []
-    hostname = apply.apply_identity(check_identity(staging, ignored), paths.hostname_file)
-    if hostname:
-        done.append(f"hostname: {hostname}")
-    done += apply.apply_network(check_network(staging, ignored), paths.network_dir, paths.run)
-    keys = apply.apply_ssh_keys(check_ssh_keys(staging, ignored), paths.ssh)
-    if keys:
-        done.append(f"ssh: {keys} authorized key{'s' if keys != 1 else ''} for root")
+    try:
+        hostname = apply.apply_identity(check_identity(staging, ignored), paths.hostname_file)
+        if hostname:
+            done.append(f"hostname: {hostname}")
+    except OSError as exc:
+        done.append(f"hostname NOT set: {exc}")
+    try:
+        done += apply.apply_network(check_network(staging, ignored), paths.network_dir, paths.run)
+    except OSError as exc:
+        done.append(f"network settings NOT applied: {exc}")
+    try:
+        keys = apply.apply_ssh_keys(check_ssh_keys(staging, ignored), paths.ssh)
+        if keys:
+            done.append(f"ssh: {keys} authorized key{'s' if keys != 1 else ''} for root")
+    except OSError as exc:
+        done.append(f"ssh keys NOT installed: {exc}")
     return done
 
 
@@ -130,10 +140,7 @@ def load_result(paths: Paths) -> ImportResult | None:
 def main() -> int:
     paths = Paths.from_environment()
     result = import_site_folder(paths)
-    try:
-        result.applied = apply_installed(paths)
-    except OSError as exc:
-        result.applied = [f"could not apply identity/network/ssh settings: {exc}"]
+    result.applied = apply_installed(paths)
     save_result(result, paths)
     print(f"event=site_folder_{result.status.replace('-', '_')} card={paths.card} "
           f"changed={len(result.changed)} removed_from_card={len(result.removed_from_card)} "

@@ -35,6 +35,8 @@ def serial_ports(sys_root: Path = SYS) -> list[str]:
         if tty.name.startswith("ttyS") and _read(tty / "type") in ("", "0"):
             continue     # an 8250 slot with no UART behind it
         driver = (device / "driver").resolve().name if (device / "driver").exists() else "?"
+        if driver == "port" and (device / ".." / ".." / "driver").exists():
+            driver = (device / ".." / ".." / "driver").resolve().name    # serial core port -> UART driver
         ports.append(f"/dev/{tty.name} ({driver})")
     return ports
 
@@ -155,7 +157,7 @@ def data_partition(path: Path = Path("/data")) -> str | None:
     return f"{total / 2**20:.0f} MiB, {100 * used / total:.0f}% used" if total else None
 
 
-def probe(config_path: Path, release: dict[str, str], wait: float = 90.0) -> Facts:
+def probe(config_path: Path, release: dict[str, str], wait: float = 300.0) -> Facts:
     """Wait (bounded) for the gateway to answer and its upstreams to reply, then collect facts."""
     deadline = time.monotonic() + wait
     uri = api_uri(config_path)
@@ -166,6 +168,9 @@ def probe(config_path: Path, release: dict[str, str], wait: float = 90.0) -> Fac
         state = unit_state("gateway.service")
         if state in ("failed", "inactive"):
             break
+        if state != "active":
+            time.sleep(3)
+            continue
         health = asyncio.run(fetch_health(uri)) or health
         if health is not None:
             upstreams = health.get("components", {}).get("upstreams")

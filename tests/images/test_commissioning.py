@@ -3,6 +3,7 @@ both the agreed exit-status contract (0/1/2) and the older "1 for any problem" o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import shutil
@@ -236,3 +237,12 @@ def test_report_lists_what_the_box_found() -> None:
                      "Clock:    NOT synchronised", "Serial ports: /dev/ttyAMA0 (uart-pl011)",
                      "Devices:  GPIO gpiochip0", "Data partition: 1000 MiB"):
         assert expected in text, expected
+
+
+def test_a_hostname_that_cannot_be_set_does_not_keep_ssh_keys_away(box: Paths) -> None:
+    (box.card / "ssh.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\n")
+    assert import_site_folder(box).status == "imported"
+    broken = dataclasses.replace(box, hostname_file=box.run / "missing-dir" / "hostname")
+    done = apply_installed(broken)
+    assert any(line.startswith("hostname NOT set") for line in done)
+    assert "ssh: 1 authorized key for root" in done
