@@ -26,7 +26,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="store_true", help="run images/build and images/test first")
     parser.add_argument("--build-json", type=Path, default=REPO / "images" / "out" / "build.json")
-    parser.add_argument("--test-json", type=Path, default=Path("/var/tmp/gateway-image-test/result.json"))
+    parser.add_argument("--test-json", type=Path, default=REPO / "images" / "out" / "test" / "result.json")
     args = parser.parse_args()
     if args.run:
         subprocess.run(["bash", str(REPO / "images" / "build")], check=True)
