@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.atomicfile import write_atomically  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.service import Service  # noqa: E402
-from gateway.snapshot import write_atomically  # noqa: E402
 
 SITE = """
 [gateway]

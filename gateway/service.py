@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from . import __version__
 from .actuation import EVENT_POINT, Actuation
+from .atomicfile import write_atomically
 from .clock import Clock, SystemClock
 from .config import GatewayConfig
 from .devices import Devices
@@ -32,7 +33,6 @@ from .snapshot import (
     IngestRate,
     bytes_per_reading,
     in_daemon_thread,
-    write_atomically,
 )
 from .store.store import Store
 

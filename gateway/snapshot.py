@@ -7,7 +7,6 @@ permissions beyond reading the data directory, and a reader can never slow the d
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -21,16 +20,6 @@ SNAPSHOT_INTERVAL = 2.0
 STALE_FACTOR = 3
 #: how far back the ingest rate looks (hours of buffer left are judged on it)
 RATE_WINDOW_S = 600.0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write temp, fsync, rename: a reader sees the old snapshot or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def in_daemon_thread(fn: Any) -> Any:

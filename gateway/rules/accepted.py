@@ -11,6 +11,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from ..atomicfile import write_atomically
+
 #: folder under the data directory holding one copy per rule file, under the file's own name
 FOLDER = "rules-accepted"
 
@@ -45,13 +47,7 @@ class AcceptedCopies:
         if self.readonly or self.load(rule_file) == text:
             return  # unchanged: spare the SD card a write at every start
         self.folder.mkdir(parents=True, exist_ok=True)
-        target = self._copy(rule_file)
-        temporary = target.with_name(f".{target.name}.tmp")
-        with open(temporary, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
+        write_atomically(self._copy(rule_file), text)
         self._sync_folder()
 
     def forget(self, rule_file: Path) -> None:

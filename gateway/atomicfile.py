@@ -1,0 +1,20 @@
+"""Whole-or-nothing file writes for what must survive a power cut half way through.
+
+Temp file beside the target, fsync, rename: a reader sees the old content or the new, never half.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, durably (the rename itself is made durable by the caller
+    fsyncing the directory where that matters)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
