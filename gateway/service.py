@@ -81,6 +81,8 @@ class Service:
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self.on_ready: list[Callable[[], None]] = []
+        #: called once when a stop is asked for (SIGTERM, Ctrl-C or ``stop()``)
+        self.on_stop: list[Callable[[], None]] = []
         #: False after a shutdown that had to abandon a hung store writer
         self.clean_exit = True
 
@@ -124,6 +126,9 @@ class Service:
             await self._shutdown()
 
     def stop(self) -> None:
+        if not self._stop.is_set():
+            for callback in self.on_stop:
+                callback()
         self._stop.set()
 
     async def wait_ready(self) -> None:

@@ -25,6 +25,7 @@ from ..demo.tools import gateway_command
 from ..logfmt import setup_logging
 from ..problems import ConfigError
 from ..service import Service
+from ..stopguard import exit_if_stop_hangs
 from .common import print_problems
 from .demo_console import ReadingConsole, show_operator_events
 
@@ -143,6 +144,7 @@ async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] 
             print_problems(exc)
             return 2
         service = Service(config)
+        service.on_stop.append(exit_if_stop_hangs)
         printer = None if quiet else service.hub.subscribe("console", maxsize=64, overflow="drop_oldest")
 
         def ready() -> None:

@@ -9,6 +9,7 @@ import os
 
 from ..logfmt import setup_logging
 from ..service import Service
+from ..stopguard import exit_if_stop_hangs
 from .common import add_config_arg, load_or_report
 
 log = logging.getLogger("gateway")
@@ -31,6 +32,7 @@ def command(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         log.warning("event=config_warning key=%s problem=%r", warning.key, str(warning))
     service = Service(config)
+    service.on_stop.append(exit_if_stop_hangs)
     asyncio.run(service.run())
     if not service.clean_exit:
         # The store's writer thread is stuck in the kernel (a hung card); a normal exit would

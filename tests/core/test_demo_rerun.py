@@ -61,7 +61,7 @@ class DemoRun:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(30)
+                self.proc.wait(40)  # past the stop guard (21 s), which prints where a stop hung
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -65,3 +65,44 @@ def test_sigterm_exits_within_five_seconds_under_load(tmp_path, writer):
     else:
         assert proc.returncode == 3, log[-2000:]
         assert "event=store_close_abandoned" in log and "reason=writer_unresponsive" in log
+
+
+#: a driver whose close never finishes, even when cancelled: no budget inside the service
+#: can end that, only the guard the command line arms when a stop is asked for
+CLOSE_NEVER_RETURNS = """
+import asyncio
+import gateway.stopguard
+import drivers.simulated.driver as simulated
+
+gateway.stopguard.HUNG_STOP_AFTER = 3.0
+
+async def _close_forever(self):
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # the bug being played: a close that swallows its cancellation
+
+simulated.SimulatedDriver.close = _close_forever
+"""
+
+
+def test_a_stop_that_hangs_ends_with_every_threads_traceback(tmp_path):
+    config = write_site(tmp_path, points=1)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(CLOSE_NEVER_RETURNS)
+    proc = start_daemon(config, {"PYTHONPATH": str(hook)})
+    try:
+        wait_for(lambda: (tmp_path / "data" / "buffer.db").exists())
+        time.sleep(0.5)  # the device task is running its driver
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = err.decode()
+    assert proc.returncode == 1, log[-3000:]
+    assert "stop hung:" in log and "in _close_forever" in log, log[-3000:]  # where it hung
+    assert "Timeout (0:00:04)!" in log, log[-3000:]  # then every thread, and out
