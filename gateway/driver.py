@@ -10,10 +10,10 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .entrypoints import entry_points
 from .model import Reading, Value
 from .options import Table
 

@@ -26,7 +26,7 @@ from .api_resources import (
     ReadingsResource,
     RulesResource,
 )
-from .security import Policy, SecurityError, ServerCredentials
+from .security import Policy, SecurityError, ServerCredentials, oscore_site
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -90,9 +90,7 @@ class ApiComponent:
         credentials = self._credentials.map if cfg.clients else None
         site: Any = self.site
         if self._credentials.has_oscore:
-            from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
-
-            site = OscoreSiteWrapper(self.site, self._credentials.map)
+            site = oscore_site(self.site, self._credentials.map)
         try:
             # aiocoap binds with SO_REUSEPORT, so a second gateway would silently share the
             # port; a plain bind first turns that into a clear error.

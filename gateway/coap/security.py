@@ -1,11 +1,15 @@
 """Who is asking the CoAP API, and what they may do: OSCORE and DTLS-PSK server credentials.
 
-Builds aiocoap's server ``CredentialsMap`` from the API clients; ``Policy`` decides per request.
+Builds aiocoap's server ``CredentialsMap`` from the API clients; ``Policy`` decides per request;
+``oscore_site`` wraps the resource tree in aiocoap's OSCORE layer.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +65,54 @@ class Policy:
         if client.access != "control":
             return Decision(False, "forbidden", f"client '{client.name}' may read but not write")
         return Decision(True)
+
+
+#: what aiocoap's OSCORE site wrapper (through aiocoap.edhoc) imports only to run EDHOC key
+#: exchanges (/.well-known/edhoc); the API's clients have static OSCORE keys
+EDHOC_MODULES = ("lakers",)
+
+
+class DeferredModule(types.ModuleType):
+    """Stands in sys.modules for a module not yet run; its first attribute use imports it.
+
+    Code that imported the stand-in keeps it and reaches the real module through it."""
+
+    def __getattr__(self, attr: str) -> Any:  # only for names the stand-in itself lacks
+        real = sys.modules.get(self.__name__)
+        if real is None or real is self:
+            sys.modules.pop(self.__name__, None)
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+def defer_import(name: str) -> None:
+    """Put a stand-in for ``name`` in sys.modules, so ``import name`` costs nothing until used.
+
+    A module that is already imported, or cannot be found, is left alone (the real import
+    then fails where it always did)."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    stand_in = DeferredModule(name)
+    stand_in.__spec__ = spec
+    sys.modules[name] = stand_in
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, stand_in)
+
+
+def oscore_site(site: Any, credentials: Any) -> Any:
+    """``site`` behind aiocoap's ``OscoreSiteWrapper``.
+
+    The wrapper also answers EDHOC, and imports lakers (a Rust extension, about 0.8 MB) for
+    that at its own import; lakers is loaded only when a peer starts an EDHOC exchange."""
+    for name in EDHOC_MODULES:
+        defer_import(name)
+    from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
+
+    return OscoreSiteWrapper(site, credentials)
 
 
 class ServerCredentials:

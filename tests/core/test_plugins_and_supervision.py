@@ -111,3 +111,22 @@ def test_poll_errors_are_counted_without_restarting(site):
             assert "simulated fault" in health["last_error"]
 
     asyncio.run(scenario())
+
+
+def test_entry_points_are_what_importlib_metadata_finds(installed_flaky_package, tmp_path, monkeypatch):
+    """The daemon reads entry_points.txt itself (importlib.metadata costs it 2.7 MB); same answer."""
+    import importlib.metadata
+
+    from gateway.entrypoints import entry_points
+
+    shadowed = tmp_path / "later"  # a second copy of the package later on the path: the first wins
+    (shadowed / "flaky_gateway_driver-0.9.dist-info").mkdir(parents=True)
+    (shadowed / "flaky_gateway_driver-0.9.dist-info" / "entry_points.txt").write_text(
+        "# an old copy\n[gateway.drivers]\nflaky = old_flaky:Driver\nflakier = old_flaky:Other\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(shadowed)])
+    for group in ("gateway.drivers", "console_scripts", "gpiozero_pin_factories", "pytest11"):
+        ours = sorted((ep.name, ep.value) for ep in entry_points(group))
+        assert ours == sorted((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=group))
+    assert ("flaky", "flaky_gateway_driver:FlakyDriver") in [(ep.name, ep.value) for ep in entry_points("gateway.drivers")]
+    assert "flakier" not in {ep.name for ep in entry_points("gateway.drivers")}
+    assert available_drivers()["flaky"].load().__name__ == "FlakyDriver"
