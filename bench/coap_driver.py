@@ -109,11 +109,13 @@ async def observe_cost(directory: Path, points: int, interval: str, window: floa
                        observe: str) -> dict[str, Any]:
     port = free_port()
     body = "\n".join(f'[[devices.options.points]]\nname = "p{i}"\nwaveform = "counter"' for i in range(points))
-    config = write_b(directory / "b", port, interval="10s")
+    config = write_b(directory / "b", port, interval=interval)
     config.write_text(config.read_text() + f'\n[[devices]]\nname = "meter"\ndriver = "simulated"\n'
                       f'interval = "{interval}"\n[devices.options]\nprofile = "custom"\n{body}\n')
     b = Daemon(config)
-    a = Daemon(write_a(directory / "a", port, rules="", observe=observe))
+    # B's points change every --interval: a freshness cap well above it, so the figure is the
+    # steady cost of notifications and not of re-registrations
+    a = Daemon(write_a(directory / "a", port, rules=None, observe=observe, max_age_cap=30.0))
     b.start()
     try:
         await wait_for(lambda: b.latest(f"meter/p{points - 1}") is not None)

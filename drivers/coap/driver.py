@@ -30,6 +30,10 @@ from .profile import PayloadError, PointMap, ResourceDef, decode, encode_write
 #: under the data dir: one directory per peer holding its OSCORE sequence numbers
 OSCORE_STATE_DIR = "coap-oscore"
 WELL_KNOWN_CORE = "/.well-known/core"
+#: registrations and polls in flight per peer at once; more would overrun an OSCORE peer's
+#: replay window (32 sequence numbers) when a thousand points register together, and the
+#: peer would refuse the stragglers. Writes do not wait for this: control comes first.
+REQUESTS_IN_FLIGHT = 16
 
 
 class CoapDriver(Driver):
@@ -64,6 +68,7 @@ class CoapDriver(Driver):
         self._fresh_until: dict[str, float] = {}
         self._last_ts: dict[str, float] = {}
         self._online: bool | None = None
+        self._in_flight = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
         self._reported: set[tuple[str, str]] = set()
         self.counters: Counter[str] = Counter()
         self._last_error: str | None = None
@@ -149,7 +154,9 @@ class CoapDriver(Driver):
         failures = 0
         while True:
             try:
-                observation = await client.observe(resource.uri_path, resource.format.accept, self.options.timeout)
+                async with self._in_flight:
+                    observation = await client.observe(resource.uri_path, resource.format.accept,
+                                                       self.options.timeout)
             except PeerError as exc:
                 failures += 1
                 await self._peer_failed(resource, str(exc), failures)
@@ -190,7 +197,8 @@ class CoapDriver(Driver):
         next_at = self.ctx.clock.monotonic()
         while True:
             try:
-                answer = await client.get(resource.uri_path, resource.format.accept, self.options.timeout)
+                async with self._in_flight:
+                    answer = await client.get(resource.uri_path, resource.format.accept, self.options.timeout)
                 if not answer.ok:
                     raise PeerError(f"answered {answer.describe()}")
             except PeerError as exc:

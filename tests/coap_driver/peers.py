@@ -153,14 +153,15 @@ def write_b(directory: Path, port: int, interval: str = "50ms") -> Path:
     return path
 
 
-def write_a(directory: Path, port: int, *, secret: str = SECRET, rules: str = A_RULES,
-            observe: str = '["loop/*", "lamp/*"]', extra: str = "") -> Path:
+def write_a(directory: Path, port: int, *, secret: str = SECRET, rules: str | None = A_RULES,
+            observe: str = '["loop/*", "lamp/*"]', extra: str = "", max_age_cap: float = MAX_AGE_CAP) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_private(directory / "peers.toml", oscore_entry("cabinet-b", A_ID, GATEWAY_ID, secret))
     (directory / "rules").mkdir(exist_ok=True)
-    (directory / "rules" / "ahead.toml").write_text(rules)
+    if rules is not None:   # None: an empty rules directory (writes come from elsewhere)
+        (directory / "rules" / "ahead.toml").write_text(rules)
     path = directory / "gateway.toml"
-    path.write_text(A_SITE.format(port=port, observe=observe, max_age_cap=MAX_AGE_CAP,
+    path.write_text(A_SITE.format(port=port, observe=observe, max_age_cap=max_age_cap,
                                   stale_after=STALE_AFTER) + extra)
     return path
 

@@ -104,9 +104,8 @@ def test_rule_on_a_drives_b_fails_safe_when_b_dies_and_resubscribes(tmp_path):
 def test_wrong_oscore_key_on_a_writes_nothing_and_b_limits_hold(tmp_path):
     port = free_port()
     b = Daemon(write_b(tmp_path / "b", port))
-    no_rules = "# no rules: writes come from the test\n"
-    right = load_config(write_a(tmp_path / "right", port, rules=no_rules))
-    wrong = load_config(write_a(tmp_path / "wrong", port, rules=no_rules, secret=WRONG_SECRET))
+    right = load_config(write_a(tmp_path / "right", port, rules=None))
+    wrong = load_config(write_a(tmp_path / "wrong", port, rules=None, secret=WRONG_SECRET))
 
     async def scenario() -> None:
         b.start()
@@ -150,7 +149,7 @@ def test_a_few_hundred_points_from_one_glob(tmp_path: Path):
     config.write_text(config.read_text() + f'\n[[devices]]\nname = "meter"\ndriver = "simulated"\n'
                       f'interval = "500ms"\n[devices.options]\nprofile = "custom"\n{body}\n')
     b = Daemon(config)
-    a_config = load_config(write_a(tmp_path / "a", port, rules="", observe='["meter/*"]'))
+    a_config = load_config(write_a(tmp_path / "a", port, rules=None, observe='["meter/*"]'))
 
     async def scenario() -> None:
         b.start()
