@@ -254,12 +254,16 @@ class CoapDriver(Driver):
     async def _peer_failed(self, resource: ResourceDef, why: str, failures: int, backoff: bool = True) -> None:
         self.counters["request_failures"] += 1
         self._error(f"request:{resource.path}", f"device '{self.device.name}' resource '{resource.uri_path}': {why}")
+        now = self.ctx.clock.monotonic()
         until = self._fresh_until.get(resource.path)
-        if until is not None and self.ctx.clock.monotonic() >= until:
+        if until is not None and now >= until:
             self._fresh_until.pop(resource.path, None)
+            until = None
         await self._set_online()
         if backoff:
-            await self.ctx.clock.sleep(retry_delay(failures, self.options.retry_min, self.options.retry_max))
+            delay = retry_delay(failures, self.options.retry_min, self.options.retry_max)
+            # try again no later than the values expire, so `online` turns false on time
+            await self.ctx.clock.sleep(delay if until is None else min(delay, max(until - now, 0.0)))
 
     async def _set_online(self) -> None:
         now = self.ctx.clock.monotonic()

@@ -116,6 +116,7 @@ def test_wrong_oscore_key_on_a_writes_nothing_and_b_limits_hold(tmp_path):
             with pytest.raises(WriteError) as caught:
                 await service.actuation.write("cabinet-b/lamp/level", 33, source="cli")
             assert "cabinet-b/lamp/level" in str(caught.value)
+            assert "OSCORE failed" in str(caught.value) and "check the keys" in str(caught.value)
             runner = service.devices.runners["cabinet-b"]
             assert runner.health_report()["detail"]["online"] is not True
             assert "cabinet-b/loop/occupied" not in service.hub.latest   # it reads nothing either
@@ -129,7 +130,8 @@ def test_wrong_oscore_key_on_a_writes_nothing_and_b_limits_hold(tmp_path):
             # B's own limit (max 90) holds for a write that comes from A
             with pytest.raises(WriteError) as caught:
                 await service.actuation.write("cabinet-b/lamp/level", 95, source="cli")
-            assert "outside the allowed range" in str(caught.value)
+            # the refusal is B's (A has no range for the point), with B's reason
+            assert "answered 5.03" in str(caught.value) and "outside the allowed range 0..90" in str(caught.value)
             await service.actuation.write("cabinet-b/lamp/level", 33, source="cli")
             await until(lambda: b.latest("lamp/level") == 33)
 
