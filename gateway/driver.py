@@ -100,6 +100,13 @@ class Driver(abc.ABC):
     def declare_points(cls, options: Any) -> Sequence[PointSpec]:
         """The points a device with these options offers, known before it starts."""
 
+    @classmethod
+    def relayed_from(cls, options: Any) -> str | None:
+        """The other gateway whose readings a device with these options relays (that gateway
+        forwards them upstream itself, so the uplink here skips them), or None: the readings
+        originate here. Only drivers that read other gateways override this."""
+        return None
+
     def __init__(self, device: DeviceConfig, ctx: DriverContext):
         self.device = device
         self.options = device.options

@@ -69,6 +69,9 @@ class Uplink:
         self.bytes_sent = 0
         self.attempts = 0
         self.readings_dropped_announced = 0
+        #: devices relaying another gateway's readings: that gateway forwards them, we do not
+        self.relayed = relayed_devices(getattr(service, "config", None))
+        self.readings_skipped_relayed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -166,13 +169,13 @@ class Uplink:
         """Readings for the next batch: a full backlog batch at once while behind; when caught
         up, whatever arrives within ``linger`` of the first new reading, up to ``batch_size``."""
         cfg = self.config
-        readings = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
+        readings = await self._read_pending(cfg.backlog_batch_size)
         while not readings:
             self.state = "idle"
             self.oldest_pending_ts = None
             _raise_if_cancelling()
             await self.store.wait_committed(max(self.cursor, self.store.last_seq))
-            readings = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
+            readings = await self._read_pending(cfg.backlog_batch_size)
         self.oldest_pending_ts = readings[0].ts
         if len(readings) >= cfg.batch_size or cfg.linger <= 0:
             return readings
@@ -189,12 +192,33 @@ class Uplink:
             readings += await self.store.read_after(seen, cfg.backlog_batch_size - len(readings))
         return readings
 
+    async def _read_pending(self, limit: int) -> list[StoredReading]:
+        """Readings after the cursor. A run of them that are all relayed from other gateways
+        (and announce no drop) owes this upstream nothing: the cursor moves past it without
+        spending a batch number, so numbers stay contiguous over what is sent."""
+        while True:
+            readings = await self.store.read_after(self.cursor, limit)
+            if not readings or not self.relayed or any(r.point.split("/", 1)[0] not in self.relayed
+                                                        for r in readings):
+                return readings
+            if dropped_in_range(self.cursor, readings[-1].seq, [r.seq for r in readings]) is not None:
+                return readings   # a batch of only the announcement goes out
+            await self.store.set_cursor(self.config.cursor_name, readings[-1].seq)
+            self.cursor = readings[-1].seq
+            self.readings_skipped_relayed += len(readings)
+
+    def _own(self, readings: list[StoredReading]) -> list[StoredReading]:
+        """What this gateway forwards of a batch: not the readings it relays from another."""
+        if not self.relayed:
+            return readings
+        return [r for r in readings if r.point.split("/", 1)[0] not in self.relayed]
+
     async def _deliver(self, batch: Batch) -> None:
         readings, last = batch.readings, batch.last_seq
         dropped = self._dropped(batch, last, readings)
         while True:
             payload, content_format = encode_batch(
-                self.config.format, readings, BatchId(self.config.gateway_id, batch.number),
+                self.config.format, self._own(readings), BatchId(self.config.gateway_id, batch.number),
                 base_name=self.config.base_name, dropped=dropped,
                 compact_floats=self.config.compact_floats)
             self.state = "sending"
@@ -264,7 +288,9 @@ class Uplink:
         self.next_number = batch.number + 1
         self.backoff.reset()
         self.batches_sent += 1
-        self.readings_sent += len(batch.readings)
+        own = self._own(batch.readings)
+        self.readings_sent += len(own)
+        self.readings_skipped_relayed += len(batch.readings) - len(own)
         self.last_success = self.clock.time()
         self.retry_at = None
         self.failures_in_row = 0
@@ -322,7 +348,14 @@ class Uplink:
             "bytes_sent": self.bytes_sent,
             "attempts": self.attempts,
             "readings_dropped_announced": self.readings_dropped_announced,
+            "readings_skipped_relayed": self.readings_skipped_relayed,
         }
+
+
+def relayed_devices(config: Any) -> frozenset[str]:
+    """Devices whose driver relays another gateway's readings (``Driver.relayed_from``)."""
+    return frozenset(d.name for d in getattr(config, "devices", ())
+                     if d.driver_class.relayed_from(d.options) is not None)
 
 
 def _raise_if_cancelling() -> None:
