@@ -16,6 +16,7 @@ from ..model import is_valid_name_part
 from ..options import Table
 from ..problems import ConfigError, Problems
 from .credentials import CredentialEntry, load_credentials
+from .uplink_select import PointFilter
 
 FORMATS = ("senml+cbor", "senml+json", "thingsboard")
 SECURITY = ("none", "oscore", "dtls-psk")
@@ -41,6 +42,8 @@ class UpstreamConfig:
     #: lossy, opt-in: float16/float32 approximations of values, times rounded to the ms
     compact_floats: bool = False
     start: str = "oldest"
+    #: which points this upstream receives (default: all)
+    points: PointFilter = field(default_factory=PointFilter)
     credentials: CredentialEntry | None = field(default=None, repr=False)
 
     @property
@@ -100,6 +103,8 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
     start = table.str("start", defaults.start, choices=STARTS)
     credentials_file = table.str("credentials_file", None)
     credentials_name = table.str("credentials", None)
+    include = _globs(table, "include")
+    exclude = _globs(table, "exclude")
     table.finish()
 
     if isinstance(name, str):
@@ -127,7 +132,26 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         base_name=base_name if isinstance(base_name, str) else f"{gateway_id}/",
         batch_size=batch_size, backlog_batch_size=backlog, linger=linger, timeout=timeout,
         retry_min=retry_min, retry_max=retry_max, compact_floats=compact, start=start,
-        credentials=entry)
+        points=PointFilter(include, exclude), credentials=entry)
+
+
+def _globs(table: Table, key: str) -> tuple[str, ...]:
+    """``include`` / ``exclude``: a list of point-name globs such as ``"energy-*/*"``."""
+    raw = table.list(key, None)
+    if raw is None:
+        return ()
+    out: list[str] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, str) or not item.strip():
+            table.error(key, f"item {index + 1} must be a point name or glob such as \"lamp-*/level\", "
+                        f"got {item!r}")
+        elif "/" not in item and "*" not in item:
+            table.error(key, f"'{item}' names no point: use device/point or a glob such as '{item}/*'")
+        else:
+            out.append(item)
+    if key == "include" and isinstance(raw, list) and not raw:
+        table.error(key, "is empty, so this upstream would receive nothing: leave it out to send every point")
+    return tuple(out)
 
 
 def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
