@@ -246,14 +246,10 @@ class Uplink:
         readings, last = batch.readings, batch.last_seq
         dropped = self._dropped(batch, last)
         while True:
-            payload, content_format = encode_batch(
-                self.config.format, readings, BatchId(self.config.gateway_id, batch.number),
-                base_name=self.config.base_name, dropped=dropped,
-                compact_floats=self.config.compact_floats)
             self.state = "sending"
             self.attempts += 1
             try:
-                code, max_age = await self._send(payload, content_format)
+                code, max_age, size = await self._attempt(batch.number, readings, dropped)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
@@ -262,7 +258,7 @@ class Uplink:
                 continue
             decision = decide(code, max_age)
             if decision.action is Action.DELIVERED:
-                self.bytes_sent += len(payload)
+                self.bytes_sent += size
                 self.readings_dropped_announced += dropped.count if dropped is not None else 0
                 await self._acknowledged(Batch(batch.number, readings, last, batch.after))
                 return
@@ -291,6 +287,17 @@ class Uplink:
                     "last_seq=%d reason=hard_quota announced=%s", self.config.name, batch.number,
                     dropped.count, dropped.first, dropped.last, str(announced).lower())
         return dropped if announced else None
+
+    async def _attempt(self, number: int, readings: list[StoredReading],
+                       dropped: Dropped | None) -> tuple[int, int | None, int]:
+        """Send the batch once: (response code, Max-Age, payload bytes). A profile that
+        spreads a batch over several requests (ThingsBoard per device) overrides this."""
+        payload, content_format = encode_batch(
+            self.config.format, readings, BatchId(self.config.gateway_id, number),
+            base_name=self.config.base_name, dropped=dropped,
+            compact_floats=self.config.compact_floats)
+        code, max_age = await self._send(payload, content_format)
+        return code, max_age, len(payload)
 
     async def _send(self, payload: bytes, content_format: int) -> tuple[int, int | None]:
         request = self._context.request(self._request_message(payload, content_format))
@@ -396,6 +403,16 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def make_uplink(config: UpstreamConfig, service: Any, data_dir: Path) -> Uplink:
+    """The delivery class for an upstream's profile (new profiles live in their own modules)."""
+    if config.format == "thingsboard" and config.credentials and (
+            config.credentials.device_tokens or config.commands or config.health_interval):
+        from .thingsboard_uplink import ThingsBoardUplink
+
+        return ThingsBoardUplink(config, service, data_dir)
+    return Uplink(config, service, data_dir)
+
+
 class UplinksComponent:
     """Every ``[[upstreams]]`` entry, each delivered independently by its own task."""
 
@@ -404,7 +421,7 @@ class UplinksComponent:
     def __init__(self, service: Any, config: UpstreamsConfig):
         self.service = service
         self.config = config
-        self.uplinks = {u.name: Uplink(u, service, config.data_dir) for u in config.upstreams}
+        self.uplinks = {u.name: make_uplink(u, service, config.data_dir) for u in config.upstreams}
         for uplink in self.uplinks.values():
             # Retention must keep what an upstream has not acknowledged yet.
             if uplink.config.cursor_name not in service.store.consumers:

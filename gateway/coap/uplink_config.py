@@ -22,6 +22,8 @@ FORMATS = ("senml+cbor", "senml+json", "thingsboard")
 SECURITY = ("none", "oscore", "dtls-psk")
 METHODS = ("POST", "PUT")
 STARTS = ("oldest", "latest")
+#: formats whose platform can send commands down
+COMMAND_FORMATS = ("thingsboard",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,11 @@ class UpstreamConfig:
     start: str = "oldest"
     #: which points this upstream receives (default: all)
     points: PointFilter = field(default_factory=PointFilter)
+    #: accept commands from the platform (ThingsBoard RPC and shared attributes)
+    commands: bool = False
+    #: ThingsBoard: how often the gateway's own health goes to its own device (0 = never;
+    #: default 60 s with per-device tokens, else never)
+    health_interval: float = 0.0
     credentials: CredentialEntry | None = field(default=None, repr=False)
 
     @property
@@ -105,7 +112,13 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
     credentials_name = table.str("credentials", None)
     include = _globs(table, "include")
     exclude = _globs(table, "exclude")
+    commands = table.bool("commands", defaults.commands)
+    health_interval = table.duration("health_interval", None, min=0)
     table.finish()
+    if commands is True and fmt not in COMMAND_FORMATS:
+        table.error("commands", f"needs format = {' or '.join(repr(f) for f in COMMAND_FORMATS)}")
+    if table.has("health_interval") and fmt != "thingsboard":
+        table.error("health_interval", "is only used with format = \"thingsboard\"")
 
     if isinstance(name, str):
         if not is_valid_name_part(name):
@@ -132,7 +145,10 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         base_name=base_name if isinstance(base_name, str) else f"{gateway_id}/",
         batch_size=batch_size, backlog_batch_size=backlog, linger=linger, timeout=timeout,
         retry_min=retry_min, retry_max=retry_max, compact_floats=compact, start=start,
-        points=PointFilter(include, exclude), credentials=entry)
+        points=PointFilter(include, exclude), commands=commands is True,
+        health_interval=(float(health_interval) if isinstance(health_interval, int | float)
+                         else 60.0 if entry is not None and entry.device_tokens else 0.0),
+        credentials=entry)
 
 
 def _globs(table: Table, key: str) -> tuple[str, ...]:
