@@ -8,6 +8,7 @@ turns every outcome into a ``CommandResult`` a platform reply can carry.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,46 @@ class CommandResult:
         if self.message:
             body["error" if not self.ok else "message"] = self.message
         return body
+
+
+#: command names the gateway answers, on every platform (ThingsBoard RPC method, Hono
+#: command name); the body is ``{"point": "level", "value": 40}`` / ``{"point": "level"}``
+SET_METHODS = ("setValue", "set")
+GET_METHODS = ("getValue", "get")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """``getValue``: answer with the point's latest value."""
+
+    point: str
+
+
+def requested(method: str, params: Any, device: str, platform: str) -> Command | Read | CommandResult:
+    """What a platform's ``method`` with ``params`` for ``device`` asks for: a write, a read,
+    or (when it cannot be understood) the result that says why."""
+    params = params if isinstance(params, dict) else {}
+    name = params.get("point")
+    if method not in SET_METHODS + GET_METHODS:
+        return CommandResult("invalid", f"{device}/", message=(
+            f"unknown method '{method}': this gateway answers setValue "
+            f"{{\"point\": ..., \"value\": ...}} and getValue {{\"point\": ...}}"))
+    if not isinstance(name, str) or not name:
+        return CommandResult("invalid", f"{device}/", message=f"{method} needs params.point, the point name")
+    point = f"{device}/{name}"
+    if method in GET_METHODS:
+        return Read(point)
+    if "value" not in params:
+        return CommandResult("invalid", point, message=f"{method} needs params.value")
+    return Command(point, params["value"], platform)
+
+
+def read_result(point: str, value: Any, ts: float | None) -> dict[str, Any]:
+    if ts is None:
+        return {"status": "unknown", "point": point, "error": f"no reading of {point} yet"}
+    if isinstance(value, float) and not math.isfinite(value):
+        value = repr(value)
+    return {"status": "ok", "point": point, "value": value, "ts": round(ts * 1000)}
 
 
 def check(command: Command, points: Mapping[str, PointSpec]) -> tuple[Value | None, CommandResult | None]:

@@ -18,12 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .commands import Command, CommandResult
+from .commands import Command, CommandResult, Read, read_result, requested
 from .senml import ReadingLike
-
-#: RPC methods the gateway answers (params ``{"point": "level", "value": 40}``)
-SET_METHODS = ("setValue", "set")
-GET_METHODS = ("getValue", "get")
 
 
 def telemetry_path(token: str) -> list[str]:
@@ -128,29 +124,9 @@ def parse_rpc(payload: bytes) -> RpcRequest:
     return RpcRequest(request_id, method, body.get("params"))
 
 
-@dataclass(frozen=True, slots=True)
-class RpcRead:
-    """``getValue``: answer with the point's latest value."""
-
-    point: str
-
-
-def rpc_action(rpc: RpcRequest, device: str, platform: str) -> Command | RpcRead | CommandResult:
+def rpc_action(rpc: RpcRequest, device: str, platform: str) -> Command | Read | CommandResult:
     """What an RPC to ``device`` asks for: a write, a read, or (when unreadable) the refusal."""
-    params = rpc.params if isinstance(rpc.params, dict) else {}
-    name = params.get("point")
-    if rpc.method not in SET_METHODS + GET_METHODS:
-        return CommandResult("invalid", f"{device}/", message=(
-            f"unknown method '{rpc.method}': this gateway answers setValue "
-            f"{{\"point\": ..., \"value\": ...}} and getValue {{\"point\": ...}}"))
-    if not isinstance(name, str) or not name:
-        return CommandResult("invalid", f"{device}/", message=f"{rpc.method} needs params.point, the point name")
-    point = f"{device}/{name}"
-    if rpc.method in GET_METHODS:
-        return RpcRead(point)
-    if "value" not in params:
-        return CommandResult("invalid", point, message=f"{rpc.method} needs params.value")
-    return Command(point, params["value"], platform)
+    return requested(rpc.method, rpc.params, device, platform)
 
 
 def rpc_reply(result: CommandResult) -> bytes:
@@ -158,11 +134,7 @@ def rpc_reply(result: CommandResult) -> bytes:
 
 
 def read_reply(point: str, value: Any, ts: float | None) -> bytes:
-    if ts is None:
-        body: dict[str, Any] = {"status": "unknown", "point": point, "error": f"no reading of {point} yet"}
-    else:
-        body = {"status": "ok", "point": point, "value": _json_value(value), "ts": round(ts * 1000)}
-    return json.dumps(body, separators=(",", ":")).encode()
+    return json.dumps(read_result(point, value, ts), separators=(",", ":")).encode()
 
 
 def attribute_commands(payload: bytes, device: str, platform: str,

@@ -15,7 +15,7 @@ from ..model import StoredReading
 from ..plain import plain_error
 from . import numbers
 from . import thingsboard as tb
-from .commands import Command, CommandResult, execute
+from .commands import Command, CommandResult, Read, execute
 from .senml import Dropped
 from .uplink import Uplink, _raise_if_cancelling
 from .uplink_config import UpstreamConfig
@@ -193,7 +193,7 @@ class ThingsBoardUplink(Uplink):
         action = tb.rpc_action(rpc, device, platform)
         if isinstance(action, Command):
             reply = tb.rpc_reply(await self._execute(action))
-        elif isinstance(action, tb.RpcRead):
+        elif isinstance(action, Read):
             latest = self.service.hub.latest.get(action.point)
             reply = tb.read_reply(action.point, latest.value if latest else None, latest.ts if latest else None)
         else:

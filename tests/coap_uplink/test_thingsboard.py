@@ -12,7 +12,7 @@ import aiocoap
 import pytest
 
 from gateway.coap import thingsboard as tb
-from gateway.coap.commands import Command, CommandResult
+from gateway.coap.commands import Command, CommandResult, Read
 from gateway.config import load_config
 from gateway.model import Reading
 from gateway.service import Service
@@ -48,7 +48,7 @@ def test_rpc_messages_are_read_strictly():
             tb.parse_rpc(bad)
     rpc = tb.RpcRequest(1, "setValue", {"point": "level", "value": 30})
     assert tb.rpc_action(rpc, "lamp-1", "tb") == Command("lamp-1/level", 30, "tb")
-    assert tb.rpc_action(tb.RpcRequest(2, "getValue", {"point": "level"}), "lamp-1", "tb") == tb.RpcRead("lamp-1/level")
+    assert tb.rpc_action(tb.RpcRequest(2, "getValue", {"point": "level"}), "lamp-1", "tb") == Read("lamp-1/level")
     unknown = tb.rpc_action(tb.RpcRequest(3, "reboot", {}), "lamp-1", "tb")
     assert isinstance(unknown, CommandResult) and "unknown method 'reboot'" in unknown.message
     novalue = tb.rpc_action(tb.RpcRequest(4, "setValue", {"point": "level"}), "lamp-1", "tb")
