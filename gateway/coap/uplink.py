@@ -405,6 +405,10 @@ def _iso(ts: float | None) -> str | None:
 
 def make_uplink(config: UpstreamConfig, service: Any, data_dir: Path) -> Uplink:
     """The delivery class for an upstream's profile (new profiles live in their own modules)."""
+    if config.format == "hono":
+        from .hono_uplink import HonoUplink
+
+        return HonoUplink(config, service, data_dir)
     if config.format == "thingsboard" and config.credentials and (
             config.credentials.device_tokens or config.commands or config.health_interval):
         from .thingsboard_uplink import ThingsBoardUplink
