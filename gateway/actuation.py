@@ -24,6 +24,9 @@ log = logging.getLogger("gateway.actuation")
 #: where write records go, as JSON text readings (buffered and forwarded like any reading)
 EVENT_POINT = "events/actuation"
 AUTOMATIC_SOURCES = ("rule:", "failsafe:")
+#: commands from an upstream platform: held by a manual override like a rule, and refused
+#: (not clamped) outside the point's limits like a person's write, so the platform hears why
+REMOTE_SOURCES = ("platform:",)
 #: record results that mean a value reached the device
 WRITTEN_RESULTS = ("written", "clamped", "ramping")
 #: at start, how many write records (newest first) are searched for the last write of each
@@ -115,7 +118,7 @@ class Actuation:
 
     async def write(self, point: str, value: Value, *, source: str, reason: str = "") -> WriteOutcome:
         """Write ``value`` to ``point`` on behalf of ``source`` ("rule:<name>", "failsafe:<rule>",
-        "api", "cli", "override:<who>").
+        "api", "cli", "override:<who>", "platform:<upstream>").
 
         Raises WriteSkipped (override holds, min_interval), LimitError (manual value out of
         range) or WriteError (unknown point, device refused). Every outcome is recorded.
@@ -124,7 +127,7 @@ class Actuation:
         now = self.clock.time()
         try:
             override = self.overrides.active(point)
-            if override is not None and automatic:
+            if override is not None and (automatic or source.startswith(REMOTE_SOURCES)):
                 raise WriteSkipped(f"{point}: held by a manual override until {_iso(override.until)}")
             written, result, retry_at = self._apply_limits(point, value, automatic, now)
             await self.devices.write(point, written)

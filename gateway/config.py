@@ -26,6 +26,7 @@ SECTION_PARSERS: dict[str, str] = {
     "actuators": "gateway.rules.config:parse_actuators_section",
     "api": "gateway.coap.api_config:parse_api_section",
     "upstreams": "gateway.coap.uplink_config:parse_upstreams_section",
+    "directory": "gateway.coap.rd_config:parse_directory_section",
 }
 CORE_SECTIONS = ("gateway", "store", "devices")
 LOG_LEVELS = ("debug", "info", "warning", "error")

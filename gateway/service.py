@@ -43,6 +43,7 @@ COMPONENTS: dict[str, str] = {
     "rules": "gateway.rules.component:RulesComponent",
     "upstreams": "gateway.coap.uplink:UplinksComponent",
     "api": "gateway.coap.api:ApiComponent",
+    "directory": "gateway.coap.rd_component:DirectoryComponent",
 }
 
 #: SIGTERM to exit, at most: systemd's TimeoutStopSec and a technician both expect it.

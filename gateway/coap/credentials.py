@@ -18,6 +18,8 @@ File format (TOML), one table per named entry; an entry holds any of the three k
 
     [thingsboard]
     token = "A1_TEST_TOKEN"            # a platform access token
+    [thingsboard.devices]              # optional: ThingsBoard, one access token per device
+    lamp-1 = "LAMP_1_TOKEN"
 
 API: ``load_credentials(path) -> Credentials`` (raises ``ConfigError`` naming file, line and
 key); ``Credentials.entry(name) -> CredentialEntry | None``; ``oscore_context(keys,
@@ -68,6 +70,8 @@ class CredentialEntry:
     oscore: OscoreKeys | None = None
     psk: PskKeys | None = None
     token: str | None = field(default=None, repr=False)
+    #: ThingsBoard: one access token per device (``[<entry>.devices]``, device = "token")
+    device_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +104,11 @@ def load_credentials(path: Path | str) -> Credentials:
         oscore = _parse_oscore(table.table("oscore")) if table.has("oscore") else None
         psk = _parse_psk(table.table("psk")) if table.has("psk") else None
         token = table.str("token", None)
+        devices = _parse_device_tokens(table.table("devices")) if table.has("devices") else {}
         table.finish()
         if oscore is None and psk is None and token is None and isinstance(body, dict):
             problems.add(name, "entry has none of oscore, psk or token")
-        entries[name] = CredentialEntry(name, oscore, psk, token)
+        entries[name] = CredentialEntry(name, oscore, psk, token, devices)
     problems.raise_if_any()
     return Credentials(path, entries)
 
@@ -149,6 +154,19 @@ def _parse_oscore(table: Table) -> OscoreKeys | None:
     if sender is None or recipient is None or secret is None:
         return None
     return OscoreKeys(sender, recipient, secret, salt or b"", id_context, algorithm)
+
+
+def _parse_device_tokens(table: Table) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for device in list(table.raw):
+        token = table.str(device)
+        if isinstance(token, str):
+            if not token or "/" in token:
+                table.error(device, "must be the device's access token (no '/')")
+            else:
+                tokens[device] = token
+    table.finish()
+    return tokens
 
 
 def _parse_psk(table: Table) -> PskKeys | None:

@@ -26,6 +26,8 @@ log = logging.getLogger("gateway.coap.uplink")
 
 #: the longest a Max-Age from the upstream may hold the uplink back
 MAX_SERVER_DELAY = 3600.0
+#: seconds between cursor saves while passing over readings an upstream does not take
+CURSOR_SAVE_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,13 @@ class Batch:
     readings: list[StoredReading]
     last_seq: int
     after: int
+    #: sequence numbers of every reading of the range still in the buffer, those this
+    #: upstream's include/exclude leaves out too (None: the same as ``readings``)
+    buffered: list[int] | None = None
+
+    def buffered_upto(self, last: int) -> list[int]:
+        seqs = [r.seq for r in self.readings] if self.buffered is None else self.buffered
+        return [s for s in seqs if s <= last]
 
 
 class Uplink:
@@ -52,6 +61,8 @@ class Uplink:
         self.cursor = 0
         self.next_number = 1
         self._inflight: tuple[int, int] | None = None  # (batch number, last seq)
+        self._cursor_saved_at = float("-inf")   # monotonic; see _pass_by
+        self._cursor_saved = 0
         self._context: Any = None
         self._security: Any = None
         # health
@@ -85,7 +96,7 @@ class Uplink:
                 oldest = await self.store.read_after(0, 1)
                 cursor = oldest[0].seq - 1 if oldest else self.store.last_seq
             await self.store.set_cursor(self.config.cursor_name, cursor)
-        self.cursor = cursor
+        self.cursor = self._cursor_saved = cursor
         inflight = await self.store.get_state(self.namespace, "inflight")
         if isinstance(inflight, dict):
             number, last = int(inflight["batch"]), int(inflight["last"])
@@ -148,83 +159,100 @@ class Uplink:
             number, last = self._inflight
             readings = await self.store.read_after(self.cursor, max(last - self.cursor, 1))
             readings = [r for r in readings if r.seq <= last]
+            buffered = [r.seq for r in readings]
+            readings = self._select(readings)
             if not readings and self.config.format == "thingsboard":
                 # The hard quota removed the whole unacknowledged range, and ThingsBoard
                 # telemetry has neither batch numbers nor a way to announce it: move on.
                 await self._acknowledged(Batch(number, [], last, self.cursor))
                 return None
+            if not readings and dropped_in_range(self.cursor, last, buffered) is None:
+                # Nothing of the range is for this upstream any more (include/exclude changed
+                # across a restart): pass it by and keep the number for the next batch.
+                await self._pass_by(last, save=True)
+                await self.store.put_state(self.namespace, {"inflight": {"batch": number - 1,
+                                                                         "last": last}})
+                self._inflight = None
+                self.next_number = number
+                return None
             # The same number and range as before, with whatever the hard quota left of it
             # (possibly nothing) and the rest announced: numbers stay contiguous.
             self.oldest_pending_ts = readings[0].ts if readings else None
-            return Batch(number, readings, last, self.cursor)
-        readings = await self._gather()
-        batch = Batch(self.next_number, readings, readings[-1].seq, self.cursor)
+            return Batch(number, readings, last, self.cursor, buffered)
+        readings, buffered, last = await self._gather()
+        batch = Batch(self.next_number, readings, last, self.cursor, buffered)
         # Persist before sending: if we die before the ack, the same readings go again under
         # the same number, and the receiver can tell the copy from new data.
         await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number, "last": batch.last_seq}})
         self._inflight = (batch.number, batch.last_seq)
         return batch
 
-    async def _gather(self) -> list[StoredReading]:
+    async def _gather(self) -> tuple[list[StoredReading], list[int], int]:
         """Readings for the next batch: a full backlog batch at once while behind; when caught
-        up, whatever arrives within ``linger`` of the first new reading, up to ``batch_size``."""
+        up, whatever arrives within ``linger`` of the first new reading, up to ``batch_size``.
+
+        Returns the readings this upstream selects, the sequence numbers of every reading
+        the range covers, and the range's last sequence number."""
         cfg = self.config
-        readings = await self._read_pending(cfg.backlog_batch_size)
-        while not readings:
-            self.state = "idle"
-            self.oldest_pending_ts = None
-            _raise_if_cancelling()
-            await self.store.wait_committed(max(self.cursor, self.store.last_seq))
-            readings = await self._read_pending(cfg.backlog_batch_size)
+        select = self._select
+        while True:
+            raw = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
+            while not raw:
+                self.state = "idle"
+                self.oldest_pending_ts = None
+                _raise_if_cancelling()
+                # A cursor moved over left-out readings is saved within the interval even
+                # when nothing else arrives.
+                unsaved = self._cursor_saved != self.cursor
+                await self.store.wait_committed(max(self.cursor, self.store.last_seq),
+                                                timeout=CURSOR_SAVE_INTERVAL if unsaved else None)
+                if unsaved:
+                    await self._pass_by(self.cursor)
+                raw = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
+            readings = select(raw)
+            if readings:
+                break
+            await self._pass_by(raw[-1].seq)   # none of it is for this upstream
+        buffered = [r.seq for r in raw]
+        last = raw[-1].seq
         self.oldest_pending_ts = readings[0].ts
         if len(readings) >= cfg.batch_size or cfg.linger <= 0:
-            return readings
+            return readings, buffered, last
         self.state = "lingering"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.linger
-        while len(readings) < cfg.batch_size:
+        while len(readings) < cfg.batch_size and len(buffered) < cfg.backlog_batch_size:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            seen = readings[-1].seq
             _raise_if_cancelling()
-            await self.store.wait_committed(seen, timeout=remaining)
-            readings += await self.store.read_after(seen, cfg.backlog_batch_size - len(readings))
-        return readings
+            await self.store.wait_committed(last, timeout=remaining)
+            more = await self.store.read_after(last, cfg.backlog_batch_size - len(buffered))
+            if more:
+                buffered += [r.seq for r in more]
+                last = more[-1].seq
+                readings += select(more)
+        return readings, buffered, last
 
-    async def _read_pending(self, limit: int) -> list[StoredReading]:
-        """Readings after the cursor. A run of them that are all relayed from other gateways
-        (and announce no drop) owes this upstream nothing: the cursor moves past it without
-        spending a batch number, so numbers stay contiguous over what is sent."""
-        while True:
-            readings = await self.store.read_after(self.cursor, limit)
-            if not readings or not self.relayed or any(r.point.split("/", 1)[0] not in self.relayed
-                                                        for r in readings):
-                return readings
-            if dropped_in_range(self.cursor, readings[-1].seq, [r.seq for r in readings]) is not None:
-                return readings   # a batch of only the announcement goes out
-            await self.store.set_cursor(self.config.cursor_name, readings[-1].seq)
-            self.cursor = readings[-1].seq
-            self.readings_skipped_relayed += len(readings)
-
-    def _own(self, readings: list[StoredReading]) -> list[StoredReading]:
-        """What this gateway forwards of a batch: not the readings it relays from another."""
-        if not self.relayed:
-            return readings
-        return [r for r in readings if r.point.split("/", 1)[0] not in self.relayed]
+    async def _pass_by(self, seq: int, *, save: bool = False) -> None:
+        """Move the cursor over readings this upstream does not take. Saved at most every
+        few seconds (each save is a write to the SD card); until then retention holds them
+        a little longer and a restart reads past them again."""
+        self.cursor = seq
+        now = time.monotonic()
+        if save or now - self._cursor_saved_at >= CURSOR_SAVE_INTERVAL:
+            await self.store.set_cursor(self.config.cursor_name, seq)
+            self._cursor_saved_at = now
+            self._cursor_saved = seq
 
     async def _deliver(self, batch: Batch) -> None:
         readings, last = batch.readings, batch.last_seq
-        dropped = self._dropped(batch, last, readings)
+        dropped = self._dropped(batch, last)
         while True:
-            payload, content_format = encode_batch(
-                self.config.format, self._own(readings), BatchId(self.config.gateway_id, batch.number),
-                base_name=self.config.base_name, dropped=dropped,
-                compact_floats=self.config.compact_floats)
             self.state = "sending"
             self.attempts += 1
             try:
-                code, max_age = await self._send(payload, content_format)
+                code, max_age, size = await self._attempt(batch.number, readings, dropped)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
@@ -233,7 +261,7 @@ class Uplink:
                 continue
             decision = decide(code, max_age)
             if decision.action is Action.DELIVERED:
-                self.bytes_sent += len(payload)
+                self.bytes_sent += size
                 self.readings_dropped_announced += dropped.count if dropped is not None else 0
                 await self._acknowledged(Batch(batch.number, readings, last, batch.after))
                 return
@@ -241,7 +269,7 @@ class Uplink:
                 # The upstream never accepted this number, so it may cover a shorter range.
                 readings = readings[: len(readings) // 2]
                 last = readings[-1].seq
-                dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
+                dropped = dropped_in_range(batch.after, last, batch.buffered_upto(last))
                 dropped = dropped if self.config.format != "thingsboard" else None
                 await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number,
                                                                          "last": last}})
@@ -252,9 +280,9 @@ class Uplink:
             await self._wait_after_failure(f"upstream answered {numbers.code_text(code)}",
                                            decision.server_delay, batch)
 
-    def _dropped(self, batch: Batch, last: int, readings: list[StoredReading]) -> Dropped | None:
+    def _dropped(self, batch: Batch, last: int) -> Dropped | None:
         """What the batch announces: readings of its range the hard quota removed."""
-        dropped = dropped_in_range(batch.after, last, [r.seq for r in readings])
+        dropped = dropped_in_range(batch.after, last, batch.buffered_upto(last))
         if dropped is None:
             return None
         announced = self.config.format != "thingsboard"   # telemetry has no place for it
@@ -262,6 +290,17 @@ class Uplink:
                     "last_seq=%d reason=hard_quota announced=%s", self.config.name, batch.number,
                     dropped.count, dropped.first, dropped.last, str(announced).lower())
         return dropped if announced else None
+
+    async def _attempt(self, number: int, readings: list[StoredReading],
+                       dropped: Dropped | None) -> tuple[int, int | None, int]:
+        """Send the batch once: (response code, Max-Age, payload bytes). A profile that
+        spreads a batch over several requests (ThingsBoard per device) overrides this."""
+        payload, content_format = encode_batch(
+            self.config.format, readings, BatchId(self.config.gateway_id, number),
+            base_name=self.config.base_name, dropped=dropped,
+            compact_floats=self.config.compact_floats)
+        code, max_age = await self._send(payload, content_format)
+        return code, max_age, len(payload)
 
     async def _send(self, payload: bytes, content_format: int) -> tuple[int, int | None]:
         request = self._context.request(self._request_message(payload, content_format))
@@ -280,17 +319,27 @@ class Uplink:
             message.opt.content_format = content_format
         return message
 
+    def _select(self, readings: list[StoredReading]) -> list[StoredReading]:
+        """What this upstream takes of a run of readings: the points its include/exclude
+        globs select, less those a device relays from another gateway (that gateway forwards
+        its own). The cursor passes over the rest without spending a batch number."""
+        selected = self.config.points.select(readings)
+        if not self.relayed:
+            return selected
+        own = [r for r in selected if r.point.split("/", 1)[0] not in self.relayed]
+        self.readings_skipped_relayed += len(selected) - len(own)
+        return own
+
     async def _acknowledged(self, batch: Batch) -> None:
         await self.store.set_cursor(self.config.cursor_name, batch.last_seq)
-        self.cursor = batch.last_seq
+        self.cursor = self._cursor_saved = batch.last_seq
+        self._cursor_saved_at = time.monotonic()
         self._inflight = None
         self.oldest_pending_ts = None
         self.next_number = batch.number + 1
         self.backoff.reset()
         self.batches_sent += 1
-        own = self._own(batch.readings)
-        self.readings_sent += len(own)
-        self.readings_skipped_relayed += len(batch.readings) - len(own)
+        self.readings_sent += len(batch.readings)
         self.last_success = self.clock.time()
         self.retry_at = None
         self.failures_in_row = 0
@@ -330,6 +379,8 @@ class Uplink:
             "uri": self.config.safe_uri,
             "format": self.config.format,
             "security": self.config.security,
+            "include": list(self.config.points.include),
+            "exclude": list(self.config.points.exclude),
             "state": self.state,
             "cursor": self.cursor,
             "next_batch": self._inflight[0] if self._inflight else self.next_number,
@@ -373,6 +424,20 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def make_uplink(config: UpstreamConfig, service: Any, data_dir: Path) -> Uplink:
+    """The delivery class for an upstream's profile (new profiles live in their own modules)."""
+    if config.format == "hono":
+        from .hono_uplink import HonoUplink
+
+        return HonoUplink(config, service, data_dir)
+    if config.format == "thingsboard" and config.credentials and (
+            config.credentials.device_tokens or config.commands or config.health_interval):
+        from .thingsboard_uplink import ThingsBoardUplink
+
+        return ThingsBoardUplink(config, service, data_dir)
+    return Uplink(config, service, data_dir)
+
+
 class UplinksComponent:
     """Every ``[[upstreams]]`` entry, each delivered independently by its own task."""
 
@@ -381,7 +446,7 @@ class UplinksComponent:
     def __init__(self, service: Any, config: UpstreamsConfig):
         self.service = service
         self.config = config
-        self.uplinks = {u.name: Uplink(u, service, config.data_dir) for u in config.upstreams}
+        self.uplinks = {u.name: make_uplink(u, service, config.data_dir) for u in config.upstreams}
         for uplink in self.uplinks.values():
             # Retention must keep what an upstream has not acknowledged yet.
             if uplink.config.cursor_name not in service.store.consumers:

@@ -16,11 +16,14 @@ from ..model import is_valid_name_part
 from ..options import Table
 from ..problems import ConfigError, Problems
 from .credentials import CredentialEntry, load_credentials
+from .uplink_select import PointFilter
 
-FORMATS = ("senml+cbor", "senml+json", "thingsboard")
+FORMATS = ("senml+cbor", "senml+json", "thingsboard", "hono")
 SECURITY = ("none", "oscore", "dtls-psk")
 METHODS = ("POST", "PUT")
 STARTS = ("oldest", "latest")
+#: formats whose platform can send commands down
+COMMAND_FORMATS = ("thingsboard", "hono")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,17 @@ class UpstreamConfig:
     #: lossy, opt-in: float16/float32 approximations of values, times rounded to the ms
     compact_floats: bool = False
     start: str = "oldest"
+    #: which points this upstream receives (default: all)
+    points: PointFilter = field(default_factory=PointFilter)
+    #: accept commands from the platform (ThingsBoard RPC and shared attributes)
+    commands: bool = False
+    #: ThingsBoard: how often the gateway's own health goes to its own device (0 = never;
+    #: default 60 s with per-device tokens, else never)
+    health_interval: float = 0.0
+    #: Hono: the tenant the gateway and its devices belong to, and how long (s) each
+    #: command wait (hono-ttd) lasts
+    tenant: str = ""
+    command_ttd: int = 60
     credentials: CredentialEntry | None = field(default=None, repr=False)
 
     @property
@@ -100,7 +114,24 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
     start = table.str("start", defaults.start, choices=STARTS)
     credentials_file = table.str("credentials_file", None)
     credentials_name = table.str("credentials", None)
+    include = _globs(table, "include")
+    exclude = _globs(table, "exclude")
+    commands = table.bool("commands", defaults.commands)
+    health_interval = table.duration("health_interval", None, min=0)
+    tenant = table.str("tenant", None)
+    command_ttd = table.int("command_ttd", defaults.command_ttd, min=1, max=3600)
     table.finish()
+    if commands is True and fmt not in COMMAND_FORMATS:
+        table.error("commands", f"needs format = {' or '.join(repr(f) for f in COMMAND_FORMATS)}")
+    if table.has("health_interval") and fmt != "thingsboard":
+        table.error("health_interval", "is only used with format = \"thingsboard\"")
+    if fmt == "hono" and not isinstance(tenant, str):
+        if tenant is None:
+            table.error("tenant", "is required for format = \"hono\" (the Hono tenant id of the gateway)")
+    elif fmt != "hono":
+        for key in ("tenant", "command_ttd"):
+            if table.has(key):
+                table.error(key, "is only used with format = \"hono\"")
 
     if isinstance(name, str):
         if not is_valid_name_part(name):
@@ -127,7 +158,31 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         base_name=base_name if isinstance(base_name, str) else f"{gateway_id}/",
         batch_size=batch_size, backlog_batch_size=backlog, linger=linger, timeout=timeout,
         retry_min=retry_min, retry_max=retry_max, compact_floats=compact, start=start,
+        points=PointFilter(include, exclude), commands=commands is True,
+        health_interval=(float(health_interval) if isinstance(health_interval, int | float)
+                         else 60.0 if entry is not None and entry.device_tokens else 0.0),
+        tenant=tenant if isinstance(tenant, str) else "",
+        command_ttd=command_ttd if isinstance(command_ttd, int) else defaults.command_ttd,
         credentials=entry)
+
+
+def _globs(table: Table, key: str) -> tuple[str, ...]:
+    """``include`` / ``exclude``: a list of point-name globs such as ``"energy-*/*"``."""
+    raw = table.list(key, None)
+    if raw is None:
+        return ()
+    out: list[str] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, str) or not item.strip():
+            table.error(key, f"item {index + 1} must be a point name or glob such as \"lamp-*/level\", "
+                        f"got {item!r}")
+        elif "/" not in item and "*" not in item:
+            table.error(key, f"'{item}' names no point: use device/point or a glob such as '{item}/*'")
+        else:
+            out.append(item)
+    if key == "include" and isinstance(raw, list) and not raw:
+        table.error(key, "is empty, so this upstream would receive nothing: leave it out to send every point")
+    return tuple(out)
 
 
 def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
@@ -144,6 +199,9 @@ def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
     if fmt == "thingsboard" and parts.path not in ("", "/"):
         table.error("uri", "for format = \"thingsboard\" give only coap://host[:port]; "
                     "the gateway adds /api/v1/<token>/telemetry")
+    if fmt == "hono" and parts.path not in ("", "/"):
+        table.error("uri", "for format = \"hono\" give only coaps://host[:port] of the CoAP adapter; "
+                    "the gateway adds /telemetry/<tenant>/<device>")
 
 
 def _credentials(table: Table, ctx: SectionContext, name: Any, security: Any, fmt: Any,
