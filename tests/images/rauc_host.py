@@ -112,7 +112,9 @@ class Card:
         return {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.root / 'bus'}",
                 "GATEWAY_IMAGE_LIB": str(IMAGES), "GATEWAY_TRYBOOT_DIR": str(self.config),
                 "GATEWAY_TRYBOOT_CMDLINE": str(self.cmdline),
-                "GATEWAY_TRYBOOT_DT_PARTITION": str(self.root / "no-dt")}
+                "GATEWAY_TRYBOOT_DT_PARTITION": str(self.root / "no-dt"),
+                "GATEWAY_UPDATE_DIR": str(self.root / "data/update"),
+                "GATEWAY_IMAGE_RELEASE": str(self.root / "release")}
 
     def prepare(self) -> None:
         self.config.mkdir(parents=True)
@@ -124,13 +126,13 @@ class Card:
                     f.truncate(mib << 20)
         (self.root / "mnt").mkdir()
         (self.root / "data").mkdir()
+        (self.root / "release").write_text("IMAGE_VERSION=1.0\n")
         conf = (IMAGES / "rootfs/etc/rauc/system.conf").read_text()
         devices = {"05": "rootfs.0", "06": "rootfs.1", "02": "boot.0", "03": "boot.1"}
         conf = re.sub(r"/dev/disk/by-partuuid/6a7e0001-(0\d)",
                       lambda m: str(self.slot(devices[m.group(1)])), conf)
         conf = conf.replace("/etc/rauc/keyring.pem", str(self.keyring))
-        conf = conf.replace("/usr/lib/gateway-image/rauc-tryboot-backend",
-                            str(IMAGES / "rootfs/usr/lib/gateway-image/rauc-tryboot-backend"))
+        conf = conf.replace("/usr/lib/gateway-image/", str(IMAGES / "rootfs/usr/lib/gateway-image") + "/")
         conf = conf.replace("/data/rauc/status.raucs", str(self.root / "data/status.raucs"))
         conf = conf.replace("[system]\n", f"[system]\nmountprefix={self.root / 'mnt'}\n")
         (self.root / "system.conf").write_text(conf)

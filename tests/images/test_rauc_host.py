@@ -2,6 +2,7 @@
 installed into slot B, the one tryboot, the commit or the rollback, a foreign bundle refused."""
 
 import hashlib
+import json
 import subprocess
 
 import pytest
@@ -57,6 +58,8 @@ def install_into_b(card, bundle, out):
     assert card.slot("rootfs.0").read_bytes().count(0) == card.slot("rootfs.0").stat().st_size, "slot A untouched"
     assert autoboot(card) == tryboot.Autoboot("A", "B"), "the default stays A until B commits"
     assert (card.config / "tryboot.req").read_text() == "B\n"
+    tried = json.loads((card.root / "data/update/tried.json").read_text())
+    assert tried["slot"] == "B" and tried["version"] == "2.0" and tried["from_version"] == "1.0"
 
 
 def test_a_signed_bundle_installs_into_b_and_commits_from_the_tried_slot(card, built):
