@@ -127,6 +127,24 @@ def status_line(health: Mapping[str, Any], judgement: Judgement) -> str:
     return f"{head}; {online}/{len(devices)} devices online; {stored} readings stored"
 
 
+def update_summary(update: Mapping[str, Any] | None) -> str | None:
+    """One sentence on the last A/B update (the image's ``update.json``), or None. A rollback
+    does not degrade the gateway (the old version runs as it did), but it is said plainly,
+    with the check that failed: /health carries the record, ``gateway status`` this line."""
+    if not update:
+        return None
+    version = update.get("version") or "?"
+    if update.get("result") == "committed":
+        return f"update to {version} committed (slot {update.get('slot', '?')})"
+    if update.get("result") == "rolled-back":
+        check = update.get("check")
+        status = update.get("exit_status")
+        detail = (f" [check {check}" + (f", exit status {status}" if status is not None else "") + "]") if check else ""
+        return (f"update to {version} was rolled back, running {update.get('from_version') or '?'} again: "
+                f"{update.get('reason') or 'no reason recorded'}{detail}")
+    return f"update to {version}: {update.get('result', 'unknown result')}"
+
+
 def hours_of_buffer_left(store: Mapping[str, Any], ingest_bytes_per_s: float | None) -> float | None:
     """Hours until the hard quota is reached at the current ingest rate, should nothing be
     forwarded meanwhile (after which unforwarded readings are dropped, oldest first). A lower

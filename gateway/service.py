@@ -35,6 +35,8 @@ from .snapshot import (
     in_daemon_thread,
 )
 from .store.store import Store
+from .updates import STATE_NAMESPACE as UPDATE_STATE
+from .updates import UpdateRecord, report_updates
 
 log = logging.getLogger("gateway.service")
 
@@ -78,6 +80,7 @@ class Service:
         self.started_at = time.time()
         self.ingest = IngestRate()
         self.snapshot_path = config.site.data_dir / SNAPSHOT_FILE
+        self.update_record = UpdateRecord(config.site.data_dir)
         self.snapshot_interval = SNAPSHOT_INTERVAL
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -113,6 +116,7 @@ class Service:
                     tg.create_task(component.run(), name=f"component:{name}")
                 tg.create_task(self._watchdog(), name="watchdog")
                 tg.create_task(self._write_snapshots(), name="health-snapshot")
+                tg.create_task(self._report_updates(), name="update-report")
                 tg.create_task(self._wait_for_stop(), name="stopper")
                 self._ready.set()
                 self.notifier.ready(self._status_line())
@@ -210,6 +214,15 @@ class Service:
                 failing = True
             await asyncio.sleep(self.snapshot_interval)
 
+    async def _report_updates(self) -> None:
+        """The image's last A/B update outcome (committed, or rolled back and why), sent
+        upstream once as an ``events/update`` reading."""
+        await report_updates(
+            self.update_record, publish=self.hub.publish_nowait,
+            get_reported=lambda: self.store.get_state(UPDATE_STATE, "reported"),
+            set_reported=lambda ident: self.store.put_state(UPDATE_STATE, {"reported": ident}),
+            now=self.clock.time, synced=self.clock.synced)
+
     def _status_line(self) -> str:
         health = self.health()
         return status_line(health, judge(health, self.clock.time()))
@@ -237,6 +250,7 @@ class Service:
             "actuation": self.actuation.health(),
             "devices": self.devices.health(),
             "components": {name: c.health() for name, c in self.components.items()},
+            "update": self.update_record.record,
         }
         judgement = judge(health, self.clock.time())
         health["status"] = judgement.status

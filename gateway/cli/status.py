@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..judgement import DEGRADED, OK
+from ..judgement import DEGRADED, OK, update_summary
 from ..snapshot import Snapshot, SnapshotUnreadable, read_snapshot
 from .common import add_config_arg, load_or_report
 from .timefmt import duration, short_time, site_zone, zone_text
@@ -133,6 +133,11 @@ def render(health: Mapping[str, Any], zone: dt.tzinfo, now: float) -> str:
     lines.append(f"STATUS: {'OK' if status == OK else 'DEGRADED' if status == DEGRADED else status}")
     for reason in health.get("reasons", []):
         lines.extend(_wrap(reason, first="  - ", rest="    "))
+    update = update_summary(health.get("update"))
+    if update:
+        when = health["update"].get("at")
+        at = f" ({short_time(when, zone, now)})" if isinstance(when, (int, float)) else ""
+        lines.extend(_wrap(f"last update{at}: {update}", first="", rest="  "))
     lines.append("")
     lines.extend(_devices(health.get("devices", {}), zone, now))
     components = health.get("components", {})

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Quality, Reading, StoredReading
-from .schema import FLAG_BOOL, FLAG_QUALITY_MASK, FLAG_UNSYNCED, MIGRATIONS, SCHEMA_VERSION, VIEWS
+from .schema import (
+    CURRENT,
+    FLAG_BOOL,
+    FLAG_QUALITY_MASK,
+    FLAG_UNSYNCED,
+    FLOOR_KEY,
+    FLOOR_NAMESPACE,
+    VIEWS,
+    Schema,
+)
 
 DROPPED_UNFORWARDED = "dropped_unforwarded"
 EVICTED_FORWARDED = "evicted_forwarded"
@@ -27,7 +36,9 @@ class StoreFullError(Exception):
 
 
 class SchemaTooNewError(Exception):
-    pass
+    """The buffer was written by a newer gateway whose migrations this one cannot read.
+
+    Nothing was changed in the file: the newer version (or a copy moved aside) still has it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +73,9 @@ decode_row = _decode
 class Database:
     """One connection to the buffer. Not thread-safe: each thread opens its own."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False):
+    def __init__(self, path: Path | str, *, readonly: bool = False, schema: Schema = CURRENT):
         self.path = Path(path)
+        self.schema = schema
         if readonly:
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
                                    check_same_thread=False)
@@ -71,6 +83,11 @@ class Database:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn = conn
         conn.execute("PRAGMA busy_timeout = 5000")
+        try:
+            self.check_readable()  # before any pragma that could write
+        except SchemaTooNewError:
+            conn.close()
+            raise
         if not readonly:
             # auto_vacuum must be chosen before the first table exists.
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -94,20 +111,49 @@ class Database:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def migrate(self) -> None:
+    @property
+    def readable_by(self) -> int:
+        """The oldest schema version that can still read and write this buffer."""
+        version = self.schema_version
+        try:
+            row = self.conn.execute("SELECT value FROM state WHERE namespace = ? AND key = ?",
+                                    (FLOOR_NAMESPACE, FLOOR_KEY)).fetchone()
+        except sqlite3.OperationalError:  # no state table: schema 1 or an empty file
+            row = None
+        return int(json.loads(row[0])) if row else version
+
+    def check_readable(self) -> None:
+        """Refuse, without writing anything, a buffer this gateway's schema cannot read."""
         current = self.schema_version
-        if current > SCHEMA_VERSION:
+        if current <= self.schema.version:
+            return
+        floor = self.readable_by
+        if floor > self.schema.version:
             raise SchemaTooNewError(
                 f"{self.path} has schema version {current}, newer than this gateway's "
-                f"{SCHEMA_VERSION}; upgrade the gateway or move the buffer aside")
+                f"{self.schema.version}, and it needs a gateway of schema {floor} or newer to be "
+                f"read; the file was not changed: update the gateway again, or move the buffer "
+                f"aside to start an empty one")
+
+    def migrate(self) -> None:
+        """Bring the buffer to this gateway's version; a newer one that this gateway can
+        still read (its floor is at or below our version) is opened as it is."""
+        self.check_readable()
+        current = self.schema_version
         # Plain SQL on the stdlib driver: sqlite-utils would add ~13 MB (click, dateutil,
         # pluggy) to a daemon whose whole budget on a Pi is about 40 MB.
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        for version in range(current + 1, self.schema.version + 1):
             with self._transaction():
                 for name in VIEWS:  # recreated by ensure_views, after the tables changed
                     self.conn.execute(f"DROP VIEW IF EXISTS {name}")
-                for statement in MIGRATIONS[version]:
+                for statement in self.schema.migrations[version].statements:
                     self.conn.execute(statement)
+                if version >= 2:  # the state table exists
+                    floor = self.schema.floor_after(version)
+                    self.conn.execute(
+                        "INSERT INTO state (namespace, key, value, updated) VALUES (?, ?, ?, 0) "
+                        "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value",
+                        (FLOOR_NAMESPACE, FLOOR_KEY, json.dumps(floor)))
                 self.conn.execute(f"PRAGMA user_version = {version}")
 
     def ensure_views(self) -> None:

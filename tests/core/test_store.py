@@ -104,7 +104,7 @@ def test_retention_by_age_keeps_unforwarded(tmp_path):
 def test_migrates_an_old_buffer_in_place(tmp_path):
     path = tmp_path / "b.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for statement in MIGRATIONS[1]:
+    for statement in MIGRATIONS[1].statements:
         conn.execute(statement)
     conn.execute("INSERT INTO points (id, name) VALUES (1, 'a/x')")
     conn.execute("INSERT INTO readings (point, ts, value, flags) VALUES (1, 1000, 3.5, 0)")
