@@ -15,6 +15,7 @@ from typing import Any
 
 import cbor2
 
+from gateway.coap.linkformat import LinkFormatError, parse_link_format
 from gateway.coap.numbers import CONTENT_FORMAT_CBOR, CONTENT_FORMAT_LINK_FORMAT
 from gateway.driver import Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value
@@ -22,7 +23,7 @@ from gateway.options import Table
 
 from . import options as coap_options
 from .client import Answer, PeerClient, PeerError
-from .discovery import LinkFormatError, gateway_points, parse_link_format, select, unmatched
+from .discovery import gateway_points, select, unmatched
 from .freshness import retry_delay
 from .options import ONLINE_POINT, CoapOptions, PeerKind, gateway_resource
 from .profile import PayloadError, PointMap, ResourceDef, decode, encode_write

@@ -10,9 +10,9 @@ register again), §5.3.3 (removal: ``DELETE``).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from . import numbers
+from .linkformat import parse_link_format
 
 CONTENT_FORMAT_LINK_FORMAT = 40
 #: RFC 9176 §4.1: how a client finds the registration interface
@@ -22,54 +22,10 @@ REGISTRATION_RT = "core.rd"
 REFRESH_SHARE = 0.75
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    target: str
-    attrs: dict[str, str] = field(default_factory=dict)
-
-
-def parse_links(text: str) -> list[Link]:
-    """RFC 6690 link-format: ``<target>;attr=value;attr="quoted, value",...``."""
-    links: list[Link] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t\r\n,":
-            i += 1
-        if i >= n:
-            break
-        if text[i] != "<":
-            raise ValueError(f"link-format: expected '<' at {i}")
-        end = text.index(">", i)
-        target = text[i + 1:end]
-        i = end + 1
-        attrs: dict[str, str] = {}
-        while i < n and text[i] == ";":
-            i += 1
-            start = i
-            while i < n and text[i] not in "=;,":
-                i += 1
-            name = text[start:i].strip()
-            value = ""
-            if i < n and text[i] == "=":
-                i += 1
-                if i < n and text[i] == '"':
-                    close = text.index('"', i + 1)
-                    value = text[i + 1:close]
-                    i = close + 1
-                else:
-                    start = i
-                    while i < n and text[i] not in ";,":
-                        i += 1
-                    value = text[start:i]
-            attrs[name] = value
-        links.append(Link(target, attrs))
-    return links
-
-
 def registration_interface(wkc: str) -> str | None:
     """The path of the directory's registration interface from its ``/.well-known/core``."""
-    for link in parse_links(wkc):
-        if REGISTRATION_RT in link.attrs.get("rt", "").split():
+    for link in parse_link_format(wkc.encode()):
+        if REGISTRATION_RT in link.values("rt"):
             return link.target
     return None
 

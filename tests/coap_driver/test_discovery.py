@@ -6,16 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.coap.discovery import (
-    Link,
-    LinkFormatError,
-    RemotePoint,
-    gateway_points,
-    parse_link_format,
-    select,
-    unmatched,
-)
+from drivers.coap.discovery import RemotePoint, gateway_points, select, unmatched
 from drivers.coap.freshness import FreshnessPolicy, retry_delay
+from gateway.coap.linkformat import Link, LinkFormatError, parse_link_format
 
 # the shape gateway/coap/api.py serves (aiocoap's WKCResource)
 DOC = (b'</readings>;ct="112 110 50 60";rt="gateway.readings",'

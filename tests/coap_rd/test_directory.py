@@ -16,6 +16,7 @@ import aiocoap
 import pytest
 
 from gateway.coap import rd
+from gateway.coap.linkformat import Link, parse_link_format
 from gateway.config import load_config
 from gateway.problems import ConfigError
 from gateway.service import Service
@@ -33,8 +34,8 @@ def test_link_format_and_the_registration_interface():
     wkc = ('</.well-known/core>;ct="40",</resourcedirectory/>;ct="40";rt="core.rd",'
            '</resource-lookup/>;ct="40";rt="core.rd-lookup-res";obs')
     assert rd.registration_interface(wkc) == "/resourcedirectory/"
-    links = rd.parse_links('</a>;rt="x y";title="a, b",</b>;obs')
-    assert links == [rd.Link("/a", {"rt": "x y", "title": "a, b"}), rd.Link("/b", {"obs": ""})]
+    links = parse_link_format(b'</a>;rt="x y";title="a, b",</b>;obs')
+    assert links == [Link("/a", (("rt", "x y"), ("title", "a, b"))), Link("/b", (("obs", None),))]
     assert rd.link_set('</.well-known/core>;ct=40,</readings>;rt="gateway.readings"') == \
         '</readings>;rt="gateway.readings"'
     assert rd.registration_query("gw-1", 60, "city", None) == ["ep=gw-1", "lt=60", "d=city"]
@@ -86,13 +87,13 @@ async def aiocoap_client():
         await asyncio.wait_for(context.shutdown(), 10)
 
 
-async def lookup(port: int, query: str) -> list[rd.Link]:
+async def lookup(port: int, query: str) -> list[Link]:
     async with aiocoap_client() as client:
         message = aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/resource-lookup/")
         message.opt.uri_query = (query,)
         response = await asyncio.wait_for(client.request(message).response, 10)
         assert response.code.is_successful(), response
-        return rd.parse_links(response.payload.decode())
+        return parse_link_format(response.payload)
 
 
 def site(api_port: int, rd_port: int, lifetime: str = "1h", points: int = 60) -> str:
