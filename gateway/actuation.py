@@ -96,9 +96,9 @@ class Actuation:
                 continue
             if not isinstance(body, dict) or body.get("result") not in WRITTEN_RESULTS:
                 continue
-            point = body.get("point")
-            if point in wanted and point not in found:
-                found[point] = (body.get("written", body.get("value")), record.ts)
+            point, written = body.get("point"), body.get("written", body.get("value"))
+            if point in wanted and point not in found and isinstance(written, bool | int | float | str):
+                found[point] = (written, record.ts)
         return found
 
     def resume(self, last_writes: Mapping[str, tuple[Value, float]]) -> None:

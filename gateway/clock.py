@@ -41,7 +41,7 @@ def kernel_clock_synced() -> bool:
         state = libc.adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):
         return True
-    return state != _TIME_ERROR and state >= 0
+    return bool(state != _TIME_ERROR and state >= 0)
 
 
 class SystemClock:

@@ -201,7 +201,7 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
     table.finish()
     if isinstance(data_dir_text, str) and "\0" in data_dir_text:
         table.error("data_dir", "contains a NUL character; write a directory path")
-        data_dir_text = None
+        return None
     if not isinstance(site_id, str) or not isinstance(data_dir_text, str):
         return None
     data_dir = (config_dir / data_dir_text).resolve()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "gateway.drivers"
 
-Publish = Callable[[Sequence[Reading]], Awaitable[None]]
+#: the hub's publish: a coroutine, so a driver can hand it to create_task
+Publish = Callable[[Sequence[Reading]], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,7 @@ def hours_of_buffer_left(store: Mapping[str, Any], ingest_bytes_per_s: float | N
     used, hard = store.get("used_bytes"), store.get("hard_max_bytes")
     if used is None or hard is None or not ingest_bytes_per_s or ingest_bytes_per_s <= 0:
         return None
-    return max(hard - used, 0) / ingest_bytes_per_s / 3600.0
+    return float(max(hard - used, 0)) / ingest_bytes_per_s / 3600.0
 
 
 def _ago(now: float, ts: float | None) -> str:

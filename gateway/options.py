@@ -6,14 +6,16 @@ Config sections, driver options, profiles and rule files all read their tables t
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from .problems import Problems, did_you_mean
 from .units import parse_duration, parse_size
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 
 class _Missing:
@@ -68,24 +70,45 @@ class Table:
             return None if default is REQUIRED else default
         return value
 
-    def str(self, name: str, default: Any = REQUIRED, choices: Sequence[str] | None = None) -> Any:
+    # Each reader returns the value, or ``default`` when the key is absent. A required key that
+    # is absent or of the wrong kind is a problem and reads as None: the caller's config is
+    # refused once the problems are collected, so None never reaches the running gateway.
+    @overload
+    def str(self, name: builtins.str, *, choices: Sequence[builtins.str] | None = None) -> builtins.str | None: ...
+    @overload
+    def str(self, name: builtins.str, default: D, choices: Sequence[builtins.str] | None = None) -> builtins.str | D: ...
+    def str(self, name: builtins.str, default: Any = REQUIRED, choices: Sequence[builtins.str] | None = None) -> Any:
         value = self._get(name, str, default)
         if choices is not None and isinstance(value, str) and value not in choices:
             self.error(name, f"'{value}' is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
             return None if default is REQUIRED else default
         return value
 
-    def int(self, name: str, default: Any = REQUIRED, min: int | None = None, max: int | None = None) -> Any:
+    @overload
+    def int(self, name: builtins.str, *, min: builtins.int | None = None,
+            max: builtins.int | None = None) -> builtins.int | None: ...
+    @overload
+    def int(self, name: builtins.str, default: D, min: builtins.int | None = None,
+            max: builtins.int | None = None) -> builtins.int | D: ...
+    def int(self, name: builtins.str, default: Any = REQUIRED, min: builtins.int | None = None,
+            max: builtins.int | None = None) -> Any:
         value = self._get(name, int, default)
         return self._bounded(name, value, min, max, default)
 
-    def float(self, name: str, default: Any = REQUIRED, min: float | None = None, max: float | None = None) -> Any:
+    @overload
+    def float(self, name: builtins.str, *, min: builtins.float | None = None,
+              max: builtins.float | None = None) -> builtins.float | None: ...
+    @overload
+    def float(self, name: builtins.str, default: D, min: builtins.float | None = None,
+              max: builtins.float | None = None) -> builtins.float | D: ...
+    def float(self, name: builtins.str, default: Any = REQUIRED, min: builtins.float | None = None,
+              max: builtins.float | None = None) -> Any:
         value = self._get(name, (int, float), default)
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = self._finite(name, value, default)
         return self._bounded(name, value, min, max, default)
 
-    def _finite(self, name: str, value: int | float, default: Any) -> Any:
+    def _finite(self, name: builtins.str, value: builtins.int | builtins.float, default: Any) -> Any:
         """``value`` as a finite float; TOML allows inf, nan and integers of any length."""
         try:
             number = float(value)
@@ -96,13 +119,26 @@ class Table:
             return None if default is REQUIRED else default
         return number
 
-    def bool(self, name: str, default: Any = REQUIRED) -> Any:
+    @overload
+    def bool(self, name: builtins.str) -> builtins.bool | None: ...
+    @overload
+    def bool(self, name: builtins.str, default: D) -> builtins.bool | D: ...
+    def bool(self, name: builtins.str, default: Any = REQUIRED) -> Any:
         return self._get(name, bool, default)
 
-    def number_or_str(self, name: str, default: Any = REQUIRED) -> Any:
+    @overload
+    def number_or_str(self, name: builtins.str) -> builtins.int | builtins.float | builtins.str | builtins.bool | None: ...
+    @overload
+    def number_or_str(self, name: builtins.str,
+                      default: D) -> builtins.int | builtins.float | builtins.str | builtins.bool | D: ...
+    def number_or_str(self, name: builtins.str, default: Any = REQUIRED) -> Any:
         return self._get(name, (int, float, str, bool), default)
 
-    def duration(self, name: str, default: Any = REQUIRED, min: float | None = None) -> Any:
+    @overload
+    def duration(self, name: builtins.str, *, min: builtins.float | None = None) -> builtins.float | None: ...
+    @overload
+    def duration(self, name: builtins.str, default: D, min: builtins.float | None = None) -> builtins.float | D: ...
+    def duration(self, name: builtins.str, default: Any = REQUIRED, min: builtins.float | None = None) -> Any:
         """Seconds, from a string with its unit ("500ms", "10s", "15m", "1h30m").
 
         A bare number is refused: ``interval = 10`` reads as seconds to one technician and
@@ -127,7 +163,11 @@ class Table:
             return self._bounded(name, self._finite(name, value, default), min, None, default)
         return value
 
-    def size(self, name: str, default: Any = REQUIRED) -> Any:
+    @overload
+    def size(self, name: builtins.str) -> builtins.int | None: ...
+    @overload
+    def size(self, name: builtins.str, default: D) -> builtins.int | D: ...
+    def size(self, name: builtins.str, default: Any = REQUIRED) -> Any:
         value = self._get(name, (str, int), default)
         if isinstance(value, str):
             try:
@@ -137,22 +177,26 @@ class Table:
                 return None if default is REQUIRED else default
         return value
 
-    def table(self, name: str, required: bool = False) -> Table:
+    def table(self, name: builtins.str, required: builtins.bool = False) -> Table:
         value = self._get(name, dict, REQUIRED if required else {})
         return Table(value if isinstance(value, dict) else {}, self.problems, self.key(name))
 
-    def list(self, name: str, default: Any = REQUIRED) -> Any:
+    @overload
+    def list(self, name: builtins.str) -> builtins.list[Any] | None: ...
+    @overload
+    def list(self, name: builtins.str, default: D) -> builtins.list[Any] | D: ...
+    def list(self, name: builtins.str, default: Any = REQUIRED) -> Any:
         return self._get(name, list, default)
 
-    def tables(self, name: str) -> list[Table]:
+    def tables(self, name: builtins.str) -> builtins.list[Table]:
         """An array of tables such as [[devices]]; element keys read as name[i]."""
         value = self._get(name, list, [])
-        out = []
+        out: builtins.list[Table] = []
         for index, item in enumerate(value or []):
             out.append(Table(item, self.problems, f"{self.key(name)}[{index}]"))
         return out
 
-    def _bounded(self, name: str, value: Any, min: Any, max: Any, default: Any) -> Any:
+    def _bounded(self, name: builtins.str, value: Any, min: Any, max: Any, default: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if min is not None and value < min:
                 self.error(name, f"must be at least {min}, got {value}")
@@ -162,7 +206,7 @@ class Table:
                 return None if default is REQUIRED else default
         return value
 
-    def finish(self, extra_known: Sequence[str] = ()) -> None:
+    def finish(self, extra_known: Sequence[builtins.str] = ()) -> None:
         """Report keys that nobody read: they are typos or options this version lacks."""
         known = sorted(self.seen | set(extra_known))
         for name in self.raw:

@@ -9,7 +9,7 @@ import socket
 class Notifier:
     def __init__(self, address: str | None = None):
         address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
-        self._address = None
+        self._address: str | None = None
         self._sock: socket.socket | None = None
         if address:
             # A leading '@' means an abstract socket.
@@ -29,7 +29,7 @@ class Notifier:
         return self._sock is not None
 
     def notify(self, message: str) -> None:
-        if self._sock is None:
+        if self._sock is None or self._address is None:
             return
         try:
             self._sock.sendto(message.encode(), self._address)

@@ -34,7 +34,7 @@ class SerialLine:
     def setting(self, name: str) -> str:
         value = getattr(self, name)
         if name == "parity":
-            return PARITY_NAMES.get(value, value)
+            return PARITY_NAMES.get(str(value), str(value))
         return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -81,6 +81,7 @@ def _parse_point(table: Table) -> GpioPoint | None:
     active = table.str("active", None, choices=LEVELS)
     point = None
     if kind in ("relay", "pwm"):
+        initial: bool | float | None
         if kind == "relay":
             initial = table.bool("initial", False)
         else:

@@ -253,6 +253,7 @@ class NetworkServer(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         now = loop.time()
         rx1_opens = uplink.received_at + delay1
+        fallback: Txpk | None
         window, txpk, fallback = "rx1", rx1, rx2
         if rx1_opens - now < DOWNLINK_LEAD_S:
             window, txpk, fallback = "rx2", rx2, None

@@ -127,7 +127,7 @@ def parse_profile(raw: dict[str, object], source: str, problems: Problems) -> Pr
         raw_name = table.raw.get("name")
         duplicate = isinstance(raw_name, str) and raw_name in seen
         point = _parse_point(table, default_order, address_base or 0, max_registers or MAX_READ_REGISTERS)
-        if duplicate:
+        if duplicate and isinstance(raw_name, str):
             table.error("name", f"point '{raw_name}' is defined twice (first at {seen[raw_name]})")
             continue
         if isinstance(raw_name, str):

@@ -111,6 +111,7 @@ def reply_matcher(expect: re.Pattern[str] | None) -> Callable[[Event], bool] | N
         return None
 
     def matches(event: Event) -> bool:
-        return getattr(event, "text", None) is not None and expect.search(event.text) is not None  # type: ignore[union-attr]
+        text = getattr(event, "text", None)
+        return isinstance(text, str) and expect.search(text) is not None
 
     return matches

@@ -464,10 +464,11 @@ def _dropped_fields(record: dict[Any, Any]) -> Dropped | None:
     if not any(label in record for label in labels):
         return None
     values = [record.get(label) for label in labels]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+    if len(counts) != len(labels):
         raise SenmlError("record 0: 'dropped', 'dropped_first' and 'dropped_last' must be "
                          "unsigned integers, all three together")
-    return Dropped(*values)
+    return Dropped(*counts)
 
 
 def _typed(record: dict[Any, Any], label: int, kinds: type | tuple[type, ...], default: Any,

@@ -149,9 +149,10 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         table.error("backlog_batch_size", f"must be at least batch_size ({batch_size})")
 
     entry = _credentials(table, ctx, name, security, fmt, credentials_file, credentials_name)
-    if not all(isinstance(v, str) for v in (name, uri, fmt, method, security, gateway_id, start)):
+    if not (isinstance(name, str) and isinstance(uri, str) and isinstance(fmt, str) and isinstance(method, str)
+            and isinstance(security, str) and isinstance(gateway_id, str) and isinstance(start, str)):
         return None
-    if not all(isinstance(v, int) for v in (batch_size, backlog)):
+    if not (isinstance(batch_size, int) and isinstance(backlog, int)):
         return None
     return UpstreamConfig(
         name=name, uri=uri, format=fmt, method=method, security=security, gateway_id=gateway_id,

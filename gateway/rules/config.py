@@ -64,7 +64,7 @@ class ActuatorsConfig:
 
 def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
     table = Table(raw, problems, "rules")
-    directory_text = table.str("directory", "rules")
+    directory_text: str | None = table.str("directory", "rules")
     reload_interval = table.duration("reload_interval", 2.0, min=0.2)
     stale_after = table.duration("stale_after", DEFAULT_STALE_AFTER, min=1)
     enabled = table.bool("enabled", True)
@@ -121,8 +121,9 @@ def parse_actuators_section(raw: Any, problems: Problems, ctx: Any) -> Actuators
             if not isinstance(fail_safe, kinds) or (spec.kind == "number" and isinstance(fail_safe, bool)):
                 table.error("fail_safe", f"{name} is a {spec.kind} point, got {fail_safe!r}")
                 continue
-            if spec.kind == "number" and ((low is not None and fail_safe < low) or
-                                          (high is not None and fail_safe > high)):
+            if spec.kind == "number" and isinstance(fail_safe, int | float) and (
+                    (low is not None and fail_safe < low) or
+                    (high is not None and fail_safe > high)):
                 table.error("fail_safe", f"{fail_safe!r} is outside min..max ({_fmt(low)}..{_fmt(high)})")
                 continue
         points[name] = ActuatorSettings(name, fail_safe, low, high, max_rate, min_interval or 0.0, stale_after)

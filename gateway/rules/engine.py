@@ -415,7 +415,8 @@ class Engine:
                 self._last_set[action.target] = value
                 out.append(Command(self.now, "set", rule.name, action.target, value))
             elif action.kind == "publish":
-                out.append(Command(self.now, "publish", rule.name, action.target, value, action.unit))
+                if value is not None:  # as for set: an expression that gives nothing publishes nothing
+                    out.append(Command(self.now, "publish", rule.name, action.target, value, action.unit))
             elif action.kind == "event":
                 message = action.message if action.expr is None else f"{action.message}{' ' if action.message else ''}{value}"
                 out.append(Command(self.now, "event", rule.name, action.target, message))

@@ -175,7 +175,7 @@ class Database:
             pass
 
     def integrity_ok(self) -> bool:
-        return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        return bool(self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok")
 
     def _transaction(self) -> _Tx:
         return _Tx(self.conn)

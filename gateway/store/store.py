@@ -102,7 +102,11 @@ class Store:
                               len(self._pending), str(exc))
                 if self._wdb is not None:
                     wdb = self._wdb
-                    await self._on_writer(lambda: (_checkpoint_if_possible(wdb), wdb.close()))
+                    def checkpoint_and_close() -> None:
+                        _checkpoint_if_possible(wdb)
+                        wdb.close()
+
+                    await self._on_writer(checkpoint_and_close)
                 if self._rdb is not None:
                     await self._on_reader(self._rdb.close)
         except TimeoutError:
