@@ -1,7 +1,9 @@
 """The driver plugin API: what a driver family implements and what the core gives it.
 
 Drivers are found through the ``gateway.drivers`` entry-point group, so a third-party
-package adds one by being installed. One driver instance serves one configured device.
+package adds one by being installed. One driver instance serves one configured device. The
+driver class also says what its family adds to the CLI and to ``gateway demo``, so a family
+lives in its own folder plus that one entry-point line.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .entrypoints import entry_points
+from .entrypoints import EntryPoint, entry_points
 from .model import Reading, Value
 from .options import Table
 
@@ -72,6 +74,21 @@ class DriverContext:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DemoPart:
+    """What a driver family adds to ``gateway demo``: its devices on the demo site and the
+    simulated peer they talk to (a Modbus server, a packet forwarder, a serial sensor)."""
+
+    #: ``package/file`` of a TOML fragment ([[devices]], [actuators."..."]) appended to the
+    #: demo site; its ``{{name}}`` placeholders are filled from the peer's values
+    site: str
+    #: ``module:function`` of an async context manager factory ``f(demo_dir)`` that runs the
+    #: peer (in the demo's peer process) and yields the ``{{name}}`` values for the site
+    peer: str | None = None
+    #: the placeholders' values when the peer did not run, so the site still parses
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+
 class Driver(abc.ABC):
     """Base class of every device driver.
 
@@ -87,6 +104,11 @@ class Driver(abc.ABC):
     #: silence after which a push device of this kind is ``stale`` (a device's own
     #: ``stale_after`` wins); None when silence is normal. Polled devices use their interval.
     STALE_AFTER: ClassVar[float | None] = None
+    #: ``gateway`` sub-commands of this family: command name -> ``module:function`` that adds
+    #: it to argparse's sub-parsers (imported only when that command, or --help, is asked for)
+    commands: ClassVar[Mapping[str, str]] = {}
+    #: what this family adds to ``gateway demo``, or None
+    demo: ClassVar[DemoPart | None] = None
 
     @classmethod
     @abc.abstractmethod
@@ -160,3 +182,21 @@ def load_driver(name: str) -> type[Driver]:
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
         raise TypeError(f"entry point {ENTRY_POINT_GROUP}:{name} is not a gateway Driver class")
     return cls
+
+
+def loadable_drivers() -> dict[str, type[Driver]]:
+    """Every installed driver class that imports, by name; one that does not (a missing
+    optional dependency) is left out with a warning, as a site that uses it would report."""
+    found: dict[str, type[Driver]] = {}
+    for name in available_drivers():
+        try:
+            found[name] = load_driver(name)
+        except (ImportError, TypeError) as exc:
+            logging.getLogger("gateway.driver").warning("event=driver_unavailable driver=%s error=%r",
+                                                        name, str(exc))
+    return found
+
+
+def load_target(target: str) -> Any:
+    """The object a ``module:attr`` string names (a driver's command or demo peer)."""
+    return EntryPoint("", target, "").load()

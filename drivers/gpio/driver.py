@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.driver import Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, PointSpec, WriteError
 from gateway.model import Reading, Value
 from gateway.options import Table
 
@@ -35,6 +35,7 @@ class InputState:
 
 
 class GpioDriver(Driver):
+    demo = DemoPart(site="drivers.gpio/demo-site.toml")
     name = FAMILY
     options: GpioOptions
 

@@ -73,7 +73,7 @@ async def _send_forever(port: int, uplink_every: float, counter: Path) -> None:
 @contextlib.asynccontextmanager
 async def packet_forwarder(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     port = free_udp_port()
-    keys = resources.files("gateway.demo").joinpath("lorawan-demo-keys.toml")
+    keys = resources.files("drivers.lorawan").joinpath("demo-keys.toml")
     task = asyncio.create_task(_send_forever(port, UPLINK_EVERY_S, demo_dir / COUNTER_FILE),
                                name="demo-packet-forwarder")
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.driver import Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, PointSpec, WriteError
 from gateway.model import Reading, Value, is_valid_name_part
 from gateway.options import Table
 
@@ -41,6 +41,10 @@ STAT_POINTS = (("rx_received", "rxnb", None), ("rx_ok", "rxok", None), ("rx_forw
 
 
 class LorawanDriver(Driver):
+    commands = {"codecs": "drivers.lorawan.cli:register"}
+    demo = DemoPart(site="drivers.lorawan/demo-site.toml", peer="drivers.lorawan.demo:packet_forwarder",
+                    defaults={"lorawan_enabled": "false", "lorawan_port": "1700",
+                              "lorawan_credentials": str(Path(__file__).resolve().parent / "demo-keys.toml")})
     name = "lorawan"
     dynamic_points = True
     #: LoRaWAN sensors report every few minutes to an hour; set ``stale_after`` per device

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.driver import Driver, DriverContext, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value
 from gateway.options import Table as OptionTable
 
@@ -37,6 +37,8 @@ _MAX_NAMES_IN_LOG = 4
 
 
 class ModbusDriver(Driver):
+    demo = DemoPart(site="drivers.modbus/demo-site.toml", peer="drivers.modbus.demo_peer:simulated_modbus",
+                    defaults={"modbus_enabled": "false", "modbus_port": "502"})
     name = "modbus"
 
     @classmethod

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.driver import Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, PointSpec, WriteError
 from gateway.model import Reading, Value
 from gateway.options import Table
 
@@ -39,6 +39,8 @@ class _Waiter:
 
 
 class SerialDriver(Driver):
+    demo = DemoPart(site="drivers.serial/demo-site.toml", peer="drivers.serial.demo:pms5003_peer",
+                    defaults={"serial_air_enabled": "false", "serial_air_port": "/dev/null"})
     name = FAMILY
     options: SerialOptions
     #: streaming sensors (PMS5003, SDS011, GPS) send every second or so

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.driver import Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, PointSpec, WriteError
 from gateway.model import Reading, Value, is_valid_name_part
 from gateway.options import Table
 
@@ -31,6 +31,7 @@ class SimulatedOptions:
 
 
 class SimulatedDriver(Driver):
+    demo = DemoPart(site="drivers.simulated/demo-site.toml")
     name = "simulated"
 
     @classmethod

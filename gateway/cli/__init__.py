@@ -10,19 +10,27 @@ from collections.abc import Sequence
 from .. import __version__
 
 #: modules under gateway.cli that register sub-commands (each the command of its name); a
-#: missing one is skipped.
-COMMAND_MODULES = ("run", "check", "status", "demo", "readings", "export", "rules", "override", "codecs")
+#: missing one is skipped. Driver families add their own (``Driver.commands``).
+COMMAND_MODULES = ("run", "check", "status", "demo", "readings", "export", "rules", "override")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole command line; given the ``argv`` to parse that names a command, only that
-    command's module is imported (`gateway run` does not load the offline tools' code)."""
+    command's module is imported (`gateway run` does not load the offline tools' code, nor
+    any driver family's)."""
     parser = argparse.ArgumentParser(prog="gateway", description="Smart-city edge gateway")
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     named = next((arg for arg in argv if not arg.startswith("-")), None) if argv is not None else None
-    if named not in COMMAND_MODULES or not _register(sub, (named,)):
-        _register(sub, COMMAND_MODULES)
+    if named in COMMAND_MODULES and _register(sub, (named,)):
+        return parser
+    family_commands = _driver_commands()
+    if named in family_commands:
+        _register_target(sub, family_commands[named])
+        return parser
+    _register(sub, COMMAND_MODULES)
+    for target in family_commands.values():
+        _register_target(sub, target)
     return parser
 
 
@@ -38,6 +46,24 @@ def _register(sub: argparse._SubParsersAction, names: Sequence[str | None]) -> i
         module.register(sub)
         registered += 1
     return registered
+
+
+def _driver_commands() -> dict[str, str]:
+    """Sub-commands the installed driver families offer: name -> ``module:function``."""
+    from ..driver import loadable_drivers
+
+    commands: dict[str, str] = {}
+    for driver in loadable_drivers().values():
+        for name, target in driver.commands.items():
+            if name not in COMMAND_MODULES:  # a family cannot replace a core command
+                commands.setdefault(name, target)
+    return commands
+
+
+def _register_target(sub: argparse._SubParsersAction, target: str) -> None:  # type: ignore[type-arg]
+    from ..driver import load_target
+
+    load_target(target)(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import shlex
@@ -22,6 +21,7 @@ from pathlib import Path
 from ..config import load_config
 from ..demo.rule_templates import install_rule_templates, rule_template_notes
 from ..demo.tools import gateway_command
+from ..driver import DemoPart, load_target, loadable_drivers
 from ..logfmt import setup_logging
 from ..problems import ConfigError
 from ..service import Service
@@ -29,30 +29,46 @@ from ..stopguard import exit_if_stop_hangs
 from .common import print_problems
 from .demo_console import ReadingConsole, show_operator_events
 
-#: peers the demo runs beside the gateway (a Modbus server, a packet forwarder, ...): each is
-#: "module:function" naming an async context manager factory f(demo_dir) that yields a dict of
-#: {{template}} values for site.toml. A missing module is skipped.
-DEMO_PEERS: list[str] = [
-    "drivers.serial.demo:pms5003_peer",
-    "drivers.modbus.demo_peer:simulated_modbus",
-    "drivers.lorawan.demo:packet_forwarder",
-    "gateway.coap.api_demo:api_server",
-]
+#: peers of the core's own demo parts (the CoAP API's demo keys); each driver family brings
+#: its own through ``Driver.demo``: "module:function" naming an async context manager factory
+#: f(demo_dir) that yields a dict of {{template}} values for site.toml.
+CORE_PEERS: list[str] = ["gateway.coap.api_demo:api_server"]
 
-
-#: template values for peers that did not run (not installed, or rendered without peers), so the
-#: site still parses; each peer's own values override these.
-TEMPLATE_DEFAULTS: dict[str, str] = {
-    "modbus_enabled": "false",
-    "modbus_port": "502",
-    "lorawan_enabled": "false",
-    "lorawan_port": "1700",
-    "lorawan_credentials": str(Path(__file__).resolve().parent.parent / "demo" / "lorawan-demo-keys.toml"),
-    "serial_air_enabled": "false",
-    "serial_air_port": "/dev/null",
+#: template values of the core's part when its peer did not run (rendering without peers)
+CORE_DEFAULTS: dict[str, str] = {
     "api_port": "5683",
     "api_credentials": str(Path(__file__).resolve().parent.parent / "demo" / "api-demo-credentials.toml"),
 }
+
+
+def demo_parts() -> dict[str, DemoPart]:
+    """The demo part of every installed driver family that has one, in entry-point order."""
+    return {name: driver.demo for name, driver in loadable_drivers().items() if driver.demo is not None}
+
+
+def template_defaults(parts: dict[str, DemoPart] | None = None) -> dict[str, str]:
+    """Every template value's fallback, so the site parses when no peer ran."""
+    values = dict(CORE_DEFAULTS)
+    for part in (demo_parts() if parts is None else parts).values():
+        values.update(part.defaults)
+    return values
+
+
+def site_text(values: dict[str, str]) -> str:
+    """The demo site: the core's part with each driver family's devices in it, filled in."""
+    parts = demo_parts()
+    fragments = []
+    for name, part in parts.items():
+        package, _, file = part.site.partition("/")
+        try:
+            fragments.append(resources.files(package).joinpath(file).read_text(encoding="utf-8").strip())
+        except (OSError, ModuleNotFoundError) as exc:
+            raise RuntimeError(f"driver {name}: its demo site part {part.site} cannot be read: {exc}") from None
+    text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
+    text = text.replace("{{devices}}", "\n\n".join(fragments))
+    for key, value in {**template_defaults(parts), **values}.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -78,9 +94,7 @@ def default_demo_dir() -> Path:
 
 
 def render_site(demo_dir: Path, values: dict[str, str]) -> Path:
-    text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
-    for key, value in {"data_dir": str(demo_dir / "data"), **TEMPLATE_DEFAULTS, **values}.items():
-        text = text.replace("{{" + key + "}}", value)
+    text = site_text({"data_dir": str(demo_dir / "data"), **values})
     install_rule_templates(demo_dir)
     path = demo_dir / "site.toml"
     path.write_text(text, encoding="utf-8")
@@ -88,14 +102,8 @@ def render_site(demo_dir: Path, values: dict[str, str]) -> Path:
 
 
 def load_peers() -> list[Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, str]]]]:
-    peers = []
-    for target in DEMO_PEERS:
-        module_name, func = target.split(":")
-        try:
-            peers.append(getattr(importlib.import_module(module_name), func))
-        except ImportError:
-            continue
-    return peers
+    targets = [part.peer for part in demo_parts().values() if part.peer] + CORE_PEERS
+    return [load_target(target) for target in targets]
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,6 @@
 """The demo's CoAP API set-up: a free port near 5683 and a demo OSCORE operator.
 
-Used by ``gateway demo`` (see ``DEMO_PEERS``); writes demo-only keys into the demo dir.
+Used by ``gateway demo`` (see ``CORE_PEERS`` in gateway/cli/demo.py); writes demo-only keys into the demo dir.
 """
 
 from __future__ import annotations

@@ -1,17 +1,23 @@
 import re
 from importlib import resources
 
-from gateway.cli.demo import TEMPLATE_DEFAULTS, render_site
+from gateway.cli.demo import demo_parts, render_site, template_defaults
 from gateway.config import load_config
 
 
 def test_every_template_value_has_a_default_so_the_site_parses_without_peers(tmp_path):
-    text = resources.files("gateway.demo").joinpath("site.toml").read_text()
-    names = set(re.findall(r"\{\{(\w+)\}\}", text)) - {"data_dir", "names"}
-    assert names <= set(TEMPLATE_DEFAULTS), names - set(TEMPLATE_DEFAULTS)
+    texts = [resources.files("gateway.demo").joinpath("site.toml").read_text()]
+    for part in demo_parts().values():
+        package, _, file = part.site.partition("/")
+        texts.append(resources.files(package).joinpath(file).read_text())
+    names = set(re.findall(r"\{\{(\w+)\}\}", "\n".join(texts))) - {"data_dir", "names", "devices"}
+    assert names <= set(template_defaults()), names - set(template_defaults())
     config = load_config(render_site(tmp_path, {}))
     assert config.device("lamp-1") is not None
     assert config.section("api") is not None
+    # every family's part is on the site: its devices are configured
+    drivers = {device.driver for device in config.devices}
+    assert {"simulated", "serial", "gpio", "modbus", "lorawan"} <= drivers, drivers
 
 
 def test_rule_templates_are_written_only_where_absent_and_reset_restores_them(tmp_path):

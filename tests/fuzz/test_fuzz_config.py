@@ -25,15 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "gateway" / "demo" / "site.toml"
 DEMO_VALUES = {"data_dir": "data", "serial_air_enabled": "false", "serial_air_port": "/dev/null",
                "modbus_enabled": "true", "modbus_port": "5020", "lorawan_enabled": "true",
-               "lorawan_credentials": "lorawan-demo-keys.toml", "lorawan_port": "1700", "api_port": "5683",
-               "api_credentials": "api-demo-credentials.toml"}
+               "lorawan_port": "1700", "api_port": "5683"}
 
 
 def _demo_text() -> str:
-    text = DEMO.read_text(encoding="utf-8")
-    for name, value in DEMO_VALUES.items():
-        text = text.replace("{{" + name + "}}", value)
-    return text
+    from gateway.cli.demo import site_text
+
+    return site_text(DEMO_VALUES)  # credentials: the parts' defaults, absolute paths
 
 
 def _seeds() -> list[tuple[Path, str]]:

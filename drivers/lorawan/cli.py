@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..model import is_valid_name_part
-from ..problems import did_you_mean
+from gateway.model import is_valid_name_part
+from gateway.problems import did_you_mean
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +48,7 @@ def codec_files(paths: list[Path]) -> list[Path]:
 
 def command_test(args: argparse.Namespace) -> int:
     try:
-        from drivers.lorawan.codecs import CodecError, run_examples
+        from .codecs import CodecError, run_examples
     except ImportError as exc:  # the LoRaWAN driver is an optional part of a build
         print(f"error: the LoRaWAN driver is not installed ({exc})", file=sys.stderr)
         return 2
@@ -80,8 +80,8 @@ def command_test(args: argparse.Namespace) -> int:
 
 def command_decode(args: argparse.Namespace) -> int:
     try:
-        from drivers.lorawan.codecs import CodecError, flatten, load_codec
-        from drivers.lorawan.codecs.repository import BUILTIN
+        from .codecs import CodecError, flatten, load_codec
+        from .codecs.repository import BUILTIN
     except ImportError as exc:  # the LoRaWAN driver is an optional part of a build
         print(f"error: the LoRaWAN driver is not installed ({exc})", file=sys.stderr)
         return 2
