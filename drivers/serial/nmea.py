@@ -10,7 +10,8 @@ import math
 from collections.abc import Callable, Iterable
 
 from . import nmea_constants as C
-from .events import BadFrame, Event, Frame, Sample, skip_to_start
+from .events import BadFrame, Event, Frame, Sample
+from .scanner import FrameScanner
 
 
 def checksum(body: bytes) -> int:
@@ -102,40 +103,23 @@ _DECODERS: dict[str, tuple[int, Callable[[list[str]], list[Sample]]]] = {
 }
 
 
-class NmeaParser:
+class NmeaParser(FrameScanner):
+    START = C.START
+
     def __init__(self, sentences: Iterable[str] = C.DEFAULT_SENTENCES) -> None:
-        self._buf = bytearray()
+        super().__init__()
         self._decoders = {name: _DECODERS[name] for name in sentences}
 
-    def reset(self) -> None:
-        self._buf.clear()
-
-    def feed(self, data: bytes) -> list[Event]:
-        buf = self._buf
-        buf += data
-        out: list[Event] = []
-        pos = 0
-        while True:
-            pos, found = skip_to_start(buf, C.START, pos, out)
-            if not found:
-                break
-            start = pos
-            end = buf.find(C.END, start, start + C.MAX_SENTENCE_LENGTH + 1)
-            cut = buf.find(C.START, start + 1, end if end >= 0 else start + C.MAX_SENTENCE_LENGTH + 1)
-            if cut >= 0:
-                out.append(BadFrame("truncated", cut - start))
-                pos = cut
-                continue
-            if end < 0:
-                if len(buf) - start > C.MAX_SENTENCE_LENGTH:
-                    out.append(BadFrame("overlong", C.MAX_SENTENCE_LENGTH))
-                    pos = start + 1
-                    continue
-                break
-            out.append(self._sentence(bytes(buf[start + 1:end]).rstrip(b"\r")))
-            pos = end + 1
-        del buf[:pos]
-        return out
+    def frame_at(self, buf: bytearray, pos: int) -> tuple[Event, int] | None:
+        end = buf.find(C.END, pos, pos + C.MAX_SENTENCE_LENGTH + 1)
+        cut = buf.find(C.START, pos + 1, end if end >= 0 else pos + C.MAX_SENTENCE_LENGTH + 1)
+        if cut >= 0:
+            return BadFrame("truncated", cut - pos), cut
+        if end < 0:
+            if len(buf) - pos > C.MAX_SENTENCE_LENGTH:
+                return BadFrame("overlong", C.MAX_SENTENCE_LENGTH), pos + 1
+            return None
+        return self._sentence(bytes(buf[pos + 1:end]).rstrip(b"\r")), end + 1
 
     def _sentence(self, line: bytes) -> Event:
         size = len(line) + 2

@@ -7,7 +7,8 @@ costs one byte, so a good frame right behind a broken one is never lost.
 from __future__ import annotations
 
 from . import plantower_constants as C
-from .events import BadFrame, Event, Frame, Sample, skip_to_start
+from .events import BadFrame, Event, Frame, Sample
+from .scanner import FrameScanner
 
 
 def checksum(data: bytes | bytearray) -> int:
@@ -27,41 +28,22 @@ def encode_data_frame(words: tuple[int, ...] | list[int]) -> bytes:
     return body + checksum(body).to_bytes(2, "big")
 
 
-class PlantowerParser:
-    def __init__(self) -> None:
-        self._buf = bytearray()
+class PlantowerParser(FrameScanner):
+    START = C.START
 
-    def reset(self) -> None:
-        self._buf.clear()
-
-    def feed(self, data: bytes) -> list[Event]:
-        buf = self._buf
-        buf += data
-        out: list[Event] = []
-        pos = 0
-        while True:
-            pos, found = skip_to_start(buf, C.START, pos, out)
-            if not found:
-                break
-            if len(buf) - pos < C.HEADER_SIZE:
-                break
-            length = int.from_bytes(buf[pos + 2:pos + 4], "big")
-            if length not in (C.DATA_LENGTH, C.REPLY_LENGTH):
-                out.append(BadFrame("length", C.HEADER_SIZE))
-                pos += 1
-                continue
-            size = C.HEADER_SIZE + length
-            if len(buf) - pos < size:
-                break
-            frame = bytes(buf[pos:pos + size])
-            if checksum(frame[:-C.CHECK_SIZE]) != int.from_bytes(frame[-C.CHECK_SIZE:], "big"):
-                out.append(BadFrame("checksum", size))
-                pos += 1
-                continue
-            out.append(_decode(frame, length))
-            pos += size
-        del buf[:pos]
-        return out
+    def frame_at(self, buf: bytearray, pos: int) -> tuple[Event, int] | None:
+        if len(buf) - pos < C.HEADER_SIZE:
+            return None
+        length = int.from_bytes(buf[pos + 2:pos + 4], "big")
+        if length not in (C.DATA_LENGTH, C.REPLY_LENGTH):
+            return BadFrame("length", C.HEADER_SIZE), pos + 1
+        size = C.HEADER_SIZE + length
+        if len(buf) - pos < size:
+            return None
+        frame = bytes(buf[pos:pos + size])
+        if checksum(frame[:-C.CHECK_SIZE]) != int.from_bytes(frame[-C.CHECK_SIZE:], "big"):
+            return BadFrame("checksum", size), pos + 1
+        return _decode(frame, length), pos + size
 
 
 def _decode(frame: bytes, length: int) -> Frame:

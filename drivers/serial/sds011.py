@@ -7,7 +7,8 @@ so a driver can confirm that a mode change was taken.
 from __future__ import annotations
 
 from . import sds011_constants as C
-from .events import BadFrame, Event, Frame, Junk, Sample, skip_to_start
+from .events import BadFrame, Event, Frame, Junk, Sample
+from .scanner import FrameScanner
 
 
 def command(sub: int, data: bytes = b"", device_id: int = C.ALL_SENSORS) -> bytes:
@@ -44,44 +45,22 @@ def encode_data_frame(pm2_5: float, pm10: float, device_id: int = 0x1234) -> byt
     return encode_sensor_frame(C.REPLY_DATA, data, device_id)
 
 
-class Sds011Parser:
-    def __init__(self) -> None:
-        self._buf = bytearray()
+class Sds011Parser(FrameScanner):
+    START = bytes((C.HEAD,))
 
-    def reset(self) -> None:
-        self._buf.clear()
-
-    def feed(self, data: bytes) -> list[Event]:
-        buf = self._buf
-        buf += data
-        out: list[Event] = []
-        pos = 0
-        while True:
-            pos, found = skip_to_start(buf, bytes((C.HEAD,)), pos, out)
-            if not found:
-                break
-            if len(buf) - pos < 2:
-                break
-            if buf[pos + 1] not in C.SENSOR_FRAME_TYPES:
-                # 0xAA can occur inside a frame; only a known type byte starts one.
-                out.append(Junk(1))
-                pos += 1
-                continue
-            if len(buf) - pos < C.SENSOR_FRAME_SIZE:
-                break
-            frame = bytes(buf[pos:pos + C.SENSOR_FRAME_SIZE])
-            if frame[9] != C.TAIL:
-                out.append(BadFrame("tail", C.SENSOR_FRAME_SIZE))
-                pos += 1
-                continue
-            if sum(frame[2:8]) & 0xFF != frame[8]:
-                out.append(BadFrame("checksum", C.SENSOR_FRAME_SIZE))
-                pos += 1
-                continue
-            out.append(_decode(frame))
-            pos += C.SENSOR_FRAME_SIZE
-        del buf[:pos]
-        return out
+    def frame_at(self, buf: bytearray, pos: int) -> tuple[Event, int] | None:
+        if len(buf) - pos < 2:
+            return None
+        if buf[pos + 1] not in C.SENSOR_FRAME_TYPES:
+            return Junk(1), pos + 1  # 0xAA can occur inside a frame; only a known type byte starts one
+        if len(buf) - pos < C.SENSOR_FRAME_SIZE:
+            return None
+        frame = bytes(buf[pos:pos + C.SENSOR_FRAME_SIZE])
+        if frame[9] != C.TAIL:
+            return BadFrame("tail", C.SENSOR_FRAME_SIZE), pos + 1
+        if sum(frame[2:8]) & 0xFF != frame[8]:
+            return BadFrame("checksum", C.SENSOR_FRAME_SIZE), pos + 1
+        return _decode(frame), pos + C.SENSOR_FRAME_SIZE
 
 
 def _decode(frame: bytes) -> Frame:
