@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.config import DeviceConfig, StoreConfig, load_config
+from gateway.config import DeviceConfig, load_config
 from gateway.driver import Driver, PointSpec
 from gateway.model import Reading
 from gateway.service import Service
+from gateway.store.config import StoreConfig
 from gateway.store.database import _encode_flags
 from gateway.store.schema import MIGRATIONS
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .actuators import ActuatorSettings
 from .clock import Clock
 from .devices import Devices
 from .driver import WriteError
@@ -50,6 +51,9 @@ class LimitError(WriteError):
 
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
+    """What a write did: the value asked for, the value written, and whether it was clamped
+    or is still ramping."""
+
     point: str
     requested: Value
     written: Value
@@ -59,19 +63,21 @@ class WriteOutcome:
 
 
 class Actuation:
+    """The one path every write to a device takes (rules, overrides, the API, upstream
+    commands): limits, ramps and minimum intervals applied, each write recorded as an
+    ``events/actuation`` reading, and the last writes resumed after a restart."""
+
     def __init__(self, devices: Devices, overrides: Overrides, clock: Clock, *,
                  record: Callable[[Sequence[Reading]], bool] | None = None,
-                 settings: Mapping[str, Any] | None = None):
+                 settings: Mapping[str, ActuatorSettings] | None = None):
         self.devices = devices
         self.overrides = overrides
         self.clock = clock
         #: set by the service so write records reach the buffer: ``Hub.publish_nowait``,
         #: which never waits and returns False when the store had no room for the record
         self.record = record
-        if settings is None:
-            section = getattr(devices.config, "section", lambda name: None)("actuators")
-            settings = getattr(section, "points", None) or {}
-        self.settings: Mapping[str, Any] = settings
+        self.settings: Mapping[str, ActuatorSettings] = (devices.config.actuators.points if settings is None
+                                                         else settings)
         self._last: dict[str, tuple[Value, float]] = {}
         self._applied_overrides: dict[str, float] = {}
         self._unfinished: set[str] = set()  # overrides still ramping or waiting on min_interval
@@ -152,17 +158,15 @@ class Actuation:
         settings = self.settings.get(point)
         if settings is None:
             return value, "written", None
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        out_of_range = numeric and ((settings.min is not None and value < settings.min) or
-                                    (settings.max is not None and value > settings.max))
+        out_of_range = (isinstance(value, int | float) and not isinstance(value, bool) and (
+            (settings.min is not None and value < settings.min) or (settings.max is not None and value > settings.max)))
         if out_of_range and not automatic:
             raise LimitError(f"{point}: {value!r} is outside the allowed range "
                              f"{_fmt(settings.min)}..{_fmt(settings.max)}")
         last = self._last.get(point)
         if last is not None and settings.min_interval and now - last[1] < settings.min_interval:
-            retry_at = last[1] + settings.min_interval
             raise WriteSkipped(f"{point}: last write {now - last[1]:.1f}s ago, min_interval is "
-                               f"{settings.min_interval:g}s", retry_at)
+                               f"{settings.min_interval:g}s", last[1] + settings.min_interval)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value, "written", None
         result = "written"
@@ -171,7 +175,7 @@ class Actuation:
             target = min(max(target, settings.min if settings.min is not None else target),
                          settings.max if settings.max is not None else target)
             result = "clamped"
-        retry_at = None
+        retry_at: float | None = None
         if settings.max_rate is not None and last is not None and isinstance(last[0], int | float):
             allowed = settings.max_rate * (now - last[1])
             delta = target - float(last[0])

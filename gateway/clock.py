@@ -20,6 +20,9 @@ _TIMESYNCD_FLAG = Path("/run/systemd/timesync/synchronized")
 
 
 class Clock(Protocol):
+    """The gateway's time: wall clock for reading timestamps, monotonic for intervals, and
+    whether the wall clock is synchronised. Tests use a manual clock in its place."""
+
     def time(self) -> float: ...
     def monotonic(self) -> float: ...
     async def sleep(self, seconds: float) -> None: ...

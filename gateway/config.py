@@ -1,39 +1,34 @@
 """The site configuration: one TOML file parsed once into typed, validated objects.
 
-Core sections (``[gateway]``, ``[store]``, ``[[devices]]``) are parsed here; other
-top-level sections belong to the component that owns them (see ``SECTION_PARSERS``).
+Core sections (``[gateway]``, ``[store]``, ``[[devices]]``, ``[actuators]``) are parsed here;
+other top-level sections belong to the component that owns them (``components.SECTIONS``).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .driver import Driver, PointSpec, available_drivers, load_driver
+from .actuators import ActuatorsConfig, parse_actuators_section
+from .components import SECTIONS
+from .driver import Driver, PointSpec, available_drivers, load_driver, load_target
 from .model import is_valid_name_part
 from .options import Table
 from .problems import ConfigError, Problem, Problems, did_you_mean, load_toml, parse_toml
+from .store.config import StoreConfig
 from .wiring import OpensSerialPort, WiredDevice, check_serial_wiring
 
-#: top-level section -> "module:function" of the component that parses it. The function is
-#: called as parse(raw, problems, ctx) with a SectionContext and returns a typed object.
-SECTION_PARSERS: dict[str, str] = {
-    "rules": "gateway.rules.config:parse_rules_section",
-    "actuators": "gateway.rules.config:parse_actuators_section",
-    "api": "gateway.coap.api_config:parse_api_section",
-    "upstreams": "gateway.coap.uplink_config:parse_upstreams_section",
-    "directory": "gateway.coap.rd_config:parse_directory_section",
-}
-CORE_SECTIONS = ("gateway", "store", "devices")
+CORE_SECTIONS = ("gateway", "store", "devices", "actuators")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
+    """The ``[gateway]`` section: the site's identity, location, time zone and data directory."""
+
     id: str
     name: str
     latitude: float | None
@@ -44,25 +39,16 @@ class SiteConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreConfig:
-    flush_interval: float = 0.2
-    flush_readings: int = 1000
-    queue_size: int = 20_000
-    max_bytes: int = 512 * 1000**2
-    hard_max_bytes: int = 1024 * 1000**2
-    max_age: float | None = 30 * 86400.0
-    retention_interval: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
 class DeviceConfig:
+    """One ``[[devices]]`` entry: its driver, poll interval and the driver's typed options."""
+
     name: str
     driver: str
     interval: float | None
     enabled: bool
     options: Any
     points: tuple[PointSpec, ...]
-    driver_class: type[Driver] = field(repr=False, compare=False)
+    driver_class: type[Driver[Any]] = field(repr=False, compare=False)
     #: silence after which the device is ``stale``; None: the driver kind's default
     stale_after: float | None = None
 
@@ -85,13 +71,18 @@ class SectionContext:
 
 @dataclass(frozen=True)
 class GatewayConfig:
+    """The whole site config, parsed and validated once at start-up: the inside of the
+    gateway reads these typed values, never the TOML."""
+
     path: Path
     site: SiteConfig
     store: StoreConfig
     devices: tuple[DeviceConfig, ...]
+    #: component sections by name (``components.SECTIONS``), each its component's typed config
     sections: Mapping[str, Any]
     #: worth a look, never a reason not to start (e.g. a serial port not plugged in yet)
     warnings: tuple[Problem, ...] = ()
+    actuators: ActuatorsConfig = field(default_factory=ActuatorsConfig)
 
     @property
     def config_dir(self) -> Path:
@@ -144,7 +135,7 @@ def _checked(raw: dict[str, Any], path: Path, problems: Problems, check_data_dir
 def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
                  check_data_dir: bool = True) -> GatewayConfig | None:
     config_dir = path.parent
-    known_sections = list(CORE_SECTIONS) + list(SECTION_PARSERS)
+    known_sections = list(CORE_SECTIONS) + [section.name for section in SECTIONS]
     for key in raw:
         if key not in known_sections:
             problems.add(key, f"unknown section '{key}'{did_you_mean(key, known_sections)}")
@@ -161,19 +152,19 @@ def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
         return None
 
     points = {f"{d.name}/{p.name}": p for d in devices for p in d.points}
+    actuators = parse_actuators_section(raw.get("actuators", {}), problems, points)
     ctx = SectionContext(site, config_dir, points, {d.name: d for d in devices})
     sections: dict[str, Any] = {}
-    for name, target in SECTION_PARSERS.items():
-        if name not in raw:
+    for section in SECTIONS:
+        if section.name not in raw:
             continue
-        module_name, func_name = target.split(":")
         try:
-            parser = getattr(importlib.import_module(module_name), func_name)
+            parser = load_target(section.parser)
         except (ImportError, AttributeError):
-            problems.add(name, f"section '{name}' is not supported by this build of the gateway")
+            problems.add(section.name, f"section '{section.name}' is not supported by this build of the gateway")
             continue
-        sections[name] = parser(raw[name], problems, ctx)
-    return GatewayConfig(path, site, store, tuple(devices), sections, tuple(problems.warnings))
+        sections[section.name] = parser(raw[section.name], problems, ctx)
+    return GatewayConfig(path, site, store, tuple(devices), sections, tuple(problems.warnings), actuators)
 
 
 def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: bool) -> SiteConfig | None:
@@ -294,5 +285,5 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
     return devices
 
 
-def _is_polled(driver_class: type[Driver]) -> bool:
+def _is_polled(driver_class: type[Driver[Any]]) -> bool:
     return driver_class.poll is not Driver.poll

@@ -21,7 +21,7 @@ from .judgement import default_stale_after, device_status
 from .model import Reading, Value
 from .plain import error_reason, plain_error
 from .resources import SharedResources
-from .state import StateStore
+from .store.state import NamespacedState
 from .store.store import Store
 
 log = logging.getLogger("gateway.devices")
@@ -32,6 +32,8 @@ MAX_BACKOFF = 300.0
 
 @dataclass
 class DeviceHealth:
+    """What the core knows of one device's driver: its state, restarts, last error and readings."""
+
     state: str = "starting"  # starting | running | backoff | stopped | disabled
     restarts: int = 0
     last_error: str | None = None
@@ -50,11 +52,14 @@ class DeviceHealth:
 
 
 class DeviceRunner:
+    """Runs one device's driver: opens it, polls it or lets it push, and restarts it with
+    backoff when it fails; the device's health is kept here."""
+
     def __init__(self, config: DeviceConfig, ctx: DriverContext, clock: Clock):
         self.config = config
         self.ctx = ctx
         self.clock = clock
-        self.driver: Driver | None = None
+        self.driver: Driver[Any] | None = None
         self.health = DeviceHealth()
         self._ready = asyncio.Event()
         #: silence after which the device is stale; set from the driver kind once it exists
@@ -113,7 +118,7 @@ class DeviceRunner:
                 await self.clock.sleep(delay)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _poll_loop(self, driver: Driver, interval: float) -> None:
+    async def _poll_loop(self, driver: Driver[Any], interval: float) -> None:
         next_at = self.clock.monotonic()
         consecutive_failures = 0
         while True:
@@ -140,7 +145,7 @@ class DeviceRunner:
                 delay = 0
             await self.clock.sleep(delay)
 
-    async def _close(self, driver: Driver) -> None:
+    async def _close(self, driver: Driver[Any]) -> None:
         try:
             await asyncio.shield(driver.close())
         except Exception as exc:  # noqa: BLE001
@@ -197,7 +202,7 @@ class Devices:
                 config_dir=config.config_dir,
                 log=logging.LoggerAdapter(logging.getLogger(f"gateway.driver.{device.driver}"),
                                           {"device": device.name}),
-                state=StateStore(store, f"driver:{device.name}"),
+                state=NamespacedState(store, f"driver:{device.name}"),
                 shared=self.shared,
                 publish=publish,
             )

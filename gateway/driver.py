@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from .entrypoints import EntryPoint, entry_points
 from .model import Reading, Value
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from .clock import Clock
     from .config import DeviceConfig, SiteConfig
     from .resources import SharedResources
-    from .state import StateStore
 
 ENTRY_POINT_GROUP = "gateway.drivers"
 
@@ -74,6 +73,21 @@ class DriverContext:
         )
 
 
+class StateStore(Protocol):
+    """Durable key-value state of one driver instance (LoRaWAN frame counters, a meter's last
+    total), kept in the buffer so a power cut loses nothing. Values are JSON-able."""
+
+    async def get(self, key: str) -> Any: ...
+
+    async def all(self) -> dict[str, Any]: ...
+
+    async def put(self, key: str, value: Any) -> None: ...
+
+    async def put_many(self, items: dict[str, Any]) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DemoPart:
     """What a driver family adds to ``gateway demo``: its devices on the demo site and the
@@ -89,13 +103,20 @@ class DemoPart:
     defaults: Mapping[str, str] = field(default_factory=dict)
 
 
-class Driver(abc.ABC):
-    """Base class of every device driver.
+#: a driver family's own typed options (what ``parse_options`` returns)
+OptionsT = TypeVar("OptionsT")
+
+
+class Driver(abc.ABC, Generic[OptionsT]):
+    """Base class of every device driver, generic over its options type.
 
     A driver is either polled (set ``poll_interval`` and implement ``poll``) or pushes
     readings itself (override ``run`` and call ``ctx.publish``). Writable points are
     declared in ``declare_points`` with ``writable=True`` and served by ``write``.
+    ``self.options`` is what ``parse_options`` returned for this device.
     """
+
+    options: OptionsT
 
     #: entry-point name, e.g. "modbus"
     name: ClassVar[str] = ""
@@ -112,7 +133,7 @@ class Driver(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def parse_options(cls, options: Table, config_dir: Path) -> Any:
+    def parse_options(cls, options: Table, config_dir: Path) -> OptionsT | None:
         """Validate this device's ``[devices.options]``; report problems through ``options``.
 
         Call ``options.finish()`` so misspelt keys are reported. Return a typed object.
@@ -120,11 +141,12 @@ class Driver(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def declare_points(cls, options: Any) -> Sequence[PointSpec]:
-        """The points a device with these options offers, known before it starts."""
+    def declare_points(cls, options: OptionsT | None) -> Sequence[PointSpec]:
+        """The points a device with these options offers, known before it starts (None: the
+        options had problems, which are reported already; declare what can be known)."""
 
     @classmethod
-    def relayed_from(cls, options: Any) -> str | None:
+    def relayed_from(cls, options: OptionsT) -> str | None:
         """The other gateway whose readings a device with these options relays (that gateway
         forwards them upstream itself, so the uplink here skips them), or None: the readings
         originate here. Only drivers that read other gateways override this."""
@@ -176,7 +198,7 @@ def available_drivers() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_driver(name: str) -> type[Driver]:
+def load_driver(name: str) -> type[Driver[Any]]:
     ep = available_drivers()[name]
     cls = ep.load()
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
@@ -184,10 +206,10 @@ def load_driver(name: str) -> type[Driver]:
     return cls
 
 
-def loadable_drivers() -> dict[str, type[Driver]]:
+def loadable_drivers() -> dict[str, type[Driver[Any]]]:
     """Every installed driver class that imports, by name; one that does not (a missing
     optional dependency) is left out with a warning, as a site that uses it would report."""
-    found: dict[str, type[Driver]] = {}
+    found: dict[str, type[Driver[Any]]] = {}
     for name in available_drivers():
         try:
             found[name] = load_driver(name)

@@ -88,6 +88,9 @@ class Subscription:
 
 
 class Hub:
+    """Where readings go after a driver publishes them: the store's queue first, then every
+    subscriber (rules, Observe, the console), and the latest value of each point."""
+
     def __init__(self, buffer: Buffer):
         """``buffer`` is the store. A batch is queued for it before anyone acts on it when
         its queue has room; when it has none, subscribers get the batch first and only then

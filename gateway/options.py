@@ -30,6 +30,10 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "tru
 
 
 class Table:
+    """One TOML table read with types: each reader records a wrong type, a missing required
+    key or an out-of-range value as a problem under the table's key, and ``finish()``
+    reports the keys nobody read."""
+
     def __init__(self, raw: Any, problems: Problems, prefix: str = ""):
         self.problems = problems
         self.prefix = prefix

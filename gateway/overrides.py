@@ -20,6 +20,8 @@ log = logging.getLogger("gateway.overrides")
 
 @dataclass(frozen=True, slots=True)
 class Override:
+    """A technician's or an operator's value for one point, held until ``until``."""
+
     point: str
     value: Value
     until: float  # UTC epoch seconds
@@ -28,6 +30,8 @@ class Override:
 
 
 class Overrides:
+    """The active overrides, kept in the buffer's state table so they survive a restart."""
+
     def __init__(self, store: Store, clock: Clock):
         self._store = store
         self._clock = clock

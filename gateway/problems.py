@@ -15,6 +15,9 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """One thing wrong with a file a person wrote: the file, the key (``devices[2].options.port``),
+    what is wrong in plain words, and the line when it is known."""
+
     file: str
     key: str
     message: str

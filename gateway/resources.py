@@ -12,10 +12,15 @@ from typing import Any, Protocol
 
 
 class SharedResource(Protocol):
+    """Something several devices share (a bus, a socket); closed when the last one lets go."""
+
     async def close(self) -> None: ...
 
 
 class SharedResources:
+    """The one owner of every shared resource, by family and key (``modbus``, ``/dev/ttyUSB0``):
+    the first ``acquire`` creates it, every ``release`` counts down, the last one closes it."""
+
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], tuple[Any, int]] = {}
         self._lock = asyncio.Lock()

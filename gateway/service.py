@@ -1,28 +1,30 @@
 """The daemon: one event loop, one TaskGroup, store + hub + devices + optional components.
 
-Components (rules, CoAP API, uplinks) are created from their config sections through
-``COMPONENTS`` and share the service's store, hub, devices and clock.
+Components (rules, CoAP API, uplinks, directory) are created from their config sections
+through ``components.SECTIONS`` and share the store, hub, devices and clock through a
+``ComponentContext``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import json
 import logging
 import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from . import __version__
 from .actuation import EVENT_POINT, Actuation
 from .atomicfile import write_atomically
 from .clock import Clock, SystemClock
+from .components import SECTIONS, Component, ComponentContext
 from .config import GatewayConfig
 from .devices import Devices
+from .driver import load_target
 from .hub import Hub
 from .judgement import hours_of_buffer_left, judge, status_line
 from .overrides import Overrides
@@ -40,29 +42,10 @@ from .updates import UpdateRecord, report_updates
 
 log = logging.getLogger("gateway.service")
 
-#: config section -> "module:Class" of the component it enables, in start order.
-COMPONENTS: dict[str, str] = {
-    "rules": "gateway.rules.component:RulesComponent",
-    "upstreams": "gateway.coap.uplink:UplinksComponent",
-    "api": "gateway.coap.api:ApiComponent",
-    "directory": "gateway.coap.rd_component:DirectoryComponent",
-}
-
 #: SIGTERM to exit, at most: systemd's TimeoutStopSec and a technician both expect it.
 SHUTDOWN_BUDGET = 4.0
 #: of that budget, what components and drivers may use before the store's final flush
 STOP_COMPONENTS_BUDGET = 2.0
-
-
-class Component(Protocol):
-    """What a component class offers; it is built as ``cls(service, section_config)``."""
-
-    name: str
-
-    async def start(self) -> None: ...
-    async def run(self) -> None: ...
-    async def stop(self) -> None: ...
-    def health(self) -> dict[str, Any]: ...
 
 
 class Service:
@@ -77,6 +60,8 @@ class Service:
         self.overrides = Overrides(self.store, self.clock)
         self.actuation = Actuation(self.devices, self.overrides, self.clock, record=self.hub.publish_nowait)
         self.components: dict[str, Component] = {}
+        self.context = ComponentContext(config, self.store, self.hub, self.devices, self.clock, self.overrides,
+                                        self.actuation, self.components, self.health)
         self.started_at = time.time()
         self.ingest = IngestRate()
         self.snapshot_path = config.site.data_dir / SNAPSHOT_FILE
@@ -171,13 +156,10 @@ class Service:
         log.info("event=stopped last_seq=%d clean=%s", self.store.last_seq, str(self.clean_exit).lower())
 
     def _build_components(self) -> None:
-        for section, target in COMPONENTS.items():
-            section_config = self.config.section(section)
-            if section_config is None:
-                continue
-            module_name, class_name = target.split(":")
-            cls = getattr(importlib.import_module(module_name), class_name)
-            self.components[section] = cls(self, section_config)
+        for section in SECTIONS:
+            section_config = self.config.section(section.name)
+            if section_config is not None:
+                self.components[section.name] = load_target(section.component)(self.context, section_config)
 
     async def _watchdog(self) -> None:
         """WATCHDOG=1 only while the loop runs and the store's writer thread answers."""

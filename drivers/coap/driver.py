@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cbor2
 
@@ -28,6 +28,9 @@ from .freshness import retry_delay
 from .options import ONLINE_POINT, CoapOptions, PeerKind, gateway_resource
 from .profile import PayloadError, PointMap, ResourceDef, decode, encode_write
 
+if TYPE_CHECKING:
+    from gateway.config import DeviceConfig
+
 #: under the data dir: one directory per peer holding its OSCORE sequence numbers
 OSCORE_STATE_DIR = "coap-oscore"
 WELL_KNOWN_CORE = "/.well-known/core"
@@ -37,7 +40,7 @@ WELL_KNOWN_CORE = "/.well-known/core"
 REQUESTS_IN_FLIGHT = 16
 
 
-class CoapDriver(Driver):
+class CoapDriver(Driver[CoapOptions]):
     name = "coap"
     dynamic_points = True
     #: a Max-Age of 60 s (the CoAP default) under the default 120 s cap, plus slack
@@ -58,7 +61,7 @@ class CoapDriver(Driver):
             return options.uri
         return None
 
-    def __init__(self, device: Any, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
         super().__init__(device, ctx)
         self.options: CoapOptions = device.options
         self.client: PeerClient | None = None

@@ -10,14 +10,17 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.driver import DemoPart, Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value
 from gateway.options import Table
 
 from .factories import SharedFactory
 from .options import GpioOptions, GpioPoint, parse_gpio_options
+
+if TYPE_CHECKING:
+    from gateway.config import DeviceConfig
 
 FAMILY = "gpio"
 
@@ -34,7 +37,7 @@ class InputState:
         self.changes = 0
 
 
-class GpioDriver(Driver):
+class GpioDriver(Driver[GpioOptions]):
     demo = DemoPart(site="drivers.gpio/demo-site.toml")
     name = FAMILY
     options: GpioOptions
@@ -44,7 +47,9 @@ class GpioDriver(Driver):
         return parse_gpio_options(options, config_dir)
 
     @classmethod
-    def declare_points(cls, options: GpioOptions) -> Sequence[PointSpec]:
+    def declare_points(cls, options: GpioOptions | None) -> Sequence[PointSpec]:
+        if options is None:  # its problems are reported already
+            return []
         specs = []
         for p in options.points:
             if p.type == "pwm":
@@ -54,7 +59,7 @@ class GpioDriver(Driver):
                                        description=f"{p.type} on pin {p.pin}"))
         return specs
 
-    def __init__(self, device: Any, ctx: Any):
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
         super().__init__(device, ctx)
         self._shared: SharedFactory | None = None
         self._outputs: dict[str, tuple[GpioPoint, Any]] = {}

@@ -9,9 +9,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.driver import DemoPart, Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value, is_valid_name_part
 from gateway.options import Table
 
@@ -33,6 +33,9 @@ from .maccommands import answers, split_uplink
 from .server import DownlinkError, NetworkServer, Uplink, tmst_after
 from .session import Session, abp_session, accept_join, check_join, check_uplink, remember_nonce
 
+if TYPE_CHECKING:
+    from gateway.config import DeviceConfig
+
 UPLINK_QUEUE = 64
 MAX_QUEUED_DOWNLINKS = 16
 
@@ -40,7 +43,7 @@ STAT_POINTS = (("rx_received", "rxnb", None), ("rx_ok", "rxok", None), ("rx_forw
                ("ack_ratio", "ackr", "%"), ("tx_received", "dwnb", None), ("tx_emitted", "txnb", None))
 
 
-class LorawanDriver(Driver):
+class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
     commands = {"codecs": "drivers.lorawan.cli:register"}
     demo = DemoPart(site="drivers.lorawan/demo-site.toml", peer="drivers.lorawan.demo:packet_forwarder",
                     defaults={"lorawan_enabled": "false", "lorawan_port": "1700",
@@ -58,7 +61,7 @@ class LorawanDriver(Driver):
     def declare_points(cls, options: lorawan_options.LorawanOptions | None) -> Sequence[PointSpec]:
         return lorawan_options.declare(options)
 
-    def __init__(self, device: Any, ctx: Any):
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
         super().__init__(device, ctx)
         opts: lorawan_options.LorawanOptions = self.options
         self.dev_eui = opts.dev_eui

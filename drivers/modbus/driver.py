@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value
@@ -31,12 +31,15 @@ from .options import ModbusOptions, parse_modbus_options
 from .planner import Block, plan_reads, split_block
 from .profile import PointDef
 
+if TYPE_CHECKING:
+    from gateway.config import DeviceConfig
+
 SHARED_FAMILY = "modbus"
 ONLINE_POINT = "online"
 _MAX_NAMES_IN_LOG = 4
 
 
-class ModbusDriver(Driver):
+class ModbusDriver(Driver[ModbusOptions]):
     demo = DemoPart(site="drivers.modbus/demo-site.toml", peer="drivers.modbus.demo_peer:simulated_modbus",
                     defaults={"modbus_enabled": "false", "modbus_port": "502"})
     name = "modbus"
@@ -46,12 +49,14 @@ class ModbusDriver(Driver):
         return parse_modbus_options(options, config_dir)
 
     @classmethod
-    def declare_points(cls, options: ModbusOptions) -> Sequence[PointSpec]:
+    def declare_points(cls, options: ModbusOptions | None) -> Sequence[PointSpec]:
+        if options is None:  # its problems are reported already
+            return []
         specs = [PointSpec(p.name, p.unit, p.kind, p.writable, p.description) for p in options.profile.points]
         specs.append(PointSpec(ONLINE_POINT, None, "bool", False, "device answers on the bus"))
         return specs
 
-    def __init__(self, device: Any, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
         super().__init__(device, ctx)
         self.options: ModbusOptions = device.options
         self._points = {p.name: p for p in self.options.profile.points}

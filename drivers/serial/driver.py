@@ -11,9 +11,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.driver import DemoPart, Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value
 from gateway.options import Table
 
@@ -21,6 +21,9 @@ from . import protocols
 from .events import BadFrame, Event, Frame, Junk
 from .link import SerialLink
 from .options import SerialOptions, parse_serial_options
+
+if TYPE_CHECKING:
+    from gateway.config import DeviceConfig
 
 FAMILY = "serial"
 #: readings kept while the store applies back-pressure; beyond this the oldest are dropped
@@ -38,7 +41,7 @@ class _Waiter:
         self.future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
 
 
-class SerialDriver(Driver):
+class SerialDriver(Driver[SerialOptions]):
     demo = DemoPart(site="drivers.serial/demo-site.toml", peer="drivers.serial.demo:pms5003_peer",
                     defaults={"serial_air_enabled": "false", "serial_air_port": "/dev/null"})
     name = FAMILY
@@ -51,10 +54,12 @@ class SerialDriver(Driver):
         return parse_serial_options(options, config_dir)
 
     @classmethod
-    def declare_points(cls, options: SerialOptions) -> Sequence[PointSpec]:
+    def declare_points(cls, options: SerialOptions | None) -> Sequence[PointSpec]:
+        if options is None:  # its problems are reported already
+            return []
         return protocols.declare_points(options)
 
-    def __init__(self, device: Any, ctx: Any):
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
         super().__init__(device, ctx)
         self._parser = protocols.make_parser(self.options)
         self._commands = {c.point: c for c in self.options.commands}

@@ -10,14 +10,17 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.driver import DemoPart, Driver, PointSpec, WriteError
+from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value, is_valid_name_part
 from gateway.options import Table
 
 from .profiles import PROFILES, SimPoint
 from .signals import WAVEFORMS, Signal
+
+if TYPE_CHECKING:
+    from gateway.config import DeviceConfig
 
 STREETLIGHT_WATTS = 120.0
 
@@ -30,7 +33,7 @@ class SimulatedOptions:
     fail_every: int  # raise on every Nth poll, 0 = never; for exercising restarts
 
 
-class SimulatedDriver(Driver):
+class SimulatedDriver(Driver[SimulatedOptions]):
     demo = DemoPart(site="drivers.simulated/demo-site.toml")
     name = "simulated"
 
@@ -65,10 +68,12 @@ class SimulatedDriver(Driver):
         return SimulatedOptions(profile or "custom", seed or 0, tuple(points), fail_every or 0)
 
     @classmethod
-    def declare_points(cls, options: SimulatedOptions) -> Sequence[PointSpec]:
+    def declare_points(cls, options: SimulatedOptions | None) -> Sequence[PointSpec]:
+        if options is None:  # its problems are reported already
+            return []
         return [PointSpec(p.name, p.unit, p.kind, p.writable) for p in options.points]
 
-    def __init__(self, device: Any, ctx: Any):
+    def __init__(self, device: DeviceConfig, ctx: DriverContext):
         super().__init__(device, ctx)
         rng = random.Random(f"{device.name}:{self.options.seed}")
         self._signals = {

@@ -37,6 +37,8 @@ def command(args: argparse.Namespace) -> int:
     verdict = "OK" if not rule_problems else "site config OK, rule files have problems"
     print(f"{args.config}: {verdict} - site '{config.site.id}', {len(config.devices)} devices, "
           f"{points} points ({writable} writable)")
+    if config.actuators.points:
+        print(f"  actuators: {config.actuators.summary()}")
     for name, section in config.sections.items():
         summary = getattr(section, "summary", None)
         if callable(summary):

@@ -104,7 +104,7 @@ def _set(config: GatewayConfig, path: Path, point: str, text: str, duration_text
     if duration <= 0:
         print("--for must be longer than 0s", file=sys.stderr)
         return 2
-    settings = getattr(config.section("actuators"), "points", {}).get(point)
+    settings = config.actuators.get(point)
     if settings is not None and isinstance(value, int | float) and not isinstance(value, bool):
         if (settings.min is not None and value < settings.min) or (settings.max is not None and value > settings.max):
             print(f"{point}: {value} is outside the allowed range {settings.min:g}..{settings.max:g}"

@@ -125,7 +125,7 @@ def make_engine(config: GatewayConfig, rules: Iterable[Rule], now: float, *,
     """An engine for ``rules`` as the daemon would build it, its clock at ``now``."""
     site = config.site
     engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
-                    getattr(config.section("actuators"), "points", None) or {}, now=now,
+                    config.actuators.points, now=now,
                     default_stale_after=getattr(config.section("rules"), "stale_after", 300.0))
     if started_at is not None:
         engine.started_at = started_at

@@ -1,6 +1,6 @@
 """The CoAP API component: binds the server, builds the resource tree, feeds Observe.
 
-Started by the service from ``[api]``; resources live in ``api_resources``, keys in ``security``.
+Started by the service from ``[api]`` with a ``ComponentContext``; resources live in ``api_resources``, keys in ``security``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .api_resources import (
 from .security import Policy, SecurityError, ServerCredentials, oscore_site
 
 if TYPE_CHECKING:
-    from ..service import Service
+    from ..components import ComponentContext
 
 log = logging.getLogger("gateway.coap.api")
 
@@ -41,10 +41,10 @@ class ApiError(Exception):
 class ApiComponent:
     name = "api"
 
-    def __init__(self, service: Service, config: ApiConfig):
-        self.service = service
+    def __init__(self, ctx: ComponentContext, config: ApiConfig):
+        self.ctx = ctx
         self.config = config
-        self.state = ApiState(service, config, Policy(config))
+        self.state = ApiState(ctx, config, Policy(config))
         self.site = coap_resource.Site()
         self.points_site = coap_resource.Site()
         self.overrides_site = coap_resource.Site()
@@ -67,7 +67,7 @@ class ApiComponent:
         self.site.add_resource(["overrides"], OverridesResource(state))
         self.site.add_resource(["points"], self.points_site)
         self.site.add_resource(["overrides"], self.overrides_site)
-        for name, spec in self.service.config.points.items():
+        for name, spec in self.ctx.config.points.items():
             self._add_point(name, spec.kind, spec.writable)
 
     def _add_point(self, name: str, kind: str = "number", writable: bool = False) -> PointResource:
@@ -84,7 +84,7 @@ class ApiComponent:
     async def start(self) -> None:
         cfg = self.config
         try:
-            self._credentials = ServerCredentials(cfg, self.service.config.site.data_dir)
+            self._credentials = ServerCredentials(cfg, self.ctx.config.site.data_dir)
         except SecurityError as exc:
             raise ApiError(f"[api]: {exc}") from None
         credentials = self._credentials.map if cfg.clients else None
@@ -112,7 +112,7 @@ class ApiComponent:
             raise ApiError(f"[api]: cannot listen on {cfg.bind} port {cfg.port}"
                            f"{'' if cfg.dtls_port is None else f' / DTLS {cfg.dtls_port}'}: "
                            f"{exc.strerror or exc}") from None
-        self._subscription = self.service.hub.subscribe(
+        self._subscription = self.ctx.hub.subscribe(
             "api-observe", maxsize=cfg.observe_queue, overflow="drop_oldest")
         log.info("event=api_listening uris=%s oscore_clients=%d dtls_clients=%d public=%s",
                  ",".join(self.listening), len(cfg.oscore_clients), len(cfg.psk_clients),
@@ -137,7 +137,7 @@ class ApiComponent:
 
     async def stop(self) -> None:
         if self._subscription is not None:
-            self.service.hub.unsubscribe(self._subscription)
+            self.ctx.hub.unsubscribe(self._subscription)
             self._subscription = None
         contexts, self._contexts = self._contexts, []
         for context in reversed(contexts):

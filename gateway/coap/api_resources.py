@@ -24,7 +24,7 @@ from .api_config import ApiConfig
 from .security import Decision, Policy
 
 if TYPE_CHECKING:
-    from ..service import Service
+    from ..components import ComponentContext
 
 log = logging.getLogger("gateway.coap.api")
 
@@ -46,9 +46,9 @@ class ApiCounters:
 
 @dataclass
 class ApiState:
-    """What every resource shares: the service, the config, the policy and the counters."""
+    """What every resource shares: the component context, the config, the policy and the counters."""
 
-    service: Service
+    ctx: ComponentContext
     config: ApiConfig
     policy: Policy
     counters: ApiCounters = field(default_factory=ApiCounters)
@@ -177,7 +177,7 @@ class ReadingsResource(_ApiResource):
             query = codec.parse_readings_query(request.opt.uri_query, cfg.page_size, cfg.max_page_size)
         except codec.RequestError as exc:
             _reject(self.state, request, "query", exc)
-        readings = await self.state.service.store.read_after(query.after, query.limit, query.points)
+        readings = await self.state.ctx.store.read_after(query.after, query.limit, query.points)
         self.state.counters.pages += 1
         self.state.counters.readings_served += len(readings)
         # Max-Age 0: the page after the newest reading changes as soon as a reading arrives.
@@ -204,10 +204,10 @@ class PointResource(_ApiResource, coap_resource.ObservableResource):
         return len(self._observations)
 
     async def latest(self) -> StoredReading | None:
-        reading = self.state.service.hub.latest.get(self.point)
+        reading = self.state.ctx.hub.latest.get(self.point)
         if reading is not None:
             return _as_stored(reading)
-        stored = await self.state.service.store.latest([self.point])
+        stored = await self.state.ctx.store.latest([self.point])
         return stored[0] if stored else None
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
@@ -227,7 +227,7 @@ class PointResource(_ApiResource, coap_resource.ObservableResource):
         except codec.RequestError as exc:
             _reject(self.state, request, "value", exc)
         try:
-            await self.state.service.actuation.write(self.point, value, source="api")
+            await self.state.ctx.actuation.write(self.point, value, source="api")
         except WriteError as exc:
             self.state.counters.write_errors += 1
             raise error.ServiceUnavailable(str(exc)) from None
@@ -250,7 +250,7 @@ class HealthResource(_ApiResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
         content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
-        return _content(codec.encode_document(self.state.service.health(), content_format),
+        return _content(codec.encode_document(self.state.ctx.health(), content_format),
                         content_format, max_age=0)
 
 
@@ -262,7 +262,7 @@ class RulesResource(_ApiResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
         content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
-        rules = self.state.service.components.get("rules")
+        rules = self.state.ctx.components.get("rules")
         document = ({"configured": True, **rules.health()} if rules is not None else
                     {"configured": False, "message": "rules are not configured on this gateway"})
         return _content(codec.encode_document(document, content_format), content_format, max_age=0)
@@ -278,7 +278,7 @@ class OverridesResource(_ApiResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
         content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
-        document = [_override_document(o) for o in self.state.service.overrides.all()]
+        document = [_override_document(o) for o in self.state.ctx.overrides.all()]
         return _content(codec.encode_document(document, content_format), content_format, max_age=0)
 
 
@@ -298,7 +298,7 @@ class OverrideResource(_ApiResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
         content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
-        override = self.state.service.overrides.active(self.point)
+        override = self.state.ctx.overrides.active(self.point)
         if override is None:
             raise error.NotFound(f"{self.point}: no override active")
         return _content(codec.encode_document(_override_document(override), content_format),
@@ -310,13 +310,13 @@ class OverrideResource(_ApiResource):
             value, duration = codec.override_from_body(_body(self.state, request), self.kind, self.point)
         except codec.RequestError as exc:
             _reject(self.state, request, "value", exc)
-        override = await self.state.service.overrides.set(self.point, value, duration, source="api")
+        override = await self.state.ctx.overrides.set(self.point, value, duration, source="api")
         self.state.counters.writes += 1
         log.info("event=override_set point=%s value=%r until=%.0f source=api", self.point, value,
                  override.until)
         try:
             # Apply the held value now; the override keeps rules from changing it meanwhile.
-            await self.state.service.actuation.write(self.point, value, source="api")
+            await self.state.ctx.actuation.write(self.point, value, source="api")
         except WriteError as exc:
             log.warning("event=override_write_failed point=%s error=%r", self.point, str(exc))
         return aiocoap.Message(code=Code.CHANGED)
@@ -325,7 +325,7 @@ class OverrideResource(_ApiResource):
 
     async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_write(request)
-        existed = await self.state.service.overrides.clear(self.point)
+        existed = await self.state.ctx.overrides.clear(self.point)
         self.state.counters.writes += 1
         log.info("event=override_cleared point=%s existed=%s source=api", self.point, existed)
         return aiocoap.Message(code=Code.DELETED)

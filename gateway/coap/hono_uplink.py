@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..components import ComponentContext
 from ..model import StoredReading
 from ..plain import plain_error
 from . import hono, numbers
@@ -29,9 +30,9 @@ RESPONSE_ATTEMPTS = 3
 class HonoUplink(Uplink):
     """Publishes on behalf of the gateway's devices; waits for and answers their commands."""
 
-    def __init__(self, config: UpstreamConfig, service: Any, data_dir: Path):
-        super().__init__(config, service, data_dir)
-        self.service = service
+    def __init__(self, config: UpstreamConfig, ctx: ComponentContext, data_dir: Path):
+        super().__init__(config, ctx, data_dir)
+        self.ctx = ctx
         self.base = config.uri.rstrip("/")
         self.tenant = config.tenant
         #: parts of the in-flight batch already acknowledged: (batch number, parts)
@@ -155,11 +156,11 @@ class HonoUplink(Uplink):
             self._seen.append(command.request_id)
         action = hono.command_action(command, self.config.name)
         if isinstance(action, Command):
-            result = await execute(self.service.actuation, self.service.config.points, action)
+            result = await execute(self.ctx.actuation, self.ctx.config.points, action)
             self.command_counts[result.status] += 1
             status, body = hono.command_response(result)
         elif isinstance(action, Read):
-            latest = self.service.hub.latest.get(action.point)
+            latest = self.ctx.hub.latest.get(action.point)
             self.command_counts["read"] += 1
             status, body = hono.read_response(action.point, latest.value if latest else None,
                                               latest.ts if latest else None)

@@ -13,8 +13,10 @@ import logging
 import time
 from typing import Any
 
+from ..components import ComponentContext
 from ..plain import plain_error
 from . import numbers, rd
+from .api import ApiComponent
 from .rd_config import DirectoryConfig
 from .uplink_policy import Backoff
 
@@ -28,8 +30,8 @@ class DirectoryError(Exception):
 class DirectoryComponent:
     name = "directory"
 
-    def __init__(self, service: Any, config: DirectoryConfig):
-        self.service = service
+    def __init__(self, ctx: ComponentContext, config: DirectoryConfig):
+        self.ctx = ctx
         self.config = config
         self.backoff = Backoff(config.retry_min, config.retry_max)
         self.location: str | None = None        # the registration resource, e.g. /reg/1
@@ -41,12 +43,14 @@ class DirectoryComponent:
         self.registered_at: float | None = None
         self.link_bytes = 0
 
-    def _context(self) -> Any:
-        api = self.service.components.get("api")
-        contexts = getattr(api, "_contexts", None)
-        if not contexts:
+    def _api(self) -> ApiComponent:
+        api = self.ctx.components.get("api")
+        if not isinstance(api, ApiComponent) or not api._contexts:
             raise DirectoryError("[directory] registers the CoAP API's resources: add an [api] section")
-        return contexts[0]
+        return api
+
+    def _context(self) -> Any:
+        return self._api()._contexts[0]
 
     async def start(self) -> None:
         self._context()   # fail at start, with the reason, when there is no API
@@ -100,8 +104,7 @@ class DirectoryComponent:
 
         if self.registration_interface is None:
             self.registration_interface = await self._discover()
-        api = self.service.components["api"]
-        links = rd.link_set(str(api.site.get_resources_as_linkheader())).encode()
+        links = rd.link_set(str(self._api().site.get_resources_as_linkheader())).encode()
         cfg = self.config
         # aiocoap sends a link set above 1024 bytes as Block1 (RFC 7959).
         response = await self._request(POST, self.registration_interface,

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..components import ComponentContext
 from ..model import StoredReading
 from ..plain import plain_error
 from . import numbers
@@ -36,9 +37,9 @@ REPLY_ATTEMPTS = 3
 class ThingsBoardUplink(Uplink):
     """Telemetry per device token; commands from RPC and shared attributes."""
 
-    def __init__(self, config: UpstreamConfig, service: Any, data_dir: Path):
-        super().__init__(config, service, data_dir)
-        self.service = service
+    def __init__(self, config: UpstreamConfig, ctx: ComponentContext, data_dir: Path):
+        super().__init__(config, ctx, data_dir)
+        self.ctx = ctx
         entry = config.credentials
         assert entry is not None and entry.token is not None
         self.gateway_token: str = entry.token
@@ -99,14 +100,14 @@ class ThingsBoardUplink(Uplink):
                                        name=f"uplink:{self.config.name}:{device}:{kind}")
 
     def _writable_devices(self) -> set[str]:
-        return {name.split("/", 1)[0] for name, spec in self.service.config.points.items() if spec.writable}
+        return {name.split("/", 1)[0] for name, spec in self.ctx.config.points.items() if spec.writable}
 
     async def _health_loop(self) -> None:
         while True:
             _raise_if_cancelling()
             if self.state != "backoff":      # a platform pushing back gets no extra requests
                 try:
-                    payload = tb.health_telemetry(self.service.health(), self.clock.time())
+                    payload = tb.health_telemetry(self.ctx.health(), self.clock.time())
                     code, _ = await self._post(tb.telemetry_path(self.gateway_token), payload)
                     if numbers.code_class(code) == 2:
                         self.health_sent += 1
@@ -168,7 +169,7 @@ class ThingsBoardUplink(Uplink):
 
     async def _notification(self, device: str, token: str, kind: str, payload: bytes) -> None:
         platform = self.config.name
-        points = self.service.config.points
+        points = self.ctx.config.points
         try:
             if kind == "attributes":
                 writable = [n for n, s in points.items() if s.writable]
@@ -194,7 +195,7 @@ class ThingsBoardUplink(Uplink):
         if isinstance(action, Command):
             reply = tb.rpc_reply(await self._execute(action))
         elif isinstance(action, Read):
-            latest = self.service.hub.latest.get(action.point)
+            latest = self.ctx.hub.latest.get(action.point)
             reply = tb.read_reply(action.point, latest.value if latest else None, latest.ts if latest else None)
         else:
             self.command_counts[action.status] += 1
@@ -204,7 +205,7 @@ class ThingsBoardUplink(Uplink):
         await self._reply(token, rpc.id, reply)
 
     async def _execute(self, command: Command) -> CommandResult:
-        result = await execute(self.service.actuation, self.service.config.points, command)
+        result = await execute(self.ctx.actuation, self.ctx.config.points, command)
         self.command_counts[result.status] += 1
         return result
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..components import ComponentContext
 from ..model import StoredReading
 from ..plain import plain_error
 from . import numbers
@@ -51,10 +52,10 @@ class Batch:
 class Uplink:
     """Delivers one upstream's stream: gather, persist the in-flight batch, send until acked."""
 
-    def __init__(self, config: UpstreamConfig, service: Any, data_dir: Path):
+    def __init__(self, config: UpstreamConfig, ctx: ComponentContext, data_dir: Path):
         self.config = config
-        self.store = service.store
-        self.clock = service.clock
+        self.store = ctx.store
+        self.clock = ctx.clock
         self.data_dir = data_dir
         self.backoff = Backoff(config.retry_min, config.retry_max)
         self.namespace = f"uplink:{config.name}"
@@ -81,7 +82,7 @@ class Uplink:
         self.attempts = 0
         self.readings_dropped_announced = 0
         #: devices relaying another gateway's readings: that gateway forwards them, we do not
-        self.relayed = relayed_devices(getattr(service, "config", None))
+        self.relayed = relayed_devices(getattr(ctx, "config", None))
         self.readings_skipped_relayed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -424,18 +425,18 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def make_uplink(config: UpstreamConfig, service: Any, data_dir: Path) -> Uplink:
+def make_uplink(config: UpstreamConfig, ctx: ComponentContext, data_dir: Path) -> Uplink:
     """The delivery class for an upstream's profile (new profiles live in their own modules)."""
     if config.format == "hono":
         from .hono_uplink import HonoUplink
 
-        return HonoUplink(config, service, data_dir)
+        return HonoUplink(config, ctx, data_dir)
     if config.format == "thingsboard" and config.credentials and (
             config.credentials.device_tokens or config.commands or config.health_interval):
         from .thingsboard_uplink import ThingsBoardUplink
 
-        return ThingsBoardUplink(config, service, data_dir)
-    return Uplink(config, service, data_dir)
+        return ThingsBoardUplink(config, ctx, data_dir)
+    return Uplink(config, ctx, data_dir)
 
 
 class UplinksComponent:
@@ -443,14 +444,14 @@ class UplinksComponent:
 
     name = "upstreams"
 
-    def __init__(self, service: Any, config: UpstreamsConfig):
-        self.service = service
+    def __init__(self, ctx: ComponentContext, config: UpstreamsConfig):
+        self.ctx = ctx
         self.config = config
-        self.uplinks = {u.name: make_uplink(u, service, config.data_dir) for u in config.upstreams}
+        self.uplinks = {u.name: make_uplink(u, ctx, config.data_dir) for u in config.upstreams}
         for uplink in self.uplinks.values():
             # Retention must keep what an upstream has not acknowledged yet.
-            if uplink.config.cursor_name not in service.store.consumers:
-                service.store.consumers.append(uplink.config.cursor_name)
+            if uplink.config.cursor_name not in ctx.store.consumers:
+                ctx.store.consumers.append(uplink.config.cursor_name)
 
     async def start(self) -> None:
         for uplink in self.uplinks.values():

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..actuation import WriteSkipped
+from ..components import ComponentContext
 from ..driver import WriteError
 from ..model import Reading
-from ..state import StateStore
+from ..store.state import NamespacedState
 from .accepted import AcceptedCopies
 from .config import RulesConfig
 from .engine import Engine
@@ -40,19 +41,18 @@ MAX_VIRTUAL_DEPTH = 8
 class RulesComponent:
     name = "rules"
 
-    def __init__(self, service: Any, config: RulesConfig):
-        self.service = service
+    def __init__(self, ctx: ComponentContext, config: RulesConfig):
+        self.ctx = ctx
         self.config = config
-        self.clock = service.clock
-        self.actuation = service.actuation
-        self.state = StateStore(service.store, STATE_NAMESPACE)
-        actuators = service.config.section("actuators")
-        site = service.config.site
-        self.directory = RuleDirectory(config.directory, service.config.points,
+        self.clock = ctx.clock
+        self.actuation = ctx.actuation
+        self.state = NamespacedState(ctx.store, STATE_NAMESPACE)
+        site = ctx.config.site
+        self.directory = RuleDirectory(config.directory, ctx.config.points,
                                        site_has_location=site.latitude is not None,
                                        accepted=AcceptedCopies(site.data_dir))
         self.engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
-                             getattr(actuators, "points", None) or {}, now=self.clock.time(),
+                             ctx.config.actuators.points, now=self.clock.time(),
                              default_stale_after=config.stale_after)
         self._wanted: frozenset[str] = frozenset()
         self._subscription: Any = None
@@ -87,7 +87,7 @@ class RulesComponent:
         if stale_keys:
             await self.state.put_many(stale_keys)
         await self._prime(self.engine.points)
-        self._subscription = self.service.hub.subscribe(
+        self._subscription = self.ctx.hub.subscribe(
             "rules", maxsize=QUEUE_BATCHES, overflow="block", accepts=self._accepts)
         self._hold_failsafes()
         await self._keep_accepted_copies()
@@ -108,11 +108,11 @@ class RulesComponent:
         if not new:
             return
         now = self.clock.time()
-        latest = await self.service.store.latest(new)
+        latest = await self.ctx.store.latest(new)
         history: list[Any] = []
         for point, seconds in self.engine._window_span.items():
             if point in new:
-                history.extend(await self.service.store.history(point, now - seconds, now))
+                history.extend(await self.ctx.store.history(point, now - seconds, now))
         self.engine.prime(Reading(r.point, r.value, r.ts, r.unit) for r in [*history, *latest])
 
     async def run(self) -> None:
@@ -125,7 +125,7 @@ class RulesComponent:
 
     async def stop(self) -> None:
         if self._subscription is not None:
-            self.service.hub.unsubscribe(self._subscription)
+            self.ctx.hub.unsubscribe(self._subscription)
         await self._save_dirty()
 
     # -- the engine's inputs --------------------------------------------------------------
@@ -232,7 +232,7 @@ class RulesComponent:
             body = {"rule": command.rule, "result": command.kind, "message": command.value}
             reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
                               clock_synced=self.clock.synced())
-        self.service.hub.publish_nowait([reading])  # a record: never wait on the store
+        self.ctx.hub.publish_nowait([reading])  # a record: never wait on the store
 
     async def _write(self, command: Command) -> None:
         prefix = "rule" if command.kind == "set" else "failsafe"
@@ -322,7 +322,7 @@ class RulesComponent:
     async def _report_rejected(self, result: ReloadResult) -> None:
         """An ``events/rules`` reading, so the rejection travels upstream with the readings."""
         outcomes = {Path(p).name: self.directory.outcome(Path(p)) for p in result.rejected}
-        self.service.hub.publish_nowait([Reading(
+        self.ctx.hub.publish_nowait([Reading(
             "events/rules", json.dumps({"result": "rejected", "files": list(result.rejected),
                                         "outcome": outcomes, "problems": self.last_reload_problems[:20]}),
             self.clock.time(), clock_synced=self.clock.synced())])

@@ -1,4 +1,4 @@
-"""The ``[rules]`` and ``[actuators."device/point"]`` config sections, parsed into typed objects.
+"""The ``[rules]`` config section, parsed into typed objects.
 
 Parsing ``[rules]`` also loads every rule file, so ``gateway check`` lists rule problems
 (file, line, rule, field) next to config problems. Rule-file problems never stop the daemon,
@@ -14,10 +14,9 @@ from typing import Any
 
 from ..driver import PointSpec
 from ..options import Table
-from ..problems import Problem, Problems, did_you_mean
+from ..problems import Problem, Problems
 from .accepted import AcceptedCopies
 from .engine import DEFAULT_STALE_AFTER
-from .model import ActuatorSettings
 from .ruleset import RuleDirectory
 
 
@@ -50,18 +49,6 @@ class RulesConfig:
         return text
 
 
-@dataclass(frozen=True)
-class ActuatorsConfig:
-    points: Mapping[str, ActuatorSettings]
-
-    def get(self, point: str) -> ActuatorSettings | None:
-        return self.points.get(point)
-
-    def summary(self) -> str:
-        guarded = sum(1 for s in self.points.values() if s.fail_safe is not None)
-        return f"{len(self.points)} actuators with safety settings, {guarded} with a fail-safe value"
-
-
 def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
     table = Table(raw, problems, "rules")
     directory_text: str | None = table.str("directory", "rules")
@@ -86,52 +73,6 @@ def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
     return RulesConfig(config.directory, config.reload_interval, config.stale_after, config.enabled,
                        config.points, len(rules_dir.rules), len(rules_dir.active),
                        (*result.problems, *copy_problems), outcomes, rules_dir.unguarded_writes())
-
-
-def parse_actuators_section(raw: Any, problems: Problems, ctx: Any) -> ActuatorsConfig:
-    root = Table(raw, problems, "actuators")
-    points: dict[str, ActuatorSettings] = {}
-    writable = [p for p, spec in ctx.points.items() if spec.writable]
-    for name in list(root.raw):
-        key = f'actuators."{name}"'
-        table = Table(root.raw[name], problems, key)
-        spec: PointSpec | None = ctx.points.get(name)
-        fail_safe = table.number_or_str("fail_safe", None)
-        low = table.float("min", None)
-        high = table.float("max", None)
-        max_rate = table.float("max_rate", None, min=0)
-        min_interval = table.duration("min_interval", 0.0, min=0)
-        stale_after = table.duration("stale_after", None, min=1)
-        table.finish()
-        if spec is None:
-            problems.add(key, f"unknown point '{name}'{did_you_mean(name, writable)}")
-            continue
-        if not spec.writable:
-            problems.add(key, f"'{name}' is not writable{did_you_mean(name, writable)}")
-            continue
-        numeric = (low, high, max_rate)
-        if spec.kind != "number" and any(v is not None for v in numeric):
-            problems.add(key, f"min, max and max_rate only apply to number points; '{name}' is {spec.kind}")
-            continue
-        if low is not None and high is not None and low > high:
-            table.error("min", f"min ({low:g}) is above max ({high:g})")
-            continue
-        if fail_safe is not None:
-            kinds = {"number": (int, float), "bool": (bool,), "string": (str,)}[spec.kind]
-            if not isinstance(fail_safe, kinds) or (spec.kind == "number" and isinstance(fail_safe, bool)):
-                table.error("fail_safe", f"{name} is a {spec.kind} point, got {fail_safe!r}")
-                continue
-            if spec.kind == "number" and isinstance(fail_safe, int | float) and (
-                    (low is not None and fail_safe < low) or
-                    (high is not None and fail_safe > high)):
-                table.error("fail_safe", f"{fail_safe!r} is outside min..max ({_fmt(low)}..{_fmt(high)})")
-                continue
-        points[name] = ActuatorSettings(name, fail_safe, low, high, max_rate, min_interval or 0.0, stale_after)
-    return ActuatorsConfig(points)
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
 
 
 def _is_dir(path: Path) -> bool:

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..actuators import ActuatorSettings
 from ..model import Reading, Value
 from .expr import EvalError, truth
-from .model import MAX_QUEUED, RULES_EVENT_POINT, ActuatorSettings, Command, Rule, Trigger
+from .model import MAX_QUEUED, RULES_EVENT_POINT, Command, Rule, Trigger
 from .timeofday import SiteTimes, SunSpec
 
 DEFAULT_STALE_AFTER = 300.0

@@ -1,4 +1,4 @@
-"""Typed rules, triggers, actions, actuator safety settings and the commands the engine emits.
+"""Typed rules, triggers, actions and the commands the engine emits.
 
 Rule files are parsed into these frozen values once; the engine never reads raw TOML.
 """
@@ -20,19 +20,6 @@ VIRTUAL_DEVICE = "virtual"
 EVENTS_DEVICE = "events"
 RULES_EVENT_POINT = "events/rules"
 ACTUATION_EVENT_POINT = "events/actuation"
-
-
-@dataclass(frozen=True, slots=True)
-class ActuatorSettings:
-    """Safety settings of one writable point, from ``[actuators."device/point"]``."""
-
-    point: str
-    fail_safe: Value | None = None
-    min: float | None = None
-    max: float | None = None
-    max_rate: float | None = None  # units per second
-    min_interval: float = 0.0
-    stale_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

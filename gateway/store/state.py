@@ -1,4 +1,5 @@
-"""Durable key-value state for one owner (a driver, the rules engine), kept in the buffer.
+"""Durable key-value state for one owner (a driver, the rules engine), kept in the buffer:
+the store's side of the driver SDK's ``StateStore`` protocol.
 
 LoRaWAN frame counters, rule timers and overrides live here so a power cut loses nothing.
 """
@@ -7,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .store.store import Store
+from .store import Store
 
 
-class StateStore:
+class NamespacedState:
+    """One owner's namespace of the buffer's state table."""
+
     def __init__(self, store: Store, namespace: str):
         self._store = store
         self.namespace = namespace

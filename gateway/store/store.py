@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..config import StoreConfig
 from ..model import Reading, StoredReading
+from .config import StoreConfig
 from .database import (
     DROPPED_UNFORWARDED,
     EVICTED_AGE,
@@ -39,6 +39,9 @@ STALL_AFTER = 2.0
 
 
 class Store:
+    """The buffer: every reading is committed to SQLite by one writer thread (group commits)
+    before anything is forwarded; reads run on a reader thread, never on the event loop."""
+
     def __init__(self, data_dir: Path, config: StoreConfig, *, now: Callable[[], float] = time.time):
         self.path = data_dir / DB_FILENAME
         self.config = config

@@ -15,9 +15,10 @@ import pytest
 
 from gateway.coap.senml import Dropped, decode_senml_cbor
 from gateway.coap.uplink_format import dropped_in_range
-from gateway.config import StoreConfig, load_config
+from gateway.config import load_config
 from gateway.service import Service
 from gateway.store import Database, Store
+from gateway.store.config import StoreConfig
 from tests.conftest import SITE_HEADER, running, wait_until, write_site
 
 from .receiver import Receiver, free_udp_port

@@ -5,9 +5,9 @@ import sqlite3
 
 import pytest
 
-from gateway.config import StoreConfig
 from gateway.model import Quality, Reading
 from gateway.store import Database, Store, StoreFullError
+from gateway.store.config import StoreConfig
 from gateway.store.database import DROPPED_UNFORWARDED, EVICTED_FORWARDED, SchemaTooNewError
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 

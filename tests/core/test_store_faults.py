@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
-from gateway.config import StoreConfig
 from gateway.hub import Hub
 from gateway.model import Reading
 from gateway.service import Service
 from gateway.store import Database, Store
 from gateway.store import store as store_module
+from gateway.store.config import StoreConfig
 from tests.conftest import running, wait_until
 from tests.core.disk import fill_disk, free_disk
 from tests.core.test_store import readings

@@ -11,9 +11,9 @@ import sqlite3
 
 import pytest
 
-from gateway.config import StoreConfig
 from gateway.model import Reading
 from gateway.store import Database, Store
+from gateway.store.config import StoreConfig
 from gateway.store.database import SchemaTooNewError
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration, Schema
 

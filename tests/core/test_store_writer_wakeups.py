@@ -2,9 +2,9 @@
 
 import asyncio
 
-from gateway.config import StoreConfig
 from gateway.model import Reading
 from gateway.store import Database, Store
+from gateway.store.config import StoreConfig
 
 
 def test_writer_does_not_poll_while_a_partial_batch_waits_and_commits_a_full_one_at_once(

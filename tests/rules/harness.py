@@ -8,12 +8,11 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
+from gateway.actuators import parse_actuators_section
 from gateway.driver import PointSpec
 from gateway.model import Reading
 from gateway.problems import Problems
-from gateway.rules.config import parse_actuators_section
 from gateway.rules.engine import Engine
 from gateway.rules.loader import load_rule_file
 from gateway.rules.replay import format_command, replay
@@ -48,8 +47,7 @@ def load_case(folder: Path) -> Case:
         words = description.split()
         points[name] = PointSpec(name.split("/", 1)[1], kind=words[0], writable="writable" in words)
     problems = Problems(str(folder / "case.toml"))
-    actuators = parse_actuators_section(raw.get("actuators", {}), problems,
-                                        SimpleNamespace(points=points))
+    actuators = parse_actuators_section(raw.get("actuators", {}), problems, points)
     problems.raise_if_any()
     return Case(folder, start, times, points, dict(actuators.points),
                 parse_duration(raw.get("stale_after", "5m")))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.actuators import ActuatorSettings
 from gateway.driver import PointSpec
 from gateway.model import Reading
 from gateway.rules.engine import Engine
 from gateway.rules.loader import load_rule_file
-from gateway.rules.model import ActuatorSettings
 from gateway.rules.replay import advance, replay
 from gateway.rules.timeofday import SiteTimes
 

@@ -1,0 +1,70 @@
+"""The parts of the gateway a site section switches on: one registry of which section is
+parsed by what and runs which component, and the typed context every component is given.
+
+A component is built as ``cls(ctx, section_config)`` and started in registry order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .actuation import Actuation
+    from .clock import Clock
+    from .config import GatewayConfig
+    from .devices import Devices
+    from .hub import Hub
+    from .overrides import Overrides
+    from .store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A top-level site section that belongs to a component."""
+
+    name: str
+    #: ``module:function`` called as ``parse(raw, problems, SectionContext)``; returns the
+    #: section's typed config (and reports problems with the section's keys)
+    parser: str
+    #: ``module:Class`` of the component the section runs
+    component: str
+
+
+#: in start order; each is imported only when a site has its section
+SECTIONS: tuple[Section, ...] = (
+    Section("rules", "gateway.rules.config:parse_rules_section", "gateway.rules.component:RulesComponent"),
+    Section("upstreams", "gateway.coap.uplink_config:parse_upstreams_section", "gateway.coap.uplink:UplinksComponent"),
+    Section("api", "gateway.coap.api_config:parse_api_section", "gateway.coap.api:ApiComponent"),
+    Section("directory", "gateway.coap.rd_config:parse_directory_section",
+            "gateway.coap.rd_component:DirectoryComponent"),
+)
+
+
+class Component(Protocol):
+    """What a component class offers the service."""
+
+    name: str
+
+    async def start(self) -> None: ...
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentContext:
+    """What the service shares with its components: the one store, hub, devices, actuation
+    path and clock, and the other components (the API shows the rules' and uplinks' state)."""
+
+    config: GatewayConfig
+    store: Store
+    hub: Hub
+    devices: Devices
+    clock: Clock
+    overrides: Overrides
+    actuation: Actuation
+    components: Mapping[str, Component]
+    #: the gateway's whole health document, as ``/health`` and ``gateway status`` show it
+    health: Callable[[], dict[str, Any]]
