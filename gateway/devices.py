@@ -28,6 +28,8 @@ log = logging.getLogger("gateway.devices")
 
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
+#: while stopping, a device task still running after this is cancelled again
+RECANCEL_INTERVAL = 0.5
 
 
 @dataclass
@@ -155,7 +157,8 @@ class DeviceRunner:
         if self.driver is None:
             raise WriteError(f"{self.config.name}/{point}: device is {self.health.state}, cannot write")
         try:
-            await asyncio.wait_for(self.driver.write(point, value), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancellation
+                await self.driver.write(point, value)
             self.health.writes += 1
         except Exception:
             self.health.write_errors += 1
@@ -193,6 +196,7 @@ class Devices:
         self.config = config
         self.shared = shared or SharedResources()
         self.runners: dict[str, DeviceRunner] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         for device in config.devices:
             ctx = DriverContext(
                 device=device.name,
@@ -208,9 +212,30 @@ class Devices:
             )
             self.runners[device.name] = DeviceRunner(device, ctx, clock)
 
-    def start(self, tg: asyncio.TaskGroup) -> None:
+    def start(self) -> None:
+        """Run every device in a task of its own, outside the service's task group, so that
+        ``stop`` bounds how long a stop waits for them: a driver that swallows its
+        cancellation (on Python 3.11 ``asyncio.wait_for`` does when the awaited call finishes
+        in the same instant) would otherwise hold the task group, and the daemon, forever."""
+        loop = asyncio.get_running_loop()
         for runner in self.runners.values():
-            tg.create_task(runner.run(), name=f"device:{runner.config.name}")
+            self._tasks[runner.config.name] = loop.create_task(runner.run(), name=f"device:{runner.config.name}")
+
+    async def stop(self, timeout: float) -> list[str]:
+        """Cancel every device's task, again every ``RECANCEL_INTERVAL`` while it runs on, for
+        at most ``timeout`` seconds; returns the devices whose drivers would not stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pending = {task for task in self._tasks.values() if not task.done()}
+        while pending and loop.time() < deadline:
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=min(RECANCEL_INTERVAL, deadline - loop.time()))
+        stuck = sorted(name for name, task in self._tasks.items() if task in pending)
+        for name in stuck:
+            log.error("event=driver_stop_hung device=%s driver=%s waited=%.1fs", name,
+                      self.runners[name].config.driver, timeout)
+        return stuck
 
     async def write(self, point: str, value: Value) -> None:
         """Write ``device/point``; raises WriteError with a message naming the point."""

@@ -96,7 +96,7 @@ class Service:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.store.run(), name="store")
                 tg.create_task(self.store.run_retention(), name="retention")
-                self.devices.start(tg)
+                self.devices.start()
                 for name, component in self.components.items():
                     tg.create_task(component.run(), name=f"component:{name}")
                 tg.create_task(self._watchdog(), name="watchdog")
@@ -143,6 +143,7 @@ class Service:
                 await asyncio.wait_for(component.stop(), max(stop_by - loop.time(), 0.1))
             except Exception as exc:  # noqa: BLE001
                 log.warning("event=component_stop_failed component=%s error=%r", name, str(exc) or type(exc).__name__)
+        await self.devices.stop(max(stop_by - loop.time(), 0.5))
         try:
             await asyncio.wait_for(self.devices.close(), max(stop_by - loop.time(), 0.1))
         except Exception as exc:  # noqa: BLE001
@@ -167,7 +168,8 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             try:
-                await asyncio.wait_for(self.store.used_bytes(), interval)
+                async with asyncio.timeout(interval):  # not wait_for: it can swallow a cancellation
+                    await self.store.used_bytes()
             except Exception as exc:  # noqa: BLE001
                 log.error("event=watchdog_withheld reason=store_unresponsive error=%r", str(exc))
                 continue

@@ -149,7 +149,8 @@ class GpioDriver(Driver[GpioOptions]):
                     await self._wake.wait()
                 else:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - self.ctx.clock.monotonic()))
+                        async with asyncio.timeout(max(0.0, deadline - self.ctx.clock.monotonic())):
+                            await self._wake.wait()
                 self._wake.clear()
                 await self._flush()
 

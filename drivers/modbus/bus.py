@@ -202,7 +202,10 @@ class Bus:
         self._rx_tail = b""
         self.stats.requests += 1
         try:
-            response = await asyncio.wait_for(call(self._client), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the reply does, and the device's task would never stop
+            async with asyncio.timeout(timeout):
+                response = await call(self._client)
         except TimeoutError:
             if self.settings.transport.is_rtu and looks_like_reply(self._rx_tail, unit, function) \
                     and not rtu_crc_ok(self._rx_tail):
@@ -256,7 +259,8 @@ class Bus:
         self._client.close()
         self.stats.connects += 1
         try:
-            ok = await asyncio.wait_for(self._client.connect(), self.settings.connect_timeout)
+            async with asyncio.timeout(self.settings.connect_timeout):
+                ok = await self._client.connect()
         except (TimeoutError, OSError):
             ok = False
         if not ok or not self._client.connected:

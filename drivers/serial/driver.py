@@ -150,7 +150,8 @@ class SerialDriver(Driver[SerialOptions]):
                     await link.wait_lost()
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), silence - quiet_for)
+                    async with asyncio.timeout(silence - quiet_for):
+                        await self._wake.wait()
             self._wake.clear()
             await self._flush()
 
@@ -186,7 +187,8 @@ class SerialDriver(Driver[SerialOptions]):
                 if waiter is None:
                     return None
                 try:
-                    return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+                    async with asyncio.timeout(timeout):
+                        return await asyncio.shield(waiter.future)
                 except TimeoutError:
                     self.timeouts += 1
                     raise TimeoutError(f"{what} to {request!r} within {timeout:g}s"
