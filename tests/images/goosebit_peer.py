@@ -166,13 +166,15 @@ class Download:
 @dataclass
 class FlakyNetwork:
     """A loopback proxy in front of goosebit: ``cut_first`` devices lose their first download
-    after ``cut_after`` bytes; ``slow`` devices receive artifacts at ``rate`` bytes/s."""
+    after ``cut_after`` bytes; ``slow`` devices receive artifacts at ``rate`` bytes/s;
+    ``corrupt`` devices get one byte of each artifact flipped (a bad link or a bad cache)."""
 
     upstream: int
     cut_first: set[str] = field(default_factory=set)
     cut_after: int = 256 * 1024
     slow: set[str] = field(default_factory=set)
     rate: int = 512 * 1024
+    corrupt: set[str] = field(default_factory=set)
     downloads: list[Download] = field(default_factory=list)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
@@ -246,6 +248,9 @@ class FlakyNetwork:
                         record.bytes_sent = self.cut_after
                         await writer.drain()
                         break
+                    if device in self.corrupt and record.bytes_sent < 65536 <= record.bytes_sent + len(chunk):
+                        at = 65536 - record.bytes_sent
+                        chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1:]
                     record.bytes_sent += len(chunk)
                     if device in self.slow:
                         await asyncio.sleep(len(chunk) / self.rate)

@@ -83,8 +83,9 @@ def with_env(path: Path, env: dict[str, str], argv: list[str]) -> Path:
 class Box:
     """One cabinet: p1 (autoboot.txt), the data partition, /etc/gateway, and its client process."""
 
-    def __init__(self, root: Path, device_id: str, server: str, card: rauc_host.Card | None = None):
-        self.root, self.id, self.card = root, device_id, card
+    def __init__(self, root: Path, device_id: str, server: str, card: rauc_host.Card | None = None,
+                 install: str | None = None):
+        self.root, self.id, self.card, self.install = root, device_id, card, install
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         etc = root / "etc"
@@ -112,8 +113,8 @@ class Box:
             **os.environ, "GATEWAY_TRYBOOT_DIR": str(self.paths.config), "GATEWAY_TRYBOOT_CMDLINE": str(self.paths.cmdline),
             "GATEWAY_TRYBOOT_DT_PARTITION": str(self.paths.dt_partition), "GATEWAY_UPDATE_DIR": str(self.paths.data),
             "GATEWAY_IMAGE_RELEASE": str(self.root / "release")}
-        install = "rauc install" if self.card is not None else \
-            str(executable(self.root / "install", RECORDING_INSTALL.format(python=sys.executable, lib=str(LIB))))
+        install = self.install or ("rauc install" if self.card is not None else str(
+            executable(self.root / "install", RECORDING_INSTALL.format(python=sys.executable, lib=str(LIB)))))
         return {**base, "GATEWAY_IMAGE_LIB": str(LIB), "GATEWAY_HAWKBIT_CONFIG": str(self.root / "etc/updates.toml"),
                 "GATEWAY_HAWKBIT_DIR": str(self.root / "data/update/hawkbit"), "GATEWAY_DATA_DIR": str(self.state),
                 "GATEWAY_HAWKBIT_INSTALL": install, "GATEWAY_HAWKBIT_REBOOT": f"touch {self.root / 'rebooted'}",
@@ -311,3 +312,48 @@ def test_a_rollout_reaches_ten_boxes_resumes_downloads_and_reports_a_rollback(fl
         assert sent < 1.5 * path.stat().st_size, (device, sent)
     print(json.dumps({"bench": "ota_rollout_goosebit", "devices": len(DEVICES), "bundle_bytes": path.stat().st_size,
                       "upload_to_all_reported_s": round(reached_all_s, 1), "killed_at_bytes": killed_at}))
+
+
+def test_a_corrupted_download_and_a_refused_bundle_are_reported_and_nothing_is_tried(tmp_path, bundle):
+    path, _ = bundle
+    server = Goosebit(tmp_path / "goosebit")
+    network = FlakyNetwork(0, corrupt={"gw-bad-wire"})
+    boxes: list[Box] = []
+    try:
+        server.start()
+        network.upstream = server.port
+        network.start()
+        refuse = executable(tmp_path / "refusing-rauc", "#!/bin/sh\necho 'installing' \n"
+                            "echo 'rauc: Failed to verify bundle: signature verification failed' >&2\nexit 1\n")
+        bad_wire = Box(tmp_path / "gw-bad-wire", "gw-bad-wire", network.url)
+        refused = Box(tmp_path / "gw-refused", "gw-refused", server.url, install=str(refuse))
+        boxes += [bad_wire, refused]
+        software = server.upload(path)
+        for box in boxes:
+            box.start()
+            wait_for(lambda box=box: server.devices().get(box.id, {}).get("last_state") == "Registered", 60,
+                     f"{box.id} to register")
+        server.rollout(software, "2.0.0")
+        devices = wait_for(lambda: all(d["last_state"] == "Error" for d in server.devices().values())
+                           and server.devices(), 120, "both boxes to report a failure")
+        logs = {box.id: server.device_log(box.id) for box in boxes}
+        (rollout,) = server.rollouts()
+    except BaseException:
+        for box in boxes:
+            print(f"--- {box.id}\n{box.log()[-3000:]}")
+        raise
+    finally:
+        for box in boxes:
+            box.stop(signal.SIGKILL)
+        network.stop()
+        server.stop()
+    assert devices["gw-bad-wire"]["sw_version"] == devices["gw-refused"]["sw_version"] == "1.0.0"
+    assert "does not match its sha1" in logs["gw-bad-wire"] and "nothing was installed" in logs["gw-bad-wire"]
+    assert not (bad_wire.root / "installs.log").exists(), "a bundle that fails its digest never reaches RAUC"
+    assert "rauc install failed with exit status 1" in logs["gw-refused"]
+    assert "signature verification failed" in logs["gw-refused"]
+    for box in boxes:
+        assert box.paths.autoboot.read_text() == (LIB / "boot/autoboot.txt").read_text(), box.id
+        assert not (box.paths.config / "tryboot.req").exists(), f"{box.id} must not try anything"
+        assert not (box.root / "rebooted").exists() and not (box.root / "data/update/hawkbit/action.json").exists()
+    assert (rollout["success_count"], rollout["failure_count"]) == (0, 2)
