@@ -310,3 +310,11 @@ def test_a_wrong_updates_toml_rejects_the_folder_naming_file_line_and_field(card
     assert [(f.file, f.line) for f in result.findings] == [("gateway/updates.toml", 3)]
     assert re.search(r"\[hawkbit\] target_token: must be the token text", result.findings[0].message)
     assert not (card.installed / "updates.toml").exists() and (card.card / "updates.toml").exists()
+
+
+def test_the_site_examples_updates_toml_parses_once_its_token_is_filled_in():
+    text = (REPO / "images/site-example/updates.toml.example").read_text()
+    with pytest.raises(hawkbit_config.ConfigError, match="target_token: must be the token text"):
+        parse(text)
+    config = parse(text.replace("<the target's security token from the server>", "5f2b9c0d"))
+    assert config.controller_base == "https://updates.city.example/DEFAULT/controller/v1/cabinet-17"
