@@ -148,11 +148,11 @@ class Client:
     reboot: Sequence[str] = ("systemctl", "reboot", "0 tryboot")
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    http: Http = field(init=False)
+    ddi: Http = field(init=False)
     sleep_s: float = hawkbit.DEFAULT_SLEEP_S
 
     def __post_init__(self) -> None:
-        self.http = Http(self.config)
+        self.ddi = Http(self.config)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Client | None:
@@ -183,7 +183,7 @@ class Client:
         if action is not None and action.phase is Phase.INSTALLED:
             action = self.report_outcome(action)
         try:
-            base = ControllerBase.parse(self.http.json("GET", self.config.controller_base))
+            base = ControllerBase.parse(self.ddi.json("GET", self.config.controller_base))
         except (OSError, HttpError, DdiError, http.client.HTTPException) as exc:
             log(event="poll_failed", error=exc, retry_s=self.sleep_s)
             return self.sleep_s
@@ -191,7 +191,8 @@ class Client:
         try:
             if base.config_data is not None:
                 self.send_config_data(base.config_data)
-                return hawkbit.MIN_SLEEP_S  # registered: ask again at once for a deployment
+                if base.deployment is None and base.cancel is None:
+                    return hawkbit.MIN_SLEEP_S  # registered: ask again at once for a deployment
             if base.cancel is not None:
                 self.cancel(base.cancel, action)
                 return base.sleep_s
@@ -212,11 +213,11 @@ class Client:
     def send_config_data(self, href: str) -> None:
         body = hawkbit.config_data(compatible=self.config.compatible,
                                     version=hawkbit.bundle_version(image_version(self.release)))
-        self.http.json("PUT", href, body)
+        self.ddi.json("PUT", href, body)
         log(event="config_data_sent", version=body["data"]["sw_version"])
 
     def post(self, action: Action, body: Mapping[str, Any]) -> None:
-        self.http.json("POST", action.feedback, dict(body))
+        self.ddi.json("POST", action.feedback, dict(body))
 
     def post_quietly(self, action: Action, body: Mapping[str, Any]) -> None:
         """Progress that may be lost (the final result never is)."""
@@ -226,21 +227,21 @@ class Client:
             log(event="progress_not_sent", action=action.action_id, error=exc)
 
     def cancel(self, href: str, action: Action | None) -> None:
-        stop_id = hawkbit.cancel_stop_id(self.http.json("GET", href))
+        stop_id = hawkbit.cancel_stop_id(self.ddi.json("GET", href))
         url = href.split("?", 1)[0].rstrip("/") + "/feedback"
         if action is not None and action.action_id == stop_id and action.phase is Phase.INSTALLED:
-            self.http.json("POST", url, hawkbit.feedback(hawkbit.Execution.REJECTED, hawkbit.Finished.FAILURE,
+            self.ddi.json("POST", url, hawkbit.feedback(hawkbit.Execution.REJECTED, hawkbit.Finished.FAILURE,
                                                          ["already installed; waiting for the commit"],
                                                          action_id=stop_id))
             return
         if action is not None and action.action_id == stop_id:
             self.store.clear()
-        self.http.json("POST", url, hawkbit.feedback(hawkbit.Execution.CLOSED, hawkbit.Finished.SUCCESS,
+        self.ddi.json("POST", url, hawkbit.feedback(hawkbit.Execution.CLOSED, hawkbit.Finished.SUCCESS,
                                                      ["cancelled before the install"], action_id=stop_id))
         log(event="cancelled", action=stop_id)
 
     def work(self, href: str, action: Action | None) -> None:
-        deployment = Deployment.parse(self.http.json("GET", href))
+        deployment = Deployment.parse(self.ddi.json("GET", href))
         if action is None or action.action_id != deployment.action_id:
             if action is not None:
                 log(event="action_superseded", action=action.action_id, by=deployment.action_id)
@@ -250,7 +251,7 @@ class Client:
                 action = hawkbit.start(deployment, href, prefer_plain_http=prefer_http, now=self.clock())
             except DdiError as exc:
                 url = hawkbit.feedback_url(href, deployment.action_id)
-                self.http.json("POST", url, hawkbit.feedback(hawkbit.Execution.CLOSED, hawkbit.Finished.FAILURE,
+                self.ddi.json("POST", url, hawkbit.feedback(hawkbit.Execution.CLOSED, hawkbit.Finished.FAILURE,
                                                              [f"refused: {exc}"], action_id=deployment.action_id))
                 log(event="action_refused", action=deployment.action_id, error=exc)
                 return
@@ -273,13 +274,16 @@ class Client:
             have = 0
         if have < action.size:
             headers = {"Range": f"bytes={have}-"} if have else {}
-            with self.http.open("GET", action.url, headers=headers) as response:
+            with self.ddi.open("GET", action.url, headers=headers) as response:
                 status = response.status
                 if status == 206 and not _range_starts_at(response.headers.get("Content-Range"), have):
                     raise ShortDownload(f"server answered Range bytes={have}- with "
                                         f"{response.headers.get('Content-Range')!r}")
                 if status == 200:
                     have = 0
+                elif status == 416:  # the server's artifact is not the one begun: start over
+                    path.unlink(missing_ok=True)
+                    raise ShortDownload(f"{action.filename}: the server refused bytes={have}-; starting over")
                 elif status != 206:
                     raise HttpError("GET", action.url, status)
                 log(event="download", action=action.action_id, offset=have, resumed=status == 206)
@@ -330,14 +334,14 @@ class Client:
     def install_bundle(self, action: Action) -> None:
         bundle = self.store.bundle(action)
         self.post_quietly(action, hawkbit.progress_feedback(action, action.size, "installing with RAUC"))
-        before = read_json(self.tried_file)
+        began = self.clock()
         done = subprocess.run([*self.install, str(bundle)], capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             self.fail(action, f"rauc install failed with exit status {done.returncode}", *tail)
             return
         tried = read_json(self.tried_file)
-        if tried is None or not tried.get("id") or tried == before and before is not None:
+        if tried is None or not tried.get("id") or not _written_since(tried, began):
             self.fail(action, f"{' '.join(self.install)} succeeded but left no new {self.tried_file}")
             return
         action = action.advance(Phase.INSTALLED, tried_id=str(tried["id"]))
@@ -371,6 +375,15 @@ class Client:
         self.post(action, body)
         self.store.clear()
         log(event="action_failed", action=action.action_id, reason=details[0])
+
+
+def _written_since(tried: Mapping[str, Any], began: float) -> bool:
+    """tried.json is this install's (RAUC's post-install handler wrote it just now), not an
+    earlier one left behind."""
+    try:
+        return float(tried.get("installed_at", 0)) >= began - 1.0
+    except (TypeError, ValueError):
+        return False
 
 
 def _range_starts_at(content_range: str | None, offset: int) -> bool:
