@@ -146,6 +146,16 @@ class Deployment:
     download: str  # skip | attempt | forced
     update: str
     chunks: tuple[Chunk, ...]
+    maintenance_window: str | None = None  # available | unavailable (hawkBit's maintenance windows)
+
+    @property
+    def may_download(self) -> bool:
+        return self.download != "skip"
+
+    @property
+    def may_install(self) -> bool:
+        """hawkBit's ``update: skip`` or a maintenance window not open yet: download, wait."""
+        return self.update != "skip" and self.maintenance_window != "unavailable"
 
     @classmethod
     def parse(cls, body: object) -> Deployment:
@@ -164,7 +174,11 @@ class Deployment:
         if not isinstance(raw_chunks, list):
             raise DdiError(f"deployment.chunks must be a list, got {type(raw_chunks).__name__}")
         chunks = tuple(_chunk(c, f"deployment.chunks[{i}]") for i, c in enumerate(raw_chunks))
-        return cls(action_id=str(raw_id), download=handling["download"], update=handling["update"], chunks=chunks)
+        window = deployment.get("maintenanceWindow")
+        if window is not None and window not in ("available", "unavailable"):
+            raise DdiError(f"deployment.maintenanceWindow must be available or unavailable, got {window!r}")
+        return cls(action_id=str(raw_id), download=handling["download"], update=handling["update"], chunks=chunks,
+                   maintenance_window=window)
 
     def bundle(self) -> tuple[Chunk, Artifact]:
         """The one RAUC bundle of this deployment (``*.raucb``, or the only artifact there is)."""
@@ -276,7 +290,7 @@ def feedback(execution: Execution, finished: Finished, details: Sequence[str], *
     if progress is not None:
         result["progress"] = {"cnt": progress[0], "of": progress[1]}
     body: dict[str, Any] = {
-        "time": time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now)),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now)),
         "status": {"execution": str(execution), "result": result, "details": [str(d) for d in details]},
     }
     if action_id is not None:

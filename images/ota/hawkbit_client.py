@@ -242,6 +242,9 @@ class Client:
 
     def work(self, href: str, action: Action | None) -> None:
         deployment = Deployment.parse(self.ddi.json("GET", href))
+        if not deployment.may_download:
+            log(event="download_deferred", action=deployment.action_id, by="server")
+            return
         if action is None or action.action_id != deployment.action_id:
             if action is not None:
                 log(event="action_superseded", action=action.action_id, by=deployment.action_id)
@@ -263,6 +266,10 @@ class Client:
                 return
             action = action.advance(Phase.INSTALLING)
             self.store.save(action)
+        if not deployment.may_install:
+            log(event="install_deferred", action=action.action_id, update=deployment.update,
+                maintenance_window=deployment.maintenance_window)
+            return
         self.install_bundle(action)
 
     def download(self, action: Action) -> bool:

@@ -104,6 +104,19 @@ def test_hawkbits_deployment_picks_the_bundle_its_sha256_and_the_link_for_the_sc
     assert plain.url == "http://updates.city.example/x/gateway-2.1.0.raucb"
 
 
+def test_a_closed_maintenance_window_or_a_skip_defers_the_step():
+    deployment = Deployment.parse(HAWKBIT_DEPLOYMENT)
+    assert deployment.maintenance_window == "available" and deployment.may_download and deployment.may_install
+    closed = json.loads(json.dumps(HAWKBIT_DEPLOYMENT))
+    closed["deployment"].update(maintenanceWindow="unavailable")
+    assert Deployment.parse(closed).may_download and not Deployment.parse(closed).may_install
+    closed["deployment"].update(download="skip", update="skip", maintenanceWindow="available")
+    assert not Deployment.parse(closed).may_download and not Deployment.parse(closed).may_install
+    closed["deployment"].update(maintenanceWindow="soon")
+    with pytest.raises(DdiError, match="deployment.maintenanceWindow must be available or unavailable"):
+        Deployment.parse(closed)
+
+
 def test_goosebits_deployment_is_verified_by_sha1():
     action = hawkbit.start(Deployment.parse(GOOSEBIT_DEPLOYMENT), "http://127.0.0.1:9/DEFAULT/controller/v1/gw-01/"
                            "deploymentBase/1", prefer_plain_http=True, now=0)
@@ -161,7 +174,7 @@ def test_a_deployment_this_box_cannot_carry_out_says_why(body, words):
 def test_feedback_bodies_are_hawkbits():
     body = hawkbit.feedback(hawkbit.Execution.PROCEEDING, hawkbit.Finished.NONE, ["Downloaded 50%"],
                             action_id="8", progress=(50, 100), now=0)
-    assert body == {"id": "8", "time": "19700101T000000", "status": {
+    assert body == {"id": "8", "time": "1970-01-01T00:00:00Z", "status": {
         "execution": "proceeding", "result": {"finished": "none", "progress": {"cnt": 50, "of": 100}},
         "details": ["Downloaded 50%"]}}
 
