@@ -26,10 +26,12 @@ from .sitefolder import (
     NETWORK,
     SITE_CONFIG,
     SSH_KEYS,
+    UPDATES,
     Staging,
     check_identity,
     check_network,
     check_ssh_keys,
+    check_updates,
     rules_directory,
     stage,
 )
@@ -85,11 +87,14 @@ def import_site_folder(paths: Paths) -> ImportResult:
         check_identity(staging, findings)
         network = check_network(staging, findings)
         check_ssh_keys(staging, findings)
+        updates = check_updates(staging, findings)
         checked = run_check(paths.gateway_bin, staging, rules_dir)
         findings += checked.findings
         if not checked.site_ok or any(f.kind != "rules" for f in findings):
             return ImportResult("rejected", _now(), checked.exit_status, findings)
         extra = {NETWORK} if network is not None and network.has_secret else set()
+        if updates is not None and updates.has_secret:
+            extra.add(UPDATES)
         changed = install(staging, paths.installed, Owner.lookup(paths.owner), extra)
         removed = remove_secrets_from_card(paths.card, staging, extra)
         status: Status = "imported" if checked.exit_status == EXIT_OK and not findings else "imported-rule-problems"

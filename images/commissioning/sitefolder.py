@@ -12,12 +12,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ota import hawkbit_config
+
 from .findings import Finding, key_line, line_from_message, table_line
 
 SITE_CONFIG = "gateway.toml"
 IDENTITY = "identity.toml"
 NETWORK = "network.toml"
 SSH_KEYS = "ssh.pub"
+UPDATES = hawkbit_config.FILE_NAME   # updates.toml: the fleet's hawkBit-compatible server
 CARD_NAME = "gateway"          # how a technician sees the folder on the card
 
 #: Files that hold keys or passwords: installed readable only by the gateway user, then removed
@@ -300,3 +303,30 @@ def check_ssh_keys(staging: Staging, findings: list[Finding]) -> list[str] | Non
         else:
             keys.append(line)
     return keys
+
+
+def check_updates(staging: Staging, findings: list[Finding]) -> hawkbit_config.UpdatesConfig | None:
+    """updates.toml: ``[hawkbit]`` server, tenant, controller_id (default: identity.toml's id),
+    target_token or gateway_token, ca_file. A token makes the file a secret (taken off the card)."""
+    path = staging.root / UPDATES
+    if not path.is_file():
+        return None
+    shown = staging.display(UPDATES)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        findings.append(Finding(shown, f"cannot be read as UTF-8 text: {exc}"))
+        return None
+    try:
+        config = hawkbit_config.parse(text, path=shown, identity_id=hawkbit_config.identity_id(staging.root / IDENTITY),
+                                      base_dir=path.parent)
+    except hawkbit_config.ConfigError as exc:
+        message = str(exc).removeprefix(f"{shown}: ")
+        line = line_from_message(message) or (key_line(text, "hawkbit", exc.field) if exc.field else None)
+        findings.append(Finding(shown, message, line))
+        return None
+    if config is not None and config.ca_file is not None and not config.ca_file.is_file():
+        findings.append(Finding(shown, f"[hawkbit] ca_file: {config.ca_file.name} is not in the site folder",
+                                key_line(text, "hawkbit", "ca_file")))
+        return None
+    return config

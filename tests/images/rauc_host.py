@@ -60,13 +60,16 @@ def make_fat(path: Path, mib: int, label: str, files: dict[str, str]) -> None:
         subprocess.run(["mcopy", "-i", str(path), "-o", str(src / name), f"::{name}"], check=True)
 
 
-def fake_build(out: Path, version: str) -> None:
-    """What images/build leaves in images/out, shrunk: the system erofs and both boot FATs."""
+def fake_build(out: Path, version: str, payload_bytes: int = 0) -> None:
+    """What images/build leaves in images/out, shrunk: the system erofs and both boot FATs
+    (``payload_bytes`` of random data in the system, for a bundle that takes a while to fetch)."""
     out.mkdir(parents=True, exist_ok=True)
     name = f"gateway-{version}"
     root = out / "root"
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc/gateway-image-release").write_text(f"IMAGE_VERSION={version}\n")
+    if payload_bytes:
+        (root / "payload").write_bytes(os.urandom(payload_bytes))
     subprocess.run(["mkfs.erofs", "--quiet", str(out / f"{name}.system.erofs"), str(root)], check=True)
     for slot, part in (("A", 5), ("B", 6)):
         make_fat(out / f"{name}.boot-{slot}.vfat", 4, f"BOOT-{slot}", {

@@ -49,7 +49,7 @@ def autoboot(card):
 def install_into_b(card, bundle, out):
     card.boot("A")
     info = card.rauc("info", f"--keyring={card.keyring}", "--output-format=shell", str(bundle))
-    assert "RAUC_MF_VERSION='2.0'" in info.stdout and "RAUC_MF_COMPATIBLE='city-gateway-rpi'" in info.stdout
+    assert "RAUC_MF_VERSION='2.0.0'" in info.stdout, "the manifest's version is semver (X.Y as X.Y.0)" and "RAUC_MF_COMPATIBLE='city-gateway-rpi'" in info.stdout
     card.rauc("install", str(bundle))
     erofs = out / "gateway-2.0.system.erofs"
     assert sha(card.slot("rootfs.1"), erofs.stat().st_size) == sha(erofs)
@@ -59,7 +59,7 @@ def install_into_b(card, bundle, out):
     assert autoboot(card) == tryboot.Autoboot("A", "B"), "the default stays A until B commits"
     assert (card.config / "tryboot.req").read_text() == "B\n"
     tried = json.loads((card.root / "data/update/tried.json").read_text())
-    assert tried["slot"] == "B" and tried["version"] == "2.0" and tried["from_version"] == "1.0"
+    assert tried["slot"] == "B" and tried["version"] == "2.0.0" and tried["from_version"] == "1.0"
 
 
 def test_a_signed_bundle_installs_into_b_and_commits_from_the_tried_slot(card, built):
