@@ -1,5 +1,5 @@
-"""Config: the shipped sample loads; each tests/cases/lorawan/config-* folder fails with the
-problems its expected.err lists (one per line, ``{dir}`` standing for the case folder)."""
+"""Config: the shipped sample loads; no tests/cases/lorawan/config-* folder's problems echo a
+key back."""
 
 from pathlib import Path
 
@@ -26,12 +26,11 @@ def test_sample_config_loads_with_its_credentials_and_codec_points():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_config_error_cases(case):
+def test_a_wrong_key_is_never_echoed_back(case):
+    """The problems themselves are checked by tests/test_case_folders.py."""
     with pytest.raises(ConfigError) as info:
         load_config(case / "gateway.toml", check_data_dir=False)
     got = [f"{p.key}: {p.message}" for p in info.value.problems]
-    for line in (case / "expected.err").read_text().strip().splitlines():
-        wanted = line.replace("{dir}", str(case.resolve()))
-        assert any(wanted in problem for problem in got), f"{wanted!r} not in {got}"
-    for problem in got:  # a wrong key must never be echoed back
+    assert got
+    for problem in got:
         assert "8A2F6C1D5E4B3A29180706F5E4D3C2" not in problem

@@ -1,5 +1,5 @@
 """Runs one data-driven rules case: a folder with case.toml, rules.toml, timeline.txt and
-expected.txt (or expected_error.txt), through the sans-IO engine on a simulated clock."""
+expected.txt (or expected.err), through the sans-IO engine on a simulated clock."""
 
 from __future__ import annotations
 
@@ -87,11 +87,11 @@ def run_case(folder: Path) -> tuple[list[str], list[str]]:
     """(expected lines, actual lines) for the case; load errors compare as 'error: ...' lines."""
     case = load_case(folder)
     result = load_rule_file(folder / "rules.toml", case.points)
-    if (folder / "expected_error.txt").exists():
-        wanted = [line.strip() for line in (folder / "expected_error.txt").read_text().splitlines()
+    if (folder / "expected.err").exists():
+        wanted = [line.strip() for line in (folder / "expected.err").read_text().splitlines()
                   if line.strip() and not line.startswith("#")]
-        got = "\n".join(str(p) for p in result.problems)
-        return wanted, [w for w in wanted if w in got] if result.problems else ["(file loaded without error)"]
+        got = [str(p).replace(f"{folder}/", "") for p in result.problems]
+        return wanted, got or ["(file loaded without error)"]
     assert result.ok, "\n".join(str(p) for p in result.problems)
     engine = Engine(case.times, case.actuators, now=case.start, default_stale_after=case.stale_after)
     engine.load(result.rules)

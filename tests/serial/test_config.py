@@ -1,19 +1,14 @@
-"""Serial options: the shipped sample loads, and every case folder's mistake is reported by key."""
+"""Serial options: the shipped sample loads (the case folders under tests/cases/serial/ run in
+tests/test_case_folders.py)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-
-import pytest
 
 from drivers.serial.options import SerialOptions
 from gateway.config import load_config
-from gateway.problems import ConfigError
-from tests.conftest import write_site
 
 SAMPLE = Path(__file__).parents[2] / "drivers" / "serial" / "sample.toml"
-CASES = Path(__file__).parents[1] / "cases" / "serial" / "config"
 
 
 def test_sample_config_loads():
@@ -29,17 +24,3 @@ def test_sample_config_loads():
     assert config.points["air-north/pm2_5"].unit == "ug/m3"
 
 
-def _site_with_options(options_text: str) -> str:
-    body = re.sub(r"^\[\[", "[[devices.options.", options_text, flags=re.MULTILINE)
-    return f'[[devices]]\nname = "dev"\ndriver = "serial"\n[devices.options]\n{body}'
-
-
-@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir()), ids=str)
-def test_config_case(case, tmp_path):
-    folder = CASES / case
-    path = write_site(tmp_path, _site_with_options((folder / "options.toml").read_text(encoding="utf-8")))
-    with pytest.raises(ConfigError) as raised:
-        load_config(path)
-    message = str(raised.value)
-    for expected in (folder / "expected.err").read_text(encoding="utf-8").splitlines():
-        assert expected.strip() in message
