@@ -106,9 +106,23 @@ class ManualClock:
             self._mono = deadline
             if not future.done():
                 future.set_result(None)
-            for _ in range(20):
-                await asyncio.sleep(0)
+            await self.settle()
         self._now += target - self._mono
         self._mono = target
-        for _ in range(20):
+        await self.settle()
+
+    async def settle(self, max_rounds: int = 100_000) -> None:
+        """Return once the event loop is quiet: every task that can run has run until its next
+        wait (on this clock, a queue, I/O or a thread). Work a thread finishes later is not
+        seen; wait for its effect."""
+        loop = asyncio.get_running_loop()
+        quiet_rounds = 0
+        for _ in range(max_rounds):
             await asyncio.sleep(0)
+            # CPython's queue of callbacks still to run (this task's own wake-up is not in it
+            # yet): empty when every other task is waiting
+            ready = len(getattr(loop, "_ready", ()))
+            quiet_rounds = quiet_rounds + 1 if ready == 0 else 0
+            if quiet_rounds >= 2:
+                return
+        raise RuntimeError(f"the event loop did not go quiet within {max_rounds} rounds")
