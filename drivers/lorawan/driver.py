@@ -9,7 +9,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteError
 from gateway.model import Reading, Value, is_valid_name_part
@@ -24,14 +24,13 @@ from .constants import (
     JOIN_ACCEPT_DELAY2_S,
     RECEIVE_DELAY1_S,
     RECEIVE_DELAY2_S,
-    MType,
 )
 from .credentials import AbpCredentials, OtaaCredentials
 from .gwmp import Rxpk, Stat, Txpk
-from .mac import DataFrame, JoinRequest, build_data_frame
-from .maccommands import answers, split_uplink
+from .mac import DataFrame, JoinRequest
 from .server import DownlinkError, NetworkServer, Uplink, tmst_after
 from .session import Session, abp_session, accept_join, check_join, check_uplink, remember_nonce
+from .uplink import Count, CounterReset, Pending, Persist, Publish, Radio, Refuse, Send, on_data_uplink
 
 if TYPE_CHECKING:
     from gateway.config import DeviceConfig
@@ -149,68 +148,38 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
                          reason, self.device.name, self.dev_eui, uplink.gateway, detail)
 
     async def _handle_data(self, uplink: Uplink, frame: DataFrame) -> None:
+        """Carry out what the sans-IO session decided (``uplink.on_data_uplink``), in order."""
         opts: lorawan_options.LorawanOptions = self.options
-        session = self.session
-        if session is None or session.dev_addr != frame.dev_addr:
-            self._refuse("no_session", uplink, dev_addr=frame.dev_addr_hex)
-            return
-        check = check_uplink(session, frame, opts.relaxed_fcnt)
-        if check.verdict == "replay" and frame.confirmed and self._reacked_fcnt != check.fcnt32:
-            # Once per counter: a recorded frame replayed in a loop must not buy downlink airtime.
-            self._reacked_fcnt = check.fcnt32
-            await self._reacknowledge(uplink, frame, session)
-            return
-        if check.verdict != "ok":
-            self._refuse(check.verdict, uplink, fcnt=check.fcnt32, last_fcnt=session.fcnt_up)
-            return
-        if check.counter_reset:
-            self.counters["counter_resets"] += 1
-            self.log.warning("event=frame_counter_reset_accepted device=%s dev_eui=%s fcnt=%d last_fcnt=%s "
-                             "note=relaxed_frame_counter_is_on_replays_of_old_frames_are_accepted",
-                             self.device.name, self.dev_eui, check.fcnt32, session.fcnt_up)
-        payload = frame.decrypt(session.nwk_skey, session.app_skey, check.fcnt32)
-        mac_raw = payload if frame.fport == FPORT_MAC_COMMANDS else frame.fopts
-        commands, complete = split_uplink(mac_raw)
-        if not complete:
-            self.counters["mac_commands_unparsed"] += 1
-        mac_answers = answers(commands, uplink.rx.lsnr, uplink.rx.datr, len(uplink.heard_by))
-        session = Session(session.dev_addr, session.nwk_skey, session.app_skey, check.fcnt32, session.fcnt_down,
-                          session.activation)
-        downlink = self._next_downlink(session, frame, mac_answers)
-        if downlink is not None:
-            session = Session(session.dev_addr, session.nwk_skey, session.app_skey, session.fcnt_up,
-                              downlink[0], session.activation)
-        # Durable before anything leaves: a power cut now must not let this frame be replayed.
-        self.session = session
-        await self.ctx.state.put("session", session.to_state())
-        self.counters["uplinks"] += 1
-        if downlink is not None:
-            await self._send_downlink(uplink, downlink[1], downlink[2])
-        readings = self._metadata(uplink, check.fcnt32)
-        if frame.fport is not None and frame.fport != FPORT_MAC_COMMANDS and payload:
-            readings += self._decode(uplink, frame.fport, payload, check.fcnt32)
-        await self.ctx.publish(readings)
-
-    async def _reacknowledge(self, uplink: Uplink, frame: DataFrame, session: Session) -> None:
-        """A confirmed uplink sent again (its ACK was lost): ACK it again, publish nothing twice."""
-        self.counters["confirmed_retransmissions"] += 1
-        fcnt_down = 0 if session.fcnt_down is None else (session.fcnt_down + 1) % (1 << 32)
-        phy = build_data_frame(MType.UNCONFIRMED_DOWN, session.dev_addr, fcnt_down, session.nwk_skey,
-                               session.app_skey, ack=True)
-        self.session = Session(session.dev_addr, session.nwk_skey, session.app_skey, session.fcnt_up, fcnt_down,
-                               session.activation)
-        await self.ctx.state.put("session", self.session.to_state())
-        await self._send_downlink(uplink, phy, False)
-
-    def _next_downlink(self, session: Session, frame: DataFrame, mac_answers: bytes) -> tuple[int, bytes, bool] | None:
-        if not (frame.confirmed or self._downlinks or mac_answers):
-            return None
-        fcnt_down = 0 if session.fcnt_down is None else (session.fcnt_down + 1) % (1 << 32)
-        fport, data = (self._downlinks[0].fport, self._downlinks[0].payload) if self._downlinks else (None, b"")
-        phy = build_data_frame(MType.UNCONFIRMED_DOWN, session.dev_addr, fcnt_down, session.nwk_skey,
-                               session.app_skey, fport, data, ack=frame.confirmed,
-                               fpending=len(self._downlinks) > 1, fopts=mac_answers[:15])
-        return fcnt_down, phy, bool(self._downlinks)
+        first = self._downlinks[0] if self._downlinks else None
+        outcome = on_data_uplink(
+            self.session, frame, Radio(uplink.rx.lsnr, uplink.rx.datr, len(uplink.heard_by)),
+            relaxed=opts.relaxed_fcnt, reacked_fcnt=self._reacked_fcnt,
+            pending=Pending(first.fport, first.payload, len(self._downlinks) > 1) if first is not None else None)
+        self._reacked_fcnt = outcome.reacked_fcnt
+        for effect in outcome.effects:
+            match effect:
+                case Refuse(reason, detail):
+                    self._refuse(reason, uplink, **dict(detail))
+                case Count(name):
+                    self.counters[name] += 1
+                case CounterReset(fcnt32, last_fcnt):
+                    self.counters["counter_resets"] += 1
+                    self.log.warning("event=frame_counter_reset_accepted device=%s dev_eui=%s fcnt=%d last_fcnt=%s "
+                                     "note=relaxed_frame_counter_is_on_replays_of_old_frames_are_accepted",
+                                     self.device.name, self.dev_eui, fcnt32, last_fcnt)
+                case Persist(session):
+                    self.session = session
+                    await self.ctx.state.put("session", session.to_state())
+                case Send(phy, carries_pending):
+                    await self._send_downlink(uplink, phy, carries_pending)
+                case Publish(fcnt32, fport, payload):
+                    self.counters["uplinks"] += 1
+                    readings = self._metadata(uplink, fcnt32)
+                    if fport is not None and fport != FPORT_MAC_COMMANDS and payload:
+                        readings += self._decode(uplink, fport, payload, fcnt32)
+                    await self.ctx.publish(readings)
+                case _:
+                    assert_never(effect)
 
     async def _send_downlink(self, uplink: Uplink, phy: bytes, carries_queued: bool) -> None:
         assert self.server is not None
