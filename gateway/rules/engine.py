@@ -14,9 +14,10 @@ from typing import Any
 
 from ..actuators import ActuatorSettings
 from ..model import Reading, Value
-from .expr import EvalError, truth
-from .model import MAX_QUEUED, RULES_EVENT_POINT, Command, Rule, Trigger
+from .expr import EvalError, Expr, truth
+from .model import MAX_QUEUED, RULES_EVENT_POINT, Command, Rule
 from .timeofday import SiteTimes, SunSpec
+from .triggers import Trigger
 
 DEFAULT_STALE_AFTER = 300.0
 #: a schedule (cron, sun) missed while the gateway was down fires at start if this recent
@@ -168,16 +169,11 @@ class Engine:
         spans: dict[str, float] = {}
         for rule in self.rules.values():
             for index, trigger in enumerate(rule.triggers):
-                pts: Iterable[str] = ()
-                if trigger.point and trigger.kind != "stale":
-                    pts = (trigger.point,)
-                elif trigger.expr is not None:
-                    pts = trigger.expr.points
-                for p in pts:
+                for p in trigger.reads:
                     self._by_trigger_point.setdefault(p, []).append((rule, index, trigger))
             for p in rule.watches:
                 self._by_watch.setdefault(p, []).append(rule)
-            for p in {*rule.inputs, *(t.point for t in rule.triggers if t.kind == "stale" and t.point)}:
+            for p in {*rule.inputs, *(t.silence.point for t in rule.triggers if t.silence is not None)}:
                 self._by_input.setdefault(p, []).append(rule)
             for p, seconds in rule.windows.items():
                 spans[p] = max(seconds, spans.get(p, 0.0))
@@ -242,7 +238,8 @@ class Engine:
         for rule in rules:
             state = self.states[rule.name]
             for index, trigger in enumerate(rule.triggers):
-                if trigger.kind == "stale" and trigger.point == point and state.memory.get(str(index)):
+                silence = trigger.silence
+                if silence is not None and silence.point == point and state.memory.get(str(index)):
                     state.memory[str(index)] = False
                     self._deadline_stale = True
             if state.failsafe == "stale" and not self._stale_inputs(rule):
@@ -253,39 +250,14 @@ class Engine:
                 self._start(rule, out, cause="inputs recovered", force=True)
 
     def _trigger_fires(self, rule: Rule, index: int, trigger: Trigger, r: Reading) -> bool:
-        memory = self.states[rule.name].memory
-        key = str(index)
-        if trigger.kind == "change":
-            previous = memory.get(key)
-            memory[key] = r.value
-            if trigger.to is not None:
-                return r.value == trigger.to and previous != r.value
-            return previous != r.value
-        if trigger.kind in ("above", "below"):
-            if isinstance(r.value, bool) or not isinstance(r.value, int | float):
-                return False
-            assert trigger.threshold is not None
-            side = r.value > trigger.threshold if trigger.kind == "above" else r.value < trigger.threshold
-            previous = memory.get(key)
-            memory[key] = side
-            if previous != side:
-                self._dirty.add(rule.name)
-            return side and previous is not True
-        if trigger.kind == "when":
-            assert trigger.expr is not None
-            try:
-                self.evaluations += 1
-                now_true = truth(trigger.expr(self._env))
-            except EvalError:
-                return False
-            previous = memory.get(key)
-            memory[key] = now_true
-            if previous != now_true:
-                self._dirty.add(rule.name)
-            # like a Home Assistant template trigger: only a false -> true change fires, so a
-            # condition already true at start-up does not fire
-            return now_true and previous is False
-        return False
+        fired = trigger.on_reading(r, self.states[rule.name].memory, str(index), self._evaluate)
+        if fired.changed:
+            self._dirty.add(rule.name)
+        return fired.fires
+
+    def _evaluate(self, expr: Expr) -> Any:
+        self.evaluations += 1
+        return expr(self._env)
 
     # -- running rules --------------------------------------------------------------------
 
@@ -446,13 +418,12 @@ class Engine:
         limit = self.stale_after(rule)
         if limit is None:
             return []
-        stale = []
-        for p in sorted(rule.inputs):
-            latest = self.latest.get(p)
-            seen = latest[1] if latest is not None else self.started_at
-            if self.now - seen >= limit:
-                stale.append(p)
-        return stale
+        return [p for p in sorted(rule.inputs) if self.now - self._last_seen(p) >= limit]
+
+    def _last_seen(self, point: str) -> float:
+        """When ``point`` last reported; the engine's start for one that never did."""
+        latest = self.latest.get(point)
+        return latest[1] if latest is not None else self.started_at
 
     def _fail(self, rule: Rule, message: str, out: list[Command], *, in_action: bool = False) -> None:
         state = self.states[rule.name]
@@ -519,13 +490,7 @@ class Engine:
                 state.next_at[index] = when
 
     def _next_time(self, trigger: Trigger, after: float) -> float | None:
-        if trigger.kind == "cron" and trigger.cron:
-            return self.times.next_cron(trigger.cron, after)
-        if trigger.kind == "sun" and trigger.sun:
-            return self.times.next_sun(trigger.sun, after)
-        if trigger.kind == "every" and trigger.seconds:
-            return after + trigger.seconds
-        return None
+        return trigger.next_time(self.times, after)
 
     def next_deadline(self) -> float | None:
         """The earliest time ``tick`` has something to do (may be early, never late)."""
@@ -544,14 +509,12 @@ class Engine:
                 times.append(state.resume_at)
             times.extend(state.next_at.values())
             for index, trigger in enumerate(rule.triggers):
-                if trigger.kind == "stale" and trigger.point and not state.memory.get(str(index)):
-                    latest = self.latest.get(trigger.point)
-                    seen = latest[1] if latest is not None else self.started_at
-                    times.append(seen + (trigger.seconds or 0.0))
+                silence = trigger.silence
+                if silence is not None and not state.memory.get(str(index)):
+                    times.append(self._last_seen(silence.point) + silence.seconds)
             limit = self.stale_after(rule) if state.failsafe is None else None
             if limit is not None:
-                seen_times = [self.latest[p][1] if p in self.latest else self.started_at for p in rule.inputs]
-                times.append(min(seen_times) + limit)
+                times.append(min(self._last_seen(p) for p in rule.inputs) + limit)
         return min(times) if times else None
 
     def tick(self, now: float) -> list[Command]:
@@ -583,13 +546,12 @@ class Engine:
                         state.next_at.pop(index, None)
                     else:
                         state.next_at[index] = nxt
-                    if trigger.kind != "every":
+                    if trigger.saves_schedule:
                         self._dirty.add(rule.name)
                     self._start(rule, out, cause=trigger.label)
-                if trigger.kind == "stale" and trigger.point and not state.memory.get(str(index)):
-                    latest = self.latest.get(trigger.point)
-                    seen = latest[1] if latest is not None else self.started_at
-                    if self.now - seen >= (trigger.seconds or 0.0):
+                silence = trigger.silence
+                if silence is not None and not state.memory.get(str(index)):
+                    if self.now - self._last_seen(silence.point) >= silence.seconds:
                         state.memory[str(index)] = True
                         self._dirty.add(rule.name)
                         self._start(rule, out, cause=trigger.label)

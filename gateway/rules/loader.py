@@ -21,10 +21,10 @@ from ..model import Value, is_valid_name_part, is_valid_point_name
 from ..options import Table
 from ..problems import KeyLocator, Problem, Problems, did_you_mean
 from .expr import Expr, ExprSyntaxError, compile_expr
-from .model import MODES, VIRTUAL_DEVICE, Action, Rule, Trigger
-from .timeofday import check_cron, parse_sun_spec
+from .model import MODES, VIRTUAL_DEVICE, Action, Rule
+from .triggers import PARSERS as TRIGGER_PARSERS
+from .triggers import PointChanges, Trigger
 
-TRIGGER_KINDS = ("point", "when", "cron", "sun", "every", "stale")
 #: a rule file larger than this is refused unread; real files are a few kilobytes
 MAX_RULE_FILE_BYTES = 1_000_000
 #: deepest nesting of TOML arrays and tables accepted ([[rule.action]] values are 4 deep);
@@ -197,7 +197,7 @@ def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[s
 
 def _uses_sun(rule: Rule) -> bool:
     exprs = [*rule.conditions, *(a.expr for a in rule.actions if a.expr), *(t.expr for t in rule.triggers if t.expr)]
-    return any(t.kind == "sun" for t in rule.triggers) or any(e.uses_sun for e in exprs)
+    return any(t.uses_sun for t in rule.triggers) or any(e.uses_sun for e in exprs)
 
 
 def _compile(table: Table, key: str, text: Any, readable: Mapping[str, Any]) -> Expr | None:
@@ -260,16 +260,14 @@ def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
 
     condition_points = frozenset().union(*(c.points for c in conditions)) if conditions else frozenset()
     action_points = frozenset().union(*(a.expr.points for a in actions if a.expr)) if actions else frozenset()
-    trigger_points = frozenset(
-        p for t in triggers if t.kind != "stale"
-        for p in ((t.point,) if t.point else ()) + tuple(t.expr.points if t.expr else ()))
+    trigger_points = frozenset(p for t in triggers for p in t.reads)
     if not triggers and not table.raw.get("trigger"):
         implicit = sorted(condition_points or action_points)
         if not implicit:
             table.error("trigger", "this rule reads no point, so it needs a [[rule.trigger]] "
                         "(for example cron = \"0 22 * * *\" or sun = \"sunset+15m\")")
             return None
-        triggers = [Trigger("change", f"change of {p}", point=p) for p in implicit]
+        triggers = [PointChanges(f"change of {p}", p) for p in implicit]
     windows: dict[str, float] = {}
     for expr in [*conditions, *(a.expr for a in actions if a.expr), *(t.expr for t in triggers if t.expr)]:
         for point, seconds in expr.windows.items():
@@ -292,73 +290,14 @@ def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
     )
 
 
-def _known_point(table: Table, key: str, name: Any, readable: Mapping[str, Any]) -> str | None:
-    if not isinstance(name, str):
-        return None
-    if name not in readable:
-        table.error(key, f"unknown point '{name}'{did_you_mean(name, readable)}")
-        return None
-    return name
-
-
 def _parse_trigger(table: Table, index: int, readable: Mapping[str, Any]) -> Trigger | None:
-    kinds = [k for k in TRIGGER_KINDS if k in table.raw]
+    kinds = [k for k in TRIGGER_PARSERS if k in table.raw]
     if len(kinds) != 1:
         found = ", ".join(kinds) if kinds else "none"
-        table.problems.add(table.prefix, f"a trigger needs exactly one of {', '.join(TRIGGER_KINDS)} (found {found})")
+        table.problems.add(table.prefix, f"a trigger needs exactly one of {', '.join(TRIGGER_PARSERS)} (found {found})")
         table.seen.update(table.raw)
         return None
-    kind = kinds[0]
-    if kind == "point":
-        point = _known_point(table, "point", table.str("point"), readable)
-        above = table.float("above", None)
-        below = table.float("below", None)
-        to = table.number_or_str("to", None)
-        table.finish()
-        if above is not None and below is not None:
-            table.error("above", "use either above or below in one trigger; add a second trigger for the other")
-            return None
-        if point is None:
-            return None
-        if above is not None:
-            return Trigger("above", f"{point} above {above:g}", point=point, threshold=above)
-        if below is not None:
-            return Trigger("below", f"{point} below {below:g}", point=point, threshold=below)
-        label = f"{point} changes" + (f" to {to!r}" if to is not None else "")
-        return Trigger("change", label, point=point, to=to)
-    if kind == "when":
-        text = table.str("when")
-        table.finish()
-        expr = _compile(table, "when", text, readable) if text is not None else None
-        return None if expr is None else Trigger("when", f"when {text}", expr=expr)
-    if kind == "cron":
-        text = table.str("cron")
-        table.finish()
-        problem = check_cron(text) if isinstance(text, str) else None
-        if problem:
-            table.error("cron", problem)
-        return None if problem or text is None else Trigger("cron", f"cron '{text}'", cron=text)
-    if kind == "sun":
-        text = table.str("sun")
-        table.finish()
-        if not isinstance(text, str):
-            return None
-        try:
-            spec = parse_sun_spec(text)
-        except ValueError as exc:
-            table.error("sun", str(exc))
-            return None
-        return Trigger("sun", f"sun {text}", sun=spec)
-    if kind == "every":
-        seconds = table.duration("every", min=1)
-        table.finish()
-        return None if seconds is None else Trigger("every", f"every {seconds:g}s", seconds=seconds)
-    point = _known_point(table, "stale", table.str("stale"), readable)
-    after = table.duration("after", min=1)
-    table.finish()
-    if point is None or after is None:
-        return None
-    return Trigger("stale", f"{point} silent for {after:g}s", point=point, seconds=after)
+    return TRIGGER_PARSERS[kinds[0]](table, readable, _compile)
 
 
 def _literal_fits(spec: PointSpec, value: Value) -> str | None:

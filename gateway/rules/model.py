@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..model import Value
 from .expr import Expr
-from .timeofday import SunSpec
+from .triggers import Trigger
 
 MODES = ("single", "restart", "queued")
 MAX_QUEUED = 10
@@ -20,21 +20,6 @@ VIRTUAL_DEVICE = "virtual"
 EVENTS_DEVICE = "events"
 RULES_EVENT_POINT = "events/rules"
 ACTUATION_EVENT_POINT = "events/actuation"
-
-
-@dataclass(frozen=True, slots=True)
-class Trigger:
-    """What starts a rule. ``kind`` is change | above | below | when | cron | sun | every | stale."""
-
-    kind: str
-    label: str
-    point: str | None = None
-    threshold: float | None = None
-    to: Value | None = None
-    expr: Expr | None = None
-    cron: str | None = None
-    sun: SunSpec | None = None
-    seconds: float | None = None  # every / stale after
 
 
 @dataclass(frozen=True, slots=True)
