@@ -11,12 +11,13 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import assert_never
 
 from ..config import GatewayConfig
 from ..model import Reading
 from ..rules.engine import Engine
 from ..rules.loader import load_rule_file
-from ..rules.model import Rule
+from ..rules.model import Delay, PublishVirtual, RaiseEvent, Rule, SetPoint
 from ..rules.replay import format_command, replay
 from ..rules.ruleset import RuleDirectory
 from ..rules.timeofday import SiteTimes
@@ -47,9 +48,16 @@ def describe(rule: Rule) -> str:
         parts.append(f"for {format_duration(rule.hold_for)}")
     steps = []
     for a in rule.actions:
-        what = a.expr.source if a.expr is not None else repr(a.value)
-        steps.append({"set": f"set {a.target} = {what}", "publish": f"publish {a.target} = {what}",
-                      "event": f"event {a.target}", "delay": f"wait {format_duration(a.seconds)}"}[a.kind])
+        match a:
+            case SetPoint() | PublishVirtual():
+                what = a.expr.source if a.expr is not None else repr(a.value)
+                steps.append(f"{a.verb} {a.target} = {what}")
+            case RaiseEvent():
+                steps.append(f"event {a.target}")
+            case Delay():
+                steps.append(f"wait {format_duration(a.seconds)}")
+            case _:
+                assert_never(a)
     parts.append("-> " + "; ".join(steps))
     return " ".join(parts)
 

@@ -10,12 +10,12 @@ import collections
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from ..actuators import ActuatorSettings
 from ..model import Reading, Value
 from .expr import EvalError, Expr, truth
-from .model import MAX_QUEUED, RULES_EVENT_POINT, Command, Rule
+from .model import MAX_QUEUED, RULES_EVENT_POINT, Command, Delay, PublishVirtual, RaiseEvent, Rule, SetPoint
 from .timeofday import SiteTimes, SunSpec
 from .triggers import Trigger
 
@@ -255,6 +255,13 @@ class Engine:
             self._dirty.add(rule.name)
         return fired.fires
 
+    def _value_of(self, action: SetPoint | PublishVirtual | RaiseEvent) -> Any:
+        """The value a step writes, publishes or appends to its message (EvalError when it
+        cannot be evaluated now)."""
+        if action.expr is not None:
+            return action.expr(self._env)
+        return None if isinstance(action, RaiseEvent) else action.value
+
     def _evaluate(self, expr: Expr) -> Any:
         self.evaluations += 1
         return expr(self._env)
@@ -365,34 +372,38 @@ class Engine:
         while state.step is not None and state.step < len(rule.actions):
             action = rule.actions[state.step]
             state.step += 1
-            if action.kind == "delay":
+            if isinstance(action, Delay):
                 state.resume_at = self.now + action.seconds
                 self._deadline_stale = True
                 return
             try:
-                value = action.value if action.expr is None else action.expr(self._env)
+                value = self._value_of(action)
             except NoValue:
                 state.step = state.resume_at = None  # an input has no reading yet: wait quietly
                 return
             except EvalError as exc:
                 state.step = state.resume_at = None
-                self._fail(rule, f"{action.kind} {action.target}: {exc}", out, in_action=True)
+                self._fail(rule, f"{action.verb} {action.target}: {exc}", out, in_action=True)
                 return
-            if action.kind == "set":
-                if action.target in self.held:
-                    continue  # held at its fail-safe while a rule file driving it is broken
-                if value is None or (action.expr is not None and isinstance(value, float) and value != value):
-                    continue
-                if self._last_set.get(action.target) == value and type(self._last_set[action.target]) is type(value):
-                    continue
-                self._last_set[action.target] = value
-                out.append(Command(self.now, "set", rule.name, action.target, value))
-            elif action.kind == "publish":
-                if value is not None:  # as for set: an expression that gives nothing publishes nothing
-                    out.append(Command(self.now, "publish", rule.name, action.target, value, action.unit))
-            elif action.kind == "event":
-                message = action.message if action.expr is None else f"{action.message}{' ' if action.message else ''}{value}"
-                out.append(Command(self.now, "event", rule.name, action.target, message))
+            match action:
+                case SetPoint(target=target):
+                    if target in self.held:
+                        continue  # held at its fail-safe while a rule file driving it is broken
+                    if value is None or (action.expr is not None and isinstance(value, float) and value != value):
+                        continue
+                    if self._last_set.get(target) == value and type(self._last_set[target]) is type(value):
+                        continue
+                    self._last_set[target] = value
+                    out.append(Command(self.now, "set", rule.name, target, value))
+                case PublishVirtual(target=target, unit=unit):
+                    if value is not None:  # as for set: an expression that gives nothing publishes nothing
+                        out.append(Command(self.now, "publish", rule.name, target, value, unit))
+                case RaiseEvent(target=target, message=message):
+                    if action.expr is not None:
+                        message = f"{message}{' ' if message else ''}{value}"
+                    out.append(Command(self.now, "event", rule.name, target, message))
+                case _:
+                    assert_never(action)
         state.step = state.resume_at = None
         state.cooldown_until = self.now + rule.cooldown
         if state.error is not None:

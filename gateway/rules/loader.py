@@ -21,7 +21,7 @@ from ..model import Value, is_valid_name_part, is_valid_point_name
 from ..options import Table
 from ..problems import KeyLocator, Problem, Problems, did_you_mean
 from .expr import Expr, ExprSyntaxError, compile_expr
-from .model import MODES, VIRTUAL_DEVICE, Action, Rule
+from .model import MODES, VIRTUAL_DEVICE, Action, Delay, PublishVirtual, RaiseEvent, Rule, SetPoint
 from .triggers import PARSERS as TRIGGER_PARSERS
 from .triggers import PointChanges, Trigger
 
@@ -321,7 +321,7 @@ def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mappi
     if kind == "delay":
         seconds = table.duration("delay", min=0)
         table.finish()
-        return None if seconds is None else Action("delay", seconds=seconds)
+        return None if seconds is None else Delay(seconds)
     if kind == "event":
         name = table.str("event")
         message = table.str("message", "")
@@ -333,7 +333,7 @@ def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mappi
             return None
         if name is None or (expr_text is not None and expr is None):
             return None
-        return Action("event", target=f"events/{name}", message=message or "", expr=expr)
+        return RaiseEvent(f"events/{name}", message or "", expr)
     target = table.str(kind)
     value = table.number_or_str("value", None)
     expr_text = table.str("expr", None)
@@ -350,7 +350,7 @@ def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mappi
             table.error("publish", f"'{target}' must be named {VIRTUAL_DEVICE}/<name> so it is not "
                         "mistaken for a device point")
             return None
-        return Action("publish", target=target, value=value, expr=expr, unit=unit)
+        return PublishVirtual(target, value, expr, unit)
     spec = points.get(target)
     if spec is None:
         table.error("set", f"unknown point '{target}'{did_you_mean(target, points)}")
@@ -362,4 +362,4 @@ def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mappi
     if value is not None and (problem := _literal_fits(spec, value)):
         table.error("value", f"{target} {problem}")
         return None
-    return Action("set", target=target, value=value, expr=expr)
+    return SetPoint(target, value, expr)

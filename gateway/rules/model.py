@@ -6,6 +6,7 @@ Rule files are parsed into these frozen values once; the engine never reads raw 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..model import Value
 from .expr import Expr
@@ -23,16 +24,54 @@ ACTUATION_EVENT_POINT = "events/actuation"
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
-    """One step of a rule. ``kind`` is set | publish | event | delay."""
+class SetPoint:
+    """``set = "dev/x"``: write a literal ``value`` or the value of ``expr`` through actuation."""
 
-    kind: str
-    target: str = ""
+    target: str
+    value: Value | None = None
+    expr: Expr | None = None
+
+    verb: ClassVar[str] = "set"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishVirtual:
+    """``publish = "virtual/x"``: a reading of a virtual point, from ``value`` or ``expr``."""
+
+    target: str
     value: Value | None = None
     expr: Expr | None = None
     unit: str | None = None
+
+    verb: ClassVar[str] = "publish"
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseEvent:
+    """``event = "name"``: an ``events/name`` reading with ``message`` (and ``expr``'s value)."""
+
+    target: str
     message: str = ""
-    seconds: float = 0.0
+    expr: Expr | None = None
+
+    verb: ClassVar[str] = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """``delay = "30s"``: wait before the next step."""
+
+    seconds: float
+
+    verb: ClassVar[str] = "delay"
+
+    @property
+    def expr(self) -> None:
+        return None
+
+
+#: one step of a rule
+Action = SetPoint | PublishVirtual | RaiseEvent | Delay
 
 
 @dataclass(frozen=True)
@@ -56,11 +95,11 @@ class Rule:
 
     @property
     def writes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a.target for a in self.actions if a.kind == "set"))
+        return tuple(dict.fromkeys(a.target for a in self.actions if isinstance(a, SetPoint)))
 
     @property
     def publishes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a.target for a in self.actions if a.kind == "publish"))
+        return tuple(dict.fromkeys(a.target for a in self.actions if isinstance(a, PublishVirtual)))
 
 
 @dataclass(frozen=True, slots=True)
