@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from ..actuation import WriteSkipped
 from ..components import ComponentContext
@@ -21,7 +21,15 @@ from ..store.state import NamespacedState
 from .accepted import AcceptedCopies
 from .config import RulesConfig
 from .engine import Engine
-from .model import Command
+from .model import (
+    Command,
+    EventCommand,
+    FailSafeCommand,
+    PublishCommand,
+    RuleNotice,
+    SetCommand,
+    WriteCommand,
+)
 from .ruleset import ReloadResult, RuleDirectory
 from .timeofday import SiteTimes
 
@@ -147,7 +155,7 @@ class RulesComponent:
             self.counts["commands"] += 1
             _log_command(command)
             self._enqueue(command)
-            if command.kind == "publish":
+            if isinstance(command, PublishCommand):
                 virtual.append(Reading(command.point, command.value, command.ts, command.unit))
         if virtual and depth < MAX_VIRTUAL_DEPTH:
             self._submit(self.engine.feed(virtual, self.clock.time()), depth + 1)
@@ -157,7 +165,7 @@ class RulesComponent:
         if self._commands.full():
             dropped = self._commands.get_nowait()
             self.counts["dropped_commands"] += 1
-            if dropped.kind in ("set", "failsafe"):
+            if isinstance(dropped, SetCommand | FailSafeCommand):
                 self.engine.forget_output(dropped.point)
             log.warning("event=command_dropped reason=queue_full rule=%s point=%s", dropped.rule, dropped.point)
         self._commands.put_nowait(command)
@@ -218,37 +226,39 @@ class RulesComponent:
                 log.exception("event=command_failed rule=%s point=%s", command.rule, command.point)
 
     async def _carry_out(self, command: Command) -> None:
-        if command.kind in ("set", "failsafe"):
-            await self._write(command)
-            return
-        if command.kind == "publish":
-            reading = Reading(command.point, command.value, command.ts, command.unit,
-                              clock_synced=self.clock.synced())
-        elif command.kind == "event":
-            body = {"rule": command.rule, "message": command.value}
-            reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
-                              clock_synced=self.clock.synced())
-        else:
-            body = {"rule": command.rule, "result": command.kind, "message": command.value}
-            reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
-                              clock_synced=self.clock.synced())
+        match command:
+            case SetCommand() | FailSafeCommand():
+                await self._write(command)
+                return
+            case PublishCommand():
+                reading = Reading(command.point, command.value, command.ts, command.unit,
+                                  clock_synced=self.clock.synced())
+            case EventCommand():
+                body = {"rule": command.rule, "message": command.value}
+                reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
+                                  clock_synced=self.clock.synced())
+            case RuleNotice():
+                body = {"rule": command.rule, "result": command.kind, "message": command.value}
+                reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
+                                  clock_synced=self.clock.synced())
+            case _:
+                assert_never(command)
         self.ctx.hub.publish_nowait([reading])  # a record: never wait on the store
 
-    async def _write(self, command: Command) -> None:
-        prefix = "rule" if command.kind == "set" else "failsafe"
+    async def _write(self, command: WriteCommand) -> None:
+        prefix = "rule" if isinstance(command, SetCommand) else "failsafe"
         source = f"{prefix}:{command.rule}"
+        reason = command.reason if isinstance(command, FailSafeCommand) else ""
         override = self.actuation.overrides.active(command.point)
         if override is not None:
             # one record per override, not one per evaluation while it holds
             if self._held_noted.get(command.point) != override.set_at:
                 self._held_noted[command.point] = override.set_at
                 with contextlib.suppress(WriteError):
-                    await self.actuation.write(command.point, command.value, source=source,
-                                               reason=command.reason)
+                    await self.actuation.write(command.point, command.value, source=source, reason=reason)
             return
         try:
-            outcome = await self.actuation.write(command.point, command.value, source=source,
-                                                 reason=command.reason)
+            outcome = await self.actuation.write(command.point, command.value, source=source, reason=reason)
         except WriteSkipped as exc:
             if exc.retry_at is not None:
                 self._retries[command.point] = (exc.retry_at, command)
@@ -384,8 +394,8 @@ class RulesComponent:
 
 def _log_command(command: Command) -> None:
     """Log what a technician must see; the engine itself is sans-IO and logs nothing."""
-    if command.kind == "failsafe":
+    if isinstance(command, FailSafeCommand):
         log.warning("event=rule_failsafe rule=%s point=%s value=%r reason=%r", command.rule,
                     command.point, command.value, command.reason)
-    elif command.kind == "error":
+    elif isinstance(command, RuleNotice) and command.error:
         log.warning("event=rule_error rule=%s error=%r", command.rule, command.value)

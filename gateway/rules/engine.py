@@ -15,7 +15,21 @@ from typing import Any, assert_never
 from ..actuators import ActuatorSettings
 from ..model import Reading, Value
 from .expr import EvalError, Expr, truth
-from .model import MAX_QUEUED, RULES_EVENT_POINT, Command, Delay, PublishVirtual, RaiseEvent, Rule, SetPoint
+from .model import (
+    MAX_QUEUED,
+    RULES_EVENT_POINT,
+    Command,
+    Delay,
+    EventCommand,
+    FailSafeCommand,
+    PublishCommand,
+    PublishVirtual,
+    RaiseEvent,
+    Rule,
+    RuleNotice,
+    SetCommand,
+    SetPoint,
+)
 from .timeofday import SiteTimes, SunSpec
 from .triggers import Trigger
 
@@ -394,14 +408,14 @@ class Engine:
                     if self._last_set.get(target) == value and type(self._last_set[target]) is type(value):
                         continue
                     self._last_set[target] = value
-                    out.append(Command(self.now, "set", rule.name, target, value))
+                    out.append(SetCommand(self.now, rule.name, target, value))
                 case PublishVirtual(target=target, unit=unit):
                     if value is not None:  # as for set: an expression that gives nothing publishes nothing
-                        out.append(Command(self.now, "publish", rule.name, target, value, unit))
+                        out.append(PublishCommand(self.now, rule.name, target, value, unit))
                 case RaiseEvent(target=target, message=message):
                     if action.expr is not None:
                         message = f"{message}{' ' if message else ''}{value}"
-                    out.append(Command(self.now, "event", rule.name, target, message))
+                    out.append(EventCommand(self.now, rule.name, target, message))
                 case _:
                     assert_never(action)
         state.step = state.resume_at = None
@@ -443,7 +457,7 @@ class Engine:
         if state.error != message:
             state.error = message
             self._dirty.add(rule.name)
-            out.append(Command(self.now, "error", rule.name, RULES_EVENT_POINT, message, reason=message))
+            out.append(RuleNotice(self.now, rule.name, RULES_EVENT_POINT, message, error=True))
         guarded = any(self.actuators.get(p) is not None and self.actuators[p].fail_safe is not None
                       for p in rule.writes)
         if guarded and state.failsafe is None:
@@ -461,11 +475,10 @@ class Engine:
             if settings is None or settings.fail_safe is None:
                 continue
             self._last_set[point] = settings.fail_safe
-            out.append(Command(self.now, "failsafe", rule.name, point, settings.fail_safe, reason=reason))
+            out.append(FailSafeCommand(self.now, rule.name, point, settings.fail_safe, reason))
 
     def _emit_rule_event(self, rule: Rule, what: str, message: str, out: list[Command]) -> None:
-        out.append(Command(self.now, "error" if what == "error" else "info", rule.name,
-                           RULES_EVENT_POINT, f"{what}: {message}"))
+        out.append(RuleNotice(self.now, rule.name, RULES_EVENT_POINT, f"{what}: {message}", error=what == "error"))
 
     def hold_failsafe(self, held: Mapping[str, str]) -> list[Command]:
         """Hold each point of ``held`` (point -> broken rule file) at its fail-safe value and
@@ -482,13 +495,13 @@ class Engine:
             out.append(self._held_command(point))
         return out
 
-    def _held_command(self, point: str) -> Command:
+    def _held_command(self, point: str) -> FailSafeCommand:
         value = self.actuators[point].fail_safe
         assert value is not None
         self._last_set[point] = value
         source = self.held[point]
-        return Command(self.now, "failsafe", source, point, value,
-                       reason=f"rule file {source} is broken and no accepted version of it runs")
+        return FailSafeCommand(self.now, source, point, value,
+                               f"rule file {source} is broken and no accepted version of it runs")
 
     # -- time -----------------------------------------------------------------------------
 

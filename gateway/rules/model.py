@@ -103,17 +103,72 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
-    """Something the engine wants done at ``ts``.
-
-    ``kind``: set (a rule writes a point), failsafe (the fail-safe value of a point),
-    publish (a virtual reading), event (an event reading), error (a rule could not evaluate).
-    """
+class SetCommand:
+    """A rule writes ``value`` to ``point`` (through actuation, with its limits)."""
 
     ts: float
-    kind: str
+    rule: str
+    point: str
+    value: Value
+
+    kind: ClassVar[str] = "set"
+
+
+@dataclass(frozen=True, slots=True)
+class FailSafeCommand:
+    """``point`` goes to its fail-safe ``value``; ``reason`` says why (stale inputs, an error,
+    a broken rule file). ``rule`` is the rule, or the broken file holding the point."""
+
+    ts: float
+    rule: str
+    point: str
+    value: Value
+    reason: str
+
+    kind: ClassVar[str] = "failsafe"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCommand:
+    """A reading of the virtual ``point``."""
+
+    ts: float
     rule: str
     point: str
     value: Value
     unit: str | None = None
-    reason: str = ""
+
+    kind: ClassVar[str] = "publish"
+
+
+@dataclass(frozen=True, slots=True)
+class EventCommand:
+    """An ``events/...`` reading a rule raises, carrying ``value`` as its message."""
+
+    ts: float
+    rule: str
+    point: str
+    value: str
+
+    kind: ClassVar[str] = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleNotice:
+    """What happened to a rule itself (``events/rules``): an error it hit, or how it went on."""
+
+    ts: float
+    rule: str
+    point: str
+    value: str
+    error: bool
+
+    @property
+    def kind(self) -> str:
+        return "error" if self.error else "info"
+
+
+#: something the engine wants done at ``ts``
+Command = SetCommand | FailSafeCommand | PublishCommand | EventCommand | RuleNotice
+#: the commands that write a device point
+WriteCommand = SetCommand | FailSafeCommand

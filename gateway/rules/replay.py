@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..model import Reading
 from .engine import Engine
-from .model import Command
+from .model import Command, FailSafeCommand, PublishCommand
 
 #: a guard against a timer that keeps asking for the same instant
 _MAX_TICKS_PER_STEP = 100_000
@@ -40,7 +40,7 @@ def replay(engine: Engine, readings: Iterable[Reading], *, end: float | None = N
 def _feed(engine: Engine, batch: list[Reading], now: float, out: list[Command], depth: int = 0) -> None:
     commands = engine.feed(batch, now)
     out.extend(commands)
-    virtual = [Reading(c.point, c.value, c.ts, c.unit) for c in commands if c.kind == "publish"]
+    virtual = [Reading(c.point, c.value, c.ts, c.unit) for c in commands if isinstance(c, PublishCommand)]
     if virtual and depth < 8:
         _feed(engine, virtual, now, out, depth + 1)
 
@@ -53,7 +53,7 @@ def advance(engine: Engine, until: float, out: list[Command]) -> None:
             break
         commands = engine.tick(max(deadline, engine.now))
         out.extend(commands)
-        virtual = [Reading(c.point, c.value, c.ts, c.unit) for c in commands if c.kind == "publish"]
+        virtual = [Reading(c.point, c.value, c.ts, c.unit) for c in commands if isinstance(c, PublishCommand)]
         if virtual:
             _feed(engine, virtual, engine.now, out)
     engine.now = max(engine.now, until)
@@ -81,5 +81,5 @@ def format_command(command: Command, start: float | None = None) -> str:
     else:
         when = format_offset(command.ts - start)
     value = json.dumps(command.value)
-    reason = f"  ({command.reason})" if command.reason and command.kind == "failsafe" else ""
+    reason = f"  ({command.reason})" if isinstance(command, FailSafeCommand) and command.reason else ""
     return f"{when} {command.rule} {command.kind} {command.point} {value}{reason}"
