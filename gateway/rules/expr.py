@@ -1,4 +1,5 @@
-"""The rule expression language: a tokenizer and a Pratt parser that compile text to closures.
+"""The rule expression language's syntax: a tokenizer and a Pratt parser that compile text to
+closures; the functions it may call are ``functions.py``.
 
 Nothing here calls eval, compile or ast: the text is parsed once at load into nested Python
 closures that only read point values, windows and the clock through an ``Env``.
@@ -15,7 +16,6 @@ from typing import Any, Protocol
 from ..model import Value
 from ..problems import did_you_mean
 from ..units import parse_duration
-from .timeofday import parse_clock_time, parse_sun_spec
 
 
 class ExprSyntaxError(Exception):
@@ -130,7 +130,7 @@ _NOT_POWER = 3
 
 
 @dataclass
-class _Node:
+class Node:
     """A parsed sub-expression: its closure and, when it is a literal, the constant value."""
 
     fn: Compiled
@@ -140,11 +140,17 @@ class _Node:
     depth: int = 1  # nesting of closures: the evaluation's stack depth
 
 
+#: builds a function call's node from its argument nodes, at compile time (``functions.py``)
+FunctionBuilder = Callable[["Compiler", list["Node"]], "Node"]
+
+
 class Compiler:
     """Parses one expression; ``known_points`` are the points a rule may read."""
 
-    def __init__(self, known_points: Mapping[str, Any] | frozenset[str] | set[str]):
+    def __init__(self, known_points: Mapping[str, Any] | frozenset[str] | set[str],
+                 functions: Mapping[str, FunctionBuilder]):
         self.known = known_points
+        self.functions = functions
         self.points: set[str] = set()
         self.windows: dict[str, float] = {}
         self.uses_time = False
@@ -189,7 +195,7 @@ class Compiler:
                                f"at column {column}; split it into several rules or publish parts "
                                "as virtual points")
 
-    def _expression(self, min_power: int) -> _Node:
+    def _expression(self, min_power: int) -> Node:
         self.nesting += 1
         try:
             if self.nesting > MAX_EXPRESSION_DEPTH:
@@ -198,7 +204,7 @@ class Compiler:
         finally:
             self.nesting -= 1
 
-    def _expression_at(self, min_power: int) -> _Node:
+    def _expression_at(self, min_power: int) -> Node:
         left = self._prefix()
         while True:
             token = self._peek()
@@ -217,7 +223,7 @@ class Compiler:
             if left.depth > MAX_EXPRESSION_DEPTH:
                 raise self._too_deep(token.column)
 
-    def _prefix(self) -> _Node:
+    def _prefix(self) -> Node:
         token = self._next()
         if token.kind == "number":
             if len(token.text) > MAX_NUMBER_LENGTH:  # int() refuses 4300+ digits; no reading needs 40
@@ -245,26 +251,26 @@ class Compiler:
             if token.text == "not":
                 operand = self._expression(_NOT_POWER)
                 fn = operand.fn
-                return _Node(lambda env: not _truth(fn(env)), depth=operand.depth + 1)
+                return Node(lambda env: not _truth(fn(env)), depth=operand.depth + 1)
             if self._peek().text == "(":
                 return self._call(token)
             raise ExprSyntaxError(
                 f"unknown name '{token.text}' at column {token.column}; point names are written "
-                f"device/point, functions need ( ){did_you_mean(token.text, FUNCTIONS)}")
+                f"device/point, functions need ( ){did_you_mean(token.text, self.functions)}")
         found = "the end of the expression" if token.kind == "end" else repr(token.text)
         raise ExprSyntaxError(f"expected a value at column {token.column}, found {found}")
 
-    def _point(self, name: str, column: int) -> _Node:
+    def _point(self, name: str, column: int) -> Node:
         if name not in self.known:
             raise ExprSyntaxError(f"unknown point '{name}' at column {column}"
                                   f"{did_you_mean(name, self.known)}")
         self.points.add(name)
-        return _Node(lambda env: env.value(name))
+        return Node(lambda env: env.value(name))
 
-    def _call(self, token: Token) -> _Node:
+    def _call(self, token: Token) -> Node:
         name = token.text
         self._expect("(")
-        args: list[_Node] = []
+        args: list[Node] = []
         if self._peek().text != ")":
             while True:
                 args.append(self._expression(0))
@@ -273,10 +279,10 @@ class Compiler:
                     continue
                 break
         self._expect(")")
-        builder = FUNCTIONS.get(name)
+        builder = self.functions.get(name)
         if builder is None:
             raise ExprSyntaxError(f"unknown function '{name}' at column {token.column}"
-                                  f"{did_you_mean(name, FUNCTIONS)}")
+                                  f"{did_you_mean(name, self.functions)}")
         try:
             node = builder(self, args)
         except ExprSyntaxError as exc:
@@ -287,19 +293,19 @@ class Compiler:
         return node
 
     # helpers used by function builders
-    def const_string(self, node: _Node, what: str) -> str:
+    def const_string(self, node: Node, what: str) -> str:
         if not (node.is_const and isinstance(node.const, str)):
             raise ExprSyntaxError(f"{what} must be a quoted string")
         return node.const
 
-    def point_arg(self, node: _Node) -> str:
+    def point_arg(self, node: Node) -> str:
         name = self.const_string(node, "the point name")
         if name not in self.known:
             raise ExprSyntaxError(f"unknown point '{name}'{did_you_mean(name, self.known)}")
         self.points.add(name)
         return name
 
-    def duration_arg(self, node: _Node) -> float:
+    def duration_arg(self, node: Node) -> float:
         text = self.const_string(node, "the window")
         try:
             seconds = parse_duration(text)
@@ -312,8 +318,8 @@ class Compiler:
 
 # -- evaluation helpers -----------------------------------------------------------------------
 
-def _const(value: Any) -> _Node:
-    return _Node(lambda env: value, value, True, isinstance(value, str))
+def _const(value: Any) -> Node:
+    return Node(lambda env: value, value, True, isinstance(value, str))
 
 
 def _truth(value: Any) -> bool:
@@ -326,7 +332,7 @@ def _truth(value: Any) -> bool:
     raise EvalError(f"cannot use {value!r} as true/false")
 
 
-def _number(value: Any, op: str) -> float:
+def as_number(value: Any, op: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise EvalError(f"'{op}' needs numbers, got {value!r}")
     return value
@@ -336,25 +342,25 @@ def _arith(op: str) -> Callable[[Any, Any], Any]:
     def add(a: Any, b: Any) -> Any:
         if isinstance(a, str) and isinstance(b, str):
             return a + b
-        return _number(a, "+") + _number(b, "+")
+        return as_number(a, "+") + as_number(b, "+")
 
     def sub(a: Any, b: Any) -> Any:
-        return _number(a, "-") - _number(b, "-")
+        return as_number(a, "-") - as_number(b, "-")
 
     def mul(a: Any, b: Any) -> Any:
-        return _number(a, "*") * _number(b, "*")
+        return as_number(a, "*") * as_number(b, "*")
 
     def div(a: Any, b: Any) -> Any:
-        divisor = _number(b, "/")
+        divisor = as_number(b, "/")
         if divisor == 0:
             raise EvalError("division by zero")
-        return _number(a, "/") / divisor
+        return as_number(a, "/") / divisor
 
     def mod(a: Any, b: Any) -> Any:
-        divisor = _number(b, "%")
+        divisor = as_number(b, "%")
         if divisor == 0:
             raise EvalError("modulo by zero")
-        return _number(a, "%") % divisor
+        return as_number(a, "%") % divisor
 
     return {"+": add, "-": sub, "*": mul, "/": div, "%": mod}[op]
 
@@ -393,13 +399,13 @@ def _compare(op: str) -> Callable[[Any, Any], bool]:
     return {"==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge}[op]
 
 
-def _binary(op: str, left: _Node, right: _Node) -> _Node:
+def _binary(op: str, left: Node, right: Node) -> Node:
     lf, rf = left.fn, right.fn
     depth = 1 + max(left.depth, right.depth)
     if op == "and":
-        return _Node(lambda env: _truth(lf(env)) and _truth(rf(env)), depth=depth)
+        return Node(lambda env: _truth(lf(env)) and _truth(rf(env)), depth=depth)
     if op == "or":
-        return _Node(lambda env: _truth(lf(env)) or _truth(rf(env)), depth=depth)
+        return Node(lambda env: _truth(lf(env)) or _truth(rf(env)), depth=depth)
     fn = _arith(op) if op in "+-*/%" else _compare(op)
     if left.is_const and right.is_const:
         try:
@@ -409,181 +415,26 @@ def _binary(op: str, left: _Node, right: _Node) -> _Node:
         except OverflowError:  # folding 1e308 * 10 ** 300 style constants
             raise ExprSyntaxError(f"'{op}' of two constants is out of range") from None
         return _const(value)
-    return _Node(lambda env: fn(lf(env), rf(env)), depth=depth)
+    return Node(lambda env: fn(lf(env), rf(env)), depth=depth)
 
 
-def _unary_minus(operand: _Node) -> _Node:
+def _unary_minus(operand: Node) -> Node:
     if operand.is_const:
         try:
-            return _const(-_number(operand.const, "-"))
+            return _const(-as_number(operand.const, "-"))
         except EvalError as exc:
             raise ExprSyntaxError(str(exc)) from None
     fn = operand.fn
-    return _Node(lambda env: -_number(fn(env), "-"), depth=operand.depth + 1)
+    return Node(lambda env: -as_number(fn(env), "-"), depth=operand.depth + 1)
 
 
 # -- functions --------------------------------------------------------------------------------
 
-def _arity(args: list[_Node], low: int, high: int | None = None) -> None:
-    high = low if high is None else high
-    if not low <= len(args) <= high:
-        wanted = str(low) if low == high else f"{low} to {high}"
-        raise ExprSyntaxError(f"takes {wanted} arguments, got {len(args)}")
-
-
-def _is_window_call(args: list[_Node]) -> bool:
-    return len(args) == 2 and all(a.is_const and isinstance(a.const, str) for a in args)
-
-
-def _window_fn(kind: str) -> Callable[[Compiler, list[_Node]], _Node]:
-    def build(c: Compiler, args: list[_Node]) -> _Node:
-        if kind in ("min", "max") and not _is_window_call(args):
-            if len(args) < 2:
-                raise ExprSyntaxError("takes a point and a window such as (\"air/pm2_5\", \"10m\"),"
-                                      " or two or more numbers")
-            fns = [a.fn for a in args]
-            pick = min if kind == "min" else max
-            return _Node(lambda env: pick(_number(f(env), kind) for f in fns))
-        _arity(args, 2)
-        point = c.point_arg(args[0])
-        seconds = c.duration_arg(args[1])
-        c.windows[point] = max(seconds, c.windows.get(point, 0.0))
-
-        def run(env: Env) -> Any:
-            values = env.window(point, seconds)
-            if kind == "count":
-                return len(values)
-            if not values:
-                raise EvalError(f"no readings of {point} in the last {args[1].const}")
-            if kind == "avg":
-                return sum(values) / len(values)
-            if kind == "sum":
-                return sum(values)
-            return min(values) if kind == "min" else max(values)
-
-        return _Node(run)
-
-    return build
-
-
-def _fn_abs(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 1)
-    f = args[0].fn
-    return _Node(lambda env: abs(_number(f(env), "abs")))
-
-
-def _fn_round(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 1, 2)
-    f = args[0].fn
-    digits = args[1].fn if len(args) == 2 else (lambda env: 0)
-
-    def run(env: Env) -> Any:
-        n = int(_number(digits(env), "round"))
-        value = round(_number(f(env), "round"), n)
-        return int(value) if n == 0 else value
-
-    return _Node(run)
-
-
-def _fn_clamp(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 3)
-    f, lo, hi = (a.fn for a in args)
-    return _Node(lambda env: min(max(_number(f(env), "clamp"), _number(lo(env), "clamp")),
-                                 _number(hi(env), "clamp")))
-
-
-def _fn_if(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 3)
-    cond, yes, no = (a.fn for a in args)
-    return _Node(lambda env: yes(env) if _truth(cond(env)) else no(env))
-
-
-def _fn_value(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 1)
-    point = c.point_arg(args[0])
-    return _Node(lambda env: env.value(point))
-
-
-def _fn_age(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 1)
-    point = c.point_arg(args[0])
-    c.uses_time = True
-    return _Node(lambda env: env.age(point))
-
-
-def _timed(fn: Callable[[Env], Any]) -> Callable[[Compiler, list[_Node]], _Node]:
-    def build(c: Compiler, args: list[_Node]) -> _Node:
-        _arity(args, 0)
-        c.uses_time = True
-        return _Node(fn)
-
-    return build
-
-
-def _fn_time_between(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 2)
-    try:
-        start = parse_clock_time(c.const_string(args[0], "the start time"))
-        end = parse_clock_time(c.const_string(args[1], "the end time"))
-    except ValueError as exc:
-        raise ExprSyntaxError(str(exc)) from None
-    c.uses_time = True
-
-    def run(env: Env) -> bool:
-        hour = env.local_hour()
-        return start <= hour < end if start <= end else hour >= start or hour < end
-
-    return _Node(run)
-
-
-def _fn_sun_between(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 2)
-    try:
-        start = parse_sun_spec(c.const_string(args[0], "the start event"))
-        end = parse_sun_spec(c.const_string(args[1], "the end event"))
-    except ValueError as exc:
-        raise ExprSyntaxError(str(exc)) from None
-    c.uses_time = c.uses_sun = True
-    return _Node(lambda env: env.sun_between(start, end))
-
-
-def _fn_is_dark(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 0)
-    c.uses_time = c.uses_sun = True
-    return _Node(lambda env: env.sun_between(("sunset", 0.0), ("sunrise", 0.0)))
-
-
-def _fn_sun_elevation(c: Compiler, args: list[_Node]) -> _Node:
-    _arity(args, 0)
-    c.uses_time = c.uses_sun = True
-    return _Node(lambda env: env.sun_elevation())
-
-
-FUNCTIONS: dict[str, Callable[[Compiler, list[_Node]], _Node]] = {
-    "avg": _window_fn("avg"),
-    "min": _window_fn("min"),
-    "max": _window_fn("max"),
-    "sum": _window_fn("sum"),
-    "count": _window_fn("count"),
-    "abs": _fn_abs,
-    "round": _fn_round,
-    "clamp": _fn_clamp,
-    "if": _fn_if,
-    "value": _fn_value,
-    "age": _fn_age,
-    "now": _timed(lambda env: env.now()),
-    "hour": _timed(lambda env: env.local_hour()),
-    "weekday": _timed(lambda env: env.weekday()),
-    "time_between": _fn_time_between,
-    "sun_between": _fn_sun_between,
-    "is_dark": _fn_is_dark,
-    "sun_elevation": _fn_sun_elevation,
-}
-
-
 def compile_expr(text: str, known_points: Mapping[str, Any] | frozenset[str] | set[str]) -> Expr:
     """Parse ``text`` once; raises ExprSyntaxError naming the column and a did-you-mean."""
-    return Compiler(known_points).compile(text)
+    from .functions import FUNCTIONS  # the library builds on this module's nodes
+
+    return Compiler(known_points, FUNCTIONS).compile(text)
 
 
 def truth(value: Any) -> bool:
