@@ -26,6 +26,21 @@ flush_interval = "20ms"
 """
 
 
+def install_package(site_dir: Path, name: str, files: dict[str, str], entry_points: str) -> Path:
+    """A package installed the way pip would: ``files`` (relative path -> text) under
+    ``site_dir`` and a dist-info whose entry_points.txt is ``entry_points``; add ``site_dir``
+    to sys.path (or PYTHONPATH) to see it."""
+    for relative, text in files.items():
+        path = site_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    dist = site_dir / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(textwrap.dedent(entry_points).lstrip())
+    return site_dir
+
+
 def write_site(directory: Path, body: str = "", header: str = SITE_HEADER) -> Path:
     path = directory / "gateway.toml"
     path.write_text(textwrap.dedent(header) + textwrap.dedent(body), encoding="utf-8")

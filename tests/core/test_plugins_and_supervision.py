@@ -8,7 +8,7 @@ import pytest
 
 from gateway.driver import available_drivers
 from gateway.service import Service
-from tests.conftest import running, wait_until
+from tests.conftest import install_package, running, wait_until
 
 FLAKY_DRIVER = '''
 from gateway.driver import Driver, PointSpec
@@ -43,13 +43,9 @@ class FlakyDriver(Driver):
 @pytest.fixture
 def installed_flaky_package(tmp_path, monkeypatch):
     """A package installed the way pip would: module + dist-info with an entry point."""
-    site_dir = tmp_path / "site-packages"
-    site_dir.mkdir()
-    (site_dir / "flaky_gateway_driver.py").write_text(FLAKY_DRIVER)
-    dist = site_dir / "flaky_gateway_driver-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: flaky-gateway-driver\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[gateway.drivers]\nflaky = flaky_gateway_driver:FlakyDriver\n")
+    site_dir = install_package(tmp_path / "site-packages", "flaky-gateway-driver",
+                               {"flaky_gateway_driver.py": FLAKY_DRIVER},
+                               "[gateway.drivers]\nflaky = flaky_gateway_driver:FlakyDriver\n")
     monkeypatch.syspath_prepend(str(site_dir))
     yield
     sys.modules.pop("flaky_gateway_driver", None)

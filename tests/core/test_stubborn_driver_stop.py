@@ -8,13 +8,12 @@ until they end, within its stop budget, and says which device was slow to stop.
 
 import asyncio
 import sys
-import textwrap
 
 import pytest
 
 from gateway.config import load_config
 from gateway.service import SHUTDOWN_BUDGET, Service
-from tests.conftest import write_site
+from tests.conftest import install_package, write_site
 
 STUBBORN_DRIVER = '''
 import asyncio
@@ -51,13 +50,9 @@ class StubbornDriver(Driver):
 
 @pytest.fixture
 def stubborn_package(tmp_path, monkeypatch):
-    site_dir = tmp_path / "site-packages"
-    site_dir.mkdir()
-    (site_dir / "stubborn_gateway_driver.py").write_text(textwrap.dedent(STUBBORN_DRIVER))
-    dist = site_dir / "stubborn_gateway_driver-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: stubborn-gateway-driver\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[gateway.drivers]\nstubborn = stubborn_gateway_driver:StubbornDriver\n")
+    site_dir = install_package(tmp_path / "site-packages", "stubborn-gateway-driver",
+                               {"stubborn_gateway_driver.py": STUBBORN_DRIVER},
+                               "[gateway.drivers]\nstubborn = stubborn_gateway_driver:StubbornDriver\n")
     monkeypatch.syspath_prepend(str(site_dir))
     yield
     sys.modules.pop("stubborn_gateway_driver", None)

@@ -7,11 +7,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import install_package
 
 TOY_DRIVER = '''
 """A toy counter family: one polled device whose peer says where to start counting."""
@@ -88,16 +89,12 @@ start = 5
 
 @pytest.fixture
 def toy_env(tmp_path: Path) -> dict[str, str]:
-    site_dir = tmp_path / "site-packages"
-    package = site_dir / "toy_family"
-    package.mkdir(parents=True)
-    for name, text in {"__init__.py": TOY_DRIVER, "cli.py": TOY_CLI, "demo.py": TOY_DEMO,
-                       "demo-site.toml": TOY_SITE, "sample.toml": TOY_SAMPLE}.items():
-        (package / name).write_text(textwrap.dedent(text).lstrip())
-    dist = site_dir / "toy_family-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-family\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[gateway.drivers]\ntoy = toy_family:ToyDriver\n")
+    files = {"__init__.py": TOY_DRIVER, "cli.py": TOY_CLI, "demo.py": TOY_DEMO,
+             "demo-site.toml": TOY_SITE, "sample.toml": TOY_SAMPLE}
+    # the family's own folder, and the one entry-point line
+    site_dir = install_package(tmp_path / "site-packages", "toy-family",
+                               {f"toy_family/{name}": text for name, text in files.items()},
+                               "[gateway.drivers]\ntoy = toy_family:ToyDriver\n")
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site_dir), os.environ.get("PYTHONPATH")]))}
 
 
