@@ -149,6 +149,8 @@ def test_a_changed_selection_passes_by_an_unsent_batch_and_keeps_its_number(tmp_
                 await wait_until(lambda: cloud.cursor == 2 and cloud._inflight is None, timeout=30)
                 await service.hub.publish([Reading("lamp-1/level", 80, T0 + 2)])
                 await wait_until(lambda: len(rx.received.accepted) == 1, timeout=30)
+                # the receiver records the batch before the gateway has its answer
+                await wait_until(lambda: cloud.cursor == service.store.last_seq, timeout=30)
                 assert await service.store.get_cursor("uplink:cloud") == service.store.last_seq
         assert rx.received.batches == [1]
         assert [(n, v) for n, v, _ in rx.received.accepted] == [("test-site/lamp-1/level", 80)]

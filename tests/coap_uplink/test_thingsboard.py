@@ -195,6 +195,7 @@ def test_rpc_and_shared_attributes_reach_the_lamp_through_actuation(tmp_path):
                 await wait_until(lambda: (token, bogus) in platform.platform.replies, timeout=30)
                 assert "unknown method 'reboot'" in platform.platform.replies[(token, bogus)]["error"]
                 counts = service.health()["components"]["upstreams"]["tb"]["commands"]
+                await service.store.flush()  # write records reach the buffer without being awaited
                 records = await service.store.history("events/actuation")
         assert counts["written"] == 2 and counts["refused"] == 2 and counts["invalid"] == 1
         sources = [json.loads(r.value)["source"] for r in records]
