@@ -12,8 +12,10 @@ outage) without forgetting what it acknowledged.
   the project's own ``Store`` (its own SQLite file) and ``Uplink`` (its own cursor and CoAP
   socket), fed 8 synthetic readings every ``--interval`` seconds at a random phase.
 
-Phases: steady state (``--steady`` s); the receiver killed for ``--outage`` s and started
-again (the recovery instant is when it is listening again), until every gateway has sent a
+Phases: steady state (``--steady`` s); a city-wide outage of ``--outage`` s: the receiver
+crashes (for its first ``--crash-window`` s it stores requests but its answers never leave,
+so those batches are at the receiver without the gateway knowing), then it is killed and
+started again (the recovery instant is when it is listening again), until every gateway has sent a
 reading made after recovery; an overload phase (``--overload`` s) where the receiver admits at
 most ``--overload-capacity`` requests/s and answers the rest 4.29 or 5.03 with a Max-Age of
 ``--max-age-min`` to ``--max-age-max`` s, then normal answers until the backlog is gone. At the
@@ -63,6 +65,8 @@ READINGS_PER_POLL = 8
 CODE_TOO_MANY_REQUESTS = 157      # 4.29
 CODE_SERVICE_UNAVAILABLE = 163    # 5.03
 BLOCK_SIZE = 1024
+#: recorded for a request the receiver stored but never answered (it was killed first)
+STORED_UNANSWERED = 0
 
 
 def free_udp_port() -> int:
@@ -153,9 +157,13 @@ async def receiver(port: int, records_path: Path) -> None:
             pack = decode_senml_cbor(request.payload)
             gw = pack.batch.gateway_id if pack.batch else None
             batch = pack.batch.seq if pack.batch else None
-            record(started, gw, batch, int(aiocoap.CHANGED), None, request.payload)
+            crashing = state["mode"] == "crashing"
+            record(started, gw, batch, STORED_UNANSWERED if crashing else int(aiocoap.CHANGED), None,
+                   request.payload)
             if gw is not None and pack.records:
                 max_ts[gw] = max(max_ts.get(gw, 0.0), max(r.time for r in pack.records))
+            if crashing:
+                await asyncio.Event().wait()   # stored, and the answer never leaves: killed first
             return aiocoap.Message(code=aiocoap.CHANGED)
 
     context = await aiocoap.Context.create_server_context(Ingest(), bind=("127.0.0.1", port))
@@ -167,6 +175,9 @@ async def receiver(port: int, records_path: Path) -> None:
         match line:
             case ["stats"]:
                 print(json.dumps({"max_ts": max_ts, "requests": requests}), flush=True)
+            case ["crash"]:
+                state["mode"] = "crashing"
+                print(json.dumps({"mode": "crashing", "at": time.time()}), flush=True)
             case ["ok"]:
                 state["mode"] = "ok"
                 print(json.dumps({"mode": "ok", "at": time.time()}), flush=True)
@@ -470,12 +481,16 @@ class Fleet:
         self.hold(args.steady)
         self.marks["steady_end"] = time.time()
         self.sample()
-        # City-wide outage: the upstream is gone (port closed) for the whole duration.
+        # City-wide outage: the upstream crashes (for ``--crash-window`` it stores requests
+        # but its answers never leave), then it is gone (port closed) for the whole duration.
         assert self.receiver is not None
+        self.marks["outage_start"] = time.time()
+        if args.crash_window > 0:
+            self.receiver.ask("crash")
+            self.hold(args.crash_window)
         self.receiver.proc.kill()
         self.receiver.proc.wait()
-        self.marks["outage_start"] = time.time()
-        self.hold(args.outage)
+        self.hold(args.outage - args.crash_window)
         self.marks["recovery"] = self.start_receiver()
         drained = self.wait_all_sent_after(self.marks["recovery"], "recovery", args.drain_timeout)
         self.marks["recovery_all_sent_new"] = drained or time.time()
@@ -530,7 +545,7 @@ class Fleet:
         marks = self.marks
         records = read_records(self.records)
         times = [r[0] for r in records]
-        accepted = [r for r in records if r[3] // 32 == 2]
+        accepted = [r for r in records if r[3] // 32 == 2 or r[3] == STORED_UNANSWERED]
         refused = [r for r in records if r[3] in (CODE_TOO_MANY_REQUESTS, CODE_SERVICE_UNAVAILABLE)]
 
         # Every reading the receiver acknowledged: first arrival, copies, batch numbers.
@@ -581,6 +596,7 @@ class Fleet:
         dup_outside_one_batch = sum(1 for v in duplicated.values() if len(set(v)) > 1)
         dup_batches = {(k[0], v[0]) for k, v in duplicated.items()}
         dup_gateways = Counter(gw for gw, _ in dup_batches)
+        unanswered = {(r[1], r[2]) for r in records if r[3] == STORED_UNANSWERED}
 
         # First request of each gateway after the receiver came back.
         first_after: dict[str, float] = {}
@@ -670,6 +686,7 @@ class Fleet:
                 "outage_readings_buffered_per_gateway": round(READINGS_PER_POLL * (recovery - marks["outage_start"]) / self.args.interval),
             },
             "integrity": {
+                "stored_but_never_answered_requests": sum(1 for r in records if r[3] == STORED_UNANSWERED),
                 "readings_committed": committed,
                 "readings_acknowledged_at_receiver": len(first_seen),
                 "readings_lost": lost,
@@ -681,6 +698,7 @@ class Fleet:
                 "gateways_with_duplicates": len(dup_gateways),
                 "most_duplicate_batches_one_gateway": max(dup_gateways.values(), default=0),
                 "duplicates_not_a_resend_of_one_batch": dup_outside_one_batch,
+                "duplicate_batches_not_left_unanswered": len(dup_batches - unanswered),
             },
             "overload": {
                 "capacity_requests_per_s": self.overload_capacity,
@@ -718,6 +736,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="poll interval (8 readings each)")
     parser.add_argument("--steady", type=float, default=60.0)
     parser.add_argument("--outage", type=float, default=120.0)
+    parser.add_argument("--crash-window", type=float, default=2.0,
+                        help="seconds before the outage in which the receiver stores requests but never answers")
     parser.add_argument("--overload", type=float, default=60.0)
     parser.add_argument("--overload-capacity", type=float, default=0.0,
                         help="requests/s admitted when overloaded (default: half the steady rate)")
