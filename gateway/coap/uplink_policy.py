@@ -34,6 +34,11 @@ def decide(code: int, max_age: int | None) -> Decision:
     if code in (numbers.raw_code(numbers.CODE_TOO_MANY_REQUESTS),
                 numbers.raw_code(numbers.CODE_SERVICE_UNAVAILABLE)):
         # Back-pressure: Max-Age says when to come back (RFC 7252 §5.9.3.4, RFC 8516).
+        if max_age == 0:
+            # "Now" (or a server that only meant "do not cache this"): taken literally, a
+            # whole fleet would retry an overloaded upstream in a tight loop. Our own
+            # jittered backoff never comes back sooner than Max-Age allows.
+            return Decision(Action.RETRY)
         delay = float(max_age) if max_age is not None else float(numbers.DEFAULT_MAX_AGE)
         return Decision(Action.RETRY, server_delay=delay)
     return Decision(Action.RETRY)

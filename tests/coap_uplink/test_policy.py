@@ -23,6 +23,12 @@ def test_back_pressure_honours_max_age_and_defaults_to_60s():
     assert decide(code(numbers.CODE_SERVICE_UNAVAILABLE), None).server_delay == 60
 
 
+def test_back_pressure_with_max_age_zero_falls_back_to_own_backoff():
+    for pair in (numbers.CODE_SERVICE_UNAVAILABLE, numbers.CODE_TOO_MANY_REQUESTS):
+        decision = decide(code(pair), 0)
+        assert decision.action is Action.RETRY and decision.server_delay is None
+
+
 def test_other_errors_retry_with_own_backoff_and_too_large_shrinks():
     assert decide(code(numbers.CODE_INTERNAL_SERVER_ERROR), 10) .server_delay is None
     assert decide(code(numbers.CODE_BAD_REQUEST), None).action is Action.RETRY

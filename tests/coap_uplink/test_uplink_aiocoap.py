@@ -146,6 +146,28 @@ def test_back_pressure_waits_exactly_the_max_age(tmp_path):
     run(main())
 
 
+def test_back_pressure_with_max_age_zero_backs_off_instead_of_retrying_at_once(tmp_path):
+    async def main():
+        clock = ManualClock()
+        async with Receiver() as rx:
+            rx.received.refusals += [(aiocoap.SERVICE_UNAVAILABLE, 0), (aiocoap.TOO_MANY_REQUESTS, 0)]
+            service = Service(load_config(write_site(tmp_path, upstream(rx.uri))), clock=clock)
+            async with running(service):
+                await service.hub.publish(readings(10))
+                cloud = service.components["upstreams"].uplinks["cloud"]
+                await wait_until(lambda: cloud.state == "backoff")
+                assert 0.025 <= cloud.retry_at - cloud.last_error_at <= 0.05   # retry_min 50 ms, jittered
+                await asyncio.sleep(0.3)                    # the clock stands: no retry yet
+                assert len(rx.received.refusal_times) == 1
+                await clock.advance(0.05)                   # the longest the first wait can be
+                await wait_until(lambda: len(rx.received.refusal_times) == 2 and cloud.state == "backoff")
+                assert 0.05 <= cloud.retry_at - cloud.last_error_at <= 0.1    # and it doubles
+                await clock.advance(0.1)
+                await wait_until(lambda: len(rx.received.accepted) == 10)
+            assert rx.received.batches == [1]
+    run(main())
+
+
 def test_restart_resumes_where_it_stopped_and_numbers_continue(tmp_path):
     async def main():
         async with Receiver() as rx:
