@@ -200,8 +200,8 @@ async def light_process(directory: Path, port: int, first: int, count: int, inte
     from gateway.clock import SystemClock
     from gateway.coap.uplink import Uplink
     from gateway.coap.uplink_config import UpstreamConfig
-    from gateway.store.config import StoreConfig
     from gateway.model import Reading
+    from gateway.store.config import StoreConfig
     from gateway.store.store import Store
 
     clock = SystemClock(assume_synced=True)
