@@ -85,8 +85,9 @@ async def page_through(ctx: aiocoap.Context, base: str, page: int, accept: int) 
     after, served, wire = 0, 0, 0
     started = time.perf_counter()
     while True:
-        response = await ctx.request(aiocoap.Message(
-            code=Code.GET, uri=f"{base}/readings?after={after}&limit={page}", accept=accept)).response
+        response = await ctx.request(
+            aiocoap.Message(code=Code.GET, uri=f"{base}/readings?after={after}&limit={page}", accept=accept)
+        ).response
         wire += len(response.payload)
         if accept == 112:
             records = cbor2.loads(response.payload)
@@ -109,8 +110,9 @@ async def observe_latency(service: Service, ctx: aiocoap.Context, base: str, pro
     sent: dict[float, float] = {}
     latencies: list[float] = []
     done = asyncio.Event()
-    request = ctx.request(aiocoap.Message(code=Code.GET, uri=f"{base}/points/probe/value",
-                                          observe=0, accept=60))
+    request = ctx.request(
+        aiocoap.Message(code=Code.GET, uri=f"{base}/points/probe/value", observe=0, accept=60)
+    )
     await request.response
 
     async def receive() -> None:
@@ -152,12 +154,16 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             for name, accept in (("senml_cbor", 112), ("json", 50)):
                 served, seconds, wire = await page_through(ctx, base, args.page, accept)
                 results[f"paging_{name}"] = {
-                    "readings_served": served, "seconds": round(seconds, 3),
-                    "readings_per_s": round(served / seconds), "bytes_per_reading": round(wire / served, 2)}
+                    "readings_served": served,
+                    "seconds": round(seconds, 3),
+                    "readings_per_s": round(served / seconds),
+                    "bytes_per_reading": round(wire / served, 2),
+                }
             latencies = await observe_latency(service, ctx, base, args.probes)
             ms = sorted(x * 1000 for x in latencies)
             results["observe"] = {
-                "notifications": len(ms), "probes": args.probes,
+                "notifications": len(ms),
+                "probes": args.probes,
                 "p50_ms": round(statistics.median(ms), 3) if ms else None,
                 "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3) if ms else None,
             }

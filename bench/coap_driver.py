@@ -67,30 +67,44 @@ async def latency(directory: Path, probes: int) -> dict[str, Any]:
     a.start()
     samples: list[float] = []
     tester = await aiocoap.Context.create_client_context()
-    keys = OscoreKeys(bytes.fromhex(TESTER_ID), bytes.fromhex(GATEWAY_ID), bytes.fromhex(SECRET), bytes.fromhex(SALT))
+    keys = OscoreKeys(
+        bytes.fromhex(TESTER_ID), bytes.fromhex(GATEWAY_ID), bytes.fromhex(SECRET), bytes.fromhex(SALT)
+    )
     security = oscore_context(keys, directory / "tester-oscore")
     tester.client_credentials[f"coap://127.0.0.1:{port}/*"] = security
     try:
-        await wait_for(lambda: any(r["point"] == "lamp/level" and r["source"] == "api" for r in b.actuations()))
+        await wait_for(
+            lambda: any(r["point"] == "lamp/level" and r["source"] == "api" for r in b.actuations())
+        )
         for i in range(probes):
             occupied = i % 2 == 0
             want = 80 if occupied else 20
             since = int(time.time() * 1000)
-            answer = await tester.request(aiocoap.Message(
-                code=Code.PUT, uri=f"coap://127.0.0.1:{port}/points/loop/occupied",
-                payload=cbor2.dumps(occupied), content_format=60)).response
+            answer = await tester.request(
+                aiocoap.Message(
+                    code=Code.PUT,
+                    uri=f"coap://127.0.0.1:{port}/points/loop/occupied",
+                    payload=cbor2.dumps(occupied),
+                    content_format=60,
+                )
+            ).response
             assert answer.code == Code.CHANGED, answer
             await wait_for(lambda: applied_at(b, want, since) is not None, timeout=30, interval=0.005)  # noqa: B023
             read_at = next(ts for ts, value in b.readings("loop/occupied", since) if bool(value) is occupied)
             samples.append((applied_at(b, want, since) or 0) - read_at)
     finally:
         await tester.shutdown()
-        security._destroy()   # aiocoap's persist-and-unlock, while the directory still exists
+        security._destroy()  # aiocoap's persist-and-unlock, while the directory still exists
         a.stop()
         b.stop()
-    return {"probes": len(samples), "p50_ms": percentile(samples, 0.5), "p99_ms": percentile(samples, 0.99),
-            "max_ms": max(samples), "mean_ms": round(statistics.fmean(samples), 2),
-            "clock": "B's buffer timestamps (whole milliseconds)"}
+    return {
+        "probes": len(samples),
+        "p50_ms": percentile(samples, 0.5),
+        "p99_ms": percentile(samples, 0.99),
+        "max_ms": max(samples),
+        "mean_ms": round(statistics.fmean(samples), 2),
+        "clock": "B's buffer timestamps (whole milliseconds)",
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,13 +119,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def observe_cost(directory: Path, points: int, interval: str, window: float,
-                       observe: str) -> dict[str, Any]:
+async def observe_cost(
+    directory: Path, points: int, interval: str, window: float, observe: str
+) -> dict[str, Any]:
     port = free_port()
-    body = "\n".join(f'[[devices.options.points]]\nname = "p{i}"\nwaveform = "counter"' for i in range(points))
+    body = "\n".join(
+        f'[[devices.options.points]]\nname = "p{i}"\nwaveform = "counter"' for i in range(points)
+    )
     config = write_b(directory / "b", port, interval=interval)
-    config.write_text(config.read_text() + f'\n[[devices]]\nname = "meter"\ndriver = "simulated"\n'
-                      f'interval = "{interval}"\n[devices.options]\nprofile = "custom"\n{body}\n')
+    config.write_text(
+        config.read_text() + f'\n[[devices]]\nname = "meter"\ndriver = "simulated"\n'
+        f'interval = "{interval}"\n[devices.options]\nprofile = "custom"\n{body}\n'
+    )
     b = Daemon(config)
     # B's points change every --interval: a freshness cap well above it, so the figure is the
     # steady cost of notifications and not of re-registrations
@@ -128,17 +147,22 @@ async def observe_cost(directory: Path, points: int, interval: str, window: floa
             rows = a.rows("SELECT COUNT(*) FROM points WHERE name LIKE 'cabinet-b/meter/%'")
             return int(rows[0][0]) if rows else 0
 
-        await wait_for(lambda: seen() >= wanted and a.latest("cabinet-b/loop/occupied") is not None, timeout=180)
+        await wait_for(
+            lambda: seen() >= wanted and a.latest("cabinet-b/loop/occupied") is not None, timeout=180
+        )
         subscribed_s = time.monotonic() - started
         await asyncio.sleep(2.0)  # settle: registrations done, first notifications stored
         count_sql = "SELECT COUNT(*) FROM readings_view WHERE point LIKE 'cabinet-b/meter/%'"
         cpu0, n0, t0 = cpu_seconds(a.proc.pid), a.rows(count_sql)[0][0], time.monotonic()
         await asyncio.sleep(window)
         cpu1, n1, t1 = cpu_seconds(a.proc.pid), a.rows(count_sql)[0][0], time.monotonic()
-        return {"points": wanted, "all_subscribed_s": round(subscribed_s, 2),
-                "notifications_per_s": round((n1 - n0) / (t1 - t0), 1),
-                "a_cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
-                "a_rss_mb": round(rss_mb(a.proc.pid), 1)}
+        return {
+            "points": wanted,
+            "all_subscribed_s": round(subscribed_s, 2),
+            "notifications_per_s": round((n1 - n0) / (t1 - t0), 1),
+            "a_cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
+            "a_rss_mb": round(rss_mb(a.proc.pid), 1),
+        }
     finally:
         a.stop()
         b.stop()
@@ -148,10 +172,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-coap-driver-") as tmp:
         root = Path(tmp)
         result: dict[str, Any] = {"cross_cabinet_latency": await latency(root / "latency", args.probes)}
-        result["observe_cost"] = await observe_cost(root / "many", args.points, args.interval, args.window,
-                                                    '["meter/*"]')
-        result["observe_baseline"] = await observe_cost(root / "few", args.points, args.interval, args.window,
-                                                        "[]")
+        result["observe_cost"] = await observe_cost(
+            root / "many", args.points, args.interval, args.window, '["meter/*"]'
+        )
+        result["observe_baseline"] = await observe_cost(
+            root / "few", args.points, args.interval, args.window, "[]"
+        )
         result["observe_baseline"]["note"] = "same A and B, A observing only its 2 declared points"
         result["machine"] = {"cpus": os.cpu_count(), "note": "2 cores shared with other work; loopback"}
         return result

@@ -38,22 +38,43 @@ def site_mix(count: int, seed: int = 1) -> list[Reading]:
     energy = 12_345.67
     devices = [
         # (device, interval s, [(point, unit, value function)])
-        ("meter1", 10, [("voltage_l1", "V", lambda: round(rng.gauss(230, 1.5), 1)),
-                        ("voltage_l2", "V", lambda: round(rng.gauss(230, 1.5), 1)),
-                        ("voltage_l3", "V", lambda: round(rng.gauss(230, 1.5), 1)),
-                        ("current", "A", lambda: round(rng.uniform(5, 40), 2)),
-                        ("power", "W", lambda: rng.randint(800, 9000)),
-                        ("energy", "kWh", None),
-                        ("power_factor", None, lambda: round(rng.uniform(0.9, 1.0), 2)),
-                        ("frequency", "Hz", lambda: round(rng.gauss(50, 0.02), 2))]),
-        *[(f"climate{i}", 60, [("temperature", "Cel", lambda: round(rng.gauss(18, 4), 1)),
-                               ("humidity", "%RH", lambda: round(rng.uniform(30, 90), 1)),
-                               ("battery", "V", lambda: round(rng.uniform(3.3, 3.7), 2))]) for i in range(4)],
-        ("carpark", 30, [("free", None, lambda: rng.randint(0, 250)),
-                         ("occupied", None, lambda: rng.randint(0, 250))]),
+        (
+            "meter1",
+            10,
+            [
+                ("voltage_l1", "V", lambda: round(rng.gauss(230, 1.5), 1)),
+                ("voltage_l2", "V", lambda: round(rng.gauss(230, 1.5), 1)),
+                ("voltage_l3", "V", lambda: round(rng.gauss(230, 1.5), 1)),
+                ("current", "A", lambda: round(rng.uniform(5, 40), 2)),
+                ("power", "W", lambda: rng.randint(800, 9000)),
+                ("energy", "kWh", None),
+                ("power_factor", None, lambda: round(rng.uniform(0.9, 1.0), 2)),
+                ("frequency", "Hz", lambda: round(rng.gauss(50, 0.02), 2)),
+            ],
+        ),
+        *[
+            (
+                f"climate{i}",
+                60,
+                [
+                    ("temperature", "Cel", lambda: round(rng.gauss(18, 4), 1)),
+                    ("humidity", "%RH", lambda: round(rng.uniform(30, 90), 1)),
+                    ("battery", "V", lambda: round(rng.uniform(3.3, 3.7), 2)),
+                ],
+            )
+            for i in range(4)
+        ],
+        (
+            "carpark",
+            30,
+            [("free", None, lambda: rng.randint(0, 250)), ("occupied", None, lambda: rng.randint(0, 250))],
+        ),
         *[(f"door{i}", 60, [("open", None, lambda: rng.random() < 0.1)]) for i in range(3)],
-        ("air", 30, [("pm2_5", "ug/m3", lambda: rng.randint(2, 60)),
-                     ("pm10", "ug/m3", lambda: rng.randint(5, 90))]),
+        (
+            "air",
+            30,
+            [("pm2_5", "ug/m3", lambda: rng.randint(2, 60)), ("pm10", "ug/m3", lambda: rng.randint(5, 90))],
+        ),
     ]
     out: list[Reading] = []
     tick = 0
@@ -78,8 +99,15 @@ def coap_bytes(payload: bytes, uri: str) -> int:
     """Bytes of every CoAP message (all Block1 blocks) carrying ``payload``, UDP/IP excluded."""
     import aiocoap
 
-    message = aiocoap.Message(code=aiocoap.POST, mtype=aiocoap.CON, mid=1, uri=uri, payload=payload,
-                              content_format=112, token=b"\x01\x02")
+    message = aiocoap.Message(
+        code=aiocoap.POST,
+        mtype=aiocoap.CON,
+        mid=1,
+        uri=uri,
+        payload=payload,
+        content_format=112,
+        token=b"\x01\x02",
+    )
     if len(payload) <= 1024:
         return len(message.encode())
     total = 0
@@ -98,13 +126,25 @@ def wire_figures(readings: list[Reading]) -> dict[str, object]:
     uri = "coap://upstream.example/ingest"
     figures: dict[str, object] = {}
     for batch_size in (100, 500, 5000):
-        batches = [readings[i:i + batch_size] for i in range(0, len(readings), batch_size)]
-        exact = [encode_senml_cbor(b, base_name="cabinet-17/", batch=BatchId("cabinet-17", n + 1))
-                 for n, b in enumerate(batches)]
-        lossy = [encode_senml_cbor(b, base_name="cabinet-17/", batch=BatchId("cabinet-17", n + 1),
-                                   compact_floats=True, half_floats=True) for n, b in enumerate(batches)]
-        js = [encode_senml_json(b, base_name="cabinet-17/", batch=BatchId("cabinet-17", n + 1))
-              for n, b in enumerate(batches)]
+        batches = [readings[i : i + batch_size] for i in range(0, len(readings), batch_size)]
+        exact = [
+            encode_senml_cbor(b, base_name="cabinet-17/", batch=BatchId("cabinet-17", n + 1))
+            for n, b in enumerate(batches)
+        ]
+        lossy = [
+            encode_senml_cbor(
+                b,
+                base_name="cabinet-17/",
+                batch=BatchId("cabinet-17", n + 1),
+                compact_floats=True,
+                half_floats=True,
+            )
+            for n, b in enumerate(batches)
+        ]
+        js = [
+            encode_senml_json(b, base_name="cabinet-17/", batch=BatchId("cabinet-17", n + 1))
+            for n, b in enumerate(batches)
+        ]
         n = len(readings)
         figures[f"batch_{batch_size}"] = {
             "senml_cbor_exact_bytes_per_reading": _per_reading(exact, n, uri),
@@ -118,8 +158,11 @@ def _per_reading(payloads: list[bytes], readings: int, uri: str) -> dict[str, fl
     """Payload, CoAP (all Block1 blocks) and CoAP + UDP/IPv4 header bytes per reading."""
     coap = sum(coap_bytes(p, uri) for p in payloads)
     datagrams = sum((len(p) + 1023) // 1024 for p in payloads)
-    return {"payload": round(sum(map(len, payloads)) / readings, 2), "coap": round(coap / readings, 2),
-            "udp_ip": round((coap + 28 * datagrams) / readings, 2)}
+    return {
+        "payload": round(sum(map(len, payloads)) / readings, 2),
+        "coap": round(coap / readings, 2),
+        "udp_ip": round((coap + 28 * datagrams) / readings, 2),
+    }
 
 
 def free_port() -> int:
@@ -151,12 +194,14 @@ async def drain(count: int, backlog_batch_size: int) -> dict[str, object]:
     from gateway.service import Service
 
     port = free_port()
-    receiver = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True)
+    receiver = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "gateway.toml"
-            path.write_text(f'''
+            path.write_text(f"""
 [gateway]
 id = "cabinet-17"
 data_dir = "data"
@@ -165,13 +210,13 @@ data_dir = "data"
 name = "bench"
 uri = "coap://127.0.0.1:{port}/ingest"
 backlog_batch_size = {backlog_batch_size}
-''')
+""")
             service = Service(load_config(path))
             await service.store.open()
             mix = _slice_cache(count)
             for start in range(0, count, 10_000):
-                await service.store.put(mix[start:start + 10_000])
-                await service.store.flush()      # the group-commit loop is not running yet
+                await service.store.put(mix[start : start + 10_000])
+                await service.store.flush()  # the group-commit loop is not running yet
             await service.store.close()
             service = Service(load_config(path))
             task = asyncio.create_task(service.run())
@@ -187,9 +232,14 @@ backlog_batch_size = {backlog_batch_size}
     finally:
         receiver.terminate()
         receiver.wait(10)
-    return {"readings": count, "backlog_batch_size": backlog_batch_size, "seconds": round(elapsed, 3),
-            "readings_per_s": round(count / elapsed), "batches": health["batches_sent"],
-            "payload_bytes_per_reading": round(health["bytes_sent"] / count, 2)}
+    return {
+        "readings": count,
+        "backlog_batch_size": backlog_batch_size,
+        "seconds": round(elapsed, 3),
+        "readings_per_s": round(count / elapsed),
+        "batches": health["batches_sent"],
+        "payload_bytes_per_reading": round(health["bytes_sent"] / count, 2),
+    }
 
 
 _CACHE: dict[int, list[Reading]] = {}

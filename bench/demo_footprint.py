@@ -97,8 +97,9 @@ def announced(lines: queue.Queue[str], deadline: float) -> tuple[str, list[str]]
 
 
 def coap_get(uri: str, accept: int = 50) -> str:
-    run = subprocess.run(["coap-client-notls", "-B", "10", "-A", str(accept), uri], capture_output=True,
-                         text=True, timeout=30)
+    run = subprocess.run(
+        ["coap-client-notls", "-B", "10", "-A", str(accept), uri], capture_output=True, text=True, timeout=30
+    )
     if run.returncode != 0 or not run.stdout.strip():
         raise SystemExit(f"coap-client-notls {uri} failed: {run.stderr.strip()}")
     return run.stdout
@@ -130,8 +131,12 @@ def main() -> None:
         raise SystemExit("coap-client-notls (libcoap3-bin) is needed to use the demo's API")
     observe = None
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--quiet", "--data-dir", tmp],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "demo", "--quiet", "--data-dir", tmp],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         lines: queue.Queue[str] = queue.Queue()
         assert proc.stdout is not None
         threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
@@ -146,9 +151,20 @@ def main() -> None:
             exercise(base)
             oscore_write(write, 40)
             # the Observe the demo prints as "live", open through the sampling
-            observe = subprocess.Popen(["coap-client-notls", "-w", "-s", str(int(args.seconds) + 30), "-A", "0",
-                                        f"{base}/points/carpark/occupied"],
-                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            observe = subprocess.Popen(
+                [
+                    "coap-client-notls",
+                    "-w",
+                    "-s",
+                    str(int(args.seconds) + 30),
+                    "-A",
+                    "0",
+                    f"{base}/points/carpark/occupied",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             peers_cpu0 = sum(cpu_seconds(p) for p in peers)
             samples, pss_samples, peer_samples = [], [], []
@@ -188,27 +204,35 @@ def main() -> None:
             import sqlite3
 
             stored = sqlite3.connect(db).execute("SELECT count(*) FROM readings").fetchone()[0]
-    print(json.dumps({
-        "seconds": round(t1 - t0, 1),
-        "gateway_rss_mb_max": round(max(samples) / 1024, 1),
-        "gateway_rss_mb_end": round(samples[-1] / 1024, 1),
-        "gateway_pss_mb_max": round(max(pss_samples) / 1024, 1),
-        "gateway_vmhwm_mb": round(hwm_kb / 1024, 1),
-        "gateway_rss_anon_mb_end": round(anon_kb / 1024, 1),
-        "gateway_rss_file_mb_end": round(file_kb / 1024, 1),
-        "gateway_threads": thread_count,
-        "gateway_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
-        "exercised": {"coap_reads": 9, "oscore_writes": 2, "observe_notifications": notifications,
-                      "lamp_1_level_after_writes": level},
-        "peers_processes": len(peers),
-        "peers_rss_mb_max": round(max(peer_samples) / 1024, 1),
-        "peers_pss_mb_end": round(peers_pss_kb / 1024, 1),
-        "peers_cpu_percent_of_one_core": round(100 * (peers_cpu1 - peers_cpu0) / (t1 - t0), 2),
-        "readings_stored": stored,
-        "goal_gateway_rss_mb": 40,
-        "goal_idle_cpu_percent": 1.0,
-        "exit_code": proc.returncode,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": round(t1 - t0, 1),
+                "gateway_rss_mb_max": round(max(samples) / 1024, 1),
+                "gateway_rss_mb_end": round(samples[-1] / 1024, 1),
+                "gateway_pss_mb_max": round(max(pss_samples) / 1024, 1),
+                "gateway_vmhwm_mb": round(hwm_kb / 1024, 1),
+                "gateway_rss_anon_mb_end": round(anon_kb / 1024, 1),
+                "gateway_rss_file_mb_end": round(file_kb / 1024, 1),
+                "gateway_threads": thread_count,
+                "gateway_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
+                "exercised": {
+                    "coap_reads": 9,
+                    "oscore_writes": 2,
+                    "observe_notifications": notifications,
+                    "lamp_1_level_after_writes": level,
+                },
+                "peers_processes": len(peers),
+                "peers_rss_mb_max": round(max(peer_samples) / 1024, 1),
+                "peers_pss_mb_end": round(peers_pss_kb / 1024, 1),
+                "peers_cpu_percent_of_one_core": round(100 * (peers_cpu1 - peers_cpu0) / (t1 - t0), 2),
+                "readings_stored": stored,
+                "goal_gateway_rss_mb": 40,
+                "goal_idle_cpu_percent": 1.0,
+                "exit_code": proc.returncode,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

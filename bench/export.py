@@ -41,14 +41,20 @@ def fill(path: Path, count: int, points: int) -> None:
 def export(data_dir: Path, fmt: str) -> dict[str, float]:
     """One export in a child process; its peak RSS from wait4's rusage."""
     begun = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "export", "--data-dir", str(data_dir),
-                             "--utc", "--format", fmt], stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "export", "--data-dir", str(data_dir), "--utc", "--format", fmt],
+        stdout=subprocess.PIPE,
+    )
     lines = sum(1 for _ in proc.stdout)  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - begun
-    return {"lines": lines, "seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "exit": proc.returncode}
+    return {
+        "lines": lines,
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "exit": proc.returncode,
+    }
 
 
 def main() -> None:
@@ -64,11 +70,20 @@ def main() -> None:
             fill(data / "buffer.db", size, args.points)
             for fmt in ("csv", "ndjson"):
                 run = export(data, fmt)
-                results.append({"readings": size, "format": fmt, **run,
-                                "readings_per_s": round(size / run["seconds"])})
-    print(json.dumps({"bench": "export", "python": sys.version.split()[0],
-                      "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      "results": results}, indent=2))
+                results.append(
+                    {"readings": size, "format": fmt, **run, "readings_per_s": round(size / run["seconds"])}
+                )
+    print(
+        json.dumps(
+            {
+                "bench": "export",
+                "python": sys.version.split()[0],
+                "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

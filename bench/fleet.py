@@ -62,8 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 TICKS = os.sysconf("SC_CLK_TCK")
 READINGS_PER_POLL = 8
-CODE_TOO_MANY_REQUESTS = 157      # 4.29
-CODE_SERVICE_UNAVAILABLE = 163    # 5.03
+CODE_TOO_MANY_REQUESTS = 157  # 4.29
+CODE_SERVICE_UNAVAILABLE = 163  # 5.03
 BLOCK_SIZE = 1024
 #: recorded for a request the receiver stored but never answered (it was killed first)
 STORED_UNANSWERED = 0
@@ -76,6 +76,7 @@ def free_udp_port() -> int:
 
 
 # -- the receiver, run as `fleet.py --receiver PORT RECORDS` ----------------------------------
+
 
 def batch_of_head(payload: bytes) -> tuple[str | None, int | None]:
     """Gateway id and batch number from the first record of a (possibly partial, Block1
@@ -104,22 +105,31 @@ async def receiver(port: int, records_path: Path) -> None:
 
     fd = os.open(records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     rng = random.Random()
-    state: dict[str, Any] = {"mode": "ok", "capacity": 0.0, "age_min": 1, "age_max": 1,
-                             "tokens": 0.0, "filled_at": time.time(), "alternate": 0}
+    state: dict[str, Any] = {
+        "mode": "ok",
+        "capacity": 0.0,
+        "age_min": 1,
+        "age_max": 1,
+        "tokens": 0.0,
+        "filled_at": time.time(),
+        "alternate": 0,
+    }
     max_ts: dict[str, float] = {}
     requests = 0
 
-    def record(t: float, gw: str | None, batch: int | None, code: int, max_age: int | None,
-               payload: bytes | None) -> None:
+    def record(
+        t: float, gw: str | None, batch: int | None, code: int, max_age: int | None, payload: bytes | None
+    ) -> None:
         blob = cbor2.dumps([t, gw, batch, code, max_age, payload])
-        os.write(fd, struct.pack(">I", len(blob)) + blob)   # one write: complete or absent
+        os.write(fd, struct.pack(">I", len(blob)) + blob)  # one write: complete or absent
 
     def admit(now: float) -> tuple[int, int] | None:
         """None to accept this new request, else (code, Max-Age) to refuse it."""
         if state["mode"] != "overload":
             return None
-        state["tokens"] = min(state["capacity"],
-                              state["tokens"] + (now - state["filled_at"]) * state["capacity"])
+        state["tokens"] = min(
+            state["capacity"], state["tokens"] + (now - state["filled_at"]) * state["capacity"]
+        )
         state["filled_at"] = now
         if state["tokens"] >= 1:
             state["tokens"] -= 1
@@ -158,12 +168,18 @@ async def receiver(port: int, records_path: Path) -> None:
             gw = pack.batch.gateway_id if pack.batch else None
             batch = pack.batch.seq if pack.batch else None
             crashing = state["mode"] == "crashing"
-            record(started, gw, batch, STORED_UNANSWERED if crashing else int(aiocoap.CHANGED), None,
-                   request.payload)
+            record(
+                started,
+                gw,
+                batch,
+                STORED_UNANSWERED if crashing else int(aiocoap.CHANGED),
+                None,
+                request.payload,
+            )
             if gw is not None and pack.records:
                 max_ts[gw] = max(max_ts.get(gw, 0.0), max(r.time for r in pack.records))
             if crashing:
-                await asyncio.Event().wait()   # stored, and the answer never leaves: killed first
+                await asyncio.Event().wait()  # stored, and the answer never leaves: killed first
             return aiocoap.Message(code=aiocoap.CHANGED)
 
     context = await aiocoap.Context.create_server_context(Ingest(), bind=("127.0.0.1", port))
@@ -182,8 +198,14 @@ async def receiver(port: int, records_path: Path) -> None:
                 state["mode"] = "ok"
                 print(json.dumps({"mode": "ok", "at": time.time()}), flush=True)
             case ["overload", capacity, age_min, age_max]:
-                state.update(mode="overload", capacity=float(capacity), tokens=float(capacity),
-                             filled_at=time.time(), age_min=int(age_min), age_max=int(age_max))
+                state.update(
+                    mode="overload",
+                    capacity=float(capacity),
+                    tokens=float(capacity),
+                    filled_at=time.time(),
+                    age_min=int(age_min),
+                    age_max=int(age_max),
+                )
                 print(json.dumps({"mode": "overload", "at": time.time()}), flush=True)
             case ["exit"]:
                 break
@@ -192,6 +214,7 @@ async def receiver(port: int, records_path: Path) -> None:
 
 
 # -- lightweight gateways, run as `fleet.py --light-process DIR PORT FIRST COUNT INTERVAL` ----
+
 
 async def light_process(directory: Path, port: int, first: int, count: int, interval: float) -> None:
     """``count`` gateways in one event loop: the project's Store and Uplink, nothing else."""
@@ -211,8 +234,9 @@ async def light_process(directory: Path, port: int, first: int, count: int, inte
         data_dir = directory / gw
         store = Store(data_dir, StoreConfig())
         await store.open()
-        config = UpstreamConfig(name="platform", uri=f"coap://127.0.0.1:{port}/ingest",
-                                gateway_id=gw, base_name=f"{gw}/")
+        config = UpstreamConfig(
+            name="platform", uri=f"coap://127.0.0.1:{port}/ingest", gateway_id=gw, base_name=f"{gw}/"
+        )
         store.consumers.append(config.cursor_name)
         uplink = Uplink(config, SimpleNamespace(store=store, clock=clock, config=None), data_dir)
         await uplink.open()
@@ -222,8 +246,12 @@ async def light_process(directory: Path, port: int, first: int, count: int, inte
         await asyncio.sleep(rng.uniform(0, interval))
         while True:
             now = time.time()
-            await store.put([Reading(f"dev{k // 4}/p{k % 4}", round(rng.gauss(20, 5), 2), now, "Cel")
-                             for k in range(READINGS_PER_POLL)])
+            await store.put(
+                [
+                    Reading(f"dev{k // 4}/p{k % 4}", round(rng.gauss(20, 5), 2), now, "Cel")
+                    for k in range(READINGS_PER_POLL)
+                ]
+            )
             await asyncio.sleep(interval)
 
     producers, workers = [], []
@@ -258,6 +286,7 @@ async def light_process(directory: Path, port: int, first: int, count: int, inte
 
 # -- full daemons ---------------------------------------------------------------------------
 
+
 def daemon_site(directory: Path, gw: str, port: int, interval: float, seed: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "gateway.toml"
@@ -291,6 +320,7 @@ seed = {seed}
 
 # -- /proc ----------------------------------------------------------------------------------
 
+
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -311,6 +341,7 @@ def rss_mb(pid: int) -> float:
 
 # -- the orchestrator -----------------------------------------------------------------------
 
+
 class Child:
     """A process the bench started; killed on the way out whatever happens."""
 
@@ -318,9 +349,14 @@ class Child:
 
     def __init__(self, name: str, argv: list[str], *, commands: bool, **kwargs: Any):
         self.name = name
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if commands else subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE if commands else subprocess.DEVNULL,
-                                     text=True, cwd=ROOT, **kwargs)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if commands else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if commands else subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+            **kwargs,
+        )
         Child.ALL.append(self)
 
     def send(self, line: str) -> None:
@@ -351,8 +387,9 @@ class Child:
                 pass
 
 
-def percentiles(values: list[float], qs: tuple[int, ...] = (0, 10, 25, 50, 75, 90, 99, 100),
-                digits: int = 2) -> dict[str, float]:
+def percentiles(
+    values: list[float], qs: tuple[int, ...] = (0, 10, 25, 50, 75, 90, 99, 100), digits: int = 2
+) -> dict[str, float]:
     if not values:
         return {}
     ordered = sorted(values)
@@ -367,11 +404,14 @@ def rate_figures(times: list[float], start: float, end: float) -> dict[str, floa
     """Requests per one-second bucket in [start, end)."""
     buckets = Counter(int(t - start) for t in times if start <= t < end)
     seconds = max(int(math.ceil(end - start)), 1)
-    return {"seconds": round(end - start, 1), "requests": sum(buckets.values()),
-            "mean_per_s": round(sum(buckets.values()) / (end - start), 1) if end > start else 0.0,
-            "peak_per_s": max(buckets.values(), default=0),
-            "peak_second_offset_s": max(buckets, key=lambda b: buckets[b]) if buckets else None,
-            "median_per_s": sorted(buckets.get(i, 0) for i in range(seconds))[seconds // 2]}
+    return {
+        "seconds": round(end - start, 1),
+        "requests": sum(buckets.values()),
+        "mean_per_s": round(sum(buckets.values()) / (end - start), 1) if end > start else 0.0,
+        "peak_per_s": max(buckets.values(), default=0),
+        "peak_second_offset_s": max(buckets, key=lambda b: buckets[b]) if buckets else None,
+        "median_per_s": sorted(buckets.get(i, 0) for i in range(seconds))[seconds // 2],
+    }
 
 
 def read_records(path: Path) -> list[tuple[float, str | None, int | None, int, int | None, bytes | None]]:
@@ -382,8 +422,8 @@ def read_records(path: Path) -> list[tuple[float, str | None, int | None, int, i
     while offset + 4 <= len(data):
         (size,) = struct.unpack_from(">I", data, offset)
         if offset + 4 + size > len(data):
-            break      # a record cut short by a kill: never answered, so never acknowledged
-        out.append(tuple(cbor2.loads(data[offset + 4:offset + 4 + size])))
+            break  # a record cut short by a kill: never answered, so never acknowledged
+        out.append(tuple(cbor2.loads(data[offset + 4 : offset + 4 + size])))
         offset += 4 + size
     return out  # type: ignore[return-value]
 
@@ -405,8 +445,11 @@ class Fleet:
     # processes
 
     def start_receiver(self) -> float:
-        self.receiver = Child("receiver", [sys.executable, __file__, "--receiver", str(self.port),
-                                           str(self.records)], commands=True)
+        self.receiver = Child(
+            "receiver",
+            [sys.executable, __file__, "--receiver", str(self.port), str(self.records)],
+            commands=True,
+        )
         return float(self.receiver.answer()["ready"])
 
     def start(self) -> None:
@@ -415,19 +458,36 @@ class Fleet:
         for first in range(0, self.args.light, per):
             count = min(per, self.args.light - first)
             name = f"light{first // per}"
-            self.lights.append(Child(name, [
-                sys.executable, __file__, "--light-process", str(self.dir / "light"), str(self.port),
-                str(first), str(count), str(self.args.interval)], commands=True,
-                stderr=open(self.dir / f"{name}.log", "w")))
+            self.lights.append(
+                Child(
+                    name,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--light-process",
+                        str(self.dir / "light"),
+                        str(self.port),
+                        str(first),
+                        str(count),
+                        str(self.args.interval),
+                    ],
+                    commands=True,
+                    stderr=open(self.dir / f"{name}.log", "w"),
+                )
+            )
         for light in self.lights:
             light.answer()
         for n in range(self.args.daemons):
             gw = f"daemon-{n:03d}"
             config = daemon_site(self.dir / "daemons" / gw, gw, self.port, self.args.interval, n)
-            child = Child(gw, [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-                          commands=False, stderr=open(config.parent / "stderr.log", "w"))
+            child = Child(
+                gw,
+                [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+                commands=False,
+                stderr=open(config.parent / "stderr.log", "w"),
+            )
             self.daemons.append((gw, child, config.parent / "data" / "buffer.db"))
-            time.sleep(self.args.daemon_stagger)   # each start imports the whole gateway
+            time.sleep(self.args.daemon_stagger)  # each start imports the whole gateway
         self.wait_all_sent_after(time.time(), "startup", timeout=180)
 
     def gateway_ids(self) -> list[str]:
@@ -458,8 +518,10 @@ class Fleet:
                 return time.time()
             self.sample()
             time.sleep(1.0)
-        print(f"fleet: {what}: {len(behind)} gateways still behind after {timeout:.0f} s, "
-              f"e.g. {behind[:5]}", file=sys.stderr)
+        print(
+            f"fleet: {what}: {len(behind)} gateways still behind after {timeout:.0f} s, e.g. {behind[:5]}",
+            file=sys.stderr,
+        )
         return None
 
     def hold(self, seconds: float) -> None:
@@ -498,8 +560,9 @@ class Fleet:
         steady_rate = self.steady_rate()
         capacity = args.overload_capacity or max(round(steady_rate * 0.5, 1), 1.0)
         self.overload_capacity = capacity
-        self.marks["overload_start"] = float(self.receiver.ask(
-            f"overload {capacity} {args.max_age_min} {args.max_age_max}")["at"])
+        self.marks["overload_start"] = float(
+            self.receiver.ask(f"overload {capacity} {args.max_age_min} {args.max_age_max}")["at"]
+        )
         self.hold(args.overload)
         self.marks["overload_end"] = float(self.receiver.ask("ok")["at"])
         drained = self.wait_all_sent_after(self.marks["overload_end"], "after overload", args.drain_timeout)
@@ -633,8 +696,10 @@ class Fleet:
             daemons = [cpu_rss(gw, start, end) for gw, _, _ in self.daemons]
             lights = [cpu_rss(c.name, start, end) for c in self.lights]
             receiver_cpu, receiver_rss = cpu_rss("receiver", start, end)
-            out: dict[str, Any] = {"receiver_cpu_percent_of_one_core": round(receiver_cpu, 1),
-                                   "receiver_rss_mb": round(receiver_rss, 1)}
+            out: dict[str, Any] = {
+                "receiver_cpu_percent_of_one_core": round(receiver_cpu, 1),
+                "receiver_rss_mb": round(receiver_rss, 1),
+            }
             if daemons:
                 out["daemon_cpu_percent_of_one_core"] = percentiles([c for c, _ in daemons], (50, 90, 100))
                 out["daemon_rss_mb"] = percentiles([r for _, r in daemons], (50, 90, 100))
@@ -643,7 +708,9 @@ class Fleet:
             if lights:
                 out["light_process_cpu_percent_of_one_core"] = [round(c, 1) for c, _ in lights]
                 out["light_process_rss_mb"] = [round(r, 1) for _, r in lights]
-                out["light_gateway_cpu_percent_of_one_core"] = round(sum(c for c, _ in lights) / self.args.light, 4)
+                out["light_gateway_cpu_percent_of_one_core"] = round(
+                    sum(c for c, _ in lights) / self.args.light, 4
+                )
                 out["light_gateway_rss_kb"] = round(sum(r for _, r in lights) / self.args.light * 1024, 1)
             return out
 
@@ -661,29 +728,49 @@ class Fleet:
         gateways = len(self.gateway_ids())
         return {
             "bench": "fleet",
-            "gateways": {"daemons": len(self.daemons), "light": self.args.light,
-                         "light_processes": len(self.lights), "light_per_process": self.args.per_process,
-                         "total": gateways},
-            "load": {"readings_per_poll": READINGS_PER_POLL, "poll_interval_s": self.args.interval,
-                     "fleet_readings_per_s": round(gateways * READINGS_PER_POLL / self.args.interval, 1),
-                     "buffers_in": str(self.dir)},
-            "durations_s": {"steady": self.args.steady, "outage": round(recovery - marks["outage_start"], 1),
-                            "overload": self.args.overload, "whole_bench": round(marks["finished"] - marks["started"], 1),
-                            "startup_until_all_sent": round(marks["all_sending"] - marks["started"], 1)},
-            "receiver_requests": {"whole_run": rate_figures(times, marks["started"], marks["finished"]), **rates},
+            "gateways": {
+                "daemons": len(self.daemons),
+                "light": self.args.light,
+                "light_processes": len(self.lights),
+                "light_per_process": self.args.per_process,
+                "total": gateways,
+            },
+            "load": {
+                "readings_per_poll": READINGS_PER_POLL,
+                "poll_interval_s": self.args.interval,
+                "fleet_readings_per_s": round(gateways * READINGS_PER_POLL / self.args.interval, 1),
+                "buffers_in": str(self.dir),
+            },
+            "durations_s": {
+                "steady": self.args.steady,
+                "outage": round(recovery - marks["outage_start"], 1),
+                "overload": self.args.overload,
+                "whole_bench": round(marks["finished"] - marks["started"], 1),
+                "startup_until_all_sent": round(marks["all_sending"] - marks["started"], 1),
+            },
+            "receiver_requests": {
+                "whole_run": rate_figures(times, marks["started"], marks["finished"]),
+                **rates,
+            },
             "reconnect_storm": {
                 "gateways_retried_after_recovery": len(first_after),
                 "first_request_after_recovery_s": percentiles(spread),
-                "histogram_10s": {f"{b * 10}-{b * 10 + 10}": n for b, n in sorted(Counter(
-                    int(s // 10) for s in spread).items())},
+                "histogram_10s": {
+                    f"{b * 10}-{b * 10 + 10}": n
+                    for b, n in sorted(Counter(int(s // 10) for s in spread).items())
+                },
                 "most_first_requests_in_one_second": max(per_second.values(), default=0),
                 "of_gateways": gateways,
             },
             "drain": {
                 "every_gateway_backlog_at_receiver_after_s": round(max(drain_s), 1) if drain_s else None,
                 "per_gateway_backlog_at_receiver_after_s": percentiles(drain_s, (50, 90, 99, 100)),
-                "every_gateway_sent_post_recovery_reading_after_s": round(marks["recovery_all_sent_new"] - recovery, 1),
-                "outage_readings_buffered_per_gateway": round(READINGS_PER_POLL * (recovery - marks["outage_start"]) / self.args.interval),
+                "every_gateway_sent_post_recovery_reading_after_s": round(
+                    marks["recovery_all_sent_new"] - recovery, 1
+                ),
+                "outage_readings_buffered_per_gateway": round(
+                    READINGS_PER_POLL * (recovery - marks["outage_start"]) / self.args.interval
+                ),
             },
             "integrity": {
                 "stored_but_never_answered_requests": sum(1 for r in records if r[3] == STORED_UNANSWERED),
@@ -710,7 +797,8 @@ class Fleet:
                 "refusals_followed_by_a_request": len(gaps),
                 "max_age_violations": violations,
                 "seconds_after_max_age_of_next_request": {
-                    k: round(v, 4) for k, v in percentiles(gaps, (0, 50, 90, 100), digits=4).items()},
+                    k: round(v, 4) for k, v in percentiles(gaps, (0, 50, 90, 100), digits=4).items()
+                },
                 "refusals_without_gateway_id": unknown,
             },
             "processes": {
@@ -720,8 +808,10 @@ class Fleet:
                 "receiver_cpu_s_since_recovery": round(self.receiver_cpu_s, 1),
                 "receiver_rss_mb_at_end": round(self.receiver_rss, 1),
             },
-            "shutdown": {"light_processes": self.light_close,
-                         "daemon_exit_codes": dict(self.daemon_exit_codes)},
+            "shutdown": {
+                "light_processes": self.light_close,
+                "daemon_exit_codes": dict(self.daemon_exit_codes),
+            },
         }
 
 
@@ -736,11 +826,19 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="poll interval (8 readings each)")
     parser.add_argument("--steady", type=float, default=60.0)
     parser.add_argument("--outage", type=float, default=120.0)
-    parser.add_argument("--crash-window", type=float, default=2.0,
-                        help="seconds before the outage in which the receiver stores requests but never answers")
+    parser.add_argument(
+        "--crash-window",
+        type=float,
+        default=2.0,
+        help="seconds before the outage in which the receiver stores requests but never answers",
+    )
     parser.add_argument("--overload", type=float, default=60.0)
-    parser.add_argument("--overload-capacity", type=float, default=0.0,
-                        help="requests/s admitted when overloaded (default: half the steady rate)")
+    parser.add_argument(
+        "--overload-capacity",
+        type=float,
+        default=0.0,
+        help="requests/s admitted when overloaded (default: half the steady rate)",
+    )
     parser.add_argument("--max-age-min", type=int, default=2)
     parser.add_argument("--max-age-max", type=int, default=10)
     parser.add_argument("--drain-timeout", type=float, default=300.0)
@@ -757,6 +855,7 @@ def main() -> None:
         return
 
     import resource as rlimit
+
     _, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
     rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (hard, hard))  # a few sockets and files per gateway
     base = args.dir or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)

@@ -62,10 +62,13 @@ async def measure(devices: int, rounds: int, directory: Path) -> dict[str, float
         await asyncio.sleep(0.02)
     service.stop()
     await runner
-    return {"devices": devices, "snapshot_bytes": size,
-            "on_loop_ms_median": round(statistics.median(on_loop) * 1000, 3),
-            "on_loop_ms_max": round(max(on_loop) * 1000, 3),
-            "threaded_write_ms_median": round(statistics.median(writes) * 1000, 3)}
+    return {
+        "devices": devices,
+        "snapshot_bytes": size,
+        "on_loop_ms_median": round(statistics.median(on_loop) * 1000, 3),
+        "on_loop_ms_max": round(max(on_loop) * 1000, 3),
+        "threaded_write_ms_median": round(statistics.median(writes) * 1000, 3),
+    }
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", action="store_true", help="run images/build and images/test first")
     parser.add_argument("--build-json", type=Path, default=REPO / "images" / "out" / "build.json")
     parser.add_argument("--test-json", type=Path, default=REPO / "images" / "out" / "test" / "result.json")
@@ -41,11 +43,14 @@ def main() -> int:
         "system_erofs_mib": round(build["system_bytes"] / 2**20, 1),
         "boot_to_ready_s_first_boot": test.get("boot1_to_ready_s"),
         "boot_to_ready_s_second_boot": test.get("boot2_to_ready_s"),
-        "gateway_rss_mib_in_guest": round(test["gateway_rss_kib"] / 1024, 1) if "gateway_rss_kib" in test else None,
+        "gateway_rss_mib_in_guest": round(test["gateway_rss_kib"] / 1024, 1)
+        if "gateway_rss_kib" in test
+        else None,
         "card_write_window_s": test.get("write_window_s"),
         "card_bytes_written_per_hour": test.get("card_bytes_per_hour"),
         "card_mib_written_per_day": round(test["card_bytes_per_hour"] * 24 / 2**20, 1)
-        if "card_bytes_per_hour" in test else None,
+        if "card_bytes_per_hour" in test
+        else None,
         "boot_test_passed": test.get("passed"),
         "boot_test_failed": test.get("failed"),
     }

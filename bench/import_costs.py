@@ -55,11 +55,16 @@ print(after[0] - before[0], after[1] - before[1], after[0], len(sys.modules))
 
 
 def measure(base: str, module: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", PROBE, base, module], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, base, module], capture_output=True, text=True, check=True
+    ).stdout.split()
     rss, anon, total, modules = (int(x) for x in out)
-    return {"rss_mb": round(rss / 1024, 1), "anon_mb": round(anon / 1024, 1),
-            "process_rss_mb": round(total / 1024, 1), "modules_loaded": modules}
+    return {
+        "rss_mb": round(rss / 1024, 1),
+        "anon_mb": round(anon / 1024, 1),
+        "process_rss_mb": round(total / 1024, 1),
+        "modules_loaded": modules,
+    }
 
 
 def main() -> None:

@@ -57,8 +57,10 @@ class SyntheticDriver(Driver):
         t0 = 1_767_225_600.0
         sent = 0
         while sent < total:
-            batch = [Reading(f"synth/p{(sent + i) % POINTS}", float(sent + i), t0 + (sent + i) / 1000, "W")
-                     for i in range(BATCH)]
+            batch = [
+                Reading(f"synth/p{(sent + i) % POINTS}", float(sent + i), t0 + (sent + i) / 1000, "W")
+                for i in range(BATCH)
+            ]
             await self.ctx.publish(batch)
             sent += BATCH
         await asyncio.Event().wait()
@@ -93,8 +95,10 @@ def raw_ceiling(directory: Path, total: int, batch: int, mode: str) -> float:
     ``serial``: one thread inserts and commits batch after batch. ``pipelined``: a writer
     thread commits while the main thread hands it the next batch through a bounded queue."""
     conn = _raw_connection(directory / f"raw-{mode}.db")
-    rows = [(i % POINTS + 1, int(r.ts * 1000), r.value, _encode_flags(r)) for i, r in enumerate(make_rows(total))]
-    batches = [rows[offset: offset + batch] for offset in range(0, total, batch)]
+    rows = [
+        (i % POINTS + 1, int(r.ts * 1000), r.value, _encode_flags(r)) for i, r in enumerate(make_rows(total))
+    ]
+    batches = [rows[offset : offset + batch] for offset in range(0, total, batch)]
     start = time.perf_counter()
     if mode == "serial":
         for chunk in batches:
@@ -121,8 +125,9 @@ async def gateway_ingest(directory: Path, total: int, store_config: StoreConfig)
     site = directory / "site.toml"
     site.write_text(f'[gateway]\nid = "bench"\ndata_dir = "{directory / "gw"}"\n')
     config = load_config(site)
-    device = DeviceConfig("synth", "synthetic", None, True, None,
-                          tuple(SyntheticDriver.declare_points(None)), SyntheticDriver)
+    device = DeviceConfig(
+        "synth", "synthetic", None, True, None, tuple(SyntheticDriver.declare_points(None)), SyntheticDriver
+    )
     config = dataclasses.replace(config, devices=(device,), store=store_config)
     service = Service(config)
     service.devices.runners["synth"].ctx.extras["total"] = total
@@ -148,8 +153,10 @@ def _trial(kind: str, directory: str, total: int, flush_readings: int) -> tuple[
         store_config = dataclasses.replace(StoreConfig(), flush_readings=flush_readings, max_age=None)
         rate = asyncio.run(gateway_ingest(path, total, store_config))
     else:
-        rate = max(raw_ceiling(path, total, flush_readings, "serial"),
-                   raw_ceiling(path, total, flush_readings, "pipelined"))
+        rate = max(
+            raw_ceiling(path, total, flush_readings, "serial"),
+            raw_ceiling(path, total, flush_readings, "pipelined"),
+        )
     return rate, _peak_rss_mb()
 
 
@@ -168,20 +175,24 @@ def main() -> None:
                 results[kind].append(pool.apply(_trial, (kind, tmp, args.readings, args.flush_readings)))
     raw = statistics.median(rate for rate, _ in results["raw"])
     gateway = statistics.median(rate for rate, _ in results["gateway"])
-    print(json.dumps({
-        "readings": args.readings,
-        "commit_batch": args.flush_readings,
-        "synchronous": "FULL",
-        "trials": args.trials,
-        "raw_ceiling_readings_per_s": round(raw),
-        "raw_ceiling_trials": [round(rate) for rate, _ in results["raw"]],
-        "gateway_end_to_end_readings_per_s": round(gateway),
-        "gateway_trials": [round(rate) for rate, _ in results["gateway"]],
-        "ratio": round(gateway / raw, 3),
-        "goal_ratio": 0.5,
-        "gateway_peak_rss_mb": max(rss for _, rss in results["gateway"]),
-        "raw_peak_rss_mb": max(rss for _, rss in results["raw"]),
-    }))
+    print(
+        json.dumps(
+            {
+                "readings": args.readings,
+                "commit_batch": args.flush_readings,
+                "synchronous": "FULL",
+                "trials": args.trials,
+                "raw_ceiling_readings_per_s": round(raw),
+                "raw_ceiling_trials": [round(rate) for rate, _ in results["raw"]],
+                "gateway_end_to_end_readings_per_s": round(gateway),
+                "gateway_trials": [round(rate) for rate, _ in results["gateway"]],
+                "ratio": round(gateway / raw, 3),
+                "goal_ratio": 0.5,
+                "gateway_peak_rss_mb": max(rss for _, rss in results["gateway"]),
+                "raw_peak_rss_mb": max(rss for _, rss in results["raw"]),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

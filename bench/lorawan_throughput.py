@@ -30,21 +30,29 @@ JOINS = 20
 GATEWAY = "AA555A00000000B1"
 
 
-def write_site(directory: Path, codec: str, otaa: bool, dedup: str = "200ms") -> tuple[Path, list[SimulatedDevice]]:
+def write_site(
+    directory: Path, codec: str, otaa: bool, dedup: str = "200ms"
+) -> tuple[Path, list[SimulatedDevice]]:
     sims, creds, devices = [], [], []
     for n in range(DEVICES if not otaa else JOINS):
         eui = f"70B3D57ED1{n:06X}"
         if otaa:
             sim = SimulatedDevice(eui, app_eui="70B3D57ED0000000", app_key=bytes([n + 1]) * 16)
-            creds.append(f'[devices.{eui}]\nactivation = "otaa"\napp_eui = "{sim.app_eui}"\n'
-                         f'app_key = "{sim.app_key.hex()}"\n')
+            creds.append(
+                f'[devices.{eui}]\nactivation = "otaa"\napp_eui = "{sim.app_eui}"\n'
+                f'app_key = "{sim.app_key.hex()}"\n'
+            )
         else:
-            sim = SimulatedDevice(eui, dev_addr=0x26000000 + n, nwk_skey=bytes([n + 1]) * 16,
-                                  app_skey=bytes([n + 101]) * 16)
-            creds.append(f'[devices.{eui}]\nactivation = "abp"\ndev_addr = "{sim.dev_addr:08X}"\n'
-                         f'nwk_skey = "{sim.nwk_skey.hex()}"\napp_skey = "{sim.app_skey.hex()}"\n')
+            sim = SimulatedDevice(
+                eui, dev_addr=0x26000000 + n, nwk_skey=bytes([n + 1]) * 16, app_skey=bytes([n + 101]) * 16
+            )
+            creds.append(
+                f'[devices.{eui}]\nactivation = "abp"\ndev_addr = "{sim.dev_addr:08X}"\n'
+                f'nwk_skey = "{sim.nwk_skey.hex()}"\napp_skey = "{sim.app_skey.hex()}"\n'
+            )
         sims.append(sim)
-        devices.append(textwrap.dedent(f"""
+        devices.append(
+            textwrap.dedent(f"""
             [[devices]]
             name = "dev-{n}"
             driver = "lorawan"
@@ -55,11 +63,13 @@ def write_site(directory: Path, codec: str, otaa: bool, dedup: str = "200ms") ->
             port = 0
             codec = "{codec}"
             dedup_window = "{dedup}"
-        """))
+        """)
+        )
     (directory / "keys.toml").write_text("\n".join(creds))
     site = directory / "gateway.toml"
-    site.write_text('[gateway]\nid = "bench"\ndata_dir = "data"\n[store]\nflush_interval = "50ms"\n'
-                    + "".join(devices))
+    site.write_text(
+        '[gateway]\nid = "bench"\ndata_dir = "data"\n[store]\nflush_interval = "50ms"\n' + "".join(devices)
+    )
     return site, sims
 
 
@@ -78,8 +88,12 @@ async def end_to_end(codec: str, payload: bytes, dedup: str, in_flight: int) -> 
         task = asyncio.create_task(service.run())
         await service.wait_ready()
         shared = service.devices.shared
-        await wait_for(lambda: shared.get("lorawan", "udp:127.0.0.1:0") is not None
-                       and len(shared.get("lorawan", "udp:127.0.0.1:0").by_eui) == DEVICES)
+        await wait_for(
+            lambda: (
+                shared.get("lorawan", "udp:127.0.0.1:0") is not None
+                and len(shared.get("lorawan", "udp:127.0.0.1:0").by_eui) == DEVICES
+            )
+        )
         server = shared.get("lorawan", "udp:127.0.0.1:0")
         drivers = [service.devices.runners[f"dev-{n}"].driver for n in range(DEVICES)]
         async with forwarder(GATEWAY, ("127.0.0.1", server.port)) as fwd:
@@ -88,7 +102,9 @@ async def end_to_end(codec: str, payload: bytes, dedup: str, in_flight: int) -> 
             for round_ in range(ROUNDS):
                 fwd.push(*[fwd.rxpk(sim.uplink(1, payload)) for sim in sims])
                 if round_ >= in_flight:  # bounded in flight, as a real radio channel is
-                    await wait_for(lambda r=round_: all(d.counters["uplinks"] >= r - in_flight for d in drivers))
+                    await wait_for(
+                        lambda r=round_: all(d.counters["uplinks"] >= r - in_flight for d in drivers)
+                    )
             await wait_for(lambda: all(d.counters["uplinks"] == ROUNDS for d in drivers))
             await service.store.flush()
             elapsed = time.perf_counter() - started
@@ -96,8 +112,14 @@ async def end_to_end(codec: str, payload: bytes, dedup: str, in_flight: int) -> 
         service.stop()
         await task
     uplinks = ROUNDS * DEVICES
-    return {"uplinks": uplinks, "seconds": round(elapsed, 3), "uplinks_per_s": round(uplinks / elapsed, 1),
-            "readings_committed": readings, "dedup_window": dedup, "rounds_in_flight": in_flight}
+    return {
+        "uplinks": uplinks,
+        "seconds": round(elapsed, 3),
+        "uplinks_per_s": round(uplinks / elapsed, 1),
+        "readings_committed": readings,
+        "dedup_window": dedup,
+        "rounds_in_flight": in_flight,
+    }
 
 
 def codec_cost() -> dict[str, float]:
@@ -106,9 +128,11 @@ def codec_cost() -> dict[str, float]:
     meter_payload = bytes.fromhex("0001E24001F4005A")
     lpp_payload = encode_uplink({"presence_1": 1, "temperature_2": 21.5, "relative_humidity_3": 40.0})
     out = {}
-    for name, call in (("javascript_us", lambda: js.decode_uplink(1, meter_payload)),
-                       ("cayenne_lpp_us", lambda: lpp.decode_uplink(1, lpp_payload)),
-                       ("javascript_encode_downlink_us", lambda: js.encode_downlink({"report_interval": 15}))):
+    for name, call in (
+        ("javascript_us", lambda: js.decode_uplink(1, meter_payload)),
+        ("cayenne_lpp_us", lambda: lpp.decode_uplink(1, lpp_payload)),
+        ("javascript_encode_downlink_us", lambda: js.encode_downlink({"report_interval": 15})),
+    ):
         for _ in range(200):
             call()
         n = 5000
@@ -126,8 +150,12 @@ async def join_margin() -> dict[str, float]:
         task = asyncio.create_task(service.run())
         await service.wait_ready()
         shared = service.devices.shared
-        await wait_for(lambda: shared.get("lorawan", "udp:127.0.0.1:0") is not None
-                       and len(shared.get("lorawan", "udp:127.0.0.1:0").by_eui) == JOINS)
+        await wait_for(
+            lambda: (
+                shared.get("lorawan", "udp:127.0.0.1:0") is not None
+                and len(shared.get("lorawan", "udp:127.0.0.1:0").by_eui) == JOINS
+            )
+        )
         server = shared.get("lorawan", "udp:127.0.0.1:0")
         margins = []
         async with forwarder(GATEWAY, ("127.0.0.1", server.port)) as fwd:
@@ -149,14 +177,17 @@ async def join_margin() -> dict[str, float]:
                 ack_margins.append(1.0 - (time.perf_counter() - sent))
         service.stop()
         await task
-    return {"joins": len(margins), "rx1_delay_s": 5.0,
-            "margin_ms_min": round(min(margins) * 1000, 1),
-            "margin_ms_median": round(statistics.median(margins) * 1000, 1),
-            "server_margin_ms_min": round(join_server_min * 1000, 1),
-            "confirmed_ack_rx1_margin_ms_min": round(min(ack_margins) * 1000, 1),
-            "confirmed_ack_rx1_margin_ms_median": round(statistics.median(ack_margins) * 1000, 1),
-            "note": "time left before the RX1 window when the PULL_RESP reached the forwarder; "
-                    "the 200 ms de-duplication window is spent first"}
+    return {
+        "joins": len(margins),
+        "rx1_delay_s": 5.0,
+        "margin_ms_min": round(min(margins) * 1000, 1),
+        "margin_ms_median": round(statistics.median(margins) * 1000, 1),
+        "server_margin_ms_min": round(join_server_min * 1000, 1),
+        "confirmed_ack_rx1_margin_ms_min": round(min(ack_margins) * 1000, 1),
+        "confirmed_ack_rx1_margin_ms_median": round(statistics.median(ack_margins) * 1000, 1),
+        "note": "time left before the RX1 window when the PULL_RESP reached the forwarder; "
+        "the 200 ms de-duplication window is spent first",
+    }
 
 
 async def main() -> None:
@@ -164,9 +195,12 @@ async def main() -> None:
     lpp_payload = encode_uplink({"presence_1": 1, "temperature_2": 21.5, "relative_humidity_3": 40.0})
     result = {
         "end_to_end_cayenne_lpp": await end_to_end("cayenne", lpp_payload, "0s", 10),
-        "end_to_end_javascript": await end_to_end(str(METER_CODEC), bytes.fromhex("0001E24001F4005A"), "0s", 10),
-        "end_to_end_javascript_200ms_dedup": await end_to_end(str(METER_CODEC), bytes.fromhex("0001E24001F4005A"),
-                                                              "200ms", 2),
+        "end_to_end_javascript": await end_to_end(
+            str(METER_CODEC), bytes.fromhex("0001E24001F4005A"), "0s", 10
+        ),
+        "end_to_end_javascript_200ms_dedup": await end_to_end(
+            str(METER_CODEC), bytes.fromhex("0001E24001F4005A"), "200ms", 2
+        ),
         "codec_call_cost": codec_cost(),
         "join_accept_rx1_margin": await join_margin(),
     }

@@ -56,7 +56,8 @@ async def wire_requests(profile: str, coalesce: bool, directory: Path) -> int:
     await server.serve_forever(background=True)
     try:
         site = directory / f"{profile}-{coalesce}.toml"
-        site.write_text(f"""
+        site.write_text(
+            f"""
 [gateway]
 id = "bench"
 data_dir = "data"
@@ -68,7 +69,9 @@ profile = "{profile}"
 host = "127.0.0.1"
 port = {port}
 coalesce = {str(coalesce).lower()}
-""", encoding="utf-8")
+""",
+            encoding="utf-8",
+        )
         config = load_config(site, check_data_dir=False)
         device = config.devices[0]
         shared = SharedResources()
@@ -76,9 +79,17 @@ coalesce = {str(coalesce).lower()}
         async def publish(batch: object) -> None:
             return None
 
-        ctx = DriverContext(device="dev", site=config.site, clock=SystemClock(True), data_dir=directory,
-                            config_dir=directory, log=logging.LoggerAdapter(logging.getLogger("bench"), {}),
-                            state=None, shared=shared, publish=publish)  # type: ignore[arg-type]
+        ctx = DriverContext(
+            device="dev",
+            site=config.site,
+            clock=SystemClock(True),
+            data_dir=directory,
+            config_dir=directory,
+            log=logging.LoggerAdapter(logging.getLogger("bench"), {}),
+            state=None,
+            shared=shared,
+            publish=publish,
+        )  # type: ignore[arg-type]
         driver = ModbusDriver(device, ctx)
         await driver.open()
         try:

@@ -43,8 +43,12 @@ def main() -> None:
     server = modbus_tcp.TcpServer(port=args.port, address="127.0.0.1", timeout_in_sec=0.2)
     sensor, lamp = server.add_slave(1), server.add_slave(2)
     sensor.add_block("ir", defines.ANALOG_INPUTS, 0, 10)
-    for table, kind in (("coil", defines.COILS), ("di", defines.DISCRETE_INPUTS),
-                        ("hr", defines.HOLDING_REGISTERS), ("ir", defines.ANALOG_INPUTS)):
+    for table, kind in (
+        ("coil", defines.COILS),
+        ("di", defines.DISCRETE_INPUTS),
+        ("hr", defines.HOLDING_REGISTERS),
+        ("ir", defines.ANALOG_INPUTS),
+    ):
         lamp.add_block(table, kind, 0, 32)
     server.start()
     print("ready", flush=True)

@@ -60,7 +60,8 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 
 def site(directory: Path, port: int, interval: float, meters: int) -> Path:
-    body = "".join(f"""
+    body = "".join(
+        f"""
 [[devices]]
 name = "meter{u}"
 driver = "modbus"
@@ -70,10 +71,14 @@ profile = "energy_meter"
 host = "127.0.0.1"
 port = {port}
 unit = {u}
-""" for u in range(1, meters + 1))
+"""
+        for u in range(1, meters + 1)
+    )
     path = directory / "site.toml"
-    path.write_text(f'[gateway]\nid = "bench"\ndata_dir = "data"\n[store]\nflush_interval = "200ms"\n{body}',
-                    encoding="utf-8")
+    path.write_text(
+        f'[gateway]\nid = "bench"\ndata_dir = "data"\n[store]\nflush_interval = "200ms"\n{body}',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -92,9 +97,17 @@ async def saturation(port: int, directory: Path, seconds: float) -> dict[str, fl
 
     drivers = []
     for device in config.devices:
-        ctx = DriverContext(device=device.name, site=config.site, clock=SystemClock(True), data_dir=directory,
-                            config_dir=directory, log=logging.LoggerAdapter(logging.getLogger("bench"), {}),
-                            state=None, shared=shared, publish=publish)  # type: ignore[arg-type]
+        ctx = DriverContext(
+            device=device.name,
+            site=config.site,
+            clock=SystemClock(True),
+            data_dir=directory,
+            config_dir=directory,
+            log=logging.LoggerAdapter(logging.getLogger("bench"), {}),
+            state=None,
+            shared=shared,
+            publish=publish,
+        )  # type: ignore[arg-type]
         driver = ModbusDriver(device, ctx)
         await driver.open()
         drivers.append(driver)
@@ -113,9 +126,12 @@ async def saturation(port: int, directory: Path, seconds: float) -> dict[str, fl
     for d in drivers:
         await d.close()
     rate = points / wall
-    return {"points_per_s": round(rate), "requests_per_s": round(rate / POINTS_PER_METER * 4),
-            "cpu_s_per_s": round(cpu / wall, 3),
-            "cpu_s_per_1000_points_per_s": round(cpu / wall / (rate / 1000), 4)}
+    return {
+        "points_per_s": round(rate),
+        "requests_per_s": round(rate / POINTS_PER_METER * 4),
+        "cpu_s_per_s": round(cpu / wall, 3),
+        "cpu_s_per_1000_points_per_s": round(cpu / wall / (rate / 1000), 4),
+    }
 
 
 async def steady(port: int, directory: Path, seconds: float) -> dict[str, float]:
@@ -134,8 +150,11 @@ async def steady(port: int, directory: Path, seconds: float) -> dict[str, float]
     service.stop()
     await task
     rate = (seq1 - seq0) / wall
-    return {"points_per_s": round(rate), "cpu_s_per_s": round(cpu / wall, 3),
-            "cpu_s_per_1000_points_per_s": round(cpu / wall / (rate / 1000), 4)}
+    return {
+        "points_per_s": round(rate),
+        "cpu_s_per_s": round(cpu / wall, 3),
+        "cpu_s_per_1000_points_per_s": round(cpu / wall / (rate / 1000), 4),
+    }
 
 
 async def main(seconds: float) -> dict[str, object]:

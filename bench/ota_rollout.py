@@ -43,8 +43,13 @@ def main() -> None:
         root = Path(scratch)
         out = root / "out"
         rauc_host.fake_build(out, "2.0", payload_bytes=int(args.payload_mib * (1 << 20)))
-        done = subprocess.run([str(LIB / "bundle"), "--out", str(out), "--format", "plain", "--cache",
-                               str(root / "cache")], capture_output=True, text=True, timeout=300, check=True)
+        done = subprocess.run(
+            [str(LIB / "bundle"), "--out", str(out), "--format", "plain", "--cache", str(root / "cache")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         bundle = Path(done.stdout.strip())
         bundle_bytes = bundle.stat().st_size
         server = Goosebit(root / "goosebit", poll_time=args.poll)
@@ -60,6 +65,7 @@ def main() -> None:
             def registered() -> bool:
                 devices = server.devices()
                 return all(devices.get(b.id, {}).get("last_state") == "Registered" for b in boxes)
+
             wait_for(registered, 120, "every box to register")
             started = time.monotonic()
             server.rollout(software, "bench")
@@ -76,6 +82,7 @@ def main() -> None:
 
             def finished() -> bool:
                 return all(d["last_state"] == "Finished" for d in server.devices().values())
+
             wait_for(finished, 600, "every box to report success", interval=0.05)
             reported_s = time.monotonic() - started
             versions = sorted({d["sw_version"] for d in server.devices().values()})
@@ -83,12 +90,20 @@ def main() -> None:
             for box in boxes:
                 box.stop(signal.SIGKILL)
             server.stop()
-    print(json.dumps({
-        "bench": "ota_rollout", "server": "goosebit 0.2.12 (loopback)", "boxes": args.boxes,
-        "bundle_bytes": bundle_bytes, "poll_interval": args.poll,
-        "rollout_to_all_installed_s": round(installed_s, 2), "rollout_to_all_reported_s": round(reported_s, 2),
-        "versions_after": versions,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "ota_rollout",
+                "server": "goosebit 0.2.12 (loopback)",
+                "boxes": args.boxes,
+                "bundle_bytes": bundle_bytes,
+                "poll_interval": args.poll,
+                "rollout_to_all_installed_s": round(installed_s, 2),
+                "rollout_to_all_reported_s": round(reported_s, 2),
+                "versions_after": versions,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

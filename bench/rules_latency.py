@@ -41,8 +41,9 @@ OUTPUTS = 20
 
 def site_config(directory: Path, modbus_port: int | None = None) -> Path:
     bg_points = "\n".join(f'[[devices.options.points]]\nname = "p{i}"' for i in range(BACKGROUND_POINTS))
-    outputs = "\n".join(f'[[devices.options.points]]\nname = "out{i}"\nwritable = true'
-                        for i in range(OUTPUTS))
+    outputs = "\n".join(
+        f'[[devices.options.points]]\nname = "out{i}"\nwritable = true' for i in range(OUTPUTS)
+    )
     text = f"""
 [gateway]
 id = "bench"
@@ -84,7 +85,8 @@ directory = "rules"
     if modbus_port is not None:
         (directory / "sensor.toml").write_text(
             '[profile]\nname = "counter"\n[[points]]\nname = "trigger"\ntable = "input_register"\n'
-            'address = 0\ntype = "uint16"\n')
+            'address = 0\ntype = "uint16"\n'
+        )
         text += f"""
 [[devices]]
 name = "sensor"
@@ -122,13 +124,15 @@ def background_rules(count: int) -> str:
         if kind == 0:
             body = f'condition = "{p} > 1000"\nfor = "10m"'
         elif kind == 1:
-            body = f'condition = "avg(\'{p}\', \'5m\') > 1000 and hour() >= 0"'
+            body = f"condition = \"avg('{p}', '5m') > 1000 and hour() >= 0\""
         elif kind == 2:
             body = f'[[rule.trigger]]\npoint = "{p}"\nabove = 1000'
         else:
             body = f'condition = "{p} * 2 + bg/p{(i + 1) % BACKGROUND_POINTS} > 5000"\nfor = "1m"'
-        out.append(f'[[rule]]\nname = "bg-{i}"\n{body}\n[[rule.action]]\nset = "lamp/out{i % OUTPUTS}"\n'
-                   f'expr = "{p}"\n')
+        out.append(
+            f'[[rule]]\nname = "bg-{i}"\n{body}\n[[rule.action]]\nset = "lamp/out{i % OUTPUTS}"\n'
+            f'expr = "{p}"\n'
+        )
     return "\n".join(out)
 
 
@@ -157,8 +161,14 @@ async def background_load(publish, stop: asyncio.Event, load: BackgroundLoad) ->
         due = int((time.perf_counter() - began) * 1000) - load.sent
         if due > 0:
             now = time.time()
-            await publish([Reading(f"bg/p{(load.sent + j) % BACKGROUND_POINTS}",
-                                   float((load.sent * 7 + j) % 100), now) for j in range(due)])
+            await publish(
+                [
+                    Reading(
+                        f"bg/p{(load.sent + j) % BACKGROUND_POINTS}", float((load.sent * 7 + j) % 100), now
+                    )
+                    for j in range(due)
+                ]
+            )
             load.sent += due
         await asyncio.sleep(0.01)
 
@@ -234,9 +244,18 @@ async def measure_wire_latency(probes: int) -> dict[str, float | int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    peer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("modbus_peer_process.py")),
-                             "--port", str(port), "--count", str(probes)],
-                            stdout=subprocess.PIPE, text=True)
+    peer = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("modbus_peer_process.py")),
+            "--port",
+            str(port),
+            "--count",
+            str(probes),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert peer.stdout is not None
         assert peer.stdout.readline().strip() == "ready"
@@ -308,8 +327,17 @@ def measure_evaluation(readings: int) -> dict[str, float | int]:
         engine = Engine(SiteTimes("UTC", 52.37, 4.89), now=start)
         engine.load(result.rules)
         batch_size = 10
-        batches = [[Reading(f"bg/p{(b * batch_size + j) % BACKGROUND_POINTS}", float((b * 7 + j) % 100),
-                            start + b * 0.01) for j in range(batch_size)] for b in range(readings // batch_size)]
+        batches = [
+            [
+                Reading(
+                    f"bg/p{(b * batch_size + j) % BACKGROUND_POINTS}",
+                    float((b * 7 + j) % 100),
+                    start + b * 0.01,
+                )
+                for j in range(batch_size)
+            ]
+            for b in range(readings // batch_size)
+        ]
         commands = 0
         began = time.perf_counter()
         for index, batch in enumerate(batches):
@@ -338,10 +366,17 @@ def main() -> None:
     latency = asyncio.run(measure_latency(args.probes))
     wire = asyncio.run(measure_wire_latency(args.probes))
     evaluation = measure_evaluation(args.readings)
-    print(json.dumps({"latency_200_rules_1000_readings_per_s": latency,
-                      "modbus_reading_to_modbus_write_on_the_wire": wire,
-                      "goal_p99_ms": 5.0,
-                      "evaluation_500_rules": evaluation}, indent=2))
+    print(
+        json.dumps(
+            {
+                "latency_200_rules_1000_readings_per_s": latency,
+                "modbus_reading_to_modbus_write_on_the_wire": wire,
+                "goal_p99_ms": 5.0,
+                "evaluation_500_rules": evaluation,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

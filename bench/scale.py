@@ -45,18 +45,24 @@ def free_udp_port() -> int:
 
 
 def site(directory: Path, points: int, interval: str, port: int) -> Path:
-    point_tables = "".join(f'[[devices.options.points]]\nname = "p{i}"\nmax = {i + 1}\n'
-                           for i in range(POINTS_PER_DEVICE))
-    devices = "".join(f'[[devices]]\nname = "d{n}"\ndriver = "simulated"\ninterval = "{interval}"\n'
-                      f'[devices.options]\nprofile = "custom"\nseed = {n}\n{point_tables}'
-                      for n in range(points // POINTS_PER_DEVICE))
+    point_tables = "".join(
+        f'[[devices.options.points]]\nname = "p{i}"\nmax = {i + 1}\n' for i in range(POINTS_PER_DEVICE)
+    )
+    devices = "".join(
+        f'[[devices]]\nname = "d{n}"\ndriver = "simulated"\ninterval = "{interval}"\n'
+        f'[devices.options]\nprofile = "custom"\nseed = {n}\n{point_tables}'
+        for n in range(points // POINTS_PER_DEVICE)
+    )
     path = directory / "gateway.toml"
-    path.write_text(f'[gateway]\nid = "scale-{points}"\ndata_dir = "data"\nlog_level = "warning"\n\n'
-                    f'[[upstreams]]\nname = "platform"\nuri = "coap://127.0.0.1:{port}/ingest"\n\n{devices}')
+    path.write_text(
+        f'[gateway]\nid = "scale-{points}"\ndata_dir = "data"\nlog_level = "warning"\n\n'
+        f'[[upstreams]]\nname = "platform"\nuri = "coap://127.0.0.1:{port}/ingest"\n\n{devices}'
+    )
     return path
 
 
 # -- the receiver, run as `scale.py --serve PORT` ------------------------------------------------
+
 
 async def serve(port: int) -> None:
     import aiocoap
@@ -89,13 +95,16 @@ async def received_count(port: int) -> int:
 
     context = await aiocoap.Context.create_client_context()
     try:
-        answer = await context.request(aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/count")).response
+        answer = await context.request(
+            aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/count")
+        ).response
         return int(answer.payload)
     finally:
         await context.shutdown()
 
 
 # -- the gateway process ------------------------------------------------------------------------
+
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -129,15 +138,21 @@ def buffer_figures(db: Path) -> tuple[int, int]:
 
 def measure(points: int, interval_s: float, window: float) -> dict[str, object]:
     port = free_udp_port()
-    receiver = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True)
+    receiver = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True
+    )
     assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         config = site(directory, points, f"{interval_s:g}s", port)
         db = directory / "data" / "buffer.db"
         started = time.monotonic()
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config)],
-                                   cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             all_seen_after = None
             limit = started + interval_s + 120

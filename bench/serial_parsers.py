@@ -31,18 +31,33 @@ def _pms(i: int) -> bytes:
 
 
 def _streams(frames: int) -> dict[str, tuple[object, bytes]]:
-    rules = LineRules(patterns=(re.compile(r"^CNT (?P<in>\d+) (?P<out>\d+) T=(?P<t>-?\d+)$"),),
-                      fields=(LineField("in", "in", "int"), LineField("out", "out", "int"),
-                              LineField("t", "t", "float", scale=0.1)))
+    rules = LineRules(
+        patterns=(re.compile(r"^CNT (?P<in>\d+) (?P<out>\d+) T=(?P<t>-?\d+)$"),),
+        fields=(
+            LineField("in", "in", "int"),
+            LineField("out", "out", "int"),
+            LineField("t", "t", "float", scale=0.1),
+        ),
+    )
     return {
         "pms5003": (plantower.PlantowerParser, b"".join(_pms(i) for i in range(frames))),
-        "sds011": (sds011.Sds011Parser, b"".join(sds011.encode_data_frame(i % 900 / 10, i % 999 / 10)
-                                                 for i in range(frames))),
-        "nmea_gga": (nmea.NmeaParser, b"".join(nmea.encode_sentence(
-            f"GPGGA,1235{i % 60:02d},4807.{i % 1000:03d},N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")
-            for i in range(frames))),
-        "line": (lambda: LineParser(rules), b"".join(b"CNT %d %d T=%d\r\n" % (i, i // 2, i % 300)
-                                                       for i in range(frames))),
+        "sds011": (
+            sds011.Sds011Parser,
+            b"".join(sds011.encode_data_frame(i % 900 / 10, i % 999 / 10) for i in range(frames)),
+        ),
+        "nmea_gga": (
+            nmea.NmeaParser,
+            b"".join(
+                nmea.encode_sentence(
+                    f"GPGGA,1235{i % 60:02d},4807.{i % 1000:03d},N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"
+                )
+                for i in range(frames)
+            ),
+        ),
+        "line": (
+            lambda: LineParser(rules),
+            b"".join(b"CNT %d %d T=%d\r\n" % (i, i // 2, i % 300) for i in range(frames)),
+        ),
     }
 
 
@@ -55,11 +70,14 @@ def parser_rates(frames: int, chunk: int) -> dict[str, dict[str, float]]:
             decoded = 0
             started = time.perf_counter()
             for i in range(0, len(data), chunk):
-                decoded += sum(1 for e in parser.feed(data[i:i + chunk]) if getattr(e, "samples", None))
+                decoded += sum(1 for e in parser.feed(data[i : i + chunk]) if getattr(e, "samples", None))
             best = min(best, time.perf_counter() - started)
             assert decoded == frames, (name, decoded)
-        out[name] = {"frames_per_s": round(frames / best), "mb_per_s": round(len(data) / best / 1e6, 2),
-                     "frame_bytes": len(data) // frames}
+        out[name] = {
+            "frames_per_s": round(frames / best),
+            "mb_per_s": round(len(data) / best / 1e6, 2),
+            "frame_bytes": len(data) // frames,
+        }
     return out
 
 
@@ -100,18 +118,30 @@ async def twenty_sensors(sensors: int, seconds: float, idle_seconds: float) -> d
         devices = []
         for i in range(sensors):
             dev, peer = work / f"air{i}", work / f"air{i}.peer"
-            procs.append(subprocess.Popen([socat, f"pty,raw,echo=0,link={dev}", f"pty,raw,echo=0,link={peer}"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            devices.append(f'[[devices]]\nname = "air{i}"\ndriver = "serial"\n[devices.options]\n'
-                           f'port = "{dev}"\nprotocol = "pms5003"\n')
+            procs.append(
+                subprocess.Popen(
+                    [socat, f"pty,raw,echo=0,link={dev}", f"pty,raw,echo=0,link={peer}"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            devices.append(
+                f'[[devices]]\nname = "air{i}"\ndriver = "serial"\n[devices.options]\n'
+                f'port = "{dev}"\nprotocol = "pms5003"\n'
+            )
         deadline = time.monotonic() + 10
-        while not all((work / f"air{i}.peer").exists() and (work / f"air{i}").exists() for i in range(sensors)):
+        while not all(
+            (work / f"air{i}.peer").exists() and (work / f"air{i}").exists() for i in range(sensors)
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("socat did not create the pty links")
             await asyncio.sleep(0.02)
         site = work / "gateway.toml"
-        site.write_text('[gateway]\nid = "bench"\ndata_dir = "data"\n[store]\nflush_interval = "200ms"\n'
-                        + "\n".join(devices), encoding="utf-8")
+        site.write_text(
+            '[gateway]\nid = "bench"\ndata_dir = "data"\n[store]\nflush_interval = "200ms"\n'
+            + "\n".join(devices),
+            encoding="utf-8",
+        )
         service = Service(load_config(site))
         task = asyncio.create_task(service.run())
         await service.wait_ready()
@@ -126,8 +156,13 @@ async def twenty_sensors(sensors: int, seconds: float, idle_seconds: float) -> d
         idle_cpu = (_cpu_seconds() - cpu0) / (time.monotonic() - wall0)
 
         writer = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--writer", str(seconds), *[str(work / f"air{i}.peer") for i in range(sensors)],
-            stdout=subprocess.PIPE)
+            sys.executable,
+            __file__,
+            "--writer",
+            str(seconds),
+            *[str(work / f"air{i}.peer") for i in range(sensors)],
+            stdout=subprocess.PIPE,
+        )
         cpu0, wall0 = _cpu_seconds(), time.monotonic()
         stdout, _ = await writer.communicate()
         writing = time.monotonic() - wall0
@@ -135,12 +170,18 @@ async def twenty_sensors(sensors: int, seconds: float, idle_seconds: float) -> d
         busy_cpu = (_cpu_seconds() - cpu0) / (time.monotonic() - wall0)
         sent = int(stdout.decode().strip() or 0)
         received = frames()
-        bad = sum(sum(r.health_report().get("detail", {}).get("bad_frames", {}).values()) for r in runners.values())
+        bad = sum(
+            sum(r.health_report().get("detail", {}).get("bad_frames", {}).values()) for r in runners.values()
+        )
         service.stop()
         await asyncio.wait_for(task, 15)
         return {
-            "sensors": sensors, "seconds": seconds, "frames_sent": sent, "frames_decoded": received,
-            "bad_frames": bad, "readings_per_s": round(received * 12 / writing, 1),
+            "sensors": sensors,
+            "seconds": seconds,
+            "frames_sent": sent,
+            "frames_decoded": received,
+            "bad_frames": bad,
+            "readings_per_s": round(received * 12 / writing, 1),
             "gateway_cpu_percent_idle": round(idle_cpu * 100, 3),
             "gateway_cpu_percent_at_1_frame_per_s_each": round(busy_cpu * 100, 2),
             "note": "CPU of the gateway process only (parsing, hub, SQLite group commit); one core = 100",

@@ -44,12 +44,17 @@ def site(directory: Path, modbus_port: int, coap_port: int) -> Path:
     devices = "".join(
         f'[[devices]]\nname = "{name}"\ndriver = "modbus"\ninterval = "{interval}"\n[devices.options]\n'
         f'profile = "{profile}"\ntransport = "tcp"\nhost = "127.0.0.1"\nport = {modbus_port}\nunit = {unit}\n'
-        for name, profile, unit, interval in (("meter", "energy_meter", 1, "5s"),
-                                              ("lamp-1", "lamp_controller", 11, "5s"),
-                                              ("lamp-2", "lamp_controller", 12, "5s")))
+        for name, profile, unit, interval in (
+            ("meter", "energy_meter", 1, "5s"),
+            ("lamp-1", "lamp_controller", 11, "5s"),
+            ("lamp-2", "lamp_controller", 12, "5s"),
+        )
+    )
     path = directory / "gateway.toml"
-    path.write_text(f'[gateway]\nid = "cabinet"\ndata_dir = "data"\nlog_level = "warning"\n\n'
-                    f'[[upstreams]]\nname = "platform"\nuri = "coap://127.0.0.1:{coap_port}/ingest"\n\n{devices}')
+    path.write_text(
+        f'[gateway]\nid = "cabinet"\ndata_dir = "data"\nlog_level = "warning"\n\n'
+        f'[[upstreams]]\nname = "platform"\nuri = "coap://127.0.0.1:{coap_port}/ingest"\n\n{devices}'
+    )
     return path
 
 
@@ -65,16 +70,31 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             modbus_port = s.getsockname()[1]
-        slave = subprocess.Popen([sys.executable, "-c", SLAVE, str(modbus_port)], stdout=subprocess.PIPE, text=True)
-        receiver = subprocess.Popen([sys.executable, str(ROOT / "bench" / "scale.py"), "--serve", str(coap_port)],
-                                    stdout=subprocess.PIPE, text=True)
+        slave = subprocess.Popen(
+            [sys.executable, "-c", SLAVE, str(modbus_port)], stdout=subprocess.PIPE, text=True
+        )
+        receiver = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "scale.py"), "--serve", str(coap_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         gateway = None
         try:
             assert slave.stdout is not None and slave.stdout.readline().strip() == "ready"
             assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
-            gateway = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config",
-                                        str(site(directory, modbus_port, coap_port))],
-                                       cwd=ROOT, stderr=subprocess.PIPE, text=True)
+            gateway = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "run",
+                    "--config",
+                    str(site(directory, modbus_port, coap_port)),
+                ],
+                cwd=ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(5.0)
             if gateway.poll() is not None:
                 raise SystemExit(gateway.communicate()[1][-2000:])
@@ -94,15 +114,19 @@ def main() -> None:
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait()
-    print(json.dumps({
-        "site": "3 Modbus TCP devices (energy meter, 2 lamp controllers) + plain CoAP uplink",
-        "seconds": round(elapsed, 1),
-        "gateway_rss_mb_peak": peak_rss,
-        "gateway_pss_mb_peak": peak_pss,
-        "gateway_cpu_percent_of_one_core": round(100 * cpu / elapsed, 2),
-        "loads_cryptography": "cryptography" in modules,
-        "goal_rss_mb": "well under 40",
-    }))
+    print(
+        json.dumps(
+            {
+                "site": "3 Modbus TCP devices (energy meter, 2 lamp controllers) + plain CoAP uplink",
+                "seconds": round(elapsed, 1),
+                "gateway_rss_mb_peak": peak_rss,
+                "gateway_pss_mb_peak": peak_pss,
+                "gateway_cpu_percent_of_one_core": round(100 * cpu / elapsed, 2),
+                "loads_cryptography": "cryptography" in modules,
+                "goal_rss_mb": "well under 40",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -67,17 +67,24 @@ class Actuation:
     commands): limits, ramps and minimum intervals applied, each write recorded as an
     ``events/actuation`` reading, and the last writes resumed after a restart."""
 
-    def __init__(self, devices: Devices, overrides: Overrides, clock: Clock, *,
-                 record: Callable[[Sequence[Reading]], bool] | None = None,
-                 settings: Mapping[str, ActuatorSettings] | None = None):
+    def __init__(
+        self,
+        devices: Devices,
+        overrides: Overrides,
+        clock: Clock,
+        *,
+        record: Callable[[Sequence[Reading]], bool] | None = None,
+        settings: Mapping[str, ActuatorSettings] | None = None,
+    ):
         self.devices = devices
         self.overrides = overrides
         self.clock = clock
         #: set by the service so write records reach the buffer: ``Hub.publish_nowait``,
         #: which never waits and returns False when the store had no room for the record
         self.record = record
-        self.settings: Mapping[str, ActuatorSettings] = (devices.config.actuators.points if settings is None
-                                                         else settings)
+        self.settings: Mapping[str, ActuatorSettings] = (
+            devices.config.actuators.points if settings is None else settings
+        )
         self._last: dict[str, tuple[Value, float]] = {}
         self._applied_overrides: dict[str, float] = {}
         self._unfinished: set[str] = set()  # overrides still ramping or waiting on min_interval
@@ -139,12 +146,16 @@ class Actuation:
             await self.devices.write(point, written)
         except WriteSkipped as exc:
             self.counts["skipped"] += 1
-            log.info("event=write_skipped point=%s value=%r source=%s reason=%r", point, value, source, str(exc))
+            log.info(
+                "event=write_skipped point=%s value=%r source=%s reason=%r", point, value, source, str(exc)
+            )
             self._record(point, value, None, source, "skipped", str(exc), now)
             raise
         except WriteError as exc:
             self.counts["failed"] += 1
-            log.warning("event=write_failed point=%s value=%r source=%s error=%r", point, value, source, str(exc))
+            log.warning(
+                "event=write_failed point=%s value=%r source=%s error=%r", point, value, source, str(exc)
+            )
             self._record(point, value, None, source, "failed", str(exc), now)
             raise
         self._last[point] = (written, now)
@@ -153,27 +164,39 @@ class Actuation:
         self._record(point, value, written, source, result, reason, now)
         return WriteOutcome(point, value, written, result, retry_at)
 
-    def _apply_limits(self, point: str, value: Value, automatic: bool,
-                      now: float) -> tuple[Value, str, float | None]:
+    def _apply_limits(
+        self, point: str, value: Value, automatic: bool, now: float
+    ) -> tuple[Value, str, float | None]:
         settings = self.settings.get(point)
         if settings is None:
             return value, "written", None
-        out_of_range = (isinstance(value, int | float) and not isinstance(value, bool) and (
-            (settings.min is not None and value < settings.min) or (settings.max is not None and value > settings.max)))
+        out_of_range = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (
+                (settings.min is not None and value < settings.min)
+                or (settings.max is not None and value > settings.max)
+            )
+        )
         if out_of_range and not automatic:
-            raise LimitError(f"{point}: {value!r} is outside the allowed range "
-                             f"{_fmt(settings.min)}..{_fmt(settings.max)}")
+            raise LimitError(
+                f"{point}: {value!r} is outside the allowed range {_fmt(settings.min)}..{_fmt(settings.max)}"
+            )
         last = self._last.get(point)
         if last is not None and settings.min_interval and now - last[1] < settings.min_interval:
-            raise WriteSkipped(f"{point}: last write {now - last[1]:.1f}s ago, min_interval is "
-                               f"{settings.min_interval:g}s", last[1] + settings.min_interval)
+            raise WriteSkipped(
+                f"{point}: last write {now - last[1]:.1f}s ago, min_interval is {settings.min_interval:g}s",
+                last[1] + settings.min_interval,
+            )
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value, "written", None
         result = "written"
         target: float = value
         if out_of_range:
-            target = min(max(target, settings.min if settings.min is not None else target),
-                         settings.max if settings.max is not None else target)
+            target = min(
+                max(target, settings.min if settings.min is not None else target),
+                settings.max if settings.max is not None else target,
+            )
             result = "clamped"
         retry_at: float | None = None
         if settings.max_rate is not None and last is not None and isinstance(last[0], int | float):
@@ -185,8 +208,16 @@ class Actuation:
                 retry_at = now + max(settings.min_interval, 1.0)
         return (value if result == "written" else target), result, retry_at
 
-    def _record(self, point: str, requested: Value, written: Value | None, source: str,
-                result: str, reason: str, now: float) -> None:
+    def _record(
+        self,
+        point: str,
+        requested: Value,
+        written: Value | None,
+        source: str,
+        result: str,
+        reason: str,
+        now: float,
+    ) -> None:
         """Best effort and never awaited: street lighting must not wait on its log."""
         if self.record is None:
             return
@@ -195,8 +226,9 @@ class Actuation:
             body["written"] = written
         if reason:
             body["reason"] = reason
-        reading = Reading(EVENT_POINT, json.dumps(body, separators=(",", ":")), now,
-                          clock_synced=self.clock.synced())
+        reading = Reading(
+            EVENT_POINT, json.dumps(body, separators=(",", ":")), now, clock_synced=self.clock.synced()
+        )
         try:
             if not self.record([reading]):
                 self.dropped_records += 1
@@ -220,12 +252,21 @@ class Actuation:
             else:
                 self._applied_overrides[point] = override.set_at
                 started.append(point)
-                log.info("event=override_started point=%s value=%r until=%s source=%s", point,
-                         override.value, _iso(override.until), override.source)
+                log.info(
+                    "event=override_started point=%s value=%r until=%s source=%s",
+                    point,
+                    override.value,
+                    _iso(override.until),
+                    override.source,
+                )
             self._unfinished.discard(point)
             try:
-                outcome = await self.write(point, override.value, source=f"override:{override.source}",
-                                           reason=f"manual override until {_iso(override.until)}")
+                outcome = await self.write(
+                    point,
+                    override.value,
+                    source=f"override:{override.source}",
+                    reason=f"manual override until {_iso(override.until)}",
+                )
                 if outcome.retry_at is not None:  # ramping under max_rate: continue next round
                     self._unfinished.add(point)
             except WriteSkipped:
@@ -240,8 +281,11 @@ class Actuation:
         return started, ended
 
     def health(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "dropped_records": self.dropped_records,
-                "overrides": self.overrides.health()}
+        return {
+            "counts": dict(self.counts),
+            "dropped_records": self.dropped_records,
+            "overrides": self.overrides.health(),
+        }
 
 
 def _fmt(value: float | None) -> str:

@@ -78,12 +78,16 @@ def parse_actuators_section(raw: Any, problems: Problems, points: Mapping[str, P
             if not isinstance(fail_safe, kinds) or (spec.kind == "number" and isinstance(fail_safe, bool)):
                 table.error("fail_safe", f"{name} is a {spec.kind} point, got {fail_safe!r}")
                 continue
-            if spec.kind == "number" and isinstance(fail_safe, int | float) and (
-                    (low is not None and fail_safe < low) or
-                    (high is not None and fail_safe > high)):
+            if (
+                spec.kind == "number"
+                and isinstance(fail_safe, int | float)
+                and ((low is not None and fail_safe < low) or (high is not None and fail_safe > high))
+            ):
                 table.error("fail_safe", f"{fail_safe!r} is outside min..max ({_fmt(low)}..{_fmt(high)})")
                 continue
-        settings[name] = ActuatorSettings(name, fail_safe, low, high, max_rate, min_interval or 0.0, stale_after)
+        settings[name] = ActuatorSettings(
+            name, fail_safe, low, high, max_rate, min_interval or 0.0, stale_after
+        )
     return ActuatorsConfig(settings)
 
 

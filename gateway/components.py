@@ -35,10 +35,17 @@ class Section:
 #: in start order; each is imported only when a site has its section
 SECTIONS: tuple[Section, ...] = (
     Section("rules", "gateway.rules.config:parse_rules_section", "gateway.rules.component:RulesComponent"),
-    Section("upstreams", "gateway.coap.uplink_config:parse_upstreams_section", "gateway.coap.uplink:UplinksComponent"),
+    Section(
+        "upstreams",
+        "gateway.coap.uplink_config:parse_upstreams_section",
+        "gateway.coap.uplink:UplinksComponent",
+    ),
     Section("api", "gateway.coap.api_config:parse_api_section", "gateway.coap.api:ApiComponent"),
-    Section("directory", "gateway.coap.rd_config:parse_directory_section",
-            "gateway.coap.rd_component:DirectoryComponent"),
+    Section(
+        "directory",
+        "gateway.coap.rd_config:parse_directory_section",
+        "gateway.coap.rd_component:DirectoryComponent",
+    ),
 )
 
 

@@ -132,8 +132,9 @@ def _checked(raw: dict[str, Any], path: Path, problems: Problems, check_data_dir
     return config
 
 
-def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
-                 check_data_dir: bool = True) -> GatewayConfig | None:
+def parse_config(
+    raw: dict[str, Any], path: Path, problems: Problems, *, check_data_dir: bool = True
+) -> GatewayConfig | None:
     config_dir = path.parent
     known_sections = list(CORE_SECTIONS) + [section.name for section in SECTIONS]
     for key in raw:
@@ -145,7 +146,7 @@ def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
     if "gateway" in raw:
         site = _parse_site(root.table("gateway"), config_dir, problems, check_data_dir)
     else:
-        problems.add("gateway", "is required: a [gateway] table with at least id = \"...\"")
+        problems.add("gateway", 'is required: a [gateway] table with at least id = "..."')
     store = _parse_store(root.table("store"))
     devices = _parse_devices(root.tables("devices"), config_dir, problems)
     if site is None:
@@ -161,7 +162,9 @@ def parse_config(raw: dict[str, Any], path: Path, problems: Problems, *,
         try:
             parser = load_target(section.parser)
         except (ImportError, AttributeError):
-            problems.add(section.name, f"section '{section.name}' is not supported by this build of the gateway")
+            problems.add(
+                section.name, f"section '{section.name}' is not supported by this build of the gateway"
+            )
             continue
         sections[section.name] = parser(raw[section.name], problems, ctx)
     return GatewayConfig(path, site, store, tuple(devices), sections, tuple(problems.warnings), actuators)
@@ -175,8 +178,10 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
     latitude = table.float("latitude", None, min=-90, max=90)
     longitude = table.float("longitude", None, min=-180, max=180)
     if table.has("latitude") != table.has("longitude"):
-        table.error("longitude" if table.has("latitude") else "latitude",
-                    "set both latitude and longitude, or neither")
+        table.error(
+            "longitude" if table.has("latitude") else "latitude",
+            "set both latitude and longitude, or neither",
+        )
     timezone = table.str("timezone", "UTC")
     if isinstance(timezone, str):
         try:
@@ -185,8 +190,9 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             # OSError: a name too long for a file name, or a directory such as "Europe".
-            table.error("timezone", f"unknown time zone '{timezone[:60]}' (use an IANA name such as "
-                        "Europe/Amsterdam)")
+            table.error(
+                "timezone", f"unknown time zone '{timezone[:60]}' (use an IANA name such as Europe/Amsterdam)"
+            )
     data_dir_text = table.str("data_dir", os.environ.get("STATE_DIRECTORY", "data"))
     log_level = table.str("log_level", "info", choices=LOG_LEVELS)
     table.finish()
@@ -232,8 +238,9 @@ def _parse_store(table: Table) -> StoreConfig:
     if isinstance(max_bytes, int) and isinstance(hard_max_bytes, int) and hard_max_bytes < max_bytes:
         table.error("hard_max_bytes", f"must be at least max_bytes ({max_bytes})")
     table.finish()
-    return StoreConfig(flush_interval, flush_readings, queue_size, max_bytes, hard_max_bytes,
-                       max_age, retention_interval)
+    return StoreConfig(
+        flush_interval, flush_readings, queue_size, max_bytes, hard_max_bytes, max_age, retention_interval
+    )
 
 
 def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) -> list[DeviceConfig]:
@@ -258,8 +265,11 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
         if not isinstance(driver_name, str):
             continue
         if driver_name not in drivers:
-            table.error("driver", f"unknown driver '{driver_name}'{did_you_mean(driver_name, drivers)};"
-                        f" installed: {', '.join(sorted(drivers)) or 'none'}")
+            table.error(
+                "driver",
+                f"unknown driver '{driver_name}'{did_you_mean(driver_name, drivers)};"
+                f" installed: {', '.join(sorted(drivers)) or 'none'}",
+            )
             continue
         try:
             driver_class = load_driver(driver_name)
@@ -276,8 +286,9 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
             table.error("options", f"point '{name}/{duplicate}' is declared more than once")
         if interval is None and _is_polled(driver_class):
             interval = getattr(options, "interval", None) or 10.0
-        devices.append(DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class,
-                                    stale_after))
+        devices.append(
+            DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class, stale_after)
+        )
         line = options.serial_line() if enabled and isinstance(options, OpensSerialPort) else None
         if line is not None:
             wired.append(WiredDevice(name, driver_name, table.prefix, line))

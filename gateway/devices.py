@@ -114,9 +114,14 @@ class DeviceRunner:
                 self.health.last_error = plain_error(exc)
                 self.health.last_error_at = self.clock.time()
                 self.health.errors[error_reason(exc)] += 1
-                log.error("event=driver_failed device=%s driver=%s error=%r detail=%r retry_in=%.1fs",
-                          self.config.name, self.config.driver, self.health.last_error,
-                          f"{type(exc).__name__}: {exc}", delay)
+                log.error(
+                    "event=driver_failed device=%s driver=%s error=%r detail=%r retry_in=%.1fs",
+                    self.config.name,
+                    self.config.driver,
+                    self.health.last_error,
+                    f"{type(exc).__name__}: {exc}",
+                    delay,
+                )
                 await self.clock.sleep(delay)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -178,21 +183,32 @@ class DeviceRunner:
         errors.update({str(k): int(v) for k, v in (detail.get("errors") or {}).items() if v})
         report["errors"] = dict(errors.most_common())
         # the driver often knows the cause better (the register that timed out, the lost port)
-        report["last_error"] = (self.health.last_error or detail.get("last_error")
-                                or detail.get("last_port_error"))
+        report["last_error"] = (
+            self.health.last_error or detail.get("last_error") or detail.get("last_port_error")
+        )
         report["stale_after"] = self.stale_after
         report["status"] = device_status(
-            state=self.health.state, last_reading_at=self.health.last_reading_at,
-            running_since=self.health.running_since, stale_after=self.stale_after,
-            detail=detail, now=self.clock.time())
+            state=self.health.state,
+            last_reading_at=self.health.last_reading_at,
+            running_since=self.health.running_since,
+            stale_after=self.stale_after,
+            detail=detail,
+            now=self.clock.time(),
+        )
         return report
 
 
 class Devices:
     """All device runners of the gateway; the single entry point for actuator writes."""
 
-    def __init__(self, config: GatewayConfig, store: Store, publish: Publish, clock: Clock,
-                 shared: SharedResources | None = None):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        publish: Publish,
+        clock: Clock,
+        shared: SharedResources | None = None,
+    ):
         self.config = config
         self.shared = shared or SharedResources()
         self.runners: dict[str, DeviceRunner] = {}
@@ -204,8 +220,9 @@ class Devices:
                 clock=clock,
                 data_dir=config.site.data_dir,
                 config_dir=config.config_dir,
-                log=logging.LoggerAdapter(logging.getLogger(f"gateway.driver.{device.driver}"),
-                                          {"device": device.name}),
+                log=logging.LoggerAdapter(
+                    logging.getLogger(f"gateway.driver.{device.driver}"), {"device": device.name}
+                ),
                 state=NamespacedState(store, f"driver:{device.name}"),
                 shared=self.shared,
                 publish=publish,
@@ -219,7 +236,9 @@ class Devices:
         in the same instant) would otherwise hold the task group, and the daemon, forever."""
         loop = asyncio.get_running_loop()
         for runner in self.runners.values():
-            self._tasks[runner.config.name] = loop.create_task(runner.run(), name=f"device:{runner.config.name}")
+            self._tasks[runner.config.name] = loop.create_task(
+                runner.run(), name=f"device:{runner.config.name}"
+            )
 
     async def stop(self, timeout: float) -> list[str]:
         """Cancel every device's task, again every ``RECANCEL_INTERVAL`` while it runs on, for
@@ -230,11 +249,17 @@ class Devices:
         while pending and loop.time() < deadline:
             for task in pending:
                 task.cancel()
-            _done, pending = await asyncio.wait(pending, timeout=min(RECANCEL_INTERVAL, deadline - loop.time()))
+            _done, pending = await asyncio.wait(
+                pending, timeout=min(RECANCEL_INTERVAL, deadline - loop.time())
+            )
         stuck = sorted(name for name, task in self._tasks.items() if task in pending)
         for name in stuck:
-            log.error("event=driver_stop_hung device=%s driver=%s waited=%.1fs", name,
-                      self.runners[name].config.driver, timeout)
+            log.error(
+                "event=driver_stop_hung device=%s driver=%s waited=%.1fs",
+                name,
+                self.runners[name].config.driver,
+                timeout,
+            )
         return stuck
 
     async def write(self, point: str, value: Value) -> None:
@@ -253,4 +278,3 @@ class Devices:
 
     async def close(self) -> None:
         await self.shared.close_all()
-

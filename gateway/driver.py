@@ -60,8 +60,9 @@ class DriverContext:
     publish: Publish
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def reading(self, point: str, value: Value, unit: str | None = None, ts: float | None = None,
-                **kwargs: Any) -> Reading:
+    def reading(
+        self, point: str, value: Value, unit: str | None = None, ts: float | None = None, **kwargs: Any
+    ) -> Reading:
         """A reading of this device's ``point`` stamped with the gateway clock."""
         return Reading(
             f"{self.device}/{point}",
@@ -214,8 +215,9 @@ def loadable_drivers() -> dict[str, type[Driver[Any]]]:
         try:
             found[name] = load_driver(name)
         except (ImportError, TypeError) as exc:
-            logging.getLogger("gateway.driver").warning("event=driver_unavailable driver=%s error=%r",
-                                                        name, str(exc))
+            logging.getLogger("gateway.driver").warning(
+                "event=driver_unavailable driver=%s error=%r", name, str(exc)
+            )
     return found
 
 

@@ -26,8 +26,9 @@ class EntryPoint:
     group: str
 
     def load(self) -> Any:
-        match = re.fullmatch(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(?P<extras>\[.*\])?\s*",
-                             self.value)
+        match = re.fullmatch(
+            r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(?P<extras>\[.*\])?\s*", self.value
+        )
         if match is None:
             raise ValueError(f"entry point {self.group}:{self.name} has a malformed value {self.value!r}")
         target: Any = importlib.import_module(match.group("module"))

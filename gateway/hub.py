@@ -100,8 +100,14 @@ class Hub:
         self.latest: dict[str, Reading] = {}
         self.published_readings = 0
 
-    def subscribe(self, name: str, *, maxsize: int = 256, overflow: Overflow = "block",
-                  accepts: Callable[[Reading], bool] | None = None) -> Subscription:
+    def subscribe(
+        self,
+        name: str,
+        *,
+        maxsize: int = 256,
+        overflow: Overflow = "block",
+        accepts: Callable[[Reading], bool] | None = None,
+    ) -> Subscription:
         sub = Subscription(name, maxsize, overflow, accepts)
         self._subscriptions.append(sub)
         return sub
@@ -149,8 +155,11 @@ class Hub:
             "published_readings": self.published_readings,
             "points": len(self.latest),
             "subscribers": {
-                s.name: {"queued": s.queue.qsize(), "maxsize": s.maxsize,
-                         "dropped_batches": s.dropped_batches}
+                s.name: {
+                    "queued": s.queue.qsize(),
+                    "maxsize": s.maxsize,
+                    "dropped_batches": s.dropped_batches,
+                }
                 for s in self._subscriptions
             },
         }

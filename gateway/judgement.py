@@ -56,8 +56,15 @@ def link_down(detail: Mapping[str, Any]) -> bool:
     return detail.get("online") is False or detail.get("connected") is False
 
 
-def device_status(*, state: str, last_reading_at: float | None, running_since: float | None,
-                  stale_after: float | None, detail: Mapping[str, Any], now: float) -> str:
+def device_status(
+    *,
+    state: str,
+    last_reading_at: float | None,
+    running_since: float | None,
+    stale_after: float | None,
+    detail: Mapping[str, Any],
+    now: float,
+) -> str:
     """online | offline | stale | never seen | starting | disabled, for one device."""
     if state == "disabled":
         return DISABLED
@@ -93,7 +100,9 @@ def judge(health: Mapping[str, Any], now: float) -> Judgement:
             continue
         why = device.get("last_error")
         if status == STALE:
-            reasons.append(f"device {name} is stale: no reading for {_ago(now, device.get('last_reading_at'))}")
+            reasons.append(
+                f"device {name} is stale: no reading for {_ago(now, device.get('last_reading_at'))}"
+            )
         elif status == NEVER_SEEN:
             reasons.append(f"device {name} has never sent a reading" + (f" ({why})" if why else ""))
         else:
@@ -101,8 +110,10 @@ def judge(health: Mapping[str, Any], now: float) -> Judgement:
     components = health.get("components", {})
     for name, upstream in sorted(components.get("upstreams", {}).items()):
         if upstream_failed(upstream, now):
-            reasons.append(f"upstream {name} is failing ({upstream.get('failures_in_row', 0)} attempts in a row)"
-                           + (f": {upstream['last_error']}" if upstream.get("last_error") else ""))
+            reasons.append(
+                f"upstream {name} is failing ({upstream.get('failures_in_row', 0)} attempts in a row)"
+                + (f": {upstream['last_error']}" if upstream.get("last_error") else "")
+            )
     rules = components.get("rules", {})
     for file, problems in sorted(rules.get("rejected", {}).items()):
         first = problems[0] if problems else "rejected"
@@ -139,9 +150,15 @@ def update_summary(update: Mapping[str, Any] | None) -> str | None:
     if update.get("result") == "rolled-back":
         check = update.get("check")
         status = update.get("exit_status")
-        detail = (f" [check {check}" + (f", exit status {status}" if status is not None else "") + "]") if check else ""
-        return (f"update to {version} was rolled back, running {update.get('from_version') or '?'} again: "
-                f"{update.get('reason') or 'no reason recorded'}{detail}")
+        detail = (
+            (f" [check {check}" + (f", exit status {status}" if status is not None else "") + "]")
+            if check
+            else ""
+        )
+        return (
+            f"update to {version} was rolled back, running {update.get('from_version') or '?'} again: "
+            f"{update.get('reason') or 'no reason recorded'}{detail}"
+        )
     return f"update to {version}: {update.get('result', 'unknown result')}"
 
 

@@ -25,8 +25,14 @@ class _Missing:
 
 REQUIRED: Any = _Missing()
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               dict: "a table", list: "a list"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a table",
+    list: "a list",
+}
 
 
 class Table:
@@ -78,10 +84,16 @@ class Table:
     # is absent or of the wrong kind is a problem and reads as None: the caller's config is
     # refused once the problems are collected, so None never reaches the running gateway.
     @overload
-    def str(self, name: builtins.str, *, choices: Sequence[builtins.str] | None = None) -> builtins.str | None: ...
+    def str(
+        self, name: builtins.str, *, choices: Sequence[builtins.str] | None = None
+    ) -> builtins.str | None: ...
     @overload
-    def str(self, name: builtins.str, default: D, choices: Sequence[builtins.str] | None = None) -> builtins.str | D: ...
-    def str(self, name: builtins.str, default: Any = REQUIRED, choices: Sequence[builtins.str] | None = None) -> Any:
+    def str(
+        self, name: builtins.str, default: D, choices: Sequence[builtins.str] | None = None
+    ) -> builtins.str | D: ...
+    def str(
+        self, name: builtins.str, default: Any = REQUIRED, choices: Sequence[builtins.str] | None = None
+    ) -> Any:
         value = self._get(name, str, default)
         if choices is not None and isinstance(value, str) and value not in choices:
             self.error(name, f"'{value}' is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
@@ -89,24 +101,42 @@ class Table:
         return value
 
     @overload
-    def int(self, name: builtins.str, *, min: builtins.int | None = None,
-            max: builtins.int | None = None) -> builtins.int | None: ...
+    def int(
+        self, name: builtins.str, *, min: builtins.int | None = None, max: builtins.int | None = None
+    ) -> builtins.int | None: ...
     @overload
-    def int(self, name: builtins.str, default: D, min: builtins.int | None = None,
-            max: builtins.int | None = None) -> builtins.int | D: ...
-    def int(self, name: builtins.str, default: Any = REQUIRED, min: builtins.int | None = None,
-            max: builtins.int | None = None) -> Any:
+    def int(
+        self, name: builtins.str, default: D, min: builtins.int | None = None, max: builtins.int | None = None
+    ) -> builtins.int | D: ...
+    def int(
+        self,
+        name: builtins.str,
+        default: Any = REQUIRED,
+        min: builtins.int | None = None,
+        max: builtins.int | None = None,
+    ) -> Any:
         value = self._get(name, int, default)
         return self._bounded(name, value, min, max, default)
 
     @overload
-    def float(self, name: builtins.str, *, min: builtins.float | None = None,
-              max: builtins.float | None = None) -> builtins.float | None: ...
+    def float(
+        self, name: builtins.str, *, min: builtins.float | None = None, max: builtins.float | None = None
+    ) -> builtins.float | None: ...
     @overload
-    def float(self, name: builtins.str, default: D, min: builtins.float | None = None,
-              max: builtins.float | None = None) -> builtins.float | D: ...
-    def float(self, name: builtins.str, default: Any = REQUIRED, min: builtins.float | None = None,
-              max: builtins.float | None = None) -> Any:
+    def float(
+        self,
+        name: builtins.str,
+        default: D,
+        min: builtins.float | None = None,
+        max: builtins.float | None = None,
+    ) -> builtins.float | D: ...
+    def float(
+        self,
+        name: builtins.str,
+        default: Any = REQUIRED,
+        min: builtins.float | None = None,
+        max: builtins.float | None = None,
+    ) -> Any:
         value = self._get(name, (int, float), default)
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = self._finite(name, value, default)
@@ -131,17 +161,22 @@ class Table:
         return self._get(name, bool, default)
 
     @overload
-    def number_or_str(self, name: builtins.str) -> builtins.int | builtins.float | builtins.str | builtins.bool | None: ...
+    def number_or_str(
+        self, name: builtins.str
+    ) -> builtins.int | builtins.float | builtins.str | builtins.bool | None: ...
     @overload
-    def number_or_str(self, name: builtins.str,
-                      default: D) -> builtins.int | builtins.float | builtins.str | builtins.bool | D: ...
+    def number_or_str(
+        self, name: builtins.str, default: D
+    ) -> builtins.int | builtins.float | builtins.str | builtins.bool | D: ...
     def number_or_str(self, name: builtins.str, default: Any = REQUIRED) -> Any:
         return self._get(name, (int, float, str, bool), default)
 
     @overload
     def duration(self, name: builtins.str, *, min: builtins.float | None = None) -> builtins.float | None: ...
     @overload
-    def duration(self, name: builtins.str, default: D, min: builtins.float | None = None) -> builtins.float | D: ...
+    def duration(
+        self, name: builtins.str, default: D, min: builtins.float | None = None
+    ) -> builtins.float | D: ...
     def duration(self, name: builtins.str, default: Any = REQUIRED, min: builtins.float | None = None) -> Any:
         """Seconds, from a string with its unit ("500ms", "10s", "15m", "1h30m").
 
@@ -154,8 +189,11 @@ class Table:
                 shown = f"{raw:g}"
             except OverflowError:  # an integer of 400 digits has no float form
                 shown = f"{str(raw)[:20]}..."
-            self.error(name, f"needs a unit: write \"{shown}s\" for seconds (or e.g. \"500ms\","
-                       f" \"15m\", \"2h\", \"7d\"), got the bare number {shown}")
+            self.error(
+                name,
+                f'needs a unit: write "{shown}s" for seconds (or e.g. "500ms",'
+                f' "15m", "2h", "7d"), got the bare number {shown}',
+            )
             return None if default is REQUIRED else default
         if isinstance(value, str):
             try:

@@ -12,11 +12,20 @@ import socket
 
 #: errno -> (short reason used for counting, sentence shown to a technician)
 _ERRNO_WORDS: dict[int, tuple[str, str]] = {
-    errno.ECONNREFUSED: ("connection refused", "connection refused: nothing is listening at that address and port"),
+    errno.ECONNREFUSED: (
+        "connection refused",
+        "connection refused: nothing is listening at that address and port",
+    ),
     errno.ECONNRESET: ("connection reset", "the other side closed the connection"),
     errno.EPIPE: ("connection reset", "the other side closed the connection"),
-    errno.EHOSTUNREACH: ("host unreachable", "host unreachable: it is offline, firewalled or not on this network"),
-    errno.ENETUNREACH: ("network unreachable", "network unreachable: no route (check the cable, the modem and the address)"),
+    errno.EHOSTUNREACH: (
+        "host unreachable",
+        "host unreachable: it is offline, firewalled or not on this network",
+    ),
+    errno.ENETUNREACH: (
+        "network unreachable",
+        "network unreachable: no route (check the cable, the modem and the address)",
+    ),
     errno.ETIMEDOUT: ("no answer", "no answer in time"),
     errno.ENOENT: ("port missing", "the port does not exist (adapter unplugged or wrong path)"),
     errno.ENODEV: ("port missing", "the port does not exist (adapter unplugged or wrong path)"),
@@ -50,9 +59,11 @@ def _os_reason(exc: BaseException) -> tuple[str, str] | None:
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    return any(isinstance(link, TimeoutError) or type(link).__name__ in ("TimeoutError", "RequestTimedOut",
-                                                                           "ConRetransmitsExceeded")
-               for link in _chain(exc))
+    return any(
+        isinstance(link, TimeoutError)
+        or type(link).__name__ in ("TimeoutError", "RequestTimedOut", "ConRetransmitsExceeded")
+        for link in _chain(exc)
+    )
 
 
 def error_reason(exc: BaseException) -> str:

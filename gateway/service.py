@@ -49,8 +49,9 @@ STOP_COMPONENTS_BUDGET = 2.0
 
 
 class Service:
-    def __init__(self, config: GatewayConfig, *, clock: Clock | None = None,
-                 notifier: Notifier | None = None):
+    def __init__(
+        self, config: GatewayConfig, *, clock: Clock | None = None, notifier: Notifier | None = None
+    ):
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
@@ -60,8 +61,17 @@ class Service:
         self.overrides = Overrides(self.store, self.clock)
         self.actuation = Actuation(self.devices, self.overrides, self.clock, record=self.hub.publish_nowait)
         self.components: dict[str, Component] = {}
-        self.context = ComponentContext(config, self.store, self.hub, self.devices, self.clock, self.overrides,
-                                        self.actuation, self.components, self.health)
+        self.context = ComponentContext(
+            config,
+            self.store,
+            self.hub,
+            self.devices,
+            self.clock,
+            self.overrides,
+            self.actuation,
+            self.components,
+            self.health,
+        )
         self.started_at = time.time()
         self.ingest = IngestRate()
         self.snapshot_path = config.site.data_dir / SNAPSHOT_FILE
@@ -87,8 +97,13 @@ class Service:
         await self.overrides.load()
         if self.actuation.limited_points():
             self.actuation.resume(await self.store.scan_newest(EVENT_POINT, self.actuation.last_writes_in))
-        log.info("event=starting version=%s site=%s devices=%d data_dir=%s", __version__,
-                 self.config.site.id, len(self.config.devices), self.config.site.data_dir)
+        log.info(
+            "event=starting version=%s site=%s devices=%d data_dir=%s",
+            __version__,
+            self.config.site.id,
+            len(self.config.devices),
+            self.config.site.data_dir,
+        )
         try:
             self._build_components()
             for component in self.components.values():
@@ -107,8 +122,11 @@ class Service:
                 self.notifier.ready(self._status_line())
                 for callback in self.on_ready:
                     callback()
-                log.info("event=ready devices=%d components=%s", len(self.config.devices),
-                         ",".join(self.components) or "none")
+                log.info(
+                    "event=ready devices=%d components=%s",
+                    len(self.config.devices),
+                    ",".join(self.components) or "none",
+                )
         except* _StopRequested:
             pass
         finally:
@@ -142,7 +160,9 @@ class Service:
             try:
                 await asyncio.wait_for(component.stop(), max(stop_by - loop.time(), 0.1))
             except Exception as exc:  # noqa: BLE001
-                log.warning("event=component_stop_failed component=%s error=%r", name, str(exc) or type(exc).__name__)
+                log.warning(
+                    "event=component_stop_failed component=%s error=%r", name, str(exc) or type(exc).__name__
+                )
         await self.devices.stop(max(stop_by - loop.time(), 0.5))
         try:
             await asyncio.wait_for(self.devices.close(), max(stop_by - loop.time(), 0.1))
@@ -184,8 +204,11 @@ class Service:
         while True:
             self.ingest.sample(time.monotonic(), self.store.committed_readings)
             health = self.health()
-            health["snapshot"] = {"written_at": time.time(), "interval_s": self.snapshot_interval,
-                                  "pid": os.getpid()}
+            health["snapshot"] = {
+                "written_at": time.time(),
+                "interval_s": self.snapshot_interval,
+                "pid": os.getpid(),
+            }
             text = json.dumps(health, default=str, separators=(",", ":"))
             try:
                 await in_daemon_thread(functools.partial(write_atomically, self.snapshot_path, text))
@@ -202,10 +225,13 @@ class Service:
         """The image's last A/B update outcome (committed, or rolled back and why), sent
         upstream once as an ``events/update`` reading."""
         await report_updates(
-            self.update_record, publish=self.hub.publish_nowait,
+            self.update_record,
+            publish=self.hub.publish_nowait,
             get_reported=lambda: self.store.get_state(UPDATE_STATE, "reported"),
             set_reported=lambda ident: self.store.put_state(UPDATE_STATE, {"reported": ident}),
-            now=self.clock.time, synced=self.clock.synced)
+            now=self.clock.time,
+            synced=self.clock.synced,
+        )
 
     def _status_line(self) -> str:
         health = self.health()
@@ -221,15 +247,22 @@ class Service:
         per_reading = bytes_per_reading(store)
         ingest_bytes = rate * per_reading if rate is not None and per_reading is not None else None
         health: dict[str, Any] = {
-            "gateway": {"id": self.config.site.id, "name": self.config.site.name,
-                        "version": __version__, "uptime_s": round(time.time() - self.started_at, 1),
-                        "started_at": self.started_at, "timezone": self.config.site.timezone,
-                        "clock_synced": self.clock.synced()},
+            "gateway": {
+                "id": self.config.site.id,
+                "name": self.config.site.name,
+                "version": __version__,
+                "uptime_s": round(time.time() - self.started_at, 1),
+                "started_at": self.started_at,
+                "timezone": self.config.site.timezone,
+                "clock_synced": self.clock.synced(),
+            },
             "store": store,
-            "buffer": {"ingest_readings_per_s": None if rate is None else round(rate, 3),
-                       "bytes_per_reading": None if per_reading is None else round(per_reading, 1),
-                       "ingest_bytes_per_s": None if ingest_bytes is None else round(ingest_bytes, 1),
-                       "hours_left": _rounded(hours_of_buffer_left(store, ingest_bytes))},
+            "buffer": {
+                "ingest_readings_per_s": None if rate is None else round(rate, 3),
+                "bytes_per_reading": None if per_reading is None else round(per_reading, 1),
+                "ingest_bytes_per_s": None if ingest_bytes is None else round(ingest_bytes, 1),
+                "hours_left": _rounded(hours_of_buffer_left(store, ingest_bytes)),
+            },
             "hub": self.hub.health(),
             "actuation": self.actuation.health(),
             "devices": self.devices.health(),

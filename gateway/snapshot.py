@@ -75,8 +75,9 @@ def read_snapshot(data_dir: Path, now: float | None = None) -> Snapshot:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SnapshotUnreadable(f"no health snapshot at {path}: the daemon is not running "
-                                 "(or runs with another data_dir)") from None
+        raise SnapshotUnreadable(
+            f"no health snapshot at {path}: the daemon is not running (or runs with another data_dir)"
+        ) from None
     except OSError as exc:
         raise SnapshotUnreadable(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
@@ -110,7 +111,9 @@ def bytes_per_reading(store: dict[str, Any]) -> float | None:
     """Average size of a stored reading: used bytes over the rows the buffer holds (every
     reading ever given a seq, less those evicted or dropped, all counted since creation)."""
     used = store.get("used_bytes")
-    removed = sum(int(store.get(k, 0) or 0) for k in ("evicted_forwarded", "evicted_age", "dropped_unforwarded"))
+    removed = sum(
+        int(store.get(k, 0) or 0) for k in ("evicted_forwarded", "evicted_age", "dropped_unforwarded")
+    )
     rows = int(store.get("last_seq", 0)) - removed
     if used is None or rows <= 0:
         return None

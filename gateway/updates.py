@@ -54,10 +54,16 @@ class UpdateRecord:
         return True
 
 
-async def report_updates(record: UpdateRecord, *, publish: Callable[[Sequence[Reading]], bool],
-                         get_reported: Callable[[], Awaitable[Any]],
-                         set_reported: Callable[[str], Awaitable[None]],
-                         now: Callable[[], float], synced: Callable[[], bool], poll_s: float = POLL_S) -> None:
+async def report_updates(
+    record: UpdateRecord,
+    *,
+    publish: Callable[[Sequence[Reading]], bool],
+    get_reported: Callable[[], Awaitable[Any]],
+    set_reported: Callable[[str], Awaitable[None]],
+    now: Callable[[], float],
+    synced: Callable[[], bool],
+    poll_s: float = POLL_S,
+) -> None:
     """Forever: each outcome with an id not yet reported becomes one ``events/update`` reading
     (stored, so it reaches the upstream whenever the uplink works)."""
     while True:

@@ -72,18 +72,22 @@ def check_serial_wiring(devices: Sequence[WiredDevice], problems: Problems) -> N
     for path, users in missing.items():
         names = [f"'{d.name}'" for d in users]
         who = f"device {names[0]}" if len(names) == 1 else f"devices {', '.join(names[:-1])} and {names[-1]}"
-        problems.warn(f"{users[0].prefix}.options.{users[0].line.path_key}",
-                      f"{who}: serial port {path} does not exist right now (adapter unplugged?);"
-                      " the gateway starts and keeps trying to open it")
+        problems.warn(
+            f"{users[0].prefix}.options.{users[0].line.path_key}",
+            f"{who}: serial port {path} does not exist right now (adapter unplugged?);"
+            " the gateway starts and keeps trying to open it",
+        )
     for port, users in by_port.items():
         for index, other in enumerate(users[1:], start=1):
             _check_shared(users[0], other, port, problems)
             streaming = next((d for d in users[:index] if d.line.streams), None)
             if other.line.streams and streaming is not None:
-                problems.add(f"{other.prefix}.options.{other.line.path_key}",
-                             f"device '{other.name}' and device '{streaming.name}' both stream from serial"
-                             f" port {_shared_port(streaming, other, port)}; a sensor that sends by itself"
-                             " needs a port of its own")
+                problems.add(
+                    f"{other.prefix}.options.{other.line.path_key}",
+                    f"device '{other.name}' and device '{streaming.name}' both stream from serial"
+                    f" port {_shared_port(streaming, other, port)}; a sensor that sends by itself"
+                    " needs a port of its own",
+                )
 
 
 def _check_shared(first: WiredDevice, other: WiredDevice, port: str, problems: Problems) -> None:
@@ -92,15 +96,19 @@ def _check_shared(first: WiredDevice, other: WiredDevice, port: str, problems: P
     for name in LINE_SETTINGS:
         mine, theirs = other.line.setting(name), first.line.setting(name)
         if mine != theirs:
-            problems.add(f"{other.prefix}.options.{name}",
-                         f"device '{other.name}' sets {name} {mine} but device '{first.name}' sets"
-                         f" {name} {theirs} on the same serial port {where}; devices sharing a"
-                         f" port must use the same {', '.join(LINE_SETTINGS)}")
+            problems.add(
+                f"{other.prefix}.options.{name}",
+                f"device '{other.name}' sets {name} {mine} but device '{first.name}' sets"
+                f" {name} {theirs} on the same serial port {where}; devices sharing a"
+                f" port must use the same {', '.join(LINE_SETTINGS)}",
+            )
     if other.driver != first.driver:
-        problems.add(f"{other.prefix}.options.{other.line.path_key}",
-                     f"device '{other.name}' ({other.driver}) and device '{first.name}'"
-                     f" ({first.driver}) both open serial port {where}; a port serves one"
-                     " driver only: give each its own port")
+        problems.add(
+            f"{other.prefix}.options.{other.line.path_key}",
+            f"device '{other.name}' ({other.driver}) and device '{first.name}'"
+            f" ({first.driver}) both open serial port {where}; a port serves one"
+            " driver only: give each its own port",
+        )
 
 
 def _shared_port(first: WiredDevice, other: WiredDevice, port: str) -> str:

@@ -65,15 +65,22 @@ def test_case(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         code, listed = check(case_dir, capsys)
         assert code == 0, listed  # warnings never stop a start
         wanted = expected_lines(case_dir / "expected.warn", case_dir)
-        assert listed[0] == f"{len(wanted)} warning{'s' if len(wanted) != 1 else ''} found (the gateway still starts):"
+        assert (
+            listed[0]
+            == f"{len(wanted)} warning{'s' if len(wanted) != 1 else ''} found (the gateway still starts):"
+        )
         assert listed[1:] == wanted
     elif kind == "rules":
         expected, actual = run_case(case_dir)
         assert actual == expected
     else:
         codec = next(p for p in sorted(case_dir.iterdir()) if p.suffix in (".yaml", ".yml"))
-        result = subprocess.run([sys.executable, "-m", "gateway", "codecs", "test", str(codec)],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", "codecs", "test", str(codec)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         got = [line.replace(str(case_dir) + "/", "") for line in result.stdout.strip().splitlines()]
         assert got == expected_lines(case_dir / "expected.out", case_dir)
         assert result.returncode == (1 if any(line.startswith("FAIL") for line in got) else 0)

@@ -22,11 +22,11 @@ class PeerError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    code: int                    # raw 8-bit code, e.g. 0x45 (2.05)
+    code: int  # raw 8-bit code, e.g. 0x45 (2.05)
     payload: bytes
     content_format: int | None
     max_age: int | None
-    observed: bool = False       # carries an Observe option (the registration was taken)
+    observed: bool = False  # carries an Observe option (the registration was taken)
 
     @property
     def ok(self) -> bool:
@@ -91,8 +91,9 @@ class PeerClient:
             elif self.security == "dtls-psk" and self.credentials and self.credentials.psk:
                 from aiocoap.credentials import DTLS
 
-                self._context.client_credentials[pattern] = DTLS(self.credentials.psk.key,
-                                                                 self.credentials.psk.identity)
+                self._context.client_credentials[pattern] = DTLS(
+                    self.credentials.psk.key, self.credentials.psk.identity
+                )
         except BaseException:
             await self.close()
             raise
@@ -125,8 +126,9 @@ class PeerClient:
     async def put(self, path: str, payload: bytes, content_format: int, timeout: float) -> Answer:
         from aiocoap import PUT
 
-        return await self._request(self._message(PUT, path, payload=payload, content_format=content_format),
-                                   timeout, path)
+        return await self._request(
+            self._message(PUT, path, payload=payload, content_format=content_format), timeout, path
+        )
 
     async def observe(self, path: str, accept: int | None, timeout: float) -> Observation:
         from aiocoap import GET
@@ -165,8 +167,13 @@ class PeerClient:
 
 
 def _answer(message: Any) -> Answer:
-    return Answer(int(message.code), bytes(message.payload), message.opt.content_format,
-                  message.opt.max_age, message.opt.observe is not None)
+    return Answer(
+        int(message.code),
+        bytes(message.payload),
+        message.opt.content_format,
+        message.opt.max_age,
+        message.opt.observe is not None,
+    )
 
 
 def _plain(exc: Exception) -> str:
@@ -174,6 +181,10 @@ def _plain(exc: Exception) -> str:
     text = str(exc).strip()
     if isinstance(exc, ConnectionRefusedError) or "refused" in text.lower():
         return "connection refused (nothing listens on the port)"
-    if "oscore" in name.lower() or "oscore" in text.lower() or name in ("NotAProtectedMessage", "ProtectionInvalid"):
+    if (
+        "oscore" in name.lower()
+        or "oscore" in text.lower()
+        or name in ("NotAProtectedMessage", "ProtectionInvalid")
+    ):
         return f"OSCORE failed ({name}{': ' + text[:120] if text else ''}): check the keys in the credentials file"
     return f"{name}: {text[:200]}" if text else name

@@ -34,7 +34,7 @@ def gateway_points(links: Iterable[Link]) -> list[RemotePoint]:
         rts = link.values("rt")
         if rts and POINT_RT not in rts:
             continue
-        name = link.target[len(POINTS_PREFIX):]
+        name = link.target[len(POINTS_PREFIX) :]
         if not name or "/" not in name:
             continue
         out.append(RemotePoint(name, ACTUATOR_IF in link.values("if"), link.has("obs")))

@@ -57,7 +57,11 @@ class CoapDriver(Driver[CoapOptions]):
     @classmethod
     def relayed_from(cls, options: Any) -> str | None:
         """Readings of a neighbouring gateway are that gateway's to forward, not ours."""
-        if isinstance(options, CoapOptions) and options.peer is PeerKind.GATEWAY and not options.forward_upstream:
+        if (
+            isinstance(options, CoapOptions)
+            and options.peer is PeerKind.GATEWAY
+            and not options.forward_upstream
+        ):
             return options.uri
         return None
 
@@ -68,7 +72,8 @@ class CoapDriver(Driver[CoapOptions]):
         self._tg: asyncio.TaskGroup | None = None
         self._watched: dict[str, ResourceDef] = {}
         self._writable: dict[str, tuple[ResourceDef, PointMap]] = {
-            p.name: (r, p) for r in self.options.resources for p in r.points if p.writable}
+            p.name: (r, p) for r in self.options.resources for p in r.points if p.writable
+        }
         self._fresh_until: dict[str, float] = {}
         self._last_ts: dict[str, float] = {}
         self._online: bool | None = None
@@ -92,9 +97,15 @@ class CoapDriver(Driver[CoapOptions]):
         client = PeerClient(self.options.uri, self.options.security, self.options.credentials, state_dir)
         await client.open()
         self.client = client
-        self.log.info("event=coap_peer_open device=%s peer=%s kind=%s security=%s resources=%d globs=%s",
-                      self.device.name, self.options.uri, self.options.peer, self.options.security,
-                      len(self.options.resources), ",".join(self.options.observe_globs) or "-")
+        self.log.info(
+            "event=coap_peer_open device=%s peer=%s kind=%s security=%s resources=%d globs=%s",
+            self.device.name,
+            self.options.uri,
+            self.options.peer,
+            self.options.security,
+            len(self.options.resources),
+            ",".join(self.options.observe_globs) or "-",
+        )
 
     async def close(self) -> None:
         client, self.client = self.client, None
@@ -131,7 +142,9 @@ class CoapDriver(Driver[CoapOptions]):
             except (PeerError, LinkFormatError) as exc:
                 failures += 1
                 self._error("discovery", f"device '{self.device.name}' resource '{WELL_KNOWN_CORE}': {exc}")
-                await self.ctx.clock.sleep(retry_delay(failures, self.options.retry_min, self.options.retry_max))
+                await self.ctx.clock.sleep(
+                    retry_delay(failures, self.options.retry_min, self.options.retry_max)
+                )
                 continue
             failures = 0
             self.counters["discoveries"] += 1
@@ -139,16 +152,27 @@ class CoapDriver(Driver[CoapOptions]):
             for glob in unmatched(offered, self.options.observe_globs):
                 if glob not in warned:
                     warned.add(glob)
-                    self.log.warning("event=coap_glob_matches_nothing device=%s peer=%s glob=%r offered=%d",
-                                     self.device.name, self.options.uri, glob, len(offered))
+                    self.log.warning(
+                        "event=coap_glob_matches_nothing device=%s peer=%s glob=%r offered=%d",
+                        self.device.name,
+                        self.options.uri,
+                        glob,
+                        len(offered),
+                    )
             added = 0
             for point in chosen:
                 resource = gateway_resource(point.name, writable=point.writable)
                 if resource.path not in self._watched:
                     self._start_watch(resource)
                     added += 1
-            self.log.info("event=coap_discovered device=%s peer=%s offered=%d chosen=%d new=%d",
-                          self.device.name, self.options.uri, len(offered), len(chosen), added)
+            self.log.info(
+                "event=coap_discovered device=%s peer=%s offered=%d chosen=%d new=%d",
+                self.device.name,
+                self.options.uri,
+                len(offered),
+                len(chosen),
+                added,
+            )
             await self.ctx.clock.sleep(self.options.rediscover)
 
     # -- observing and polling ---------------------------------------------------------------
@@ -159,8 +183,9 @@ class CoapDriver(Driver[CoapOptions]):
         while True:
             try:
                 async with self._in_flight:
-                    observation = await client.observe(resource.uri_path, resource.format.accept,
-                                                       self.options.timeout)
+                    observation = await client.observe(
+                        resource.uri_path, resource.format.accept, self.options.timeout
+                    )
             except PeerError as exc:
                 failures += 1
                 await self._peer_failed(resource, str(exc), failures)
@@ -176,7 +201,9 @@ class CoapDriver(Driver[CoapOptions]):
                 if not observation.first.observed:
                     # The peer does not do Observe for this resource: ask again when it expires.
                     self.counters["not_observable"] += 1
-                    await self.ctx.clock.sleep(max(deadline - self.ctx.clock.monotonic(), self.options.retry_min))
+                    await self.ctx.clock.sleep(
+                        max(deadline - self.ctx.clock.monotonic(), self.options.retry_min)
+                    )
                     continue
                 while True:
                     answer = await observation.next(deadline - self.ctx.clock.monotonic())
@@ -187,8 +214,12 @@ class CoapDriver(Driver[CoapOptions]):
                         deadline = await self._take(resource, answer)
                 silent = self.ctx.clock.monotonic() >= deadline
                 self.counters["reregistrations"] += 1
-                self.log.info("event=coap_reregister device=%s resource=%s reason=%s", self.device.name,
-                              resource.uri_path, "no_notification_within_max_age" if silent else "observation_ended")
+                self.log.info(
+                    "event=coap_reregister device=%s resource=%s reason=%s",
+                    self.device.name,
+                    resource.uri_path,
+                    "no_notification_within_max_age" if silent else "observation_ended",
+                )
                 if silent:
                     await self._expire(resource)
             finally:
@@ -251,13 +282,20 @@ class CoapDriver(Driver[CoapOptions]):
     async def _expire(self, resource: ResourceDef) -> None:
         self.counters["silences"] += 1
         self._fresh_until.pop(resource.path, None)
-        self._error(f"silent:{resource.path}", f"device '{self.device.name}' resource '{resource.uri_path}': "
-                    "no notification within its Max-Age; values are stale, re-registering")
+        self._error(
+            f"silent:{resource.path}",
+            f"device '{self.device.name}' resource '{resource.uri_path}': "
+            "no notification within its Max-Age; values are stale, re-registering",
+        )
         await self._set_online()
 
-    async def _peer_failed(self, resource: ResourceDef, why: str, failures: int, backoff: bool = True) -> None:
+    async def _peer_failed(
+        self, resource: ResourceDef, why: str, failures: int, backoff: bool = True
+    ) -> None:
         self.counters["request_failures"] += 1
-        self._error(f"request:{resource.path}", f"device '{self.device.name}' resource '{resource.uri_path}': {why}")
+        self._error(
+            f"request:{resource.path}", f"device '{self.device.name}' resource '{resource.uri_path}': {why}"
+        )
         now = self.ctx.clock.monotonic()
         until = self._fresh_until.get(resource.path)
         if until is not None and now >= until:
@@ -275,16 +313,21 @@ class CoapDriver(Driver[CoapOptions]):
         if online is self._online:
             return
         self._online = online
-        self.log.warning("event=coap_peer_%s device=%s peer=%s", "online" if online else "offline",
-                         self.device.name, self.options.uri)
+        self.log.warning(
+            "event=coap_peer_%s device=%s peer=%s",
+            "online" if online else "offline",
+            self.device.name,
+            self.options.uri,
+        )
         await self.ctx.publish([self.ctx.reading(ONLINE_POINT, online)])
 
     def _error(self, key: str, message: str) -> None:
         self._last_error = message
         first = (key, "error") not in self._reported
         self._reported.add((key, "error"))
-        (self.log.warning if first else self.log.debug)("event=coap_error device=%s error=%r",
-                                                         self.device.name, message)
+        (self.log.warning if first else self.log.debug)(
+            "event=coap_error device=%s error=%r", self.device.name, message
+        )
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -314,8 +357,13 @@ class CoapDriver(Driver[CoapOptions]):
             self.counters["write_errors"] += 1
             self._last_error = f"write {point}: {self.options.uri} answered {answer.describe()}"
             raise WriteError(f"{where}: {self.options.uri}{resource.uri_path} answered {answer.describe()}")
-        self.log.info("event=write device=%s point=%s peer=%s value=%r", self.device.name, point,
-                      self.options.uri, value)
+        self.log.info(
+            "event=write device=%s point=%s peer=%s value=%r",
+            self.device.name,
+            point,
+            self.options.uri,
+            value,
+        )
 
     # -- health ------------------------------------------------------------------------------
 
@@ -337,8 +385,10 @@ class CoapDriver(Driver[CoapOptions]):
             "fresh_resources": fresh,
             "last_error": self._last_error,
             "counters": dict(self.counters),
-            "errors": {"no answer or refused": self.counters["request_failures"],
-                       "payload not understood": self.counters["bad_payloads"],
-                       "peer fell silent": self.counters["silences"],
-                       "write failed": self.counters["write_errors"]},
+            "errors": {
+                "no answer or refused": self.counters["request_failures"],
+                "payload not understood": self.counters["bad_payloads"],
+                "peer fell silent": self.counters["silences"],
+                "write failed": self.counters["write_errors"],
+            },
         }

@@ -40,9 +40,9 @@ class PeerKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CoapOptions:
-    uri: str                              # scheme://host:port, no path
+    uri: str  # scheme://host:port, no path
     peer: PeerKind
-    resources: tuple[ResourceDef, ...]    # known before start (profile, or declared points)
+    resources: tuple[ResourceDef, ...]  # known before start (profile, or declared points)
     observe_globs: tuple[str, ...]
     security: str
     credentials: CredentialEntry | None = field(repr=False)
@@ -59,11 +59,13 @@ class CoapOptions:
         return [p for r in self.resources for p in r.points]
 
 
-def gateway_resource(name: str, unit: str | None = None, kind: str = "number",
-                     writable: bool = False, description: str = "") -> ResourceDef:
+def gateway_resource(
+    name: str, unit: str | None = None, kind: str = "number", writable: bool = False, description: str = ""
+) -> ResourceDef:
     """A neighbouring gateway's ``/points/<device>/<point>`` as a one-point SenML resource."""
-    return ResourceDef(f"points/{name}", Format.SENML,
-                       (PointMap(name, unit, kind, writable, None, (), description),), True)
+    return ResourceDef(
+        f"points/{name}", Format.SENML, (PointMap(name, unit, kind, writable, None, (), description),), True
+    )
 
 
 def parse(options: Table, config_dir: Path) -> CoapOptions | None:
@@ -90,7 +92,7 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
         raw_globs = options.list("observe", [])
         if isinstance(raw_globs, list):
             if not all(isinstance(g, str) and g for g in raw_globs):
-                options.error("observe", "must be a list of point globs such as \"loop-*/occupied\"")
+                options.error("observe", 'must be a list of point globs such as "loop-*/occupied"')
             else:
                 globs = tuple(raw_globs)
         seen: set[str] = set()
@@ -108,7 +110,9 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
         for key in ("observe", "points"):
             if options.has(key):
                 options.seen.add(key)
-                options.error(key, "only applies to peer = \"gateway\"; a device's points come from its profile")
+                options.error(
+                    key, 'only applies to peer = "gateway"; a device\'s points come from its profile'
+                )
         if isinstance(reference, str):
             path = resolve_profile(reference, config_dir)
             if path is None:
@@ -136,12 +140,25 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
     if peer is PeerKind.DEVICE and profile is None:
         return None
     return CoapOptions(
-        uri=uri, peer=peer, resources=tuple(resources), observe_globs=globs, security=security,
-        credentials=entry, poll_interval=poll_interval or 10.0, timeout=timeout or 5.0,
-        freshness=FreshnessPolicy(max_age_cap or 120.0, max_age_floor if max_age_floor is not None else 1.0,
-                                  grace if grace is not None else 0.5),
-        retry_min=retry_min or 0.5, retry_max=retry_max or 30.0, rediscover=rediscover or 300.0,
-        forward_upstream=bool(forward), profile_name=profile.name if profile else "")
+        uri=uri,
+        peer=peer,
+        resources=tuple(resources),
+        observe_globs=globs,
+        security=security,
+        credentials=entry,
+        poll_interval=poll_interval or 10.0,
+        timeout=timeout or 5.0,
+        freshness=FreshnessPolicy(
+            max_age_cap or 120.0,
+            max_age_floor if max_age_floor is not None else 1.0,
+            grace if grace is not None else 0.5,
+        ),
+        retry_min=retry_min or 0.5,
+        retry_max=retry_max or 30.0,
+        rediscover=rediscover or 300.0,
+        forward_upstream=bool(forward),
+        profile_name=profile.name if profile else "",
+    )
 
 
 def declare(options: CoapOptions | None) -> list[PointSpec]:
@@ -189,23 +206,27 @@ def _check_uri(options: Table, uri: str, security: object) -> str | None:
         options.error("uri", f"'{uri}': give only coap://host[:port]; resource paths come from the profile")
         return None
     if parts.scheme == "coaps" and security != "dtls-psk":
-        options.error("security", "a coaps:// URI needs security = \"dtls-psk\"")
+        options.error("security", 'a coaps:// URI needs security = "dtls-psk"')
     if parts.scheme == "coap" and security == "dtls-psk":
-        options.error("uri", "security = \"dtls-psk\" needs a coaps:// URI")
+        options.error("uri", 'security = "dtls-psk" needs a coaps:// URI')
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _credentials(options: Table, config_dir: Path, security: object, file_text: object,
-                 entry_name: object) -> CredentialEntry | None:
+def _credentials(
+    options: Table, config_dir: Path, security: object, file_text: object, entry_name: object
+) -> CredentialEntry | None:
     if security not in ("oscore", "dtls-psk"):
         if file_text is not None:
-            options.error("credentials_file", "is only used with security = \"oscore\" or \"dtls-psk\"")
+            options.error("credentials_file", 'is only used with security = "oscore" or "dtls-psk"')
         return None
     if not isinstance(file_text, str):
         if file_text is None:
-            options.error("credentials_file", "is required for this security (a TOML file kept apart "
-                          "from the site config, see drivers/coap/README.md)")
+            options.error(
+                "credentials_file",
+                "is required for this security (a TOML file kept apart "
+                "from the site config, see drivers/coap/README.md)",
+            )
         return None
     path = Path(file_text)
     if not path.is_absolute():
@@ -217,7 +238,7 @@ def _credentials(options: Table, config_dir: Path, security: object, file_text: 
         return None
     wanted = entry_name if isinstance(entry_name, str) else None
     if wanted is None:
-        options.error("credentials", f"name the entry of {path} to use (e.g. credentials = \"cabinet-b\")")
+        options.error("credentials", f'name the entry of {path} to use (e.g. credentials = "cabinet-b")')
         return None
     entry = credentials.entry(wanted)
     if entry is None:

@@ -52,7 +52,7 @@ _KINDS = ("number", "bool", "string")
 
 class Format(enum.StrEnum):
     TEXT = "text"
-    SENML = "senml"            # SenML-CBOR or -JSON, by the answer's Content-Format
+    SENML = "senml"  # SenML-CBOR or -JSON, by the answer's Content-Format
     SENML_JSON = "senml+json"
     SENML_CBOR = "senml+cbor"
     JSON = "json"
@@ -61,9 +61,14 @@ class Format(enum.StrEnum):
     @property
     def accept(self) -> int | None:
         """The Accept option to ask with; None leaves the choice to the server."""
-        return {Format.TEXT: CONTENT_FORMAT_TEXT, Format.SENML: CONTENT_FORMAT_SENML_CBOR,
-                Format.SENML_JSON: CONTENT_FORMAT_SENML_JSON, Format.SENML_CBOR: CONTENT_FORMAT_SENML_CBOR,
-                Format.JSON: CONTENT_FORMAT_JSON, Format.CBOR: CONTENT_FORMAT_CBOR}.get(self)
+        return {
+            Format.TEXT: CONTENT_FORMAT_TEXT,
+            Format.SENML: CONTENT_FORMAT_SENML_CBOR,
+            Format.SENML_JSON: CONTENT_FORMAT_SENML_JSON,
+            Format.SENML_CBOR: CONTENT_FORMAT_SENML_CBOR,
+            Format.JSON: CONTENT_FORMAT_JSON,
+            Format.CBOR: CONTENT_FORMAT_CBOR,
+        }.get(self)
 
 
 class PayloadError(ValueError):
@@ -90,7 +95,7 @@ class PointMap:
 
 @dataclass(frozen=True, slots=True)
 class ResourceDef:
-    path: str                       # Uri-Path without leading slash, e.g. "3303/0"
+    path: str  # Uri-Path without leading slash, e.g. "3303/0"
     format: Format
     points: tuple[PointMap, ...]
     observe: bool = True
@@ -138,8 +143,10 @@ def resolve_profile(reference: str, config_dir: Path) -> Path | None:
 
 def unknown_profile_message(reference: str) -> str:
     names = builtin_profiles()
-    return (f"no built-in profile '{reference}'{did_you_mean(reference, names)}; built-in: "
-            f"{', '.join(names)}, or give a path to a .toml file")
+    return (
+        f"no built-in profile '{reference}'{did_you_mean(reference, names)}; built-in: "
+        f"{', '.join(names)}, or give a path to a .toml file"
+    )
 
 
 def load_profile(path: Path, problems: Problems) -> Profile | None:
@@ -212,8 +219,15 @@ def parse_point(table: Table, seen: set[str]) -> PointMap | None:
         table.error("name", f"point '{name}' is mapped twice")
         return None
     seen.add(name)
-    return PointMap(name, unit, kind or "number", bool(writable), record,
-                    parse_value_path(path_text) if isinstance(path_text, str) else (), description or "")
+    return PointMap(
+        name,
+        unit,
+        kind or "number",
+        bool(writable),
+        record,
+        parse_value_path(path_text) if isinstance(path_text, str) else (),
+        description or "",
+    )
 
 
 def parse_value_path(text: str) -> tuple[str | int, ...]:
@@ -225,8 +239,10 @@ def parse_value_path(text: str) -> tuple[str | int, ...]:
 
 # -- decoding --------------------------------------------------------------------------------
 
-def decode(device: str, resource: ResourceDef, payload: bytes, content_format: int | None,
-           now: float) -> list[Decoded]:
+
+def decode(
+    device: str, resource: ResourceDef, payload: bytes, content_format: int | None, now: float
+) -> list[Decoded]:
     """The points ``payload`` (an answer from ``resource``) gives; raises PayloadError.
 
     Readings keep the time a SenML pack carries (relative times are taken from ``now``);
@@ -257,16 +273,22 @@ def decode(device: str, resource: ResourceDef, payload: bytes, content_format: i
 
 def _effective_format(fmt: Format, content_format: int | None) -> Format:
     """What the answer is: its Content-Format wins over the profile for the SenML family."""
-    by_number = {CONTENT_FORMAT_SENML_CBOR: Format.SENML_CBOR, CONTENT_FORMAT_SENML_JSON: Format.SENML_JSON,
-                 CONTENT_FORMAT_JSON: Format.JSON, CONTENT_FORMAT_CBOR: Format.CBOR,
-                 CONTENT_FORMAT_TEXT: Format.TEXT}
+    by_number = {
+        CONTENT_FORMAT_SENML_CBOR: Format.SENML_CBOR,
+        CONTENT_FORMAT_SENML_JSON: Format.SENML_JSON,
+        CONTENT_FORMAT_JSON: Format.JSON,
+        CONTENT_FORMAT_CBOR: Format.CBOR,
+        CONTENT_FORMAT_TEXT: Format.TEXT,
+    }
     announced = by_number.get(content_format) if content_format is not None else None
     if fmt is Format.SENML:
         if announced in (Format.SENML_CBOR, Format.SENML_JSON):
             return announced
         if content_format is None:
             return Format.SENML_CBOR
-        raise PayloadError(f"answer has Content-Format {content_format}, the profile expects SenML (110 or 112)")
+        raise PayloadError(
+            f"answer has Content-Format {content_format}, the profile expects SenML (110 or 112)"
+        )
     if announced is not None and announced is not fmt and content_format is not None:
         raise PayloadError(f"answer has Content-Format {content_format}, the profile expects {fmt}")
     return fmt
@@ -295,7 +317,9 @@ def _json(payload: bytes) -> Any:
     try:
         return json.loads(payload)
     except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"not JSON as the profile says ({str(exc)[:120] or 'nested too deeply'})") from None
+        raise PayloadError(
+            f"not JSON as the profile says ({str(exc)[:120] or 'nested too deeply'})"
+        ) from None
 
 
 def _cbor(payload: bytes) -> Any:
@@ -329,9 +353,11 @@ def _senml(records: Sequence[Any], points: Sequence[PointMap], now: float) -> li
         if point.record is None:
             matches = [r for r in resolved if r.value is not None]
             if len(matches) > 1 and len({r.name for r in matches}) > 1:
-                raise PayloadError(f"point '{point.name}': the pack has several records "
-                                   f"({', '.join(sorted({_short(r.name) for r in matches})[:4])}); "
-                                   "name one with record = ...")
+                raise PayloadError(
+                    f"point '{point.name}': the pack has several records "
+                    f"({', '.join(sorted({_short(r.name) for r in matches})[:4])}); "
+                    "name one with record = ..."
+                )
         else:
             matches = [r for r in resolved if r.name == point.record and r.value is not None]
         if not matches:
@@ -342,7 +368,9 @@ def _senml(records: Sequence[Any], points: Sequence[PointMap], now: float) -> li
         for record in sorted(matches, key=lambda r: r.time):
             if not math.isfinite(record.time):
                 raise PayloadError(f"point '{point.name}': time {record.time} is not a time")
-            out.append(Decoded(point.name, _typed(record.value, point), record.time, record.unit or point.unit))
+            out.append(
+                Decoded(point.name, _typed(record.value, point), record.time, record.unit or point.unit)
+            )
     return out
 
 
@@ -386,17 +414,25 @@ def _short(text: str) -> str:
 
 # -- writes ----------------------------------------------------------------------------------
 
+
 def encode_write(resource: ResourceDef, point: PointMap, value: Value) -> tuple[bytes, int]:
     """The PUT body and its Content-Format for writing ``value`` to ``point``."""
     match resource.format:
         case Format.TEXT:
-            text = ("true" if value else "false") if isinstance(value, bool) else repr(value) \
-                if isinstance(value, float) else str(value)
+            text = (
+                ("true" if value else "false")
+                if isinstance(value, bool)
+                else repr(value)
+                if isinstance(value, float)
+                else str(value)
+            )
             return text.encode(), CONTENT_FORMAT_TEXT
         case Format.JSON:
             return json.dumps(_nest(point.path, value)).encode(), CONTENT_FORMAT_JSON
         case Format.SENML_JSON:
-            return json.dumps([_senml_record(point, value, json_labels=True)]).encode(), CONTENT_FORMAT_SENML_JSON
+            return json.dumps(
+                [_senml_record(point, value, json_labels=True)]
+            ).encode(), CONTENT_FORMAT_SENML_JSON
         case Format.SENML | Format.SENML_CBOR:
             return cbor2.dumps([_senml_record(point, value, json_labels=False)]), CONTENT_FORMAT_SENML_CBOR
         case _:

@@ -53,10 +53,15 @@ class GpioDriver(Driver[GpioOptions]):
         specs = []
         for p in options.points:
             if p.type == "pwm":
-                specs.append(PointSpec(p.name, "%", "number", writable=True, description=f"PWM on pin {p.pin}"))
+                specs.append(
+                    PointSpec(p.name, "%", "number", writable=True, description=f"PWM on pin {p.pin}")
+                )
             else:
-                specs.append(PointSpec(p.name, None, "bool", writable=p.is_output,
-                                       description=f"{p.type} on pin {p.pin}"))
+                specs.append(
+                    PointSpec(
+                        p.name, None, "bool", writable=p.is_output, description=f"{p.type} on pin {p.pin}"
+                    )
+                )
         return specs
 
     def __init__(self, device: DeviceConfig, ctx: DriverContext):
@@ -94,11 +99,16 @@ class GpioDriver(Driver[GpioOptions]):
         assert self._shared is not None
         factory = self._shared.factory
         if point.type == "pwm":
-            return gpiozero.PWMOutputDevice(point.pin, active_high=point.active_high,
-                                            initial_value=float(point.initial) / 100.0,
-                                            frequency=point.frequency, pin_factory=factory)
-        return gpiozero.DigitalOutputDevice(point.pin, active_high=point.active_high,
-                                            initial_value=bool(point.initial), pin_factory=factory)
+            return gpiozero.PWMOutputDevice(
+                point.pin,
+                active_high=point.active_high,
+                initial_value=float(point.initial) / 100.0,
+                frequency=point.frequency,
+                pin_factory=factory,
+            )
+        return gpiozero.DigitalOutputDevice(
+            point.pin, active_high=point.active_high, initial_value=bool(point.initial), pin_factory=factory
+        )
 
     def _make_input(self, point: GpioPoint) -> InputState:
         import gpiozero
@@ -207,7 +217,9 @@ class GpioDriver(Driver[GpioOptions]):
         found = self._outputs.get(point)
         where = f"{self.device.name}/{point}"
         if found is None:
-            raise WriteError(f"{where} is not writable" if point not in self._inputs else f"{where} is an input")
+            raise WriteError(
+                f"{where} is not writable" if point not in self._inputs else f"{where} is an input"
+            )
         spec, device = found
         if spec.type == "relay":
             if isinstance(value, bool):
@@ -237,7 +249,9 @@ class GpioDriver(Driver[GpioOptions]):
         return {
             "pin_factory": self.options.pin_factory,
             "outputs": {name: device.value for name, (_, device) in self._outputs.items()},
-            "inputs": {name: {"active": s.published, "changes": s.changes} for name, s in self._inputs.items()},
+            "inputs": {
+                name: {"active": s.published, "changes": s.changes} for name, s in self._inputs.items()
+            },
             "writes": self.writes,
             "changes_dropped_by_debounce": self.changes_dropped_by_debounce,
         }

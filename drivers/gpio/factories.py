@@ -10,8 +10,16 @@ from typing import Any
 
 #: name -> (module, class, what to install when the import fails)
 FACTORIES: dict[str, tuple[str, str, str]] = {
-    "lgpio": ("gpiozero.pins.lgpio", "LGPIOFactory", "the lgpio package (Raspberry Pi OS: apt install python3-lgpio)"),
-    "rpigpio": ("gpiozero.pins.rpigpio", "RPiGPIOFactory", "the RPi.GPIO package (older Raspberry Pi boards)"),
+    "lgpio": (
+        "gpiozero.pins.lgpio",
+        "LGPIOFactory",
+        "the lgpio package (Raspberry Pi OS: apt install python3-lgpio)",
+    ),
+    "rpigpio": (
+        "gpiozero.pins.rpigpio",
+        "RPiGPIOFactory",
+        "the RPi.GPIO package (older Raspberry Pi boards)",
+    ),
     "native": ("gpiozero.pins.native", "NativeFactory", "a Raspberry Pi (/dev/gpiomem)"),
     "mock": ("gpiozero.pins.mock", "MockFactory", "nothing; it is part of gpiozero"),
 }

@@ -73,7 +73,7 @@ def _parse_point(table: Table) -> GpioPoint | None:
         table.error("pin", f"must be a BCM number or a pin name, got {pin!r}")
         pin = None
     elif pin is None:
-        table.error("pin", "is required (BCM number such as 17, or a name such as \"GPIO17\" or \"BOARD11\")")
+        table.error("pin", 'is required (BCM number such as 17, or a name such as "GPIO17" or "BOARD11")')
     if isinstance(pin, int) and not 0 <= pin <= 53:
         table.error("pin", f"BCM pin numbers run from 0 to 53, got {pin}")
     if isinstance(name, str) and not is_valid_name_part(name):
@@ -88,18 +88,32 @@ def _parse_point(table: Table) -> GpioPoint | None:
             initial = table.float("initial", 0.0, min=0.0, max=100.0)
         frequency = table.int("frequency", 100, min=1, max=40_000) if kind == "pwm" else 100
         if isinstance(name, str) and kind and pin is not None:
-            point = GpioPoint(name, kind, pin, active_high=(active or "high") == "high",
-                              initial=initial if initial is not None else False, frequency=frequency or 100)
+            point = GpioPoint(
+                name,
+                kind,
+                pin,
+                active_high=(active or "high") == "high",
+                initial=initial if initial is not None else False,
+                frequency=frequency or 100,
+            )
     elif kind in ("input", "button"):
         pull = table.str("pull", "up" if kind == "button" else "down", choices=PULLS)
         bounce_time = table.duration("bounce_time", None, min=0.0)
         debounce = table.duration("debounce", 0.0, min=0.0)
         if pull == "none" and active is None:
-            table.error("active", "an input without a pull resistor needs active = \"high\" or \"low\"")
+            table.error("active", 'an input without a pull resistor needs active = "high" or "low"')
         implied = "low" if pull == "up" else "high"
         invert = pull != "none" and active is not None and active != implied
         if isinstance(name, str) and kind and pin is not None and pull:
-            point = GpioPoint(name, kind, pin, active_high=(active or implied) == "high", pull=pull,
-                              invert=invert, bounce_time=bounce_time, debounce=debounce or 0.0)
+            point = GpioPoint(
+                name,
+                kind,
+                pin,
+                active_high=(active or implied) == "high",
+                pull=pull,
+                invert=invert,
+                bounce_time=bounce_time,
+                debounce=debounce or 0.0,
+            )
     table.finish()
     return point

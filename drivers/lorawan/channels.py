@@ -84,8 +84,22 @@ EU868 = ChannelPlan(
 
 US915 = ChannelPlan(
     name="US915",
-    data_rates=("SF10BW125", "SF9BW125", "SF8BW125", "SF7BW125", "SF8BW500", None, None, None,
-                "SF12BW500", "SF11BW500", "SF10BW500", "SF9BW500", "SF8BW500", "SF7BW500"),
+    data_rates=(
+        "SF10BW125",
+        "SF9BW125",
+        "SF8BW125",
+        "SF7BW125",
+        "SF8BW500",
+        None,
+        None,
+        None,
+        "SF12BW500",
+        "SF11BW500",
+        "SF10BW500",
+        "SF9BW500",
+        "SF8BW500",
+        "SF7BW500",
+    ),
     rx1_data_rate=(
         (10, 9, 8, 8),
         (11, 10, 9, 8),

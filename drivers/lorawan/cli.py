@@ -18,20 +18,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("codecs", help="work with LoRaWAN payload codecs")
     codec_sub = parser.add_subparsers(dest="codecs_command", required=True, metavar="SUBCOMMAND")
     test = codec_sub.add_parser("test", help="run the examples of codec YAML files")
-    test.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                      help="a codec .yaml file, or a folder searched for them")
-    test.add_argument("--time-budget", type=float, default=0.1, metavar="SECONDS",
-                      help="per-call time budget of a JavaScript codec (default 0.1)")
+    test.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="a codec .yaml file, or a folder searched for them",
+    )
+    test.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="per-call time budget of a JavaScript codec (default 0.1)",
+    )
     test.set_defaults(func=command_test)
     decode = codec_sub.add_parser(
-        "decode", help="decode one uplink payload and print the points it gives",
-        description="Exit status: 0 decoded; 1 the codec refused the payload; 2 bad arguments.")
-    decode.add_argument("codec", metavar="CODEC",
-                        help="a built-in codec (cayenne) or a codec file (.yaml, .js or .py)")
+        "decode",
+        help="decode one uplink payload and print the points it gives",
+        description="Exit status: 0 decoded; 1 the codec refused the payload; 2 bad arguments.",
+    )
+    decode.add_argument(
+        "codec", metavar="CODEC", help="a built-in codec (cayenne) or a codec file (.yaml, .js or .py)"
+    )
     decode.add_argument("payload", metavar="HEX", help="the payload as hex, e.g. 0367011005670064")
-    decode.add_argument("--port", "-p", type=int, default=1, metavar="N", help="the uplink's FPort (default 1)")
-    decode.add_argument("--time-budget", type=float, default=0.1, metavar="SECONDS",
-                        help="per-call time budget of a JavaScript codec (default 0.1)")
+    decode.add_argument(
+        "--port", "-p", type=int, default=1, metavar="N", help="the uplink's FPort (default 1)"
+    )
+    decode.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="per-call time budget of a JavaScript codec (default 0.1)",
+    )
     decode.set_defaults(func=command_decode)
 
 
@@ -39,8 +59,9 @@ def codec_files(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")
-                            and "node_modules" not in p.parts)
+            found += sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and "node_modules" not in p.parts
+            )
         else:
             found.append(path)
     return found
@@ -89,15 +110,20 @@ def command_decode(args: argparse.Namespace) -> int:
     try:
         payload = bytes.fromhex(text)
     except ValueError:
-        print(f"error: payload '{args.payload}' is not hex (two digits per byte, e.g. 0367011005670064)",
-              file=sys.stderr)
+        print(
+            f"error: payload '{args.payload}' is not hex (two digits per byte, e.g. 0367011005670064)",
+            file=sys.stderr,
+        )
         return 2
     if not 0 < args.port < 224:
         print(f"error: --port {args.port}: an application FPort is 1..223", file=sys.stderr)
         return 2
     if args.codec not in BUILTIN and Path(args.codec).suffix not in (".yaml", ".yml", ".js", ".py"):
-        print(f"error: '{args.codec}' is neither a built-in codec ({', '.join(BUILTIN)})"
-              f"{did_you_mean(args.codec, BUILTIN)} nor a codec file (.yaml, .js or .py)", file=sys.stderr)
+        print(
+            f"error: '{args.codec}' is neither a built-in codec ({', '.join(BUILTIN)})"
+            f"{did_you_mean(args.codec, BUILTIN)} nor a codec file (.yaml, .js or .py)",
+            file=sys.stderr,
+        )
         return 2
     try:
         codec = load_codec(args.codec, Path.cwd(), time_budget=args.time_budget)

@@ -29,6 +29,7 @@ class GwmpType(enum.IntEnum):
 
 # --- LoRaWAN MAC (LoRaWAN 1.0.x specification) ----------------------------------------------
 
+
 class MType(enum.IntEnum):
     JOIN_REQUEST = 0
     JOIN_ACCEPT = 1

@@ -64,7 +64,9 @@ def load_credentials(path: Path, dev_eui: str) -> Credentials:
     try:
         raw = tomllib.loads(text)
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError, a 5000-digit number, deep nesting
-        raise CredentialsError(f"credentials file {path} is not valid TOML: {str(exc) or 'nested too deeply'}") from None
+        raise CredentialsError(
+            f"credentials file {path} is not valid TOML: {str(exc) or 'nested too deeply'}"
+        ) from None
     devices = raw.get("devices")
     if not isinstance(devices, dict):
         raise CredentialsError(f"credentials file {path} has no [devices.<DevEUI>] tables")
@@ -84,7 +86,9 @@ def load_credentials(path: Path, dev_eui: str) -> Credentials:
         dev_addr = entry.get("dev_addr")
         if not isinstance(dev_addr, str) or not ADDR_RE.match(dev_addr):
             raise CredentialsError(f"{where}: dev_addr must be 8 hex digits")
-        return AbpCredentials(int(dev_addr, 16), _key(entry, "nwk_skey", where), _key(entry, "app_skey", where))
+        return AbpCredentials(
+            int(dev_addr, 16), _key(entry, "nwk_skey", where), _key(entry, "app_skey", where)
+        )
     if mode == "otaa":
         unknown = set(entry) - {"activation", "app_eui", "join_eui", "app_key"}
         if unknown:

@@ -29,13 +29,19 @@ def aes_cmac(key: bytes, data: bytes) -> bytes:
 
 
 def _block(prefix: int, direction: int, dev_addr: int, fcnt: int, last: int) -> bytes:
-    return (bytes([prefix, 0, 0, 0, 0, direction]) + dev_addr.to_bytes(4, "little")
-            + (fcnt % (1 << 32)).to_bytes(4, "little") + bytes([0, last]))
+    return (
+        bytes([prefix, 0, 0, 0, 0, direction])
+        + dev_addr.to_bytes(4, "little")
+        + (fcnt % (1 << 32)).to_bytes(4, "little")
+        + bytes([0, last])
+    )
 
 
 def data_mic(nwk_skey: bytes, direction: int, dev_addr: int, fcnt: int, msg: bytes) -> bytes:
     """MIC of a data frame: CMAC over B0 | MHDR..FRMPayload, first four bytes (§4.4)."""
-    return aes_cmac(nwk_skey, _block(BLOCK_B0_PREFIX, direction, dev_addr, fcnt, len(msg) & 0xFF) + msg)[:MIC_LEN]
+    return aes_cmac(nwk_skey, _block(BLOCK_B0_PREFIX, direction, dev_addr, fcnt, len(msg) & 0xFF) + msg)[
+        :MIC_LEN
+    ]
 
 
 def frm_crypt(key: bytes, direction: int, dev_addr: int, fcnt: int, payload: bytes) -> bytes:
@@ -43,8 +49,9 @@ def frm_crypt(key: bytes, direction: int, dev_addr: int, fcnt: int, payload: byt
     if not payload:
         return b""
     blocks = (len(payload) + BLOCK - 1) // BLOCK
-    stream = aes_encrypt(key, b"".join(_block(BLOCK_A_PREFIX, direction, dev_addr, fcnt, i + 1)
-                                      for i in range(blocks)))
+    stream = aes_encrypt(
+        key, b"".join(_block(BLOCK_A_PREFIX, direction, dev_addr, fcnt, i + 1) for i in range(blocks))
+    )
     return bytes(a ^ b for a, b in zip(payload, stream, strict=False))
 
 

@@ -20,9 +20,12 @@ from .codecs.cayenne import encode_uplink
 from .simulator import SimulatedDevice, forwarder
 
 DEMO_GATEWAY = "AA555A000000DE30"
-DEMO_DEVICE = SimulatedDevice("70B3D57ED000DE30", dev_addr=0x2601DE30,
-                              nwk_skey=bytes.fromhex("D3A0F1E2C4B5968778695A4B3C2D1E0F"),
-                              app_skey=bytes.fromhex("0F1E2D3C4B5A69788796A5B4C3D2E1F0"))
+DEMO_DEVICE = SimulatedDevice(
+    "70B3D57ED000DE30",
+    dev_addr=0x2601DE30,
+    nwk_skey=bytes.fromhex("D3A0F1E2C4B5968778695A4B3C2D1E0F"),
+    app_skey=bytes.fromhex("0F1E2D3C4B5A69788796A5B4C3D2E1F0"),
+)
 UPLINK_EVERY_S = 5.0
 STAT_EVERY = 6  # uplinks between status reports
 #: the simulated sensor's next uplink counter, in the demo dir
@@ -51,8 +54,13 @@ def save_counter(path: Path, next_fcnt: int) -> None:
 
 async def _send_forever(port: int, uplink_every: float, counter: Path) -> None:
     rng = random.Random(30)
-    device = SimulatedDevice(DEMO_DEVICE.dev_eui, dev_addr=DEMO_DEVICE.dev_addr, nwk_skey=DEMO_DEVICE.nwk_skey,
-                             app_skey=DEMO_DEVICE.app_skey, fcnt_up=load_counter(counter))
+    device = SimulatedDevice(
+        DEMO_DEVICE.dev_eui,
+        dev_addr=DEMO_DEVICE.dev_addr,
+        nwk_skey=DEMO_DEVICE.nwk_skey,
+        app_skey=DEMO_DEVICE.app_skey,
+        fcnt_up=load_counter(counter),
+    )
     occupied = 0
     async with forwarder(DEMO_GATEWAY, ("127.0.0.1", port)) as fwd:
         count = 0
@@ -66,7 +74,9 @@ async def _send_forever(port: int, uplink_every: float, counter: Path) -> None:
             fwd.push(fwd.rxpk(device.uplink(1, payload), rssi=rng.uniform(-115, -70), snr=rng.uniform(-5, 9)))
             count += 1
             if count % STAT_EVERY == 1:
-                fwd.push(stat={"rxnb": count, "rxok": count, "rxfw": count, "ackr": 100.0, "dwnb": 0, "txnb": 0})
+                fwd.push(
+                    stat={"rxnb": count, "rxok": count, "rxfw": count, "ackr": 100.0, "dwnb": 0, "txnb": 0}
+                )
             await asyncio.sleep(uplink_every)
 
 
@@ -74,11 +84,16 @@ async def _send_forever(port: int, uplink_every: float, counter: Path) -> None:
 async def packet_forwarder(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     port = free_udp_port()
     keys = resources.files("drivers.lorawan").joinpath("demo-keys.toml")
-    task = asyncio.create_task(_send_forever(port, UPLINK_EVERY_S, demo_dir / COUNTER_FILE),
-                               name="demo-packet-forwarder")
+    task = asyncio.create_task(
+        _send_forever(port, UPLINK_EVERY_S, demo_dir / COUNTER_FILE), name="demo-packet-forwarder"
+    )
     try:
-        yield {"lorawan_enabled": "true", "lorawan_port": str(port), "lorawan_credentials": str(keys),
-               "announce": f"LoRaWAN: simulated packet forwarder {DEMO_GATEWAY} -> udp://127.0.0.1:{port}"}
+        yield {
+            "lorawan_enabled": "true",
+            "lorawan_port": str(port),
+            "lorawan_credentials": str(keys),
+            "announce": f"LoRaWAN: simulated packet forwarder {DEMO_GATEWAY} -> udp://127.0.0.1:{port}",
+        }
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -38,15 +38,27 @@ if TYPE_CHECKING:
 UPLINK_QUEUE = 64
 MAX_QUEUED_DOWNLINKS = 16
 
-STAT_POINTS = (("rx_received", "rxnb", None), ("rx_ok", "rxok", None), ("rx_forwarded", "rxfw", None),
-               ("ack_ratio", "ackr", "%"), ("tx_received", "dwnb", None), ("tx_emitted", "txnb", None))
+STAT_POINTS = (
+    ("rx_received", "rxnb", None),
+    ("rx_ok", "rxok", None),
+    ("rx_forwarded", "rxfw", None),
+    ("ack_ratio", "ackr", "%"),
+    ("tx_received", "dwnb", None),
+    ("tx_emitted", "txnb", None),
+)
 
 
 class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
     commands = {"codecs": "drivers.lorawan.cli:register"}
-    demo = DemoPart(site="drivers.lorawan/demo-site.toml", peer="drivers.lorawan.demo:packet_forwarder",
-                    defaults={"lorawan_enabled": "false", "lorawan_port": "1700",
-                              "lorawan_credentials": str(Path(__file__).resolve().parent / "demo-keys.toml")})
+    demo = DemoPart(
+        site="drivers.lorawan/demo-site.toml",
+        peer="drivers.lorawan.demo:packet_forwarder",
+        defaults={
+            "lorawan_enabled": "false",
+            "lorawan_port": "1700",
+            "lorawan_credentials": str(Path(__file__).resolve().parent / "demo-keys.toml"),
+        },
+    )
     name = "lorawan"
     dynamic_points = True
     #: LoRaWAN sensors report every few minutes to an hour; set ``stale_after`` per device
@@ -81,8 +93,13 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
 
     async def open(self) -> None:
         opts: lorawan_options.LorawanOptions = self.options
-        self.codec = load_codec(opts.codec, opts.config_dir, time_budget=opts.codec_time_budget,
-                                memory_budget=opts.codec_memory_budget, downlink_fport=opts.downlink_fport)
+        self.codec = load_codec(
+            opts.codec,
+            opts.config_dir,
+            time_budget=opts.codec_time_budget,
+            memory_budget=opts.codec_memory_budget,
+            downlink_fport=opts.downlink_fport,
+        )
         state = await self.ctx.state.all()
         stored = Session.from_state(state.get("session"))
         if isinstance(opts.credentials, AbpCredentials):
@@ -102,11 +119,19 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
         self.server.register(_Endpoint(self))
         self.server.stat_listeners.append(self._on_stat)
         if opts.relaxed_fcnt:
-            self.log.warning("event=relaxed_frame_counter_enabled device=%s dev_eui=%s note=frame_counter_resets_"
-                             "are_accepted_so_replayed_old_frames_are_too", self.device.name, self.dev_eui)
-        self.log.info("event=lorawan_device_ready device=%s dev_eui=%s activation=%s dev_addr=%s",
-                      self.device.name, self.dev_eui, "abp" if isinstance(opts.credentials, AbpCredentials)
-                      else "otaa", f"{self.session.dev_addr:08X}" if self.session else "-")
+            self.log.warning(
+                "event=relaxed_frame_counter_enabled device=%s dev_eui=%s note=frame_counter_resets_"
+                "are_accepted_so_replayed_old_frames_are_too",
+                self.device.name,
+                self.dev_eui,
+            )
+        self.log.info(
+            "event=lorawan_device_ready device=%s dev_eui=%s activation=%s dev_addr=%s",
+            self.device.name,
+            self.dev_eui,
+            "abp" if isinstance(opts.credentials, AbpCredentials) else "otaa",
+            f"{self.session.dev_addr:08X}" if self.session else "-",
+        )
 
     async def close(self) -> None:
         server, self.server = self.server, None
@@ -129,8 +154,13 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
                     await self._handle_data(uplink, uplink.frame)
             except (OSError, ValueError) as exc:
                 self.counters["handling_errors"] += 1
-                self.log.error("event=uplink_failed device=%s dev_eui=%s gateway=%s error=%r",
-                               self.device.name, self.dev_eui, uplink.gateway, str(exc))
+                self.log.error(
+                    "event=uplink_failed device=%s dev_eui=%s gateway=%s error=%r",
+                    self.device.name,
+                    self.dev_eui,
+                    uplink.gateway,
+                    str(exc),
+                )
 
     def deliver(self, uplink: Uplink) -> None:
         try:
@@ -144,17 +174,29 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
     def _refuse(self, reason: str, uplink: Uplink, **extra: Any) -> None:
         self.counters[reason] += 1
         detail = "".join(f" {k}={v}" for k, v in extra.items())
-        self.log.warning("event=uplink_refused reason=%s device=%s dev_eui=%s gateway=%s%s",
-                         reason, self.device.name, self.dev_eui, uplink.gateway, detail)
+        self.log.warning(
+            "event=uplink_refused reason=%s device=%s dev_eui=%s gateway=%s%s",
+            reason,
+            self.device.name,
+            self.dev_eui,
+            uplink.gateway,
+            detail,
+        )
 
     async def _handle_data(self, uplink: Uplink, frame: DataFrame) -> None:
         """Carry out what the sans-IO session decided (``uplink.on_data_uplink``), in order."""
         opts: lorawan_options.LorawanOptions = self.options
         first = self._downlinks[0] if self._downlinks else None
         outcome = on_data_uplink(
-            self.session, frame, Radio(uplink.rx.lsnr, uplink.rx.datr, len(uplink.heard_by)),
-            relaxed=opts.relaxed_fcnt, reacked_fcnt=self._reacked_fcnt,
-            pending=Pending(first.fport, first.payload, len(self._downlinks) > 1) if first is not None else None)
+            self.session,
+            frame,
+            Radio(uplink.rx.lsnr, uplink.rx.datr, len(uplink.heard_by)),
+            relaxed=opts.relaxed_fcnt,
+            reacked_fcnt=self._reacked_fcnt,
+            pending=Pending(first.fport, first.payload, len(self._downlinks) > 1)
+            if first is not None
+            else None,
+        )
         self._reacked_fcnt = outcome.reacked_fcnt
         for effect in outcome.effects:
             match effect:
@@ -164,9 +206,14 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
                     self.counters[name] += 1
                 case CounterReset(fcnt32, last_fcnt):
                     self.counters["counter_resets"] += 1
-                    self.log.warning("event=frame_counter_reset_accepted device=%s dev_eui=%s fcnt=%d last_fcnt=%s "
-                                     "note=relaxed_frame_counter_is_on_replays_of_old_frames_are_accepted",
-                                     self.device.name, self.dev_eui, fcnt32, last_fcnt)
+                    self.log.warning(
+                        "event=frame_counter_reset_accepted device=%s dev_eui=%s fcnt=%d last_fcnt=%s "
+                        "note=relaxed_frame_counter_is_on_replays_of_old_frames_are_accepted",
+                        self.device.name,
+                        self.dev_eui,
+                        fcnt32,
+                        last_fcnt,
+                    )
                 case Persist(session):
                     self.session = session
                     await self.ctx.state.put("session", session.to_state())
@@ -189,8 +236,12 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
             window = self.server.schedule(uplink, self.device.name, windows, RECEIVE_DELAY1_S)
         except (DownlinkError, ValueError) as exc:  # ValueError: uplink channel outside the plan
             self.counters["downlink_errors"] += 1
-            self.log.warning("event=downlink_not_sent device=%s gateway=%s error=%r",
-                             self.device.name, uplink.gateway, str(exc))
+            self.log.warning(
+                "event=downlink_not_sent device=%s gateway=%s error=%r",
+                self.device.name,
+                uplink.gateway,
+                str(exc),
+            )
             return
         self.counters[f"downlinks_{window}"] += 1
         if carries_queued:
@@ -199,23 +250,33 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
             # The commanded value becomes the point's reading once it is on its way to the device.
             await self.ctx.publish([self.ctx.reading(sent.point, sent.value, self._units.get(sent.point))])
 
-    def _windows(self, phy: bytes, dr_offset: int, delay1: float, delay2: float) -> Callable[[Rxpk], tuple[Txpk, Txpk]]:
+    def _windows(
+        self, phy: bytes, dr_offset: int, delay1: float, delay2: float
+    ) -> Callable[[Rxpk], tuple[Txpk, Txpk]]:
         """RX1 and RX2 packets for ``phy`` as seen from one reception (its frequency, rate, tmst)."""
         plan = self.plan
 
         def build(rx: Rxpk) -> tuple[Txpk, Txpk]:
             rx1_freq, rx1_datr = plan.rx1(rx.freq, rx.datr, dr_offset)
             rx2_freq, rx2_datr = plan.rx2()
-            return (Txpk(phy, rx1_freq, rx1_datr, tmst_after(rx.tmst, delay1), plan.downlink_power),
-                    Txpk(phy, rx2_freq, rx2_datr, tmst_after(rx.tmst, delay2), plan.downlink_power))
+            return (
+                Txpk(phy, rx1_freq, rx1_datr, tmst_after(rx.tmst, delay1), plan.downlink_power),
+                Txpk(phy, rx2_freq, rx2_datr, tmst_after(rx.tmst, delay2), plan.downlink_power),
+            )
 
         return build
 
     def _metadata(self, uplink: Uplink, fcnt32: int) -> list[Reading]:
         r = self.ctx.reading
         rx = uplink.rx
-        return [r("rssi", rx.rssi, "dBm"), r("snr", rx.lsnr, "dB"), r("frequency", rx.freq, "MHz"),
-                r("data_rate", rx.datr), r("fcnt", fcnt32), r("gateways", len(uplink.heard_by))]
+        return [
+            r("rssi", rx.rssi, "dBm"),
+            r("snr", rx.lsnr, "dB"),
+            r("frequency", rx.freq, "MHz"),
+            r("data_rate", rx.datr),
+            r("fcnt", fcnt32),
+            r("gateways", len(uplink.heard_by)),
+        ]
 
     def _decode(self, uplink: Uplink, fport: int, payload: bytes, fcnt32: int) -> list[Reading]:
         assert self.codec is not None
@@ -226,14 +287,24 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
             fields = flatten(result.data)
         except CodecError as exc:
             self.counters[f"codec_{exc.reason}"] += 1
-            self.log.warning("event=codec_failed reason=%s device=%s dev_eui=%s fport=%d fcnt=%d error=%r",
-                             exc.reason, self.device.name, self.dev_eui, fport, fcnt32, str(exc))
+            self.log.warning(
+                "event=codec_failed reason=%s device=%s dev_eui=%s fport=%d fcnt=%d error=%r",
+                exc.reason,
+                self.device.name,
+                self.dev_eui,
+                fport,
+                fcnt32,
+                str(exc),
+            )
             return []
         for warning in result.warnings:
             self.log.info("event=codec_warning device=%s warning=%r", self.device.name, warning)
         self.counters["decoded"] += 1
-        return [self.ctx.reading(name, value, self._units.get(name)) for name, value in fields.items()
-                if is_valid_name_part(name)]
+        return [
+            self.ctx.reading(name, value, self._units.get(name))
+            for name, value in fields.items()
+            if is_valid_name_part(name)
+        ]
 
     # --- joins --------------------------------------------------------------------------
 
@@ -250,22 +321,40 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
         assert self.server is not None
         join_nonce = (self._join_nonce + 1) % (1 << 24)
         dev_addr = self.server.allocate_dev_addr(opts.net_id)
-        session, accept = accept_join(creds, request, app_nonce=join_nonce, net_id=opts.net_id, dev_addr=dev_addr,
-                                      rx1_dr_offset=opts.rx1_dr_offset, rx2_dr=self.plan.rx2_data_rate)
+        session, accept = accept_join(
+            creds,
+            request,
+            app_nonce=join_nonce,
+            net_id=opts.net_id,
+            dev_addr=dev_addr,
+            rx1_dr_offset=opts.rx1_dr_offset,
+            rx2_dr=self.plan.rx2_data_rate,
+        )
         nonces = remember_nonce(self._nonces, request.dev_nonce)
-        await self.ctx.state.put_many({"session": session.to_state(), "dev_nonces": nonces, "join_nonce": join_nonce})
+        await self.ctx.state.put_many(
+            {"session": session.to_state(), "dev_nonces": nonces, "join_nonce": join_nonce}
+        )
         self.session, self._nonces, self._join_nonce = session, nonces, join_nonce
         windows = self._windows(accept, 0, JOIN_ACCEPT_DELAY1_S, JOIN_ACCEPT_DELAY2_S)
         self.counters["joins"] += 1
-        self.log.info("event=join_accepted device=%s dev_eui=%s dev_addr=%08X gateway=%s",
-                      self.device.name, self.dev_eui, dev_addr, uplink.gateway)
+        self.log.info(
+            "event=join_accepted device=%s dev_eui=%s dev_addr=%08X gateway=%s",
+            self.device.name,
+            self.dev_eui,
+            dev_addr,
+            uplink.gateway,
+        )
         try:
             window = self.server.schedule(uplink, self.device.name, windows, JOIN_ACCEPT_DELAY1_S)
             self.counters[f"join_accepts_{window}"] += 1
         except (DownlinkError, ValueError) as exc:
             self.counters["downlink_errors"] += 1
-            self.log.warning("event=join_accept_not_sent device=%s gateway=%s error=%r",
-                             self.device.name, uplink.gateway, str(exc))
+            self.log.warning(
+                "event=join_accept_not_sent device=%s gateway=%s error=%r",
+                self.device.name,
+                uplink.gateway,
+                str(exc),
+            )
         await self.ctx.publish([self.ctx.reading("dev_addr", f"{dev_addr:08X}")])
 
     # --- downlink writes ----------------------------------------------------------------
@@ -277,8 +366,10 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
         if self.codec is None:
             raise WriteError(f"{self.device.name}/{point}: device is not running")
         if len(self._downlinks) >= MAX_QUEUED_DOWNLINKS:
-            raise WriteError(f"{self.device.name}/{point}: {MAX_QUEUED_DOWNLINKS} downlinks already wait "
-                             "for the device's next uplink")
+            raise WriteError(
+                f"{self.device.name}/{point}: {MAX_QUEUED_DOWNLINKS} downlinks already wait "
+                "for the device's next uplink"
+            )
         try:
             downlink = self.codec.encode_downlink({point: value})
         except CodecError as exc:
@@ -289,8 +380,14 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
         self._downlinks.append(QueuedDownlink(fport, downlink.payload, point, value))
         await self._save_downlinks()
         self.counters["downlinks_queued"] += 1
-        self.log.info("event=downlink_queued device=%s point=%s fport=%d bytes=%d queued=%d",
-                      self.device.name, point, fport, len(downlink.payload), len(self._downlinks))
+        self.log.info(
+            "event=downlink_queued device=%s point=%s fport=%d bytes=%d queued=%d",
+            self.device.name,
+            point,
+            fport,
+            len(downlink.payload),
+            len(self._downlinks),
+        )
 
     async def _save_downlinks(self) -> None:
         await self.ctx.state.put("downlinks", [d.to_state() for d in self._downlinks])
@@ -301,8 +398,10 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
         device = f"lorawan-gw-{gateway}"
         now = self.ctx.clock.time()
         synced = self.ctx.clock.synced()
-        readings = [Reading(f"{device}/{name}", getattr(stat, attr), now, unit, clock_synced=synced)
-                    for name, attr, unit in STAT_POINTS]
+        readings = [
+            Reading(f"{device}/{name}", getattr(stat, attr), now, unit, clock_synced=synced)
+            for name, attr, unit in STAT_POINTS
+        ]
         task = asyncio.get_running_loop().create_task(self.ctx.publish(readings))
         _background.add(task)
         task.add_done_callback(_background.discard)

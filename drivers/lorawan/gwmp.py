@@ -157,7 +157,7 @@ def _eui(data: bytes, kind: GwmpType) -> str:
 
 
 def _json_body(data: bytes, kind: GwmpType, gateway: str) -> dict[str, Any]:
-    body = data[GWMP_HEADER_LEN + GWMP_EUI_LEN:]
+    body = data[GWMP_HEADER_LEN + GWMP_EUI_LEN :]
     try:
         parsed = json.loads(body.decode("utf-8")) if body else {}
     except (ValueError, RecursionError) as exc:
@@ -255,11 +255,19 @@ def parse_stat(item: dict[str, Any]) -> Stat:
             return 0.0
         return _finite(value, "stat", key)
 
-    return Stat(int(num("rxnb")), int(num("rxok")), int(num("rxfw")), num("ackr"), int(num("dwnb")),
-                int(num("txnb")), item.get("time") if isinstance(item.get("time"), str) else None)
+    return Stat(
+        int(num("rxnb")),
+        int(num("rxok")),
+        int(num("rxfw")),
+        num("ackr"),
+        int(num("dwnb")),
+        int(num("txnb")),
+        item.get("time") if isinstance(item.get("time"), str) else None,
+    )
 
 
 # --- building (server side) --------------------------------------------------------------
+
 
 def _head(version: int, token: int, kind: GwmpType) -> bytes:
     return bytes([version]) + token.to_bytes(2, "big") + bytes([kind])
@@ -280,11 +288,20 @@ def pull_resp(token: int, txpk: Txpk, version: int = GWMP_VERSION) -> bytes:
 
 # --- the concentrator's side (simulator, tests) --------------------------------------------
 
+
 def rxpk_json(rx: Rxpk) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "tmst": rx.tmst, "chan": rx.chan, "rfch": rx.rfch, "freq": rx.freq,
-        "stat": 1 if rx.crc_ok else -1, "modu": "LORA", "datr": rx.datr, "codr": rx.codr,
-        "rssi": rx.rssi, "lsnr": rx.lsnr, "size": len(rx.payload),
+        "tmst": rx.tmst,
+        "chan": rx.chan,
+        "rfch": rx.rfch,
+        "freq": rx.freq,
+        "stat": 1 if rx.crc_ok else -1,
+        "modu": "LORA",
+        "datr": rx.datr,
+        "codr": rx.codr,
+        "rssi": rx.rssi,
+        "lsnr": rx.lsnr,
+        "size": len(rx.payload),
         "data": base64.b64encode(rx.payload).decode("ascii"),
     }
     if rx.time:
@@ -292,15 +309,23 @@ def rxpk_json(rx: Rxpk) -> dict[str, Any]:
     return out
 
 
-def push_data(token: int, gateway: str, rxpk: list[Rxpk] | tuple[Rxpk, ...] = (),
-              stat: dict[str, Any] | None = None, version: int = GWMP_VERSION) -> bytes:
+def push_data(
+    token: int,
+    gateway: str,
+    rxpk: list[Rxpk] | tuple[Rxpk, ...] = (),
+    stat: dict[str, Any] | None = None,
+    version: int = GWMP_VERSION,
+) -> bytes:
     body: dict[str, Any] = {}
     if rxpk:
         body["rxpk"] = [rxpk_json(r) for r in rxpk]
     if stat is not None:
         body["stat"] = stat
-    return (_head(version, token, GwmpType.PUSH_DATA) + bytes.fromhex(gateway)
-            + json.dumps(body, separators=(",", ":")).encode())
+    return (
+        _head(version, token, GwmpType.PUSH_DATA)
+        + bytes.fromhex(gateway)
+        + json.dumps(body, separators=(",", ":")).encode()
+    )
 
 
 def pull_data(token: int, gateway: str, version: int = GWMP_VERSION) -> bytes:
@@ -320,8 +345,15 @@ def parse_downstream(data: bytes) -> Ack | PullResp:
     if kind is GwmpType.PULL_RESP:
         body = json.loads(data[GWMP_HEADER_LEN:])
         t = body["txpk"]
-        txpk = Txpk(base64.b64decode(t["data"]), float(t["freq"]), t["datr"],
-                    None if t.get("imme") else int(t["tmst"]), int(t.get("powe", 14)),
-                    t.get("codr", "4/5"), int(t.get("rfch", 0)), bool(t.get("ipol", True)))
+        txpk = Txpk(
+            base64.b64decode(t["data"]),
+            float(t["freq"]),
+            t["datr"],
+            None if t.get("imme") else int(t["tmst"]),
+            int(t.get("powe", 14)),
+            t.get("codr", "4/5"),
+            int(t.get("rfch", 0)),
+            bool(t.get("ipol", True)),
+        )
         return PullResp(token, txpk, version)
     raise GwmpError("malformed", f"{kind.name} is not sent by a server")

@@ -120,8 +120,13 @@ def parse_phy(phy: bytes) -> Frame:
     if mtype is MType.JOIN_REQUEST:
         if len(phy) != JOIN_REQUEST_LEN:
             raise MacError("truncated", f"JoinRequest of {len(phy)} bytes (expected {JOIN_REQUEST_LEN})")
-        return JoinRequest(eui_from_wire(phy[1:9]), eui_from_wire(phy[9:17]),
-                           int.from_bytes(phy[17:19], "little"), mic, signed)
+        return JoinRequest(
+            eui_from_wire(phy[1:9]),
+            eui_from_wire(phy[9:17]),
+            int.from_bytes(phy[17:19], "little"),
+            mic,
+            signed,
+        )
     if mtype not in UPLINK_MTYPES and mtype not in DOWNLINK_MTYPES:
         raise MacError("unsupported_mtype", f"message type {mtype.name} is not handled")
     if len(phy) < MHDR_LEN + FHDR_MIN_LEN + MIC_LEN:
@@ -139,14 +144,36 @@ def parse_phy(phy: bytes) -> Frame:
     frm = rest[1:] if rest else b""
     if fport == FPORT_MAC_COMMANDS and fopts:
         raise MacError("bad_fopts", "MAC commands both in FOpts and on FPort 0")
-    return DataFrame(mtype, dev_addr, bool(fctrl & FCTRL_ADR), bool(fctrl & FCTRL_ADR_ACK_REQ),
-                     bool(fctrl & FCTRL_ACK), bool(fctrl & FCTRL_FPENDING), fcnt16, fopts, fport,
-                     frm, mic, signed)
+    return DataFrame(
+        mtype,
+        dev_addr,
+        bool(fctrl & FCTRL_ADR),
+        bool(fctrl & FCTRL_ADR_ACK_REQ),
+        bool(fctrl & FCTRL_ACK),
+        bool(fctrl & FCTRL_FPENDING),
+        fcnt16,
+        fopts,
+        fport,
+        frm,
+        mic,
+        signed,
+    )
 
 
-def build_data_frame(mtype: MType, dev_addr: int, fcnt: int, nwk_skey: bytes, app_skey: bytes,
-                     fport: int | None = None, payload: bytes = b"", *, ack: bool = False,
-                     adr: bool = False, fpending: bool = False, fopts: bytes = b"") -> bytes:
+def build_data_frame(
+    mtype: MType,
+    dev_addr: int,
+    fcnt: int,
+    nwk_skey: bytes,
+    app_skey: bytes,
+    fport: int | None = None,
+    payload: bytes = b"",
+    *,
+    ack: bool = False,
+    adr: bool = False,
+    fpending: bool = False,
+    fopts: bytes = b"",
+) -> bytes:
     """A complete, encrypted and signed data frame; ``fcnt`` is the full 32-bit counter."""
     if len(fopts) > MAX_FOPTS_LEN:
         raise ValueError(f"FOpts of {len(fopts)} bytes exceed {MAX_FOPTS_LEN}")
@@ -155,8 +182,13 @@ def build_data_frame(mtype: MType, dev_addr: int, fcnt: int, nwk_skey: bytes, ap
     direction = DIR_UPLINK if mtype in UPLINK_MTYPES else DIR_DOWNLINK
     fctrl = (FCTRL_ADR if adr else 0) | (FCTRL_ACK if ack else 0) | (FCTRL_FPENDING if fpending else 0)
     fctrl |= len(fopts)
-    msg = (bytes([(mtype << 5) | MAJOR_LORAWAN_R1]) + dev_addr.to_bytes(4, "little") + bytes([fctrl])
-           + (fcnt & 0xFFFF).to_bytes(2, "little") + fopts)
+    msg = (
+        bytes([(mtype << 5) | MAJOR_LORAWAN_R1])
+        + dev_addr.to_bytes(4, "little")
+        + bytes([fctrl])
+        + (fcnt & 0xFFFF).to_bytes(2, "little")
+        + fopts
+    )
     if fport is not None:
         key = nwk_skey if fport == FPORT_MAC_COMMANDS else app_skey
         msg += bytes([fport]) + crypto.frm_crypt(key, direction, dev_addr, fcnt, payload)
@@ -164,8 +196,12 @@ def build_data_frame(mtype: MType, dev_addr: int, fcnt: int, nwk_skey: bytes, ap
 
 
 def build_join_request(app_eui: str, dev_eui: str, dev_nonce: int, app_key: bytes) -> bytes:
-    msg = (bytes([MType.JOIN_REQUEST << 5]) + eui_to_wire(app_eui) + eui_to_wire(dev_eui)
-           + dev_nonce.to_bytes(2, "little"))
+    msg = (
+        bytes([MType.JOIN_REQUEST << 5])
+        + eui_to_wire(app_eui)
+        + eui_to_wire(dev_eui)
+        + dev_nonce.to_bytes(2, "little")
+    )
     return msg + crypto.join_mic(app_key, msg)
 
 
@@ -174,21 +210,34 @@ def build_join_accept(app_key: bytes, accept: JoinAccept) -> bytes:
         raise ValueError(f"CFList must be {JOIN_ACCEPT_CFLIST_LEN} bytes")
     mhdr = bytes([MType.JOIN_ACCEPT << 5])
     dl_settings = ((accept.rx1_dr_offset & 0x07) << 4) | (accept.rx2_dr & 0x0F)
-    body = (accept.app_nonce.to_bytes(3, "little") + accept.net_id.to_bytes(3, "little")
-            + accept.dev_addr.to_bytes(4, "little") + bytes([dl_settings, accept.rx_delay & 0x0F])
-            + accept.cflist)
+    body = (
+        accept.app_nonce.to_bytes(3, "little")
+        + accept.net_id.to_bytes(3, "little")
+        + accept.dev_addr.to_bytes(4, "little")
+        + bytes([dl_settings, accept.rx_delay & 0x0F])
+        + accept.cflist
+    )
     mic = crypto.join_mic(app_key, mhdr + body)
     return mhdr + crypto.encrypt_join_accept(app_key, body + mic)
 
 
 def parse_join_accept(phy: bytes, app_key: bytes) -> JoinAccept:
     """Decrypt and check a JoinAccept as a device would (the simulator and tests use this)."""
-    if len(phy) not in (JOIN_ACCEPT_LEN, JOIN_ACCEPT_LEN + JOIN_ACCEPT_CFLIST_LEN) or phy[0] >> 5 != MType.JOIN_ACCEPT:
+    if (
+        len(phy) not in (JOIN_ACCEPT_LEN, JOIN_ACCEPT_LEN + JOIN_ACCEPT_CFLIST_LEN)
+        or phy[0] >> 5 != MType.JOIN_ACCEPT
+    ):
         raise MacError("truncated", f"not a JoinAccept ({len(phy)} bytes)")
     plain = crypto.decrypt_join_accept(app_key, phy[1:])
     body, mic = plain[:-MIC_LEN], plain[-MIC_LEN:]
     if crypto.join_mic(app_key, phy[:1] + body) != mic:
         raise MacError("bad_mic", "JoinAccept MIC does not match the AppKey")
-    return JoinAccept(int.from_bytes(body[0:3], "little"), int.from_bytes(body[3:6], "little"),
-                      int.from_bytes(body[6:10], "little"), (body[10] >> 4) & 0x07, body[10] & 0x0F,
-                      body[11] & 0x0F, body[12:])
+    return JoinAccept(
+        int.from_bytes(body[0:3], "little"),
+        int.from_bytes(body[3:6], "little"),
+        int.from_bytes(body[6:10], "little"),
+        (body[10] >> 4) & 0x07,
+        body[10] & 0x0F,
+        body[11] & 0x0F,
+        body[12:],
+    )

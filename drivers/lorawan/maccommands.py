@@ -43,7 +43,7 @@ def split_uplink(raw: bytes) -> tuple[list[MacCommand], bool]:
         length = UPLINK_LENGTHS.get(cid)
         if length is None or i + 1 + length > len(raw):
             return out, False
-        out.append(MacCommand(cid, raw[i + 1:i + 1 + length]))
+        out.append(MacCommand(cid, raw[i + 1 : i + 1 + length]))
         i += 1 + length
     return out, True
 

@@ -81,9 +81,13 @@ def parse(options: Table, config_dir: Path) -> LorawanOptions | None:
         name = table.str("name")
         if isinstance(name, str) and not is_valid_name_part(name):
             table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
-        spec = PointSpec(name or "?", table.str("unit", None),
-                         table.str("kind", "number", choices=("number", "bool", "string")) or "number",
-                         table.bool("writable", False), table.str("description", ""))
+        spec = PointSpec(
+            name or "?",
+            table.str("unit", None),
+            table.str("kind", "number", choices=("number", "bool", "string")) or "number",
+            table.bool("writable", False),
+            table.str("description", ""),
+        )
         table.finish()
         points.append(spec)
     options.finish()
@@ -98,8 +102,13 @@ def parse(options: Table, config_dir: Path) -> LorawanOptions | None:
     if time_budget is None or memory_budget is None:
         return None
     try:
-        load_codec(codec, config_dir, time_budget=time_budget, memory_budget=memory_budget,
-                   downlink_fport=downlink_fport)
+        load_codec(
+            codec,
+            config_dir,
+            time_budget=time_budget,
+            memory_budget=memory_budget,
+            downlink_fport=downlink_fport,
+        )
         fields = example_fields(config_dir / codec) if codec.endswith((".yaml", ".yml")) else {}
     except CodecError as exc:
         options.error("codec", str(exc))
@@ -110,10 +119,24 @@ def parse(options: Table, config_dir: Path) -> LorawanOptions | None:
             kind = "bool" if isinstance(sample, bool) else "string" if isinstance(sample, str) else "number"
             points.append(PointSpec(field_name, None, kind, description="from the codec's examples"))
             declared.add(field_name)
-    return LorawanOptions(dev_eui, credentials_path, credentials, region or "EU868", port, bind or "0.0.0.0",
-                          codec, config_dir, time_budget, memory_budget, downlink_fport, bool(relaxed), net_id,
-                          rx1_dr_offset or 0, dedup_window if dedup_window is not None else DEDUP_WINDOW_S,
-                          tuple(points))
+    return LorawanOptions(
+        dev_eui,
+        credentials_path,
+        credentials,
+        region or "EU868",
+        port,
+        bind or "0.0.0.0",
+        codec,
+        config_dir,
+        time_budget,
+        memory_budget,
+        downlink_fport,
+        bool(relaxed),
+        net_id,
+        rx1_dr_offset or 0,
+        dedup_window if dedup_window is not None else DEDUP_WINDOW_S,
+        tuple(points),
+    )
 
 
 def declare(options: LorawanOptions | None) -> list[PointSpec]:

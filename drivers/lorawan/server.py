@@ -104,7 +104,9 @@ class NetworkServer(asyncio.DatagramProtocol):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(self.bind, self.port))
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=(self.bind, self.port)
+        )
         self.port = self._transport.get_extra_info("sockname")[1]
         log.info("event=lorawan_listening bind=%s port=%d", self.bind, self.port)
 
@@ -121,8 +123,9 @@ class NetworkServer(asyncio.DatagramProtocol):
     def register(self, endpoint: DeviceEndpoint) -> None:
         other = self.by_eui.get(endpoint.dev_eui)
         if other is not None and other is not endpoint:
-            raise ValueError(f"DevEUI {endpoint.dev_eui} is configured for both '{other.device}' "
-                             f"and '{endpoint.device}'")
+            raise ValueError(
+                f"DevEUI {endpoint.dev_eui} is configured for both '{other.device}' and '{endpoint.device}'"
+            )
         self.by_eui[endpoint.dev_eui] = endpoint
 
     def unregister(self, endpoint: DeviceEndpoint) -> None:
@@ -149,8 +152,14 @@ class NetworkServer(asyncio.DatagramProtocol):
             packet = gwmp.parse_upstream(data)
         except GwmpError as exc:
             self.counters[f"gwmp_{exc.reason}"] += 1
-            log.warning("event=gwmp_rejected reason=%s gateway=%s from=%s:%d error=%r",
-                        exc.reason, exc.gateway or _eui_guess(data), addr[0], addr[1], str(exc))
+            log.warning(
+                "event=gwmp_rejected reason=%s gateway=%s from=%s:%d error=%r",
+                exc.reason,
+                exc.gateway or _eui_guess(data),
+                addr[0],
+                addr[1],
+                str(exc),
+            )
             return
         now = asyncio.get_running_loop().time()
         info = self.gateways.get(packet.gateway)
@@ -200,7 +209,9 @@ class NetworkServer(asyncio.DatagramProtocol):
             self._timers.add(timer)
 
     def _flush(self, payload: bytes) -> None:
-        self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()}
+        self._timers = {
+            t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()
+        }
         pending = self._pending_dedup.pop(payload, None)
         if pending is None:
             return
@@ -225,7 +236,9 @@ class NetworkServer(asyncio.DatagramProtocol):
             return
         if frame.mtype not in UPLINK_MTYPES:
             self.counters["not_an_uplink"] += 1
-            log.warning("event=phy_rejected reason=not_an_uplink mtype=%s gateway=%s", frame.mtype.name, gateway)
+            log.warning(
+                "event=phy_rejected reason=not_an_uplink mtype=%s gateway=%s", frame.mtype.name, gateway
+            )
             return
         candidates = [e for e in self.by_eui.values() if e.current_dev_addr() == frame.dev_addr]
         if not candidates:
@@ -240,8 +253,9 @@ class NetworkServer(asyncio.DatagramProtocol):
 
     # --- downlinks ----------------------------------------------------------------------
 
-    def schedule(self, uplink: Uplink, device: str, windows: Callable[[Rxpk], tuple[Txpk, Txpk]],
-                 delay1: float) -> str:
+    def schedule(
+        self, uplink: Uplink, device: str, windows: Callable[[Rxpk], tuple[Txpk, Txpk]], delay1: float
+    ) -> str:
         """Send a class A downlink in RX1 if it can still make it, else RX2; returns the window.
 
         ``windows`` builds the RX1 and RX2 packets from one reception: each concentrator counts
@@ -274,14 +288,20 @@ class NetworkServer(asyncio.DatagramProtocol):
         """True while the concentrator's PULL_DATA keep-alives say it can take downlinks."""
         info = self.gateways.get(gateway)
         now = asyncio.get_running_loop().time()
-        return (info is not None and info.pull_addr is not None and info.last_pull_at is not None
-                and now - info.last_pull_at <= GATEWAY_TIMEOUT_S)
+        return (
+            info is not None
+            and info.pull_addr is not None
+            and info.last_pull_at is not None
+            and now - info.last_pull_at <= GATEWAY_TIMEOUT_S
+        )
 
     def _send_txpk(self, gateway: str, txpk: Txpk) -> int:
         info = self.gateways.get(gateway)
         if info is None or info.pull_addr is None or not self.reachable(gateway):
             self.counters["downlink_no_route"] += 1
-            raise DownlinkError(f"concentrator {gateway} has sent no PULL_DATA recently; cannot send downlinks")
+            raise DownlinkError(
+                f"concentrator {gateway} has sent no PULL_DATA recently; cannot send downlinks"
+            )
         self._token = (self._token + 1) & 0xFFFF
         self._send(gwmp.pull_resp(self._token, txpk, info.version), info.pull_addr)
         info.downlinks += 1
@@ -296,7 +316,9 @@ class NetworkServer(asyncio.DatagramProtocol):
         info.tx_errors += 1
         self.counters["tx_ack_errors"] += 1
         device = pending.device if pending else "?"
-        log.warning("event=downlink_refused gateway=%s device=%s error=%s", packet.gateway, device, packet.error)
+        log.warning(
+            "event=downlink_refused gateway=%s device=%s error=%s", packet.gateway, device, packet.error
+        )
         if pending is not None and pending.fallback is not None and pending.deadline - now > DOWNLINK_LEAD_S:
             try:
                 token = self._send_txpk(pending.gateway, pending.fallback)
@@ -316,9 +338,15 @@ class NetworkServer(asyncio.DatagramProtocol):
             "port": self.port,
             "devices": len(self.by_eui),
             "counters": dict(self.counters),
-            "gateways": {eui: {"uplinks": g.uplinks, "downlinks": g.downlinks, "tx_errors": g.tx_errors,
-                               "reachable": g.pull_addr is not None}
-                         for eui, g in self.gateways.items()},
+            "gateways": {
+                eui: {
+                    "uplinks": g.uplinks,
+                    "downlinks": g.downlinks,
+                    "tx_errors": g.tx_errors,
+                    "reachable": g.pull_addr is not None,
+                }
+                for eui, g in self.gateways.items()
+            },
             "last_downlink_margin_s": self.last_downlink_margin,
         }
 

@@ -28,16 +28,28 @@ class Session:
         return f"Session(dev_addr={self.dev_addr:08X}, fcnt_up={self.fcnt_up}, fcnt_down={self.fcnt_down})"
 
     def to_state(self) -> dict[str, Any]:
-        return {"dev_addr": self.dev_addr, "nwk_skey": self.nwk_skey.hex(), "app_skey": self.app_skey.hex(),
-                "fcnt_up": self.fcnt_up, "fcnt_down": self.fcnt_down, "activation": self.activation}
+        return {
+            "dev_addr": self.dev_addr,
+            "nwk_skey": self.nwk_skey.hex(),
+            "app_skey": self.app_skey.hex(),
+            "fcnt_up": self.fcnt_up,
+            "fcnt_down": self.fcnt_down,
+            "activation": self.activation,
+        }
 
     @classmethod
     def from_state(cls, raw: Any) -> Session | None:
         if not isinstance(raw, dict):
             return None
         try:
-            return cls(int(raw["dev_addr"]), bytes.fromhex(raw["nwk_skey"]), bytes.fromhex(raw["app_skey"]),
-                       raw.get("fcnt_up"), raw.get("fcnt_down"), str(raw.get("activation", "abp")))
+            return cls(
+                int(raw["dev_addr"]),
+                bytes.fromhex(raw["nwk_skey"]),
+                bytes.fromhex(raw["app_skey"]),
+                raw.get("fcnt_up"),
+                raw.get("fcnt_down"),
+                str(raw.get("activation", "abp")),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -46,7 +58,10 @@ def abp_session(creds: AbpCredentials, stored: Session | None) -> Session:
     """The ABP session, keeping stored counters only if they belong to the same keys."""
     fresh = Session(creds.dev_addr, creds.nwk_skey.value, creds.app_skey.value)
     if stored is not None and (stored.dev_addr, stored.nwk_skey, stored.app_skey) == (
-            fresh.dev_addr, fresh.nwk_skey, fresh.app_skey):
+        fresh.dev_addr,
+        fresh.nwk_skey,
+        fresh.app_skey,
+    ):
         return stored
     return fresh
 
@@ -81,8 +96,17 @@ def check_join(creds: OtaaCredentials, request: JoinRequest, used_nonces: set[in
     return None
 
 
-def accept_join(creds: OtaaCredentials, request: JoinRequest, *, app_nonce: int, net_id: int, dev_addr: int,
-                rx1_dr_offset: int, rx2_dr: int, rx_delay: int = 1) -> tuple[Session, bytes]:
+def accept_join(
+    creds: OtaaCredentials,
+    request: JoinRequest,
+    *,
+    app_nonce: int,
+    net_id: int,
+    dev_addr: int,
+    rx1_dr_offset: int,
+    rx2_dr: int,
+    rx_delay: int = 1,
+) -> tuple[Session, bytes]:
     """The new session and the encrypted JoinAccept PHYPayload that announces it."""
     key = creds.app_key.value
     nwk_skey, app_skey = crypto.derive_session_keys(key, app_nonce, net_id, request.dev_nonce)

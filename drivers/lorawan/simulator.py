@@ -29,15 +29,23 @@ class SimulatedDevice:
     fcnt_up: int = 0
     dev_nonce: int = field(default_factory=lambda: int.from_bytes(os.urandom(2), "little"))
 
-    def uplink(self, fport: int | None, payload: bytes, *, confirmed: bool = False, fcnt: int | None = None,
-               fopts: bytes = b"") -> bytes:
+    def uplink(
+        self,
+        fport: int | None,
+        payload: bytes,
+        *,
+        confirmed: bool = False,
+        fcnt: int | None = None,
+        fopts: bytes = b"",
+    ) -> bytes:
         """The next uplink frame (advances the counter unless ``fcnt`` is forced)."""
         if fcnt is None:
             fcnt = self.fcnt_up
             self.fcnt_up += 1
         mtype = MType.CONFIRMED_UP if confirmed else MType.UNCONFIRMED_UP
-        return build_data_frame(mtype, self.dev_addr, fcnt, self.nwk_skey, self.app_skey, fport, payload,
-                                fopts=fopts)
+        return build_data_frame(
+            mtype, self.dev_addr, fcnt, self.nwk_skey, self.app_skey, fport, payload, fopts=fopts
+        )
 
     def join_request(self) -> bytes:
         self.dev_nonce = (self.dev_nonce + 1) & 0xFFFF
@@ -46,8 +54,9 @@ class SimulatedDevice:
     def accept(self, phy: bytes) -> None:
         accept = parse_join_accept(phy, self.app_key)
         self.dev_addr = accept.dev_addr
-        self.nwk_skey, self.app_skey = crypto.derive_session_keys(self.app_key, accept.app_nonce, accept.net_id,
-                                                                  self.dev_nonce)
+        self.nwk_skey, self.app_skey = crypto.derive_session_keys(
+            self.app_key, accept.app_nonce, accept.net_id, self.dev_nonce
+        )
         self.fcnt_up = 0
 
     def open_downlink(self, phy: bytes) -> tuple[DataFrame, bytes]:
@@ -104,8 +113,16 @@ class PacketForwarder(asyncio.DatagramProtocol):
     def pull(self) -> None:
         self.send_raw(gwmp.pull_data(self.next_token(), self.eui))
 
-    def rxpk(self, phy: bytes, *, tmst: int | None = None, rssi: float = -80, snr: float = 7.5,
-             freq: float = 868.1, datr: str = "SF7BW125") -> Rxpk:
+    def rxpk(
+        self,
+        phy: bytes,
+        *,
+        tmst: int | None = None,
+        rssi: float = -80,
+        snr: float = 7.5,
+        freq: float = 868.1,
+        datr: str = "SF7BW125",
+    ) -> Rxpk:
         if tmst is None:
             self.tmst = (self.tmst + 10_000_000) % (1 << 32)
             tmst = self.tmst

@@ -102,17 +102,35 @@ def next_fcnt_down(session: Session) -> int:
     return 0 if session.fcnt_down is None else (session.fcnt_down + 1) % (1 << 32)
 
 
-def _downlink(session: Session, *, ack: bool, pending: Pending | None = None, mac: bytes = b"") -> tuple[Session, bytes]:
+def _downlink(
+    session: Session, *, ack: bool, pending: Pending | None = None, mac: bytes = b""
+) -> tuple[Session, bytes]:
     fcnt_down = next_fcnt_down(session)
     fport, data = (pending.fport, pending.payload) if pending is not None else (None, b"")
-    phy = build_data_frame(MType.UNCONFIRMED_DOWN, session.dev_addr, fcnt_down, session.nwk_skey,
-                           session.app_skey, fport, data, ack=ack, fpending=pending is not None and pending.more,
-                           fopts=mac[:MAX_FOPTS])
+    phy = build_data_frame(
+        MType.UNCONFIRMED_DOWN,
+        session.dev_addr,
+        fcnt_down,
+        session.nwk_skey,
+        session.app_skey,
+        fport,
+        data,
+        ack=ack,
+        fpending=pending is not None and pending.more,
+        fopts=mac[:MAX_FOPTS],
+    )
     return replace(session, fcnt_down=fcnt_down), phy
 
 
-def on_data_uplink(session: Session | None, frame: DataFrame, radio: Radio, *, relaxed: bool,
-                   reacked_fcnt: int | None, pending: Pending | None) -> Outcome:
+def on_data_uplink(
+    session: Session | None,
+    frame: DataFrame,
+    radio: Radio,
+    *,
+    relaxed: bool,
+    reacked_fcnt: int | None,
+    pending: Pending | None,
+) -> Outcome:
     """What a data frame for this device does."""
     if session is None or session.dev_addr != frame.dev_addr:
         return Outcome((Refuse("no_session", (("dev_addr", frame.dev_addr_hex),)),), reacked_fcnt)
@@ -123,8 +141,9 @@ def on_data_uplink(session: Session | None, frame: DataFrame, radio: Radio, *, r
         session, phy = _downlink(session, ack=True)
         return Outcome((Count("confirmed_retransmissions"), Persist(session), Send(phy, False)), check.fcnt32)
     if check.verdict != "ok":
-        return Outcome((Refuse(check.verdict, (("fcnt", check.fcnt32), ("last_fcnt", session.fcnt_up))),),
-                       reacked_fcnt)
+        return Outcome(
+            (Refuse(check.verdict, (("fcnt", check.fcnt32), ("last_fcnt", session.fcnt_up))),), reacked_fcnt
+        )
     effects: list[Effect] = []
     if check.counter_reset:
         effects.append(CounterReset(check.fcnt32, session.fcnt_up))

@@ -74,8 +74,10 @@ class ExceptionResponse(BusError):
         self.code = code
         # A TCP-to-RTU gateway reporting that the slave behind it is silent is a dead device
         # for the breaker, not an answer.
-        self.device_fault = code in (ExceptionCode.GATEWAY_PATH_UNAVAILABLE,
-                                     ExceptionCode.GATEWAY_TARGET_FAILED_TO_RESPOND)
+        self.device_fault = code in (
+            ExceptionCode.GATEWAY_PATH_UNAVAILABLE,
+            ExceptionCode.GATEWAY_TARGET_FAILED_TO_RESPOND,
+        )
         super().__init__(f"exception {code} ({exception_name(code)})")
 
 
@@ -151,12 +153,19 @@ class Bus:
     def _make_client(self, s: BusSettings) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         # Retries, reconnects and timeouts are ours (breaker, per-device and connect timeouts);
         # pymodbus only frames and matches. Its own timeout is a backstop beyond any of ours.
-        common: dict[str, Any] = dict(retries=0, reconnect_delay=0, timeout=PYMODBUS_BACKSTOP_TIMEOUT,
-                                      trace_packet=self._tap)
+        common: dict[str, Any] = dict(
+            retries=0, reconnect_delay=0, timeout=PYMODBUS_BACKSTOP_TIMEOUT, trace_packet=self._tap
+        )
         if s.transport is Transport.RTU:
-            return AsyncModbusSerialClient(s.serial_port, framer=FramerType.RTU, baudrate=s.baudrate,
-                                           parity=s.parity, stopbits=s.stopbits, bytesize=s.bytesize,
-                                           **common)
+            return AsyncModbusSerialClient(
+                s.serial_port,
+                framer=FramerType.RTU,
+                baudrate=s.baudrate,
+                parity=s.parity,
+                stopbits=s.stopbits,
+                bytesize=s.bytesize,
+                **common,
+            )
         framer = FramerType.RTU if s.transport is Transport.RTU_OVER_TCP else FramerType.SOCKET
         return AsyncModbusTcpClient(s.host, port=s.port, framer=framer, **common)
 
@@ -171,7 +180,8 @@ class Bus:
             if other != device and theirs.line_settings() != settings.line_settings():
                 raise BusConflict(
                     f"device {device} wants {settings.describe()} but device {other} already uses "
-                    f"{theirs.describe()} on the same line; set the same transport and serial settings")
+                    f"{theirs.describe()} on the same line; set the same transport and serial settings"
+                )
         self.users[device] = settings
 
     def detach(self, device: str) -> None:
@@ -194,8 +204,9 @@ class Bus:
             self._last_frame_end = asyncio.get_running_loop().time()
             self._lock.release()
 
-    async def execute(self, call: Callable[[Any], Awaitable[ModbusPDU]], *, unit: int, function: int,
-                      timeout: float) -> ModbusPDU:
+    async def execute(
+        self, call: Callable[[Any], Awaitable[ModbusPDU]], *, unit: int, function: int, timeout: float
+    ) -> ModbusPDU:
         """Run one request; the caller holds the turn. Raises a BusError subclass on failure."""
         await self._ensure_connected()
         await self._respect_frame_gap()
@@ -207,8 +218,11 @@ class Bus:
             async with asyncio.timeout(timeout):
                 response = await call(self._client)
         except TimeoutError:
-            if self.settings.transport.is_rtu and looks_like_reply(self._rx_tail, unit, function) \
-                    and not rtu_crc_ok(self._rx_tail):
+            if (
+                self.settings.transport.is_rtu
+                and looks_like_reply(self._rx_tail, unit, function)
+                and not rtu_crc_ok(self._rx_tail)
+            ):
                 self._count(CrcError.kind)
                 raise CrcError(f"garbled reply ({len(self._rx_tail)} bytes, CRC mismatch)") from None
             self._count(RequestTimeout.kind)
@@ -254,8 +268,10 @@ class Bus:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._connect_breaker.allows(now):
-            raise BusUnavailable(f"{self.settings.describe()}: not reachable, next attempt in "
-                                 f"{self._connect_breaker.retry_in(now):.1f}s")
+            raise BusUnavailable(
+                f"{self.settings.describe()}: not reachable, next attempt in "
+                f"{self._connect_breaker.retry_in(now):.1f}s"
+            )
         self._client.close()
         self.stats.connects += 1
         try:
@@ -267,11 +283,16 @@ class Bus:
             self.stats.connect_failures += 1
             self._count(BusUnavailable.kind)
             self._connect_breaker.failure(loop.time())
-            log.warning("event=bus_connect_failed bus=%s retry_in=%.1fs", self.settings.describe(),
-                        self._connect_breaker.retry_in(loop.time()))
-            why = ("cannot open the serial port (adapter unplugged, wrong path or no permission)"
-                   if self.settings.transport is Transport.RTU else
-                   "cannot connect (device off or unplugged, or wrong address or port)")
+            log.warning(
+                "event=bus_connect_failed bus=%s retry_in=%.1fs",
+                self.settings.describe(),
+                self._connect_breaker.retry_in(loop.time()),
+            )
+            why = (
+                "cannot open the serial port (adapter unplugged, wrong path or no permission)"
+                if self.settings.transport is Transport.RTU
+                else "cannot connect (device off or unplugged, or wrong address or port)"
+            )
             raise BusUnavailable(f"{self.settings.describe()}: {why}")
         if self._connect_breaker.success() or self.stats.connects > 1:
             log.info("event=bus_connected bus=%s", self.settings.describe())

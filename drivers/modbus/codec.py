@@ -50,16 +50,34 @@ class WordOrder(enum.StrEnum):
 
 
 _REGISTERS = {
-    DataType.BOOL: 1, DataType.INT16: 1, DataType.UINT16: 1,
-    DataType.INT32: 2, DataType.UINT32: 2, DataType.FLOAT32: 2,
-    DataType.INT64: 4, DataType.UINT64: 4, DataType.FLOAT64: 4,
+    DataType.BOOL: 1,
+    DataType.INT16: 1,
+    DataType.UINT16: 1,
+    DataType.INT32: 2,
+    DataType.UINT32: 2,
+    DataType.FLOAT32: 2,
+    DataType.INT64: 4,
+    DataType.UINT64: 4,
+    DataType.FLOAT64: 4,
 }
 _STRUCT = {
-    DataType.INT16: ">h", DataType.UINT16: ">H", DataType.INT32: ">i", DataType.UINT32: ">I",
-    DataType.INT64: ">q", DataType.UINT64: ">Q", DataType.FLOAT32: ">f", DataType.FLOAT64: ">d",
+    DataType.INT16: ">h",
+    DataType.UINT16: ">H",
+    DataType.INT32: ">i",
+    DataType.UINT32: ">I",
+    DataType.INT64: ">q",
+    DataType.UINT64: ">Q",
+    DataType.FLOAT32: ">f",
+    DataType.FLOAT64: ">d",
 }
-INTEGER_TYPES = (DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32,
-                 DataType.INT64, DataType.UINT64)
+INTEGER_TYPES = (
+    DataType.INT16,
+    DataType.UINT16,
+    DataType.INT32,
+    DataType.UINT32,
+    DataType.INT64,
+    DataType.UINT64,
+)
 FLOAT_TYPES = (DataType.FLOAT32, DataType.FLOAT64)
 
 
@@ -108,7 +126,7 @@ def bytes_to_registers(raw: bytes, order: WordOrder) -> list[int]:
     """The inverse of ``registers_to_bytes``."""
     if order.swaps_bytes:
         raw = _swap_pairs(raw)
-    words = [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]
+    words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
     if order.swaps_words:
         words.reverse()
     return words
@@ -170,7 +188,7 @@ def encode_registers(value: Value, encoding: Encoding) -> list[int]:
         raw = raw.ljust(capacity, b"\x00")
         if encoding.order.swaps_bytes:
             raw = _swap_pairs(raw)
-        return [int.from_bytes(raw[i:i + 2], "big") for i in range(0, capacity, 2)]
+        return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, capacity, 2)]
     if kind is DataType.BOOL:
         if encoding.bit is not None:
             raise EncodeError("a single bit of a register cannot be written on its own")
@@ -190,8 +208,10 @@ def encode_registers(value: Value, encoding: Encoding) -> list[int]:
             raw_value = rounded
         low, high = integer_range(kind)
         if not low <= raw_value <= high:
-            raise EncodeError(f"{value!r} is out of range for {kind} ({low}..{high}"
-                              f"{' before scale/offset' if encoding.scaled else ''})")
+            raise EncodeError(
+                f"{value!r} is out of range for {kind} ({low}..{high}"
+                f"{' before scale/offset' if encoding.scaled else ''})"
+            )
     raw = struct.pack(_STRUCT[kind], raw_value)
     return bytes_to_registers(raw, encoding.order)
 

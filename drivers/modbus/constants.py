@@ -95,4 +95,3 @@ def rtu_frame_gap(baudrate: int) -> float:
     if baudrate > 19200:
         return RTU_FIXED_GAP_ABOVE_19200
     return RTU_SILENT_CHARS * BITS_PER_CHAR / baudrate
-

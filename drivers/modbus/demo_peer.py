@@ -62,14 +62,43 @@ async def _simulate(server: Any) -> None:
         reactive = [math.sqrt(max(0.0, s * s - p * p)) for s, p in zip(apparent, powers, strict=True)]
         total = sum(powers)
         energy += total * _UPDATE_PERIOD / 3_600_000
-        meter = {0: phases[0], 2: phases[1], 4: phases[2], 6: currents[0], 8: currents[1], 10: currents[2],
-                 12: powers[0], 14: powers[1], 16: powers[2], 18: apparent[0], 20: apparent[1],
-                 22: apparent[2], 24: reactive[0], 26: reactive[1], 28: reactive[2], 30: 0.95, 32: 0.95,
-                 34: 0.95, 42: sum(phases) / 3, 46: sum(currents) / 3, 48: sum(currents), 52: total,
-                 56: sum(apparent), 60: sum(reactive), 62: 0.95, 70: 50.0 + 0.03 * math.sin(t / 7),
-                 72: energy, 84: total, 86: max(total, 6500.0), 200: phases[0] * math.sqrt(3),
-                 202: phases[1] * math.sqrt(3), 204: phases[2] * math.sqrt(3),
-                 206: sum(phases) / 3 * math.sqrt(3), 224: 0.4, 342: energy}
+        meter = {
+            0: phases[0],
+            2: phases[1],
+            4: phases[2],
+            6: currents[0],
+            8: currents[1],
+            10: currents[2],
+            12: powers[0],
+            14: powers[1],
+            16: powers[2],
+            18: apparent[0],
+            20: apparent[1],
+            22: apparent[2],
+            24: reactive[0],
+            26: reactive[1],
+            28: reactive[2],
+            30: 0.95,
+            32: 0.95,
+            34: 0.95,
+            42: sum(phases) / 3,
+            46: sum(currents) / 3,
+            48: sum(currents),
+            52: total,
+            56: sum(apparent),
+            60: sum(reactive),
+            62: 0.95,
+            70: 50.0 + 0.03 * math.sin(t / 7),
+            72: energy,
+            84: total,
+            86: max(total, 6500.0),
+            200: phases[0] * math.sqrt(3),
+            202: phases[1] * math.sqrt(3),
+            204: phases[2] * math.sqrt(3),
+            206: sum(phases) / 3 * math.sqrt(3),
+            224: 0.4,
+            342: energy,
+        }
         for address, value in meter.items():
             await context.async_setValues(METER_UNIT, 4, address, _float_registers(value))
         level = (await context.async_getValues(LAMP_UNIT, 3, 0, 1))[0]
@@ -78,9 +107,21 @@ async def _simulate(server: Any) -> None:
         hours = 12_345 + int(t // 3600)
         lamp_wh += watts * _UPDATE_PERIOD / 3600
         wh = int(lamp_wh)
-        await context.async_setValues(LAMP_UNIT, 4, 0, [round(watts * 10), 2301, round(watts / 0.23),
-                                                        215 + round(10 * math.sin(t / 60)),
-                                                        hours & 0xFFFF, hours >> 16, wh & 0xFFFF, wh >> 16])
+        await context.async_setValues(
+            LAMP_UNIT,
+            4,
+            0,
+            [
+                round(watts * 10),
+                2301,
+                round(watts / 0.23),
+                215 + round(10 * math.sin(t / 60)),
+                hours & 0xFFFF,
+                hours >> 16,
+                wh & 0xFFFF,
+                wh >> 16,
+            ],
+        )
         await asyncio.sleep(_UPDATE_PERIOD)
 
 
@@ -104,8 +145,11 @@ async def simulated_modbus(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
         raise RuntimeError("the demo Modbus server could not find a free port on 127.0.0.1")
     simulation = asyncio.create_task(_simulate(server), name="demo-modbus-simulation")
     try:
-        yield {"modbus_port": str(port), "modbus_enabled": "true",
-               "announce": f"simulated Modbus meter (unit 1) and lamp controller (unit 2) on 127.0.0.1:{port}"}
+        yield {
+            "modbus_port": str(port),
+            "modbus_enabled": "true",
+            "announce": f"simulated Modbus meter (unit 1) and lamp controller (unit 2) on 127.0.0.1:{port}",
+        }
     finally:
         simulation.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -40,8 +40,11 @@ _MAX_NAMES_IN_LOG = 4
 
 
 class ModbusDriver(Driver[ModbusOptions]):
-    demo = DemoPart(site="drivers.modbus/demo-site.toml", peer="drivers.modbus.demo_peer:simulated_modbus",
-                    defaults={"modbus_enabled": "false", "modbus_port": "502"})
+    demo = DemoPart(
+        site="drivers.modbus/demo-site.toml",
+        peer="drivers.modbus.demo_peer:simulated_modbus",
+        defaults={"modbus_enabled": "false", "modbus_port": "502"},
+    )
     name = "modbus"
 
     @classmethod
@@ -61,15 +64,27 @@ class ModbusDriver(Driver[ModbusOptions]):
         self.options: ModbusOptions = device.options
         self._points = {p.name: p for p in self.options.profile.points}
         self._blocks: list[Block] = plan_reads((p.span() for p in self._points.values()), self.options.limits)
-        self._breaker = CircuitBreaker(self.options.backoff_min, self.options.backoff_max,
-                                       self.options.failures_to_offline)
+        self._breaker = CircuitBreaker(
+            self.options.backoff_min, self.options.backoff_max, self.options.failures_to_offline
+        )
         self._bus: Bus | None = None
         self._online: bool | None = None
         self._reported: set[tuple[str, str]] = set()
         self.counters: dict[str, int] = {
-            "polls": 0, "requests": 0, "readings": 0, "skipped_polls": 0, "timeouts": 0, "crc_errors": 0,
-            "exceptions": 0, "bus_unavailable": 0, "protocol_errors": 0, "writes": 0, "write_errors": 0,
-            "verify_failures": 0, "invalid_values": 0, "offline_transitions": 0,
+            "polls": 0,
+            "requests": 0,
+            "readings": 0,
+            "skipped_polls": 0,
+            "timeouts": 0,
+            "crc_errors": 0,
+            "exceptions": 0,
+            "bus_unavailable": 0,
+            "protocol_errors": 0,
+            "writes": 0,
+            "write_errors": 0,
+            "verify_failures": 0,
+            "invalid_values": 0,
+            "offline_transitions": 0,
         }
         self._last_error: str | None = None
 
@@ -133,8 +148,12 @@ class ModbusDriver(Driver[ModbusOptions]):
             readings.extend(self._decode(block, values))
         if answered:
             if self._breaker.success():
-                self.log.warning("event=device_online device=%s unit=%d bus=%s", self.device.name, self.unit,
-                                 self.options.bus.describe())
+                self.log.warning(
+                    "event=device_online device=%s unit=%d bus=%s",
+                    self.device.name,
+                    self.unit,
+                    self.options.bus.describe(),
+                )
             readings.extend(self._online_change(True))
         self.counters["readings"] += len(readings)
         return readings
@@ -153,7 +172,9 @@ class ModbusDriver(Driver[ModbusOptions]):
                 return client.read_holding_registers(block.start, **kwargs)
             return client.read_input_registers(block.start, **kwargs)
 
-        response = await bus.execute(call, unit=self.unit, function=int(function), timeout=self.options.timeout)
+        response = await bus.execute(
+            call, unit=self.unit, function=int(function), timeout=self.options.timeout
+        )
         if block.table.is_bit:
             bits = list(response.bits)
             if len(bits) < block.count:
@@ -174,7 +195,7 @@ class ModbusDriver(Driver[ModbusOptions]):
                 if block.table.is_bit:
                     value: Value = bool(values[first])
                 else:
-                    value = decode_registers(values[first:first + span.count], point.encoding)
+                    value = decode_registers(values[first : first + span.count], point.encoding)
             except (ValueError, UnicodeDecodeError) as exc:
                 self._bad_value(point, str(exc))
                 continue
@@ -189,8 +210,13 @@ class ModbusDriver(Driver[ModbusOptions]):
         key = (point.name, "invalid")
         if key not in self._reported:
             self._reported.add(key)
-            self.log.warning("event=invalid_value device=%s point=%s register=%s error=%r", self.device.name,
-                             point.name, point.describe(), why)
+            self.log.warning(
+                "event=invalid_value device=%s point=%s register=%s error=%r",
+                self.device.name,
+                point.name,
+                point.describe(),
+                why,
+            )
 
     def _on_exception(self, block: Block, exc: ExceptionResponse) -> None:
         self.counters["exceptions"] += 1
@@ -203,34 +229,65 @@ class ModbusDriver(Driver[ModbusOptions]):
                 parts = split_block(block, apart=True)
             if len(parts) > 1:
                 index = self._blocks.index(block)
-                self._blocks[index:index + 1] = parts
-                self.log.warning("event=block_split device=%s unit=%d register=%s points=%s reason=%s "
-                                 "requests_now=%d", self.device.name, self.unit, block.describe(),
-                                 _names(block), exception_name(exc.code), len(self._blocks))
+                self._blocks[index : index + 1] = parts
+                self.log.warning(
+                    "event=block_split device=%s unit=%d register=%s points=%s reason=%s requests_now=%d",
+                    self.device.name,
+                    self.unit,
+                    block.describe(),
+                    _names(block),
+                    exception_name(exc.code),
+                    len(self._blocks),
+                )
                 return
         key = (block.describe(), "any")
         log = self.log.warning if key not in self._reported else self.log.debug
         self._reported.add(key)
-        log("event=exception_response device=%s unit=%d point=%s register=%s code=%d error=%r",
-            self.device.name, self.unit, _names(block), block.describe(), exc.code, str(exc))
+        log(
+            "event=exception_response device=%s unit=%d point=%s register=%s code=%d error=%r",
+            self.device.name,
+            self.unit,
+            _names(block),
+            block.describe(),
+            exc.code,
+            str(exc),
+        )
 
     def _on_failure(self, block: Block, exc: BusError) -> None:
-        counter = {"timeout": "timeouts", "crc_error": "crc_errors", "bus_unavailable": "bus_unavailable",
-                   "protocol_error": "protocol_errors", "exception": "exceptions"}.get(exc.kind, "protocol_errors")
+        counter = {
+            "timeout": "timeouts",
+            "crc_error": "crc_errors",
+            "bus_unavailable": "bus_unavailable",
+            "protocol_error": "protocol_errors",
+            "exception": "exceptions",
+        }.get(exc.kind, "protocol_errors")
         self.counters[counter] += 1
         # a bus that cannot be reached is not about one register block
         self._last_error = str(exc) if isinstance(exc, BusUnavailable) else f"{block.describe()}: {exc}"
         now = self.ctx.clock.monotonic()
         opened = self._breaker.failure(now) if exc.device_fault or isinstance(exc, BusUnavailable) else False
         event = exc.kind
-        self.log.warning("event=%s device=%s unit=%d point=%s register=%s bus=%s error=%r retry_in=%.1fs",
-                         event, self.device.name, self.unit, _names(block), block.describe(),
-                         self.options.bus.describe(), str(exc), self._breaker.retry_in(now))
+        self.log.warning(
+            "event=%s device=%s unit=%d point=%s register=%s bus=%s error=%r retry_in=%.1fs",
+            event,
+            self.device.name,
+            self.unit,
+            _names(block),
+            block.describe(),
+            self.options.bus.describe(),
+            str(exc),
+            self._breaker.retry_in(now),
+        )
         if opened:
             self.counters["offline_transitions"] += 1
-            self.log.warning("event=device_offline device=%s unit=%d bus=%s reason=%s retry_in=%.1fs",
-                             self.device.name, self.unit, self.options.bus.describe(), exc.kind,
-                             self._breaker.retry_in(now))
+            self.log.warning(
+                "event=device_offline device=%s unit=%d bus=%s reason=%s retry_in=%.1fs",
+                self.device.name,
+                self.unit,
+                self.options.bus.describe(),
+                exc.kind,
+                self._breaker.retry_in(now),
+            )
 
     def _online_change(self, online: bool) -> list[Reading]:
         if not online and not self._breaker.is_open:
@@ -250,8 +307,9 @@ class ModbusDriver(Driver[ModbusOptions]):
             raise WriteError(f"{where} is not writable")
         self.counters["writes"] += 1
         try:
-            payload: bool | list[int] = encode_bit(value) if spec.table is Table.COIL \
-                else encode_registers(value, spec.encoding)
+            payload: bool | list[int] = (
+                encode_bit(value) if spec.table is Table.COIL else encode_registers(value, spec.encoding)
+            )
         except EncodeError as exc:
             self.counters["write_errors"] += 1
             raise WriteError(f"{where}: {exc}") from None
@@ -264,24 +322,47 @@ class ModbusDriver(Driver[ModbusOptions]):
                     expected = [payload] if isinstance(payload, bool) else payload
                     if list(echoed) != expected:
                         self.counters["verify_failures"] += 1
-                        self.log.warning("event=write_verify_failed device=%s unit=%d point=%s register=%s "
-                                         "wrote=%s read_back=%s", self.device.name, self.unit, point,
-                                         spec.describe(), expected, list(echoed))
-                        raise WriteError(f"{where}: device kept {list(echoed)} after writing {expected} "
-                                         f"to {spec.describe()} (read-back verification)")
+                        self.log.warning(
+                            "event=write_verify_failed device=%s unit=%d point=%s register=%s "
+                            "wrote=%s read_back=%s",
+                            self.device.name,
+                            self.unit,
+                            point,
+                            spec.describe(),
+                            expected,
+                            list(echoed),
+                        )
+                        raise WriteError(
+                            f"{where}: device kept {list(echoed)} after writing {expected} "
+                            f"to {spec.describe()} (read-back verification)"
+                        )
         except BusError as exc:
             self.counters["write_errors"] += 1
             if exc.device_fault:
                 self._breaker.failure(self.ctx.clock.monotonic())
             self._last_error = f"write {point}: {exc}"
-            self.log.warning("event=write_failed device=%s unit=%d point=%s register=%s error=%r",
-                             self.device.name, self.unit, point, spec.describe(), str(exc))
-            raise WriteError(f"{where}: write to {spec.describe()} of unit {self.unit} failed: {exc}") from None
+            self.log.warning(
+                "event=write_failed device=%s unit=%d point=%s register=%s error=%r",
+                self.device.name,
+                self.unit,
+                point,
+                spec.describe(),
+                str(exc),
+            )
+            raise WriteError(
+                f"{where}: write to {spec.describe()} of unit {self.unit} failed: {exc}"
+            ) from None
         except WriteError:
             self.counters["write_errors"] += 1
             raise
-        self.log.info("event=write device=%s unit=%d point=%s register=%s value=%r", self.device.name,
-                      self.unit, point, spec.describe(), value)
+        self.log.info(
+            "event=write device=%s unit=%d point=%s register=%s value=%r",
+            self.device.name,
+            self.unit,
+            point,
+            spec.describe(),
+            value,
+        )
         readback = bool(payload) if isinstance(payload, bool) else decode_registers(payload, spec.encoding)
         await self.ctx.publish([self.ctx.reading(point, readback, spec.unit)])
 
@@ -289,15 +370,27 @@ class ModbusDriver(Driver[ModbusOptions]):
         unit = self.unit
         if isinstance(payload, bool):
             function = FunctionCode.WRITE_SINGLE_COIL
-            await bus.execute(lambda c: c.write_coil(spec.address, payload, device_id=unit), unit=unit,
-                              function=int(function), timeout=self.options.timeout)
+            await bus.execute(
+                lambda c: c.write_coil(spec.address, payload, device_id=unit),
+                unit=unit,
+                function=int(function),
+                timeout=self.options.timeout,
+            )
             return
         if len(payload) == 1 and not self.options.profile.write_multiple:
-            await bus.execute(lambda c: c.write_register(spec.address, payload[0], device_id=unit), unit=unit,
-                              function=int(FunctionCode.WRITE_SINGLE_REGISTER), timeout=self.options.timeout)
+            await bus.execute(
+                lambda c: c.write_register(spec.address, payload[0], device_id=unit),
+                unit=unit,
+                function=int(FunctionCode.WRITE_SINGLE_REGISTER),
+                timeout=self.options.timeout,
+            )
             return
-        await bus.execute(lambda c: c.write_registers(spec.address, payload, device_id=unit), unit=unit,
-                          function=int(FunctionCode.WRITE_MULTIPLE_REGISTERS), timeout=self.options.timeout)
+        await bus.execute(
+            lambda c: c.write_registers(spec.address, payload, device_id=unit),
+            unit=unit,
+            function=int(FunctionCode.WRITE_MULTIPLE_REGISTERS),
+            timeout=self.options.timeout,
+        )
 
     # -- health ----------------------------------------------------------------------------
 
@@ -318,12 +411,15 @@ class ModbusDriver(Driver[ModbusOptions]):
             "last_error": self._last_error,
             **self.counters,
             # failures by reason in plain words, for `gateway status`
-            "errors": {"no answer": self.counters["timeouts"], "bad checksum": self.counters["crc_errors"],
-                       "request refused by device": self.counters["exceptions"],
-                       "bus unavailable": self.counters["bus_unavailable"],
-                       "garbled reply": self.counters["protocol_errors"],
-                       "invalid value": self.counters["invalid_values"],
-                       "write failed": self.counters["write_errors"]},
+            "errors": {
+                "no answer": self.counters["timeouts"],
+                "bad checksum": self.counters["crc_errors"],
+                "request refused by device": self.counters["exceptions"],
+                "bus unavailable": self.counters["bus_unavailable"],
+                "garbled reply": self.counters["protocol_errors"],
+                "invalid value": self.counters["invalid_values"],
+                "write failed": self.counters["write_errors"],
+            },
         }
         if self._bus is not None:
             report["bus"] = self._bus.health()

@@ -84,7 +84,9 @@ class ModbusOptions:
         bus = self.bus
         if bus.transport is not Transport.RTU:
             return None
-        return SerialLine(bus.serial_port, "serial_port", bus.baudrate, bus.bytesize, bus.parity, float(bus.stopbits))
+        return SerialLine(
+            bus.serial_port, "serial_port", bus.baudrate, bus.bytesize, bus.parity, float(bus.stopbits)
+        )
 
 
 def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOptions | None:
@@ -104,8 +106,11 @@ def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOption
         parity = PARITIES.get(parity_text or "N", "N")
         stopbits = options.int("stopbits", 1, min=1, max=2)
         bytesize = options.int("bytesize", 8, min=7, max=8)
-    for key in ("host", "port") if not transport.is_network else ("serial_port", "baudrate", "parity",
-                                                                    "stopbits", "bytesize"):
+    for key in (
+        ("host", "port")
+        if not transport.is_network
+        else ("serial_port", "baudrate", "parity", "stopbits", "bytesize")
+    ):
         if options.has(key):
             options.seen.add(key)
             options.error(key, f"does not apply to transport '{transport}'")
@@ -140,16 +145,35 @@ def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOption
     options.finish()
     if profile is None or host is None and serial_port is None:
         return None
-    bus = BusSettings(transport, host or "", port or DEFAULT_TCP_PORT, serial_port or "", baudrate or 9600,
-                      parity, stopbits or 1, bytesize or 8, frame_gap or 0.0, connect_timeout or 3.0)
+    bus = BusSettings(
+        transport,
+        host or "",
+        port or DEFAULT_TCP_PORT,
+        serial_port or "",
+        baudrate or 9600,
+        parity,
+        stopbits or 1,
+        bytesize or 8,
+        frame_gap or 0.0,
+        connect_timeout or 3.0,
+    )
     limits = Limits(
         max_gap=max_gap if max_gap is not None else 10,
         max_registers=min(max_block or 125, profile.max_registers_per_read),
         max_bits=profile.max_bits_per_read,
         coalesce=bool(coalesce),
     )
-    return ModbusOptions(profile, bus, unit if unit is not None else 1, timeout or 1.0, limits,
-                         bool(verify_writes), backoff_min or 1.0, backoff_max or 60.0, failures_to_offline or 1)
+    return ModbusOptions(
+        profile,
+        bus,
+        unit if unit is not None else 1,
+        timeout or 1.0,
+        limits,
+        bool(verify_writes),
+        backoff_min or 1.0,
+        backoff_max or 60.0,
+        failures_to_offline or 1,
+    )
 
 
 def _is_file(path: Path) -> bool:

@@ -73,8 +73,10 @@ def plan_reads(spans: Iterable[Span], limits: Limits = Limits()) -> list[Block]:
     start = end = 0
     for span in ordered:
         if span.count > limits.size_limit(span.table):
-            raise ValueError(f"point {span.name} spans {span.count} registers, more than one request "
-                             f"may read ({limits.size_limit(span.table)})")
+            raise ValueError(
+                f"point {span.name} spans {span.count} registers, more than one request "
+                f"may read ({limits.size_limit(span.table)})"
+            )
         if current and _fits(current[0].table, start, end, span, limits):
             current.append(span)
             end = max(end, span.end)

@@ -135,8 +135,17 @@ def parse_profile(raw: dict[str, object], source: str, problems: Problems) -> Pr
         if point is not None:
             points.append(point)
     root.finish()
-    return Profile(name or "?", source, tuple(points), manufacturer or "", model or "", description or "",
-                   bool(write_multiple), max_registers or MAX_READ_REGISTERS, max_bits or MAX_READ_BITS)
+    return Profile(
+        name or "?",
+        source,
+        tuple(points),
+        manufacturer or "",
+        model or "",
+        description or "",
+        bool(write_multiple),
+        max_registers or MAX_READ_REGISTERS,
+        max_bits or MAX_READ_BITS,
+    )
 
 
 def _order(table: OptionTable, key: str, default: WordOrder) -> WordOrder:
@@ -144,8 +153,9 @@ def _order(table: OptionTable, key: str, default: WordOrder) -> WordOrder:
     return WordOrder(text) if text else default
 
 
-def _parse_point(table: OptionTable, default_order: WordOrder, address_base: int,
-                 max_registers: int) -> PointDef | None:
+def _parse_point(
+    table: OptionTable, default_order: WordOrder, address_base: int, max_registers: int
+) -> PointDef | None:
     name = table.str("name")
     if isinstance(name, str) and not is_valid_name_part(name):
         table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
@@ -184,15 +194,19 @@ def _parse_point(table: OptionTable, default_order: WordOrder, address_base: int
     if data_type not in (DataType.STRING,) and table.has("length"):
         table.error("length", "only string points have a length")
         ok = False
-    if bit is not None and (data_table.is_bit or data_type not in (DataType.BOOL, DataType.INT16, DataType.UINT16)):
+    if bit is not None and (
+        data_table.is_bit or data_type not in (DataType.BOOL, DataType.INT16, DataType.UINT16)
+    ):
         table.error("bit", "bit selects one bit of a 16-bit register (type bool, int16 or uint16)")
         ok = False
     if (scale != 1.0 or offset != 0.0) and data_type in (DataType.BOOL, DataType.STRING):
         table.error("scale" if scale != 1.0 else "offset", f"a {data_type} point cannot be scaled")
         ok = False
     if writable and not data_table.is_writable:
-        table.error("writable", f"{data_table} points are read-only in Modbus; only coils and holding "
-                    "registers can be written")
+        table.error(
+            "writable",
+            f"{data_table} points are read-only in Modbus; only coils and holding registers can be written",
+        )
         ok = False
     if writable and bit is not None:
         table.error("writable", "a single bit of a register cannot be written on its own")
@@ -210,5 +224,7 @@ def _parse_point(table: OptionTable, default_order: WordOrder, address_base: int
 
 def unknown_profile_message(reference: str) -> str:
     names = sorted(builtin_profiles())
-    return (f"no built-in profile '{reference}'{did_you_mean(reference, names)}; built-ins: "
-            f"{', '.join(names)}; or give a path such as 'profiles/my_meter.toml' relative to the config file")
+    return (
+        f"no built-in profile '{reference}'{did_you_mean(reference, names)}; built-ins: "
+        f"{', '.join(names)}; or give a path such as 'profiles/my_meter.toml' relative to the config file"
+    )

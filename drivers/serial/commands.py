@@ -27,8 +27,9 @@ def check_template(template: str) -> None:
         if field is None:
             continue
         if field != "value" or conversion:
-            raise TemplateError(f"template may only use {{value}}, found {{{field}}}"
-                                " (write {{ and }} for literal braces)")
+            raise TemplateError(
+                f"template may only use {{value}}, found {{{field}}} (write {{{{ and }}}} for literal braces)"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,15 @@ def _words(pm2_5: float) -> list[int]:
     pm1, pm10 = pm2_5 * 0.7, pm2_5 * 1.4
     cf = 1.1  # CF=1 values read a little higher than atmospheric ones indoors
     counts = [round(pm2_5 * k) for k in (110, 33, 6, 0.9, 0.2, 0.05)]
-    return [round(pm1 * cf), round(pm2_5 * cf), round(pm10 * cf), round(pm1), round(pm2_5), round(pm10), *counts]
+    return [
+        round(pm1 * cf),
+        round(pm2_5 * cf),
+        round(pm10 * cf),
+        round(pm1),
+        round(pm2_5),
+        round(pm10),
+        *counts,
+    ]
 
 
 async def _play(peer: Path) -> None:
@@ -57,15 +65,23 @@ async def _wait_for(paths: tuple[Path, ...], proc: asyncio.subprocess.Process, t
 async def pms5003_peer(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     socat = shutil.which("socat")
     if socat is None:
-        yield {"serial_air_enabled": "false", "serial_air_port": "/dev/null",
-               "announce": "serial air sensor skipped: install socat to simulate it"}
+        yield {
+            "serial_air_enabled": "false",
+            "serial_air_port": "/dev/null",
+            "announce": "serial air sensor skipped: install socat to simulate it",
+        }
         return
     folder = demo_dir / "serial"
     folder.mkdir(parents=True, exist_ok=True)
     dev, peer = folder / "pms5003", folder / "pms5003.peer"
     proc = await asyncio.create_subprocess_exec(
-        socat, f"pty,raw,echo=0,link={dev}", f"pty,raw,echo=0,link={peer}",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        socat,
+        f"pty,raw,echo=0,link={dev}",
+        f"pty,raw,echo=0,link={peer}",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     player: asyncio.Task[None] | None = None
     try:
         try:
@@ -73,12 +89,18 @@ async def pms5003_peer(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
         except TimeoutError:
             ready = False
         if not ready:
-            yield {"serial_air_enabled": "false", "serial_air_port": "/dev/null",
-                   "announce": "serial air sensor skipped: socat could not create a pseudo-terminal"}
+            yield {
+                "serial_air_enabled": "false",
+                "serial_air_port": "/dev/null",
+                "announce": "serial air sensor skipped: socat could not create a pseudo-terminal",
+            }
             return
         player = asyncio.create_task(_play(peer), name="demo:pms5003")
-        yield {"serial_air_enabled": "true", "serial_air_port": str(dev),
-               "announce": f"serial PMS5003 simulated on {dev} (socat pty)"}
+        yield {
+            "serial_air_enabled": "true",
+            "serial_air_port": str(dev),
+            "announce": f"serial PMS5003 simulated on {dev} (socat pty)",
+        }
     finally:
         if player is not None:
             player.cancel()

@@ -42,8 +42,11 @@ class _Waiter:
 
 
 class SerialDriver(Driver[SerialOptions]):
-    demo = DemoPart(site="drivers.serial/demo-site.toml", peer="drivers.serial.demo:pms5003_peer",
-                    defaults={"serial_air_enabled": "false", "serial_air_port": "/dev/null"})
+    demo = DemoPart(
+        site="drivers.serial/demo-site.toml",
+        peer="drivers.serial.demo:pms5003_peer",
+        defaults={"serial_air_enabled": "false", "serial_air_port": "/dev/null"},
+    )
     name = FAMILY
     options: SerialOptions
     #: streaming sensors (PMS5003, SDS011, GPS) send every second or so
@@ -171,8 +174,9 @@ class SerialDriver(Driver[SerialOptions]):
         batch, self._pending = self._pending, []
         return batch
 
-    async def _transact(self, request: bytes, waiter: _Waiter | None, what: str,
-                        timeout: float | None = None) -> Event | None:
+    async def _transact(
+        self, request: bytes, waiter: _Waiter | None, what: str, timeout: float | None = None
+    ) -> Event | None:
         link = self._require_link()
         timeout = self.options.response_timeout if timeout is None else timeout
         async with link.exclusive(self._receive):
@@ -191,8 +195,9 @@ class SerialDriver(Driver[SerialOptions]):
                         return await asyncio.shield(waiter.future)
                 except TimeoutError:
                     self.timeouts += 1
-                    raise TimeoutError(f"{what} to {request!r} within {timeout:g}s"
-                                       f" on {self.options.port.port}") from None
+                    raise TimeoutError(
+                        f"{what} to {request!r} within {timeout:g}s on {self.options.port.port}"
+                    ) from None
             finally:
                 self._waiter = None
                 if waiter is not None and not waiter.future.done():
@@ -217,11 +222,17 @@ class SerialDriver(Driver[SerialOptions]):
             raise WriteError(f"{where}: {exc}") from None
         link = self._require_link()
         if not await link.try_connect():
-            raise WriteError(f"{where}: serial port {self.options.port.port} is not connected"
-                             f" ({link.last_error or 'reconnecting'})")
+            raise WriteError(
+                f"{where}: serial port {self.options.port.port} is not connected"
+                f" ({link.last_error or 'reconnecting'})"
+            )
         waiter = _Waiter(accepts, rejects) if accepts is not None else None
         try:
-            expected = f"no reply matching {command.expect.pattern!r}" if command and command.expect else "no confirmation"
+            expected = (
+                f"no reply matching {command.expect.pattern!r}"
+                if command and command.expect
+                else "no confirmation"
+            )
             reply = await self._transact(request, waiter, expected, timeout)
         except TimeoutError as exc:
             raise WriteError(f"{where}: {exc}") from None
@@ -266,8 +277,14 @@ class SerialDriver(Driver[SerialOptions]):
             count = self.bad_frames.get(event.reason, 0) + 1
             self.bad_frames[event.reason] = count
             if count == 1 or count % LOG_EVERY == 0:
-                self.log.log(logging.WARNING, "event=bad_frame device=%s reason=%s count=%d text=%r",
-                             self.device.name, event.reason, count, event.text)
+                self.log.log(
+                    logging.WARNING,
+                    "event=bad_frame device=%s reason=%s count=%d text=%r",
+                    self.device.name,
+                    event.reason,
+                    count,
+                    event.text,
+                )
         elif isinstance(event, Junk):
             self.junk_bytes += event.size
 
@@ -293,7 +310,10 @@ class SerialDriver(Driver[SerialOptions]):
             "silence_reopens": self.silence_reopens,
             "last_frame_at": self.last_frame_at,
             # failures by reason in plain words, for `gateway status`
-            "errors": {**{f"bad frame ({reason})": n for reason, n in self.bad_frames.items()},
-                       "no answer": self.timeouts, "port lost": link.get("losses", 0),
-                       "port could not be opened": link.get("open_failures", 0)},
+            "errors": {
+                **{f"bad frame ({reason})": n for reason, n in self.bad_frames.items()},
+                "no answer": self.timeouts,
+                "port lost": link.get("losses", 0),
+                "port could not be opened": link.get("open_failures", 0),
+            },
         }

@@ -77,18 +77,25 @@ class SerialLink:
     def check_compatible(self, device: str, options: PortOptions) -> None:
         if options.port != self.options.port:
             return
-        mismatch = [name for name in ("baudrate", "bytesize", "parity", "stopbits")
-                    if getattr(options, name) != getattr(self.options, name)]
+        mismatch = [
+            name
+            for name in ("baudrate", "bytesize", "parity", "stopbits")
+            if getattr(options, name) != getattr(self.options, name)
+        ]
         if mismatch:
-            raise PortConflict(f"device {device}: port {options.port} is already used at "
-                               f"{self.options.describe()} by another device; devices sharing a port "
-                               f"must use the same settings (differs: {', '.join(mismatch)})")
+            raise PortConflict(
+                f"device {device}: port {options.port} is already used at "
+                f"{self.options.describe()} by another device; devices sharing a port "
+                f"must use the same settings (differs: {', '.join(mismatch)})"
+            )
 
     def add_stream(self, device: str, receiver: Receiver) -> None:
         if self.streaming and device not in self.streaming:
             other = next(iter(self.streaming))
-            raise PortConflict(f"device {device}: port {self.options.port} is already read by streaming"
-                               f" device {other}; a sensor that sends by itself needs its own port")
+            raise PortConflict(
+                f"device {device}: port {self.options.port} is already read by streaming"
+                f" device {other}; a sensor that sends by itself needs its own port"
+            )
         self.streaming[device] = receiver
 
     def remove_stream(self, device: str) -> None:
@@ -145,8 +152,14 @@ class SerialLink:
         loop = asyncio.get_running_loop()
         connection = _Connection(self)
         transport, _ = await serial_asyncio_fast.create_serial_connection(
-            loop, lambda: connection, path, baudrate=options.baudrate, bytesize=options.bytesize,
-            parity=options.parity, stopbits=options.stopbits, exclusive=options.exclusive or None,
+            loop,
+            lambda: connection,
+            path,
+            baudrate=options.baudrate,
+            bytesize=options.bytesize,
+            parity=options.parity,
+            stopbits=options.stopbits,
+            exclusive=options.exclusive or None,
         )
         assert isinstance(transport, asyncio.Transport)
         connection.transport = transport
@@ -173,8 +186,14 @@ class SerialLink:
         delay *= random.uniform(0.8, 1.0)
         self._next_attempt = self.clock.monotonic() + delay
         level = logging.WARNING if self._failures in (1, 2) or self._failures % 20 == 0 else logging.DEBUG
-        log.log(level, "event=serial_open_failed port=%s attempt=%d error=%r retry_in=%.1fs",
-                self.options.port, self._failures, self.last_error, delay)
+        log.log(
+            level,
+            "event=serial_open_failed port=%s attempt=%d error=%r retry_in=%.1fs",
+            self.options.port,
+            self._failures,
+            self.last_error,
+            delay,
+        )
 
     def _lost(self, connection: _Connection, exc: Exception | None) -> None:
         if connection is not self._connection:
@@ -187,8 +206,12 @@ class SerialLink:
         self.last_error = f"connection lost: {exc}" if exc else "connection closed"
         # Give a re-plugged adapter time to enumerate before the first attempt.
         self._next_attempt = self.clock.monotonic() + self.options.reconnect_min
-        log.warning("event=serial_lost port=%s path=%s error=%r", self.options.port, self.device_path,
-                    str(exc) if exc else None)
+        log.warning(
+            "event=serial_lost port=%s path=%s error=%r",
+            self.options.port,
+            self.device_path,
+            str(exc) if exc else None,
+        )
         for callback in list(self._on_lost):
             callback()
 

@@ -52,11 +52,13 @@ def _coordinate(text: str, hemisphere: str, degree_digits: int, limit: float) ->
 
 
 def _position(fields: list[str], at: int) -> list[Sample]:
-    lat, ns, lon, ew = fields[at:at + 4]
+    lat, ns, lon, ew = fields[at : at + 4]
     if not lat or not lon:
         return []
-    return [Sample("latitude", _coordinate(lat, ns, 2, 90), _unit("latitude")),
-            Sample("longitude", _coordinate(lon, ew, 3, 180), _unit("longitude"))]
+    return [
+        Sample("latitude", _coordinate(lat, ns, 2, 90), _unit("latitude")),
+        Sample("longitude", _coordinate(lon, ew, 3, 180), _unit("longitude")),
+    ]
 
 
 def _gga(fields: list[str]) -> list[Sample]:
@@ -119,7 +121,7 @@ class NmeaParser(FrameScanner):
             if len(buf) - pos > C.MAX_SENTENCE_LENGTH:
                 return BadFrame("overlong", C.MAX_SENTENCE_LENGTH), pos + 1
             return None
-        return self._sentence(bytes(buf[pos + 1:end]).rstrip(b"\r")), end + 1
+        return self._sentence(bytes(buf[pos + 1 : end]).rstrip(b"\r")), end + 1
 
     def _sentence(self, line: bytes) -> Event:
         size = len(line) + 2

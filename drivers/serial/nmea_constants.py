@@ -20,8 +20,17 @@ SUPPORTED_SENTENCES = ("GGA", "RMC", "VTG")
 DEFAULT_SENTENCES = ("GGA", "RMC")
 
 #: GGA field 6: fix quality indicator
-FIX_QUALITY = {0: "invalid", 1: "gps", 2: "dgps", 3: "pps", 4: "rtk", 5: "float_rtk",
-               6: "estimated", 7: "manual", 8: "simulation"}
+FIX_QUALITY = {
+    0: "invalid",
+    1: "gps",
+    2: "dgps",
+    3: "pps",
+    4: "rtk",
+    5: "float_rtk",
+    6: "estimated",
+    7: "manual",
+    8: "simulation",
+}
 RMC_VALID = "A"
 
 # point name -> (unit, kind)

@@ -70,8 +70,9 @@ class SerialOptions:
 
     def serial_line(self) -> SerialLine:
         p = self.port
-        return SerialLine(p.port, "port", p.baudrate, p.bytesize, p.parity, float(p.stopbits),
-                          streams=self.listens)
+        return SerialLine(
+            p.port, "port", p.baudrate, p.bytesize, p.parity, float(p.stopbits), streams=self.listens
+        )
 
 
 def _regex(table: Table, key: str, text: object) -> re.Pattern[str] | None:
@@ -117,7 +118,11 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     exclusive = options.bool("exclusive", True)
     reconnect_min = options.duration("reconnect_min", 1.0, min=0.01)
     reconnect_max = options.duration("reconnect_max", 30.0, min=0.01)
-    if isinstance(reconnect_min, float) and isinstance(reconnect_max, float) and reconnect_max < reconnect_min:
+    if (
+        isinstance(reconnect_min, float)
+        and isinstance(reconnect_max, float)
+        and reconnect_max < reconnect_min
+    ):
         options.error("reconnect_max", f"must be at least reconnect_min ({reconnect_min:g}s)")
     poll_command_text = options.str("poll_command", None)
     mode = options.str("mode", "poll" if poll_command_text is not None else "stream", choices=MODES)
@@ -140,21 +145,25 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
         chosen = options.list("sentences", list(NC.DEFAULT_SENTENCES))
         for index, name in enumerate(chosen or []):
             if name not in NC.SUPPORTED_SENTENCES:
-                options.error(f"sentences[{index}]", f"'{name}' is not a supported sentence; "
-                              f"supported: {', '.join(NC.SUPPORTED_SENTENCES)}")
+                options.error(
+                    f"sentences[{index}]",
+                    f"'{name}' is not a supported sentence; supported: {', '.join(NC.SUPPORTED_SENTENCES)}",
+                )
         sentences = tuple(n for n in chosen or [] if n in NC.SUPPORTED_SENTENCES)
         if not sentences:
             options.error("sentences", "name at least one sentence to decode")
         if mode == "poll":
-            options.error("mode", "NMEA receivers send by themselves; use mode = \"stream\"")
+            options.error("mode", 'NMEA receivers send by themselves; use mode = "stream"')
     if protocol == "sds011":
         working_period = options.int("working_period", None, min=0, max=30)
     if protocol == "line":
         line_rules = _parse_line(options, encoding or LC.DEFAULT_ENCODING)
         commands = _parse_commands(options, encoding or LC.DEFAULT_ENCODING)
         if not any(options.has(key) for key in ("pattern", "patterns", "commands")):
-            options.error("patterns", "a line device needs patterns to read, [[devices.options.commands]]"
-                          " to write, or both")
+            options.error(
+                "patterns",
+                "a line device needs patterns to read, [[devices.options.commands]] to write, or both",
+            )
         if mode == "poll" and poll_command_text is None:
             options.error("poll_command", "a polled line device needs the command that asks for a reading")
     elif poll_command_text is not None:
@@ -163,10 +172,29 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     options.finish()
     if not isinstance(port_name, str) or protocol is None or mode is None:
         return None
-    port = PortOptions(port_name, baudrate or 9600, bytesize or 8, PARITIES.get(parity or "none", "N"),
-                       stopbits or 1.0, bool(exclusive), reconnect_min or 1.0, reconnect_max or 30.0)
-    return SerialOptions(port, protocol, mode, response_timeout or 2.0, bool(configure_on_open),
-                         sentences, line_rules, poll_command, commands, working_period, reopen_after_silence)
+    port = PortOptions(
+        port_name,
+        baudrate or 9600,
+        bytesize or 8,
+        PARITIES.get(parity or "none", "N"),
+        stopbits or 1.0,
+        bool(exclusive),
+        reconnect_min or 1.0,
+        reconnect_max or 30.0,
+    )
+    return SerialOptions(
+        port,
+        protocol,
+        mode,
+        response_timeout or 2.0,
+        bool(configure_on_open),
+        sentences,
+        line_rules,
+        poll_command,
+        commands,
+        working_period,
+        reopen_after_silence,
+    )
 
 
 def _parse_line(options: Table, encoding: str) -> LineRules | None:
@@ -201,16 +229,31 @@ def _parse_line(options: Table, encoding: str) -> LineRules | None:
             table.error("name", f"point '{name}' is declared twice")
         seen.add(name)
         if isinstance(group, str) and patterns and group not in groups:
-            table.error("group", f"no pattern has a named group '(?P<{group}>...)'"
-                        f"; groups: {', '.join(sorted(groups)) or 'none'}")
+            table.error(
+                "group",
+                f"no pattern has a named group '(?P<{group}>...)'"
+                f"; groups: {', '.join(sorted(groups)) or 'none'}",
+            )
         if kind in ("string", "bool") and (scale != 1.0 or offset != 0.0):
             table.error("scale", f"scale and offset apply to numbers, not to type '{kind}'")
-        fields.append(LineField(name, group or name, kind or "float", scale, offset, unit,
-                                tuple(str(v).casefold() for v in true_values or ()),
-                                tuple(str(v).casefold() for v in false_values or ())))
+        fields.append(
+            LineField(
+                name,
+                group or name,
+                kind or "float",
+                scale,
+                offset,
+                unit,
+                tuple(str(v).casefold() for v in true_values or ()),
+                tuple(str(v).casefold() for v in false_values or ()),
+            )
+        )
     for group in sorted(groups - {f.group for f in fields}):
-        options.error("points", f"pattern group '{group}' is not mapped to a point; add"
-                      f" [[devices.options.points]] name = \"{group}\"")
+        options.error(
+            "points",
+            f"pattern group '{group}' is not mapped to a point; add"
+            f' [[devices.options.points]] name = "{group}"',
+        )
     if not isinstance(terminator, str) or not terminator:
         return None
     try:
@@ -218,7 +261,9 @@ def _parse_line(options: Table, encoding: str) -> LineRules | None:
     except UnicodeEncodeError:
         options.error("terminator", f"cannot be sent as {encoding}")
         return None
-    return LineRules(tuple(patterns), tuple(fields), tuple(ignore), term, encoding, max_line or LC.DEFAULT_MAX_LINE)
+    return LineRules(
+        tuple(patterns), tuple(fields), tuple(ignore), term, encoding, max_line or LC.DEFAULT_MAX_LINE
+    )
 
 
 def _parse_commands(options: Table, encoding: str) -> tuple[CommandTemplate, ...]:
@@ -243,10 +288,24 @@ def _parse_commands(options: Table, encoding: str) -> tuple[CommandTemplate, ...
             except TemplateError as exc:
                 table.error("template", str(exc))
                 template = None
-        patterns = {key: _regex(table, key, text) if text is not None else None
-                    for key, text in (("accept", accept), ("expect", expect), ("error", error))}
+        patterns = {
+            key: _regex(table, key, text) if text is not None else None
+            for key, text in (("accept", accept), ("expect", expect), ("error", error))
+        }
         if isinstance(point, str) and isinstance(template, str):
-            out.append(CommandTemplate(point, template, kind or "string", patterns["accept"],
-                                       patterns["expect"], patterns["error"], timeout or 2.0, encoding,
-                                       true_text or "ON", false_text or "OFF", unit))
+            out.append(
+                CommandTemplate(
+                    point,
+                    template,
+                    kind or "string",
+                    patterns["accept"],
+                    patterns["expect"],
+                    patterns["error"],
+                    timeout or 2.0,
+                    encoding,
+                    true_text or "ON",
+                    false_text or "OFF",
+                    unit,
+                )
+            )
     return tuple(out)

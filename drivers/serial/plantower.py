@@ -34,14 +34,14 @@ class PlantowerParser(FrameScanner):
     def frame_at(self, buf: bytearray, pos: int) -> tuple[Event, int] | None:
         if len(buf) - pos < C.HEADER_SIZE:
             return None
-        length = int.from_bytes(buf[pos + 2:pos + 4], "big")
+        length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
         if length not in (C.DATA_LENGTH, C.REPLY_LENGTH):
             return BadFrame("length", C.HEADER_SIZE), pos + 1
         size = C.HEADER_SIZE + length
         if len(buf) - pos < size:
             return None
-        frame = bytes(buf[pos:pos + size])
-        if checksum(frame[:-C.CHECK_SIZE]) != int.from_bytes(frame[-C.CHECK_SIZE:], "big"):
+        frame = bytes(buf[pos : pos + size])
+        if checksum(frame[: -C.CHECK_SIZE]) != int.from_bytes(frame[-C.CHECK_SIZE :], "big"):
             return BadFrame("checksum", size), pos + 1
         return _decode(frame, length), pos + size
 
@@ -50,7 +50,7 @@ def _decode(frame: bytes, length: int) -> Frame:
     if length == C.REPLY_LENGTH:
         return Frame("reply", command=frame[4])
     samples = tuple(
-        Sample(name, int.from_bytes(frame[4 + 2 * i:6 + 2 * i], "big"), unit)
+        Sample(name, int.from_bytes(frame[4 + 2 * i : 6 + 2 * i], "big"), unit)
         for i, (name, unit) in enumerate(C.DATA_FIELDS)
     )
     return Frame("data", samples)

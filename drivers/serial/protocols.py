@@ -46,11 +46,16 @@ def make_parser(options: SerialOptions) -> Parser:
 
 def declare_points(options: SerialOptions) -> list[PointSpec]:
     if options.protocol in ("pms5003", "pms7003"):
-        return [*(PointSpec(name, unit) for name, unit in PC.DATA_FIELDS),
-                PointSpec(RUNNING_POINT, None, "bool", writable=True, description="fan and laser on")]
+        return [
+            *(PointSpec(name, unit) for name, unit in PC.DATA_FIELDS),
+            PointSpec(RUNNING_POINT, None, "bool", writable=True, description="fan and laser on"),
+        ]
     if options.protocol == "sds011":
-        return [PointSpec("pm2_5", SC.MASS_UNIT), PointSpec("pm10", SC.MASS_UNIT),
-                PointSpec(RUNNING_POINT, None, "bool", writable=True, description="fan and laser on")]
+        return [
+            PointSpec("pm2_5", SC.MASS_UNIT),
+            PointSpec("pm10", SC.MASS_UNIT),
+            PointSpec(RUNNING_POINT, None, "bool", writable=True, description="fan and laser on"),
+        ]
     if options.protocol == "nmea":
         names: list[str] = []
         for sentence in options.sentences:
@@ -98,6 +103,7 @@ def builtin_write(options: SerialOptions, point: str, value: Value) -> BuiltinWr
     if not isinstance(value, bool):
         raise ValueError(f"expects true or false, got {value!r}")
     if options.protocol == "sds011":
+
         def confirms(event: Event) -> bool:
             return isinstance(event, Frame) and event.kind == "reply" and event.command == SC.SUB_SLEEP_WORK
 

@@ -55,7 +55,7 @@ class Sds011Parser(FrameScanner):
             return Junk(1), pos + 1  # 0xAA can occur inside a frame; only a known type byte starts one
         if len(buf) - pos < C.SENSOR_FRAME_SIZE:
             return None
-        frame = bytes(buf[pos:pos + C.SENSOR_FRAME_SIZE])
+        frame = bytes(buf[pos : pos + C.SENSOR_FRAME_SIZE])
         if frame[9] != C.TAIL:
             return BadFrame("tail", C.SENSOR_FRAME_SIZE), pos + 1
         if sum(frame[2:8]) & 0xFF != frame[8]:

@@ -78,11 +78,11 @@ class SimulatedDriver(Driver[SimulatedOptions]):
         rng = random.Random(f"{device.name}:{self.options.seed}")
         self._signals = {
             p.name: Signal(p.waveform, p.low, p.high, p.period, p.step, rng, kind=p.kind, whole=p.whole)
-            for p in self.options.points if not p.writable
+            for p in self.options.points
+            if not p.writable
         }
         self._written: dict[str, Value] = {
-            p.name: p.initial if p.initial is not None else p.low
-            for p in self.options.points if p.writable
+            p.name: p.initial if p.initial is not None else p.low for p in self.options.points if p.writable
         }
         self._units = {p.name: p.unit for p in self.options.points}
         self._polls = 0

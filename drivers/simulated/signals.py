@@ -32,7 +32,11 @@ class Signal:
         elif self.waveform == "daily":
             # Peaks mid-afternoon UTC, like traffic or temperature.
             hour = (t % 86400) / 3600
-            v = self.low + span * max(0.0, math.sin(math.pi * (hour - 6) / 14)) if 6 <= hour <= 20 else self.low
+            v = (
+                self.low + span * max(0.0, math.sin(math.pi * (hour - 6) / 14))
+                if 6 <= hour <= 20
+                else self.low
+            )
             v += self.rng.gauss(0, span * 0.03)
         elif self.waveform == "random_walk":
             self.value += self.rng.gauss(0, self.step or span * 0.05)

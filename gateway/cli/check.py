@@ -17,10 +17,12 @@ from .common import EXIT_RULE_PROBLEMS, EXIT_SITE_CONFIG, add_config_arg, print_
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
-        "check", help="validate the config without starting; lists every problem",
+        "check",
+        help="validate the config without starting; lists every problem",
         description="Exit status: 0 valid; 1 only rule-file problems (the gateway starts); "
-                    "2 site-config problems (the gateway will not start). Warnings, such as a "
-                    "serial port that is not plugged in, do not change it.")
+        "2 site-config problems (the gateway will not start). Warnings, such as a "
+        "serial port that is not plugged in, do not change it.",
+    )
     add_config_arg(parser)
     parser.set_defaults(func=command)
 
@@ -35,8 +37,10 @@ def command(args: argparse.Namespace) -> int:
     writable = sum(1 for d in config.devices for p in d.points if p.writable)
     rule_problems = config.nonfatal_problems
     verdict = "OK" if not rule_problems else "site config OK, rule files have problems"
-    print(f"{args.config}: {verdict} - site '{config.site.id}', {len(config.devices)} devices, "
-          f"{points} points ({writable} writable)")
+    print(
+        f"{args.config}: {verdict} - site '{config.site.id}', {len(config.devices)} devices, "
+        f"{points} points ({writable} writable)"
+    )
     if config.actuators.points:
         print(f"  actuators: {config.actuators.summary()}")
     for name, section in config.sections.items():

@@ -21,8 +21,13 @@ EXIT_SITE_CONFIG = 2
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, default=DEFAULT_CONFIG,
-                        help=f"site config file (default {DEFAULT_CONFIG}, or $GATEWAY_CONFIG)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"site config file (default {DEFAULT_CONFIG}, or $GATEWAY_CONFIG)",
+    )
 
 
 def load_or_report(path: Path, *, check_data_dir: bool = True) -> GatewayConfig | None:

@@ -63,7 +63,9 @@ def site_text(values: dict[str, str]) -> str:
         try:
             fragments.append(resources.files(package).joinpath(file).read_text(encoding="utf-8").strip())
         except (OSError, ModuleNotFoundError) as exc:
-            raise RuntimeError(f"driver {name}: its demo site part {part.site} cannot be read: {exc}") from None
+            raise RuntimeError(
+                f"driver {name}: its demo site part {part.site} cannot be read: {exc}"
+            ) from None
     text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
     text = text.replace("{{devices}}", "\n\n".join(fragments))
     for key, value in {**template_defaults(parts), **values}.items():
@@ -74,11 +76,19 @@ def site_text(values: dict[str, str]) -> str:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("demo", help="run the built-in demo site (simulated devices), printing readings")
     parser.add_argument("--data-dir", type=Path, help="keep the demo buffer here (default: a per-user dir)")
-    parser.add_argument("--reset", action="store_true",
-                        help="rewrite the demo's rule files from the templates (your edits to them are lost)")
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="rewrite the demo's rule files from the templates (your edits to them are lost)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print readings")
-    parser.add_argument("--points", action="append", default=[], metavar="GLOB",
-                        help="print only readings of these points, e.g. 'lamp-*/level' (repeatable)")
+    parser.add_argument(
+        "--points",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="print only readings of these points, e.g. 'lamp-*/level' (repeatable)",
+    )
     parser.add_argument("--log-level", default="warning")
     parser.set_defaults(func=command)
 
@@ -124,8 +134,13 @@ async def demo_peers(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
 async def peers_process(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     """Run the peers in a child process, so the gateway process holds only the gateway."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.demo.peers", str(demo_dir),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "gateway.demo.peers",
+        str(demo_dir),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -142,8 +157,9 @@ async def peers_process(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
                 await proc.wait()
 
 
-async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print,
-                   points: tuple[str, ...] = ()) -> int:
+async def run_demo(
+    demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print, points: tuple[str, ...] = ()
+) -> int:
     async with peers_process(demo_dir) as values:
         site = render_site(demo_dir, values)
         try:
@@ -156,12 +172,16 @@ async def run_demo(demo_dir: Path, quiet: bool, announce: Callable[[str], None] 
         printer = None if quiet else service.hub.subscribe("console", maxsize=64, overflow="drop_oldest")
 
         def ready() -> None:
-            announce(f"demo site '{config.site.name}': {len(config.devices)} devices, "
-                     f"config {site}, buffer {config.site.data_dir}")
+            announce(
+                f"demo site '{config.site.name}': {len(config.devices)} devices, "
+                f"config {site}, buffer {config.site.data_dir}"
+            )
             for line in values.get("announce", "").splitlines():
                 announce(line)
-            announce("Ctrl-C to stop. Query the buffer with: "
-                     f"{gateway_command()} readings --data-dir {shlex.quote(str(config.site.data_dir))}")
+            announce(
+                "Ctrl-C to stop. Query the buffer with: "
+                f"{gateway_command()} readings --data-dir {shlex.quote(str(config.site.data_dir))}"
+            )
 
         service.on_ready.append(ready)
 

@@ -13,8 +13,14 @@ from .timefmt import show_value
 
 #: printed at any log level in the demo: rule files loaded, removed or rejected, and overrides
 #: set, started, ended or cleared
-OPERATOR_EVENTS = ("event=rules_loaded", "event=rules_removed", "event=rules_rejected",
-                   "event=rules_accepted_copy", "event=rules_skipped_unguarded", "event=override_")
+OPERATOR_EVENTS = (
+    "event=rules_loaded",
+    "event=rules_removed",
+    "event=rules_rejected",
+    "event=rules_accepted_copy",
+    "event=rules_skipped_unguarded",
+    "event=override_",
+)
 
 
 class OperatorEvents(logging.Filter):
@@ -26,7 +32,8 @@ class OperatorEvents(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= self.level or (
-            isinstance(record.msg, str) and record.msg.startswith(OPERATOR_EVENTS))
+            isinstance(record.msg, str) and record.msg.startswith(OPERATOR_EVENTS)
+        )
 
 
 def show_operator_events() -> None:

@@ -46,18 +46,33 @@ SELECT r.seq AS seq, p.name AS point, p.unit AS unit, r.ts AS ts, r.value AS val
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
-        "export", help="write the readings of a time range as CSV, JSON or JSON lines",
+        "export",
+        help="write the readings of a time range as CSV, JSON or JSON lines",
         description="Stream readings with since <= time < until out of the buffer, in time order; "
-                    "works while the daemon runs. Consecutive ranges neither overlap nor miss a reading.")
+        "works while the daemon runs. Consecutive ranges neither overlap nor miss a reading.",
+    )
     add_buffer_args(parser)
-    parser.add_argument("point", nargs="*", help="device/point names or globs ('lamp-*/level'); none = every point")
-    parser.add_argument("--since", help="start (included): a duration back from now (2h) or an ISO time; "
-                                        "without an offset it is in the site's time zone; default: the oldest")
+    parser.add_argument(
+        "point", nargs="*", help="device/point names or globs ('lamp-*/level'); none = every point"
+    )
+    parser.add_argument(
+        "--since",
+        help="start (included): a duration back from now (2h) or an ISO time; "
+        "without an offset it is in the site's time zone; default: the oldest",
+    )
     parser.add_argument("--until", help="end (excluded), same forms; default: now")
-    parser.add_argument("--format", choices=("csv", "json", "ndjson"), default="csv",
-                        help="csv (default), json (one array) or ndjson (one object a line)")
-    parser.add_argument("--output", "-o", type=Path,
-                        help="write this file (complete or not at all) instead of standard output")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "json", "ndjson"),
+        default="csv",
+        help="csv (default), json (one array) or ndjson (one object a line)",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="write this file (complete or not at all) instead of standard output",
+    )
     parser.set_defaults(func=command)
 
 
@@ -73,8 +88,10 @@ def command(args: argparse.Namespace) -> int:
         print(f"bad time: {exc}", file=sys.stderr)
         return 2
     if start >= end:
-        print(f"--since ({site.times.text(start)}) is not before --until ({site.times.text(end)})",
-              file=sys.stderr)
+        print(
+            f"--since ({site.times.text(start)}) is not before --until ({site.times.text(end)})",
+            file=sys.stderr,
+        )
         return 2
     import sqlite_utils  # only here: see the module docstring
 
@@ -102,12 +119,17 @@ def command(args: argparse.Namespace) -> int:
     finally:
         db.close()
     if args.output is not None or sys.stderr.isatty():
-        print(f"exported {count} readings from {site.times.text(start)} to {site.times.text(end)}"
-              + (f" into {args.output}" if args.output else ""), file=sys.stderr)
+        print(
+            f"exported {count} readings from {site.times.text(start)} to {site.times.text(end)}"
+            + (f" into {args.output}" if args.output else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
-def stream(db: sqlite_utils.Database, start_ms: int, end_ms: int, point_ids: list[int] | None) -> Iterator[StoredReading]:
+def stream(
+    db: sqlite_utils.Database, start_ms: int, end_ms: int, point_ids: list[int] | None
+) -> Iterator[StoredReading]:
     """Readings with start <= ts < end (milliseconds), in time order, fetched lazily."""
     point_filter = "" if point_ids is None else "AND r.point IN (SELECT value FROM json_each(:ids))"
     params: dict[str, object] = {"start": start_ms, "end": end_ms}
@@ -117,8 +139,9 @@ def stream(db: sqlite_utils.Database, start_ms: int, end_ms: int, point_ids: lis
         yield decode_row(row["seq"], row["point"], row["ts"], row["value"], row["flags"], row["unit"])
 
 
-def write(rows: Iterator[StoredReading], out: TextIO, fmt: str, site: BufferSite,
-          start: float, end: float) -> int:
+def write(
+    rows: Iterator[StoredReading], out: TextIO, fmt: str, site: BufferSite, start: float, end: float
+) -> int:
     writer = writer_for(fmt, out, site.times)
     progress = Progress.on_terminal(sys.stderr, start, end, site.times)
     count = 0
@@ -132,8 +155,9 @@ def write(rows: Iterator[StoredReading], out: TextIO, fmt: str, site: BufferSite
     return count
 
 
-def write_file(rows: Iterator[StoredReading], path: Path, fmt: str, site: BufferSite,
-               start: float, end: float) -> int:
+def write_file(
+    rows: Iterator[StoredReading], path: Path, fmt: str, site: BufferSite, start: float, end: float
+) -> int:
     """Written beside ``path`` and renamed into place, so a stopped export leaves no half file."""
     partial = path.with_name(f".{path.name}.partial")
     try:
@@ -151,8 +175,15 @@ class Progress:
     """A one-line bar on standard error for an export that takes a while: how far through the
     time range it is (rows come in time order, so no count of the range is needed first)."""
 
-    def __init__(self, stream: TextIO | None, start: float, end: float, times: TimeFormat,
-                 clock: Callable[[], float] = time.monotonic, after: float = PROGRESS_AFTER):
+    def __init__(
+        self,
+        stream: TextIO | None,
+        start: float,
+        end: float,
+        times: TimeFormat,
+        clock: Callable[[], float] = time.monotonic,
+        after: float = PROGRESS_AFTER,
+    ):
         self.stream, self.start, self.end, self.times = stream, start, end, times
         self.clock = clock
         self.begun = clock()
@@ -167,14 +198,18 @@ class Progress:
         if self.stream is None:
             return
         now = self.clock()
-        if now - self.begun < self.after or (self.shown_at is not None and now - self.shown_at < PROGRESS_EVERY):
+        if now - self.begun < self.after or (
+            self.shown_at is not None and now - self.shown_at < PROGRESS_EVERY
+        ):
             return
         self.shown_at = now
         span = self.end - self.start
         done = 1.0 if span <= 0 else min(1.0, max(0.0, (ts - self.start) / span))
         filled = int(done * BAR_WIDTH)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:4.0%}  "
-                          f"{count} readings, at {self.times.text(ts)}")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:4.0%}  "
+            f"{count} readings, at {self.times.text(ts)}"
+        )
         self.stream.flush()
 
     def finish(self, count: int) -> None:

@@ -17,10 +17,15 @@ from .timefmt import TimeFormat
 
 def add_buffer_args(parser: argparse.ArgumentParser) -> None:
     add_config_arg(parser)
-    parser.add_argument("--data-dir", type=Path,
-                        help="read this data directory instead of the config's (times are then in the "
-                             "config's time zone if it can be read, else this machine's)")
-    parser.add_argument("--utc", action="store_true", help="show times in UTC instead of the site's time zone")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="read this data directory instead of the config's (times are then in the "
+        "config's time zone if it can be read, else this machine's)",
+    )
+    parser.add_argument(
+        "--utc", action="store_true", help="show times in UTC instead of the site's time zone"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,11 @@ FALSE_WORDS = ("false", "off", "0", "no")
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
-        "override", help="hold a writable point at a value (rules step back), clear it, or list holds",
+        "override",
+        help="hold a writable point at a value (rules step back), clear it, or list holds",
         description="gateway override POINT VALUE --for DURATION | gateway override --clear POINT | "
-                    "gateway override (lists active overrides)")
+        "gateway override (lists active overrides)",
+    )
     parser.add_argument("point", nargs="?", help="device/point, e.g. lamp-1/level")
     parser.add_argument("value", nargs="?", help="the value to hold, e.g. 80, on, FULL")
     parser.add_argument("--for", dest="duration", help="how long the override holds, e.g. 30m or 2h")
@@ -85,8 +87,11 @@ def _check_point(config: GatewayConfig, point: str) -> PointSpec | None:
     spec = points.get(point)
     if spec is None or not spec.writable:
         what = "unknown point" if spec is None else "not a writable point:"
-        print(f"{what} '{point}'{did_you_mean(point, writable)}; writable points: "
-              f"{', '.join(sorted(writable)) or 'none'}", file=sys.stderr)
+        print(
+            f"{what} '{point}'{did_you_mean(point, writable)}; writable points: "
+            f"{', '.join(sorted(writable)) or 'none'}",
+            file=sys.stderr,
+        )
         return None
     return spec
 
@@ -106,10 +111,15 @@ def _set(config: GatewayConfig, path: Path, point: str, text: str, duration_text
         return 2
     settings = config.actuators.get(point)
     if settings is not None and isinstance(value, int | float) and not isinstance(value, bool):
-        if (settings.min is not None and value < settings.min) or (settings.max is not None and value > settings.max):
-            print(f"{point}: {value} is outside the allowed range {settings.min:g}..{settings.max:g}"
-                  if settings.min is not None and settings.max is not None
-                  else f"{point}: {value} is outside the allowed range", file=sys.stderr)
+        if (settings.min is not None and value < settings.min) or (
+            settings.max is not None and value > settings.max
+        ):
+            print(
+                f"{point}: {value} is outside the allowed range {settings.min:g}..{settings.max:g}"
+                if settings.min is not None and settings.max is not None
+                else f"{point}: {value} is outside the allowed range",
+                file=sys.stderr,
+            )
             return 2
     now = time.time()
     override = Override(point, value, now + duration, f"cli:{_user()}", now)
@@ -119,8 +129,10 @@ def _set(config: GatewayConfig, path: Path, point: str, text: str, duration_text
         db.put_state(NAMESPACE, {point: asdict(override)}, now)
     finally:
         db.close()
-    print(f"{point} held at {value!r} for {format_duration(duration)} (until {_iso(override.until)}); "
-          "the running gateway applies it within its rules reload interval and rules leave it alone")
+    print(
+        f"{point} held at {value!r} for {format_duration(duration)} (until {_iso(override.until)}); "
+        "the running gateway applies it within its rules reload interval and rules leave it alone"
+    )
     return 0
 
 
@@ -156,8 +168,10 @@ def _list(path: Path) -> int:
         print("no active overrides")
         return 0
     for o in sorted(active, key=lambda o: o.point):
-        print(f"{o.point:<28} {o.value!r:<10} until {_iso(o.until)} ({format_duration(round(o.until - now))} "
-              f"left)  set by {o.source}")
+        print(
+            f"{o.point:<28} {o.value!r:<10} until {_iso(o.until)} ({format_duration(round(o.until - now))} "
+            f"left)  set by {o.source}"
+        )
     return 0
 
 

@@ -36,7 +36,8 @@ class PointSelection:
 
     def matches(self, name: str) -> bool:
         return self.everything or any(
-            fnmatch.fnmatchcase(name, p) if is_glob(p) else name == p for p in self.patterns)
+            fnmatch.fnmatchcase(name, p) if is_glob(p) else name == p for p in self.patterns
+        )
 
     def select(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if self.matches(n)]
@@ -55,6 +56,10 @@ class PointSelection:
                 if pattern in configured:
                     out.append(SelectionProblem(f"no readings for {pattern} yet", unknown=False))
                 else:
-                    out.append(SelectionProblem(f"no point '{pattern}' in the buffer or the config"
-                                                f"{did_you_mean(pattern, known)}", unknown=True))
+                    out.append(
+                        SelectionProblem(
+                            f"no point '{pattern}' in the buffer or the config{did_you_mean(pattern, known)}",
+                            unknown=True,
+                        )
+                    )
         return out

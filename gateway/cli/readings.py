@@ -26,17 +26,28 @@ FOLLOW_BATCH = 2000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("readings", help="show buffered readings: latest per point, a time range, "
-                                             "or --follow new ones live")
+    parser = sub.add_parser(
+        "readings", help="show buffered readings: latest per point, a time range, or --follow new ones live"
+    )
     add_buffer_args(parser)
-    parser.add_argument("point", nargs="*",
-                        help="device/point names or globs (quote them: 'lamp-*/level'); none = every point")
-    parser.add_argument("--since", help="start of a time range: a duration back from now (2h) or an ISO "
-                                        "time; without an offset it is in the site's time zone")
+    parser.add_argument(
+        "point",
+        nargs="*",
+        help="device/point names or globs (quote them: 'lamp-*/level'); none = every point",
+    )
+    parser.add_argument(
+        "--since",
+        help="start of a time range: a duration back from now (2h) or an ISO "
+        "time; without an offset it is in the site's time zone",
+    )
     parser.add_argument("--until", help="end of the range (ISO time or duration back from now); default now")
-    parser.add_argument("--follow", "-f", action="store_true",
-                        help="print the latest reading of each point, then every new one as the daemon "
-                             "commits it, until Ctrl-C")
+    parser.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="print the latest reading of each point, then every new one as the daemon "
+        "commits it, until Ctrl-C",
+    )
     parser.add_argument("--limit", type=int, default=100_000)
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON lines")
@@ -46,8 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def command(args: argparse.Namespace) -> int:
     if args.follow and (args.since or args.until):
-        print("--follow starts from the latest readings; use --since/--until without --follow "
-              "for a time range", file=sys.stderr)
+        print(
+            "--follow starts from the latest readings; use --since/--until without --follow for a time range",
+            file=sys.stderr,
+        )
         return 2
     site = locate(args)
     if isinstance(site, int):
@@ -79,7 +92,9 @@ def command(args: argparse.Namespace) -> int:
     return 1 if any(p.unknown for p in problems) or (problems and not rows) else 0
 
 
-def query(db: Database, args: argparse.Namespace, points: list[str], times: TimeFormat) -> list[StoredReading]:
+def query(
+    db: Database, args: argparse.Namespace, points: list[str], times: TimeFormat
+) -> list[StoredReading]:
     if not (args.since or args.until):
         return db.latest(points)
     now = time.time()
@@ -90,8 +105,9 @@ def query(db: Database, args: argparse.Namespace, points: list[str], times: Time
     return rows
 
 
-def follow(db: Database, selection: PointSelection, writer: RowWriter,
-           poll_interval: float = FOLLOW_POLL_INTERVAL) -> int:
+def follow(
+    db: Database, selection: PointSelection, writer: RowWriter, poll_interval: float = FOLLOW_POLL_INTERVAL
+) -> int:
     """The latest reading of each selected point, then every reading committed after it, in
     sequence order, until SIGINT or SIGTERM (exit 0). Points that appear later (a new device,
     a codec's new field) are shown when they match."""

@@ -38,8 +38,10 @@ class TableWriter:
             mark = " " if r.clock_synced else UNSYNCED_MARK
             unit = f" {r.unit}" if r.unit else ""
             quality = "" if r.quality.name == "GOOD" else f"  [{r.quality.name.lower()}]"
-            self.out.write(f"{self.times.text(r.ts)}{mark} {r.point:<{self.width}}  "
-                           f"{show_value(r.value)}{unit}{quality}\n")
+            self.out.write(
+                f"{self.times.text(r.ts)}{mark} {r.point:<{self.width}}  "
+                f"{show_value(r.value)}{unit}{quality}\n"
+            )
             count += 1
         return count
 
@@ -48,8 +50,15 @@ class TableWriter:
 
 
 def as_dict(r: StoredReading, times: TimeFormat) -> dict[str, Any]:
-    return {"seq": r.seq, "point": r.point, "ts": times.iso(r.ts), "value": r.value, "unit": r.unit,
-            "quality": r.quality.name.lower(), "clock_synced": r.clock_synced}
+    return {
+        "seq": r.seq,
+        "point": r.point,
+        "ts": times.iso(r.ts),
+        "value": r.value,
+        "unit": r.unit,
+        "quality": r.quality.name.lower(),
+        "clock_synced": r.clock_synced,
+    }
 
 
 class NdjsonWriter:
@@ -99,8 +108,17 @@ class CsvWriter:
     def write(self, rows: Iterable[StoredReading]) -> int:
         count = 0
         for r in rows:
-            self.writer.writerow([r.seq, r.point, self.times.iso(r.ts), exact_value(r.value), r.unit or "",
-                                  r.quality.name.lower(), str(r.clock_synced).lower()])
+            self.writer.writerow(
+                [
+                    r.seq,
+                    r.point,
+                    self.times.iso(r.ts),
+                    exact_value(r.value),
+                    r.unit or "",
+                    r.quality.name.lower(),
+                    str(r.clock_synced).lower(),
+                ]
+            )
             count += 1
         return count
 

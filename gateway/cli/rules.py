@@ -30,11 +30,15 @@ from .common import add_config_arg, load_or_report
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("rules", help="work with rule files (validate, dry-run against history)")
     actions = parser.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
-    test = actions.add_parser("test", help="validate a rule file; with --replay, show what it would "
-                              "have done over the buffered history (writes nothing)")
+    test = actions.add_parser(
+        "test",
+        help="validate a rule file; with --replay, show what it would "
+        "have done over the buffered history (writes nothing)",
+    )
     test.add_argument("file", type=Path, help="rule file (TOML)")
-    test.add_argument("--replay", metavar="DURATION", help="replay the last DURATION of buffered "
-                      "readings, e.g. 2h or 1d")
+    test.add_argument(
+        "--replay", metavar="DURATION", help="replay the last DURATION of buffered readings, e.g. 2h or 1d"
+    )
     test.add_argument("--data-dir", type=Path, help="read this data directory instead of the config's")
     add_config_arg(test)
     test.set_defaults(func=command_test)
@@ -70,12 +74,17 @@ def command_test(args: argparse.Namespace) -> int:
     rules_section = config.section("rules")
     virtual: set[str] = set()
     if rules_section is not None:
-        directory = RuleDirectory(rules_section.directory, points,
-                                  site_has_location=config.site.latitude is not None)
+        directory = RuleDirectory(
+            rules_section.directory, points, site_has_location=config.site.latitude is not None
+        )
         directory.reload()
         virtual = {v for r in directory.rules if r.file != str(args.file.resolve()) for v in r.publishes}
-    result = load_rule_file(args.file.resolve(), points, virtual_points=virtual,
-                            site_has_location=config.site.latitude is not None)
+    result = load_rule_file(
+        args.file.resolve(),
+        points,
+        virtual_points=virtual,
+        site_has_location=config.site.latitude is not None,
+    )
     if not result.ok:
         count = len(result.problems)
         print(f"{count} problem{'s' if count != 1 else ''} found:", file=sys.stderr)
@@ -114,27 +123,37 @@ def command_test(args: argparse.Namespace) -> int:
         db.close()
     engine = make_engine(config, result.rules, start, started_at=min(buffer_start, start))
     readings = [Reading(r.point, r.value, r.ts, r.unit) for r in history if r.point in wanted]
-    engine.prime([*(Reading(r.point, r.value, r.ts, r.unit) for r in known),
-                  *(r for r in readings if r.ts < start)])
+    engine.prime(
+        [*(Reading(r.point, r.value, r.ts, r.unit) for r in known), *(r for r in readings if r.ts < start)]
+    )
     outcome = replay(engine, (r for r in readings if r.ts >= start), end=now)
-    since = (f"the last {format_duration(span)}" if start <= now - span else
-             f"{format_command_time(start)} (the first reading in the buffer), "
-             f"{format_duration(round(now - start))} of the {format_duration(span)} asked for")
-    print(f"replayed {outcome.readings} readings from {since}; "
-          f"{len(outcome.commands)} action{'s' if len(outcome.commands) != 1 else ''} would have fired "
-          "(nothing was written):")
+    since = (
+        f"the last {format_duration(span)}"
+        if start <= now - span
+        else f"{format_command_time(start)} (the first reading in the buffer), "
+        f"{format_duration(round(now - start))} of the {format_duration(span)} asked for"
+    )
+    print(
+        f"replayed {outcome.readings} readings from {since}; "
+        f"{len(outcome.commands)} action{'s' if len(outcome.commands) != 1 else ''} would have fired "
+        "(nothing was written):"
+    )
     for cmd in outcome.commands:
         print(f"  {format_command(cmd)}")
     return 0
 
 
-def make_engine(config: GatewayConfig, rules: Iterable[Rule], now: float, *,
-                started_at: float | None = None) -> Engine:
+def make_engine(
+    config: GatewayConfig, rules: Iterable[Rule], now: float, *, started_at: float | None = None
+) -> Engine:
     """An engine for ``rules`` as the daemon would build it, its clock at ``now``."""
     site = config.site
-    engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
-                    config.actuators.points, now=now,
-                    default_stale_after=getattr(config.section("rules"), "stale_after", 300.0))
+    engine = Engine(
+        SiteTimes(site.timezone, site.latitude, site.longitude),
+        config.actuators.points,
+        now=now,
+        default_stale_after=getattr(config.section("rules"), "stale_after", 300.0),
+    )
     if started_at is not None:
         engine.started_at = started_at
     engine.load(rules)

@@ -28,22 +28,38 @@ EXIT_DEGRADED = 1
 EXIT_NOT_RUNNING = 2
 
 #: the uplink's own state names, as a technician would say them
-UPLINK_STATES = {"idle": "up to date", "lingering": "batching", "sent": "sent", "sending": "sending",
-                 "backoff": "retrying", "starting": "starting"}
+UPLINK_STATES = {
+    "idle": "up to date",
+    "lingering": "batching",
+    "sent": "sent",
+    "sending": "sending",
+    "backoff": "retrying",
+    "starting": "starting",
+}
 
 WIDTH = 80
 CLEAR = "\x1b[H\x1b[2J"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("status", help="show whether the running gateway works, and why not",
-                            description="Health of the running daemon, read from the snapshot it writes "
-                                        "to its data directory. Exit status: 0 healthy, 1 degraded, "
-                                        "2 not running or unreadable.")
+    parser = sub.add_parser(
+        "status",
+        help="show whether the running gateway works, and why not",
+        description="Health of the running daemon, read from the snapshot it writes "
+        "to its data directory. Exit status: 0 healthy, 1 degraded, "
+        "2 not running or unreadable.",
+    )
     add_config_arg(parser)
     parser.add_argument("--json", action="store_true", help="print the full health snapshot as JSON")
-    parser.add_argument("--watch", nargs="?", type=float, const=2.0, default=None, metavar="SECONDS",
-                        help="refresh in place every SECONDS (default 2) until Ctrl-C")
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="refresh in place every SECONDS (default 2) until Ctrl-C",
+    )
     parser.add_argument("--utc", action="store_true", help="show times in UTC instead of the site's zone")
     parser.set_defaults(func=command)
 
@@ -69,7 +85,9 @@ def command(args: argparse.Namespace) -> int:
         return code
 
 
-def report(data_dir: Path, zone: dt.tzinfo, *, as_json: bool = False, now: float | None = None) -> tuple[int, str]:
+def report(
+    data_dir: Path, zone: dt.tzinfo, *, as_json: bool = False, now: float | None = None
+) -> tuple[int, str]:
     """(exit status, text) for the snapshot in ``data_dir``."""
     now = time.time() if now is None else now
     try:
@@ -82,8 +100,16 @@ def report(data_dir: Path, zone: dt.tzinfo, *, as_json: bool = False, now: float
     health = snapshot.health
     code = EXIT_HEALTHY if health.get("status") == OK else EXIT_DEGRADED
     if as_json:
-        return code, json.dumps({"running": True, "status": health.get("status"), "reasons": health.get("reasons", []),
-                                 "snapshot_age_s": round(snapshot.age_s, 1), "health": health}, indent=2)
+        return code, json.dumps(
+            {
+                "running": True,
+                "status": health.get("status"),
+                "reasons": health.get("reasons", []),
+                "snapshot_age_s": round(snapshot.age_s, 1),
+                "health": health,
+            },
+            indent=2,
+        )
     return code, render(health, zone, now)
 
 
@@ -93,8 +119,10 @@ def _not_running_reason(snapshot: Snapshot, zone: dt.tzinfo, now: float) -> str 
         return f"the daemon is not running: process {pid}, which wrote the last health snapshot, has exited"
     if snapshot.stale:
         written = snapshot.health["snapshot"]["written_at"]
-        return (f"the daemon is not running or not answering: its last health snapshot is "
-                f"{duration(snapshot.age_s)} old (written {short_time(written, zone, now)})")
+        return (
+            f"the daemon is not running or not answering: its last health snapshot is "
+            f"{duration(snapshot.age_s)} old (written {short_time(written, zone, now)})"
+        )
     return None
 
 
@@ -111,8 +139,9 @@ def _alive(pid: int) -> bool:
 def _not_running(why: str, as_json: bool) -> str:
     if as_json:
         return json.dumps({"running": False, "status": None, "error": why}, indent=2)
-    return "\n".join([*_wrap(f"NOT RUNNING: {why}"),
-                      "  see: systemctl status gateway   and   journalctl -u gateway -e"])
+    return "\n".join(
+        [*_wrap(f"NOT RUNNING: {why}"), "  see: systemctl status gateway   and   journalctl -u gateway -e"]
+    )
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -157,8 +186,10 @@ def _devices(devices: Mapping[str, Any], zone: dt.tzinfo, now: float) -> list[st
     if not devices:
         lines.append("  (no devices configured)")
     for name, device in devices.items():
-        lines.append(f"{_cut(name, 16):<17}{_cut(device.get('driver', ''), 9):<10}{device.get('status', '?'):<12}"
-                     f"{short_time(device.get('last_reading_at'), zone, now):<19}{device.get('readings', 0):>10}")
+        lines.append(
+            f"{_cut(name, 16):<17}{_cut(device.get('driver', ''), 9):<10}{device.get('status', '?'):<12}"
+            f"{short_time(device.get('last_reading_at'), zone, now):<19}{device.get('readings', 0):>10}"
+        )
         errors = device.get("errors") or {}
         if errors:
             counts = ", ".join(f"{reason} {count}" for reason, count in errors.items())
@@ -178,8 +209,10 @@ def _upstreams(upstreams: Mapping[str, Any] | None, zone: dt.tzinfo, now: float)
     for name, up in upstreams.items():
         lag = f"{up.get('lag_readings', 0)} rdg / {duration(up.get('lag_seconds'))}"
         state = UPLINK_STATES.get(up.get("state", "?"), up.get("state", "?"))
-        lines.append(f"{_cut(name, 17):<18}{_cut(state, 9):<10}{lag:>20}  "
-                     f"{short_time(up.get('last_success_ts'), zone, now):<19}")
+        lines.append(
+            f"{_cut(name, 17):<18}{_cut(state, 9):<10}{lag:>20}  "
+            f"{short_time(up.get('last_success_ts'), zone, now):<19}"
+        )
         if up.get("last_error"):
             failures = up.get("failures_in_row", 0)
             tail = f" ({failures} attempts in a row)" if failures else ""
@@ -196,20 +229,29 @@ def _buffer(store: Mapping[str, Any], buffer: Mapping[str, Any]) -> list[str]:
     if used is None:
         lines.append(f"  used: not measured yet (soft quota {_size(soft)}, hard quota {_size(hard)})")
     else:
-        lines.append(f"  used {_size(used)}: {_share(used, soft)} of the {_size(soft)} soft quota, "
-                     f"{_share(used, hard)} of the {_size(hard)} hard quota")
-    lines.append(f"  evicted {store.get('evicted_forwarded', 0)} forwarded, {store.get('evicted_age', 0)} by age; "
-                 f"dropped {store.get('dropped_unforwarded', 0)} unforwarded, "
-                 f"{store.get('dropped_readings', 0)} while stalled")
+        lines.append(
+            f"  used {_size(used)}: {_share(used, soft)} of the {_size(soft)} soft quota, "
+            f"{_share(used, hard)} of the {_size(hard)} hard quota"
+        )
+    lines.append(
+        f"  evicted {store.get('evicted_forwarded', 0)} forwarded, {store.get('evicted_age', 0)} by age; "
+        f"dropped {store.get('dropped_unforwarded', 0)} unforwarded, "
+        f"{store.get('dropped_readings', 0)} while stalled"
+    )
     rate = buffer.get("ingest_readings_per_s")
     hours = buffer.get("hours_left")
     if rate is None:
         lines.append("  ingest rate: not measured yet")
     else:
         left = "unknown" if hours is None else f"{hours:,.1f} h"
-        lines.extend(_wrap(f"ingest {rate:.1f} readings/s ({_size(buffer.get('ingest_bytes_per_s'))}/s): "
-                           f"{left} of buffer left before unforwarded readings would be dropped",
-                           first="  ", rest="  "))
+        lines.extend(
+            _wrap(
+                f"ingest {rate:.1f} readings/s ({_size(buffer.get('ingest_bytes_per_s'))}/s): "
+                f"{left} of buffer left before unforwarded readings would be dropped",
+                first="  ",
+                rest="  ",
+            )
+        )
     if store.get("last_error"):
         lines.extend(_wrap(f"last error: {store['last_error']}", first="  ", rest="    "))
     return lines
@@ -226,9 +268,11 @@ def _rules(rules: Mapping[str, Any] | None) -> list[str]:
         mark = "rejected, older version runs" if name in rejected else "loaded"
         lines.append(f"  {_cut(name, 40):<42}{count:>3} rule{'s' if count != 1 else ' '}  {mark}")
     for name, problems in rejected.items():
-        runs = {"skipped_failsafe": "skipped; its actuators are at their fail-safe values",
-                "accepted_copy_runs": "its last accepted copy runs",
-                "previous_version_kept": "the version loaded before runs"}.get(outcome.get(name, ""), "")
+        runs = {
+            "skipped_failsafe": "skipped; its actuators are at their fail-safe values",
+            "accepted_copy_runs": "its last accepted copy runs",
+            "previous_version_kept": "the version loaded before runs",
+        }.get(outcome.get(name, ""), "")
         if name not in files:
             lines.append(f"  {_cut(name, 40):<42}      rejected")
         lines.extend(_wrap(f"rejected: {runs}", first="    ", rest="      "))
@@ -247,7 +291,9 @@ def _overrides(overrides: Mapping[str, Any], zone: dt.tzinfo, now: float) -> lis
         until = override.get("until")
         until_text = "until cleared" if until is None else f"until {short_time(until, zone, now)}"
         source = f" (by {override['source']})" if override.get("source") else ""
-        lines.extend(_wrap(f"{point} = {override.get('value')!r} {until_text}{source}", first="  ", rest="    "))
+        lines.extend(
+            _wrap(f"{point} = {override.get('value')!r} {until_text}{source}", first="  ", rest="    ")
+        )
     return lines
 
 
@@ -255,8 +301,14 @@ def _overrides(overrides: Mapping[str, Any], zone: dt.tzinfo, now: float) -> lis
 
 
 def _wrap(text: str, *, first: str = "", rest: str = "  ") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,
-                         break_long_words=False, break_on_hyphens=False) or [first]
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first]
 
 
 def _cut(text: str, width: int) -> str:

@@ -22,11 +22,15 @@ from ..units import parse_duration
 
 #: marks a time taken before the gateway's clock was synchronised; explained once by UNSYNCED_NOTE
 UNSYNCED_MARK = "*"
-UNSYNCED_NOTE = ("* clock not synced: the gateway took these times before its clock was set "
-                 "(no NTP yet after a boot); they may be wrong")
+UNSYNCED_NOTE = (
+    "* clock not synced: the gateway took these times before its clock was set "
+    "(no NTP yet after a boot); they may be wrong"
+)
 
-SINCE_FORMS = ("a duration back from now (30s, 15m, 2h, 7d, 1h30m) or a date and time "
-               "(2026-12-02, 2026-12-02T06:00, 2026-12-02 06:00:00+01:00)")
+SINCE_FORMS = (
+    "a duration back from now (30s, 15m, 2h, 7d, 1h30m) or a date and time "
+    "(2026-12-02, 2026-12-02T06:00, 2026-12-02 06:00:00+01:00)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +73,10 @@ class TimeFormat:
         try:
             when = dt.datetime.fromisoformat(text.strip())
         except ValueError:
-            raise ValueError(f"'{text}' is not a time; write {SINCE_FORMS}. A time without an "
-                             f"offset is in {self.zone_name}") from None
+            raise ValueError(
+                f"'{text}' is not a time; write {SINCE_FORMS}. A time without an "
+                f"offset is in {self.zone_name}"
+            ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=self.zone) if self.zone is not None else when.astimezone()
         return when.timestamp()
@@ -93,6 +99,7 @@ def exact_value(value: Value) -> str:
 
 
 # -- compact forms for status tables ------------------------------------------------------
+
 
 def site_zone(name: str, *, utc: bool = False) -> dt.tzinfo:
     """The site's zone (``[gateway] timezone``), or UTC when asked or when it is unknown."""

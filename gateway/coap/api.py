@@ -59,8 +59,9 @@ class ApiComponent:
 
     def _build_site(self) -> None:
         state = self.state
-        self.site.add_resource([".well-known", "core"],
-                               Discovery(state, self.site.get_resources_as_linkheader))
+        self.site.add_resource(
+            [".well-known", "core"], Discovery(state, self.site.get_resources_as_linkheader)
+        )
         self.site.add_resource(["readings"], ReadingsResource(state))
         self.site.add_resource(["health"], HealthResource(state))
         self.site.add_resource(["rules"], RulesResource(state))
@@ -97,26 +98,45 @@ class ApiComponent:
             ensure_port_free(cfg.bind, cfg.port)
             if cfg.dtls_port is not None:
                 ensure_port_free(cfg.bind, cfg.dtls_port)
-            self._contexts.append(await aiocoap.Context.create_server_context(
-                site, (cfg.bind, cfg.port), transports=["udp6"], server_credentials=credentials,
-                loggername="gateway.coap.api.server"))
+            self._contexts.append(
+                await aiocoap.Context.create_server_context(
+                    site,
+                    (cfg.bind, cfg.port),
+                    transports=["udp6"],
+                    server_credentials=credentials,
+                    loggername="gateway.coap.api.server",
+                )
+            )
             self.listening.append(_uri("coap", cfg.bind, cfg.port))
             if cfg.dtls_port is not None:
                 # aiocoap's DTLS server binds to the given port plus one (5683 -> 5684).
-                self._contexts.append(await aiocoap.Context.create_server_context(
-                    site, (cfg.bind, cfg.dtls_port - 1), transports=["tinydtls_server"],
-                    server_credentials=credentials, loggername="gateway.coap.api.dtls"))
+                self._contexts.append(
+                    await aiocoap.Context.create_server_context(
+                        site,
+                        (cfg.bind, cfg.dtls_port - 1),
+                        transports=["tinydtls_server"],
+                        server_credentials=credentials,
+                        loggername="gateway.coap.api.dtls",
+                    )
+                )
                 self.listening.append(_uri("coaps", cfg.bind, cfg.dtls_port))
         except OSError as exc:
             await self.stop()
-            raise ApiError(f"[api]: cannot listen on {cfg.bind} port {cfg.port}"
-                           f"{'' if cfg.dtls_port is None else f' / DTLS {cfg.dtls_port}'}: "
-                           f"{exc.strerror or exc}") from None
+            raise ApiError(
+                f"[api]: cannot listen on {cfg.bind} port {cfg.port}"
+                f"{'' if cfg.dtls_port is None else f' / DTLS {cfg.dtls_port}'}: "
+                f"{exc.strerror or exc}"
+            ) from None
         self._subscription = self.ctx.hub.subscribe(
-            "api-observe", maxsize=cfg.observe_queue, overflow="drop_oldest")
-        log.info("event=api_listening uris=%s oscore_clients=%d dtls_clients=%d public=%s",
-                 ",".join(self.listening), len(cfg.oscore_clients), len(cfg.psk_clients),
-                 ",".join(sorted(cfg.public)) or "none")
+            "api-observe", maxsize=cfg.observe_queue, overflow="drop_oldest"
+        )
+        log.info(
+            "event=api_listening uris=%s oscore_clients=%d dtls_clients=%d public=%s",
+            ",".join(self.listening),
+            len(cfg.oscore_clients),
+            len(cfg.psk_clients),
+            ",".join(sorted(cfg.public)) or "none",
+        )
 
     async def run(self) -> None:
         """Notify observers of every point that changed, batch by batch."""
@@ -155,11 +175,20 @@ class ApiComponent:
         return {
             "listening": list(self.listening),
             "public": sorted(self.config.public),
-            "clients": {n: {"access": cl.access, "oscore": cl.credentials.oscore is not None,
-                            "dtls": cl.credentials.psk is not None}
-                        for n, cl in self.config.clients.items()},
-            "requests": c.requests, "refused": c.refused, "writes": c.writes,
-            "write_errors": c.write_errors, "pages": c.pages, "readings_served": c.readings_served,
+            "clients": {
+                n: {
+                    "access": cl.access,
+                    "oscore": cl.credentials.oscore is not None,
+                    "dtls": cl.credentials.psk is not None,
+                }
+                for n, cl in self.config.clients.items()
+            },
+            "requests": c.requests,
+            "refused": c.refused,
+            "writes": c.writes,
+            "write_errors": c.write_errors,
+            "pages": c.pages,
+            "readings_served": c.readings_served,
             "observers": sum(p.observers for p in self.points.values()),
             "notifications": c.notifications,
             "bad_requests": dict(c.bad_requests),

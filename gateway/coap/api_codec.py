@@ -41,8 +41,12 @@ from .numbers import (
 from .senml import encode_senml_cbor, encode_senml_json
 
 #: formats each kind of resource offers, default first
-READINGS_FORMATS = (CONTENT_FORMAT_SENML_CBOR, CONTENT_FORMAT_SENML_JSON, CONTENT_FORMAT_JSON,
-                    CONTENT_FORMAT_CBOR)
+READINGS_FORMATS = (
+    CONTENT_FORMAT_SENML_CBOR,
+    CONTENT_FORMAT_SENML_JSON,
+    CONTENT_FORMAT_JSON,
+    CONTENT_FORMAT_CBOR,
+)
 POINT_FORMATS = READINGS_FORMATS + (CONTENT_FORMAT_TEXT,)
 DOCUMENT_FORMATS = (CONTENT_FORMAT_CBOR, CONTENT_FORMAT_JSON)
 #: formats a write may carry its value in
@@ -108,12 +112,17 @@ MAX_QUERY_INT = 2**63 - 1
 
 def _non_negative_int(key: str, text: str) -> int:
     # ASCII digits only: str.isdigit() also accepts '²', which int() then refuses.
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_QUERY_INT)) or int(text) > MAX_QUERY_INT:
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > len(str(MAX_QUERY_INT))
+        or int(text) > MAX_QUERY_INT
+    ):
         raise RequestError(f"{key} must be a whole number from 0 to {MAX_QUERY_INT}, got '{text[:40]}'")
     return int(text)
 
 
 # -- reading pages -------------------------------------------------------------------------
+
 
 def encode_page(readings: Sequence[StoredReading], query: ReadingsQuery, content_format: int) -> bytes:
     """One page of ``/readings`` in ``content_format``; see the module docstring for the cursor."""
@@ -123,8 +132,11 @@ def encode_page(readings: Sequence[StoredReading], query: ReadingsQuery, content
         return _with_first_record_fields_cbor(encode_senml_cbor(readings), next_cursor, more)
     if content_format == CONTENT_FORMAT_SENML_JSON:
         return _with_first_record_fields_json(encode_senml_json(readings), next_cursor, more)
-    document = {NEXT_LABEL: next_cursor, MORE_LABEL: more,
-                "readings": [reading_document(r) for r in readings]}
+    document = {
+        NEXT_LABEL: next_cursor,
+        MORE_LABEL: more,
+        "readings": [reading_document(r) for r in readings],
+    }
     return encode_document(document, content_format)
 
 
@@ -149,9 +161,8 @@ def _with_first_record_fields_cbor(pack: bytes, next_cursor: int, more: bool) ->
     map_byte = pack[header]
     if not 0xA0 <= map_byte <= 0xA0 + 21:  # a SenML record never has 22+ fields
         raise ValueError("unexpected SenML record header")
-    extra = (cbor2.dumps(NEXT_LABEL) + cbor2.dumps(next_cursor)
-             + cbor2.dumps(MORE_LABEL) + cbor2.dumps(more))
-    return pack[:header] + bytes([map_byte + 2]) + extra + pack[header + 1:]
+    extra = cbor2.dumps(NEXT_LABEL) + cbor2.dumps(next_cursor) + cbor2.dumps(MORE_LABEL) + cbor2.dumps(more)
+    return pack[:header] + bytes([map_byte + 2]) + extra + pack[header + 1 :]
 
 
 def _array_header_length(pack: bytes) -> int:
@@ -163,8 +174,15 @@ def _array_header_length(pack: bytes) -> int:
 
 
 def reading_document(r: StoredReading) -> dict[str, Any]:
-    return {"seq": r.seq or None, "point": r.point, "value": _plain(r.value), "ts": r.ts, "unit": r.unit,
-            "quality": Quality(r.quality).name.lower(), "clock_synced": r.clock_synced}
+    return {
+        "seq": r.seq or None,
+        "point": r.point,
+        "value": _plain(r.value),
+        "ts": r.ts,
+        "unit": r.unit,
+        "quality": Quality(r.quality).name.lower(),
+        "clock_synced": r.clock_synced,
+    }
 
 
 def _plain(value: Value) -> Value:
@@ -174,6 +192,7 @@ def _plain(value: Value) -> Value:
 
 
 # -- one point -----------------------------------------------------------------------------
+
 
 def encode_point(reading: StoredReading | None, content_format: int) -> bytes:
     """The latest value of a point; ``None`` (no reading yet) is an empty pack, null or ''."""
@@ -189,7 +208,13 @@ def encode_point(reading: StoredReading | None, content_format: int) -> bytes:
         return encode_senml_json([reading])
     if content_format == CONTENT_FORMAT_TEXT:
         value = reading.value
-        text = _exact_text(value) if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+        text = (
+            _exact_text(value)
+            if isinstance(value, float)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
         return (text + (f" {reading.unit}" if reading.unit else "")).encode()
     return encode_document(reading_document(reading), content_format)
 
@@ -203,6 +228,7 @@ def _exact_text(value: float) -> str:
 
 
 # -- documents (health, rules, overrides) --------------------------------------------------
+
 
 def encode_document(document: Any, content_format: int) -> bytes:
     if content_format == CONTENT_FORMAT_CBOR:
@@ -218,6 +244,7 @@ def _cbor_fallback(encoder: Any, value: Any) -> None:
 
 # -- writes --------------------------------------------------------------------------------
 
+
 def decode_body(payload: bytes, content_format: int | None) -> Any:
     """The value or map a write carries; text is read as JSON when it parses, else as text."""
     if content_format is None:
@@ -228,7 +255,9 @@ def decode_body(payload: bytes, content_format: int | None) -> Any:
         if content_format == CONTENT_FORMAT_JSON:
             return json.loads(payload)
     except Exception as exc:  # noqa: BLE001 - both decoders raise several types
-        raise RequestError(f"payload is not valid {'CBOR' if content_format == CONTENT_FORMAT_CBOR else 'JSON'}: {exc}") from None
+        raise RequestError(
+            f"payload is not valid {'CBOR' if content_format == CONTENT_FORMAT_CBOR else 'JSON'}: {exc}"
+        ) from None
     if content_format == CONTENT_FORMAT_TEXT:
         try:
             text = payload.decode("utf-8").strip()

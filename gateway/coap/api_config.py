@@ -72,12 +72,15 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
         try:
             ipaddress.ip_address(bind)
         except ValueError:
-            table.error("bind", f"'{bind}' is not an IP address (use e.g. \"::\", \"0.0.0.0\" or \"127.0.0.1\")")
+            table.error("bind", f'\'{bind}\' is not an IP address (use e.g. "::", "0.0.0.0" or "127.0.0.1")')
     groups: set[str] = set()
     for index, item in enumerate(public if isinstance(public, list) else []):
         if item not in RESOURCE_GROUPS:
-            table.error(f"public[{index}]", f"'{item}' is not a resource group; choose from "
-                        f"{', '.join(RESOURCE_GROUPS)}{did_you_mean(str(item), RESOURCE_GROUPS)}")
+            table.error(
+                f"public[{index}]",
+                f"'{item}' is not a resource group; choose from "
+                f"{', '.join(RESOURCE_GROUPS)}{did_you_mean(str(item), RESOURCE_GROUPS)}",
+            )
         else:
             groups.add(item)
     if isinstance(page_size, int) and isinstance(max_page_size, int) and page_size > max_page_size:
@@ -101,8 +104,11 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
     elif access_by_name:
         table.error("clients", "set 'credentials' to the file holding these clients' keys")
 
-    if dtls_port is not None and credentials_path is not None and not any(
-            c.credentials.psk for c in clients.values()):
+    if (
+        dtls_port is not None
+        and credentials_path is not None
+        and not any(c.credentials.psk for c in clients.values())
+    ):
         table.error("dtls_port", "no client listed in [api.clients] has a [<name>.psk] key")
     if dtls_port is not None:
         problem = dtls_unavailable()
@@ -113,9 +119,17 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
 
     if not all(isinstance(v, int) for v in (port, page_size, max_page_size, observe_queue)):
         return None
-    return ApiConfig(bind if isinstance(bind, str) else defaults.bind, port, dtls_port,
-                     frozenset(groups), page_size, max_page_size, observe_queue,
-                     credentials_path, clients)
+    return ApiConfig(
+        bind if isinstance(bind, str) else defaults.bind,
+        port,
+        dtls_port,
+        frozenset(groups),
+        page_size,
+        max_page_size,
+        observe_queue,
+        credentials_path,
+        clients,
+    )
 
 
 def _load_clients(path: Path, access_by_name: dict[str, str], table: Table) -> dict[str, ApiClient]:
@@ -135,8 +149,11 @@ def _load_clients(path: Path, access_by_name: dict[str, str], table: Table) -> d
         if entry.oscore is not None:
             kid = entry.oscore.recipient_id
             if kid in seen_kids:
-                table.error(f"clients.{name}", f"OSCORE recipient_id {kid.hex()} is also used by "
-                            f"client '{seen_kids[kid]}'; each client needs its own id")
+                table.error(
+                    f"clients.{name}",
+                    f"OSCORE recipient_id {kid.hex()} is also used by "
+                    f"client '{seen_kids[kid]}'; each client needs its own id",
+                )
                 continue
             seen_kids[kid] = name
         clients[name] = ApiClient(name, access, entry)  # type: ignore[arg-type]
@@ -148,6 +165,8 @@ def dtls_unavailable() -> str | None:
     try:
         import DTLSSocket.dtls  # noqa: F401
     except ImportError:
-        return ("DTLS needs the DTLSSocket package (pip install DTLSSocket; building it needs "
-                "autoconf and automake), or use OSCORE instead")
+        return (
+            "DTLS needs the DTLSSocket package (pip install DTLSSocket; building it needs "
+            "autoconf and automake), or use OSCORE instead"
+        )
     return None

@@ -40,17 +40,23 @@ def write_demo_keys(demo_dir: Path, port: int) -> tuple[Path, Path]:
         secret, salt = secrets.token_hex(16), secrets.token_hex(8)
         gateway_file.write_text(
             f"# Demo-only keys of the CoAP API (made by `gateway demo`).\n"
-            f"[{DEMO_CLIENT}.oscore]\nsender_id = \"01\"\nrecipient_id = \"02\"\n"
-            f"master_secret = \"{secret}\"\nmaster_salt = \"{salt}\"\n", encoding="utf-8")
+            f'[{DEMO_CLIENT}.oscore]\nsender_id = "01"\nrecipient_id = "02"\n'
+            f'master_secret = "{secret}"\nmaster_salt = "{salt}"\n',
+            encoding="utf-8",
+        )
         os.chmod(gateway_file, 0o600)
         client_dir.mkdir(exist_ok=True)
-        (client_dir / "settings.json").write_text(json.dumps(
-            {"sender-id_hex": "02", "recipient-id_hex": "01", "secret_hex": secret, "salt_hex": salt}))
+        (client_dir / "settings.json").write_text(
+            json.dumps(
+                {"sender-id_hex": "02", "recipient-id_hex": "01", "secret_hex": secret, "salt_hex": salt}
+            )
+        )
         os.chmod(client_dir / "settings.json", 0o600)
         (client_dir / "sequence.json").unlink(missing_ok=True)
     client_file = demo_dir / "api-client.json"
-    client_file.write_text(json.dumps(
-        {f"coap://{HOST}:{port}/*": {"oscore": {"basedir": str(client_dir) + "/"}}}))
+    client_file.write_text(
+        json.dumps({f"coap://{HOST}:{port}/*": {"oscore": {"basedir": str(client_dir) + "/"}}})
+    )
     return gateway_file, client_file
 
 
@@ -65,12 +71,14 @@ async def api_server(demo_dir: Path) -> AsyncIterator[dict[str, str]]:
     yield {
         "api_port": str(port),
         "api_credentials": str(gateway_file),
-        "announce": "\n".join([
-            f"CoAP API: {base}  (try: coap-client-notls -w -A 50 {base}/points/lamp-1/power"
-            f" or {aiocoap_client} {base}/.well-known/core)",
-            f"  live:   coap-client-notls -w -s 60 -A 0 {base}/points/carpark/occupied",
-            f"  page:   coap-client-notls -w -A 110 '{base}/readings?after=0&limit=50'",
-            f"  write (OSCORE): {aiocoap_client} --credentials {shlex.quote(str(client_file))} -m PUT"
-            f" --payload 40 {base}/points/lamp-1/level",
-        ]),
+        "announce": "\n".join(
+            [
+                f"CoAP API: {base}  (try: coap-client-notls -w -A 50 {base}/points/lamp-1/power"
+                f" or {aiocoap_client} {base}/.well-known/core)",
+                f"  live:   coap-client-notls -w -s 60 -A 0 {base}/points/carpark/occupied",
+                f"  page:   coap-client-notls -w -A 110 '{base}/readings?after=0&limit=50'",
+                f"  write (OSCORE): {aiocoap_client} --credentials {shlex.quote(str(client_file))} -m PUT"
+                f" --payload 40 {base}/points/lamp-1/level",
+            ]
+        ),
     }

@@ -66,19 +66,34 @@ def _enforce(state: ApiState, decision: Decision, request: aiocoap.Message) -> N
     if decision.allowed:
         return
     state.counters.refused += 1
-    log.info("event=api_refused code=%s method=%s path=/%s remote=%s", decision.code,
-             request.code, "/".join(request.opt.uri_path), request.remote.hostinfo)
+    log.info(
+        "event=api_refused code=%s method=%s path=/%s remote=%s",
+        decision.code,
+        request.code,
+        "/".join(request.opt.uri_path),
+        request.remote.hostinfo,
+    )
     if decision.code == "forbidden":
         raise error.Forbidden(decision.reason)
     raise error.Unauthorized(decision.reason)
 
 
-def _reject(state: ApiState, request: aiocoap.Message, reason: str, exc: Exception,
-            kind: type[error.RenderableError] = error.BadRequest) -> NoReturn:
+def _reject(
+    state: ApiState,
+    request: aiocoap.Message,
+    reason: str,
+    exc: Exception,
+    kind: type[error.RenderableError] = error.BadRequest,
+) -> NoReturn:
     """Answer 4.xx for what the client sent: counted by reason, one log line, no traceback."""
     state.counters.bad_requests[reason] += 1
-    log.info("event=api_bad_request reason=%s method=%s remote=%s error=%r", reason,
-             request.code, _remote(request), str(exc)[:200])
+    log.info(
+        "event=api_bad_request reason=%s method=%s remote=%s error=%r",
+        reason,
+        request.code,
+        _remote(request),
+        str(exc)[:200],
+    )
     raise kind(str(exc)[:200]) from None
 
 
@@ -125,8 +140,12 @@ class _CountingBlock1Spool(Block1Spool):
         except ValueError as exc:
             # error.BadRequest (a block of the wrong size) is a RenderableError, not a ValueError.
             self.state.counters.bad_requests["block1"] += 1
-            log.info("event=api_bad_request reason=block1 method=%s remote=%s error=%r", req.code,
-                     _remote(req), str(exc) or "block does not continue the blocks before it")
+            log.info(
+                "event=api_bad_request reason=block1 method=%s remote=%s error=%r",
+                req.code,
+                _remote(req),
+                str(exc) or "block does not continue the blocks before it",
+            )
             raise IncompleteException from None
 
 
@@ -250,8 +269,9 @@ class HealthResource(_ApiResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_read(request)
         content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
-        return _content(codec.encode_document(self.state.ctx.health(), content_format),
-                        content_format, max_age=0)
+        return _content(
+            codec.encode_document(self.state.ctx.health(), content_format), content_format, max_age=0
+        )
 
 
 class RulesResource(_ApiResource):
@@ -263,8 +283,11 @@ class RulesResource(_ApiResource):
         self.check_read(request)
         content_format = _negotiate(self.state, request, codec.DOCUMENT_FORMATS)
         rules = self.state.ctx.components.get("rules")
-        document = ({"configured": True, **rules.health()} if rules is not None else
-                    {"configured": False, "message": "rules are not configured on this gateway"})
+        document = (
+            {"configured": True, **rules.health()}
+            if rules is not None
+            else {"configured": False, "message": "rules are not configured on this gateway"}
+        )
         return _content(codec.encode_document(document, content_format), content_format, max_age=0)
 
 
@@ -301,8 +324,9 @@ class OverrideResource(_ApiResource):
         override = self.state.ctx.overrides.active(self.point)
         if override is None:
             raise error.NotFound(f"{self.point}: no override active")
-        return _content(codec.encode_document(_override_document(override), content_format),
-                        content_format, max_age=0)
+        return _content(
+            codec.encode_document(_override_document(override), content_format), content_format, max_age=0
+        )
 
     async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
         self.check_write(request)
@@ -312,8 +336,9 @@ class OverrideResource(_ApiResource):
             _reject(self.state, request, "value", exc)
         override = await self.state.ctx.overrides.set(self.point, value, duration, source="api")
         self.state.counters.writes += 1
-        log.info("event=override_set point=%s value=%r until=%.0f source=api", self.point, value,
-                 override.until)
+        log.info(
+            "event=override_set point=%s value=%r until=%.0f source=api", self.point, value, override.until
+        )
         try:
             # Apply the held value now; the override keeps rules from changing it meanwhile.
             await self.state.ctx.actuation.write(self.point, value, source="api")
@@ -332,5 +357,4 @@ class OverrideResource(_ApiResource):
 
 
 def _override_document(o: Any) -> dict[str, Any]:
-    return {"point": o.point, "value": o.value, "until": o.until, "source": o.source,
-            "set_at": o.set_at}
+    return {"point": o.point, "value": o.value, "until": o.until, "source": o.source, "set_at": o.set_at}

@@ -69,9 +69,14 @@ def requested(method: str, params: Any, device: str, platform: str) -> Command |
     params = params if isinstance(params, dict) else {}
     name = params.get("point")
     if method not in SET_METHODS + GET_METHODS:
-        return CommandResult("invalid", f"{device}/", message=(
-            f"unknown method '{method}': this gateway answers setValue "
-            f"{{\"point\": ..., \"value\": ...}} and getValue {{\"point\": ...}}"))
+        return CommandResult(
+            "invalid",
+            f"{device}/",
+            message=(
+                f"unknown method '{method}': this gateway answers setValue "
+                f'{{"point": ..., "value": ...}} and getValue {{"point": ...}}'
+            ),
+        )
     if not isinstance(name, str) or not name:
         return CommandResult("invalid", f"{device}/", message=f"{method} needs params.point, the point name")
     point = f"{device}/{name}"
@@ -94,7 +99,9 @@ def check(command: Command, points: Mapping[str, PointSpec]) -> tuple[Value | No
     """The value to write, or the result that refuses the command before any write."""
     spec = points.get(command.point)
     if spec is None:
-        return None, CommandResult("invalid", command.point, message=f"no point '{command.point}' on this gateway")
+        return None, CommandResult(
+            "invalid", command.point, message=f"no point '{command.point}' on this gateway"
+        )
     if not spec.writable:
         return None, CommandResult("invalid", command.point, message=f"{command.point} is not writable")
     value = command.value
@@ -108,21 +115,30 @@ def check(command: Command, points: Mapping[str, PointSpec]) -> tuple[Value | No
             return value, None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         return value, None
-    return None, CommandResult("invalid", command.point,
-                               message=f"{command.point} takes a {spec.kind}, got {value!r}")
+    return None, CommandResult(
+        "invalid", command.point, message=f"{command.point} takes a {spec.kind}, got {value!r}"
+    )
 
 
 async def execute(actuation: Actuation, points: Mapping[str, PointSpec], command: Command) -> CommandResult:
     """Check and write; never raises for a refused or failed write (the result says why)."""
     value, refused = check(command, points)
     if refused is not None:
-        log.info("event=command_refused platform=%s point=%s reason=%r", command.platform,
-                 command.point, refused.message)
+        log.info(
+            "event=command_refused platform=%s point=%s reason=%r",
+            command.platform,
+            command.point,
+            refused.message,
+        )
         return refused
     assert value is not None
     try:
-        outcome = await actuation.write(command.point, value, source=f"platform:{command.platform}",
-                                        reason="command from the upstream platform")
+        outcome = await actuation.write(
+            command.point,
+            value,
+            source=f"platform:{command.platform}",
+            reason="command from the upstream platform",
+        )
     except (WriteSkipped, LimitError) as exc:
         return CommandResult("refused", command.point, value, str(exc))
     except WriteError as exc:

@@ -44,8 +44,15 @@ from ..problems import ConfigError, KeyLocator, Problems, read_text
 
 log = logging.getLogger("gateway.coap.credentials")
 
-OSCORE_ALGORITHMS = ("AES-CCM-16-64-128", "AES-CCM-16-128-128", "AES-CCM-64-64-128",
-                     "AES-CCM-64-128-128", "A128GCM", "A256GCM", "ChaCha20/Poly1305")
+OSCORE_ALGORITHMS = (
+    "AES-CCM-16-64-128",
+    "AES-CCM-16-128-128",
+    "AES-CCM-64-64-128",
+    "AES-CCM-64-128-128",
+    "A128GCM",
+    "A256GCM",
+    "ChaCha20/Poly1305",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +126,9 @@ def _warn_if_readable_by_others(path: Path) -> None:
     except OSError:
         return
     if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWOTH):
-        log.warning("event=credentials_file_too_open path=%s mode=%o advice=\"chmod 600\"",
-                    path, stat.S_IMODE(mode))
+        log.warning(
+            'event=credentials_file_too_open path=%s mode=%o advice="chmod 600"', path, stat.S_IMODE(mode)
+        )
 
 
 def _hex(table: Table, name: str, required: bool, min_len: int = 0) -> bytes | None:
@@ -131,7 +139,7 @@ def _hex(table: Table, name: str, required: bool, min_len: int = 0) -> bytes | N
         value = bytes.fromhex(text)
     except ValueError:
         # Never echo the text: it may be a secret.
-        table.error(name, "must be hexadecimal digits (e.g. \"0a1b\")")
+        table.error(name, 'must be hexadecimal digits (e.g. "0a1b")')
         return None
     if len(value) < min_len:
         table.error(name, f"must be at least {min_len} bytes ({2 * min_len} hex digits)")
@@ -204,7 +212,8 @@ def oscore_context(keys: OscoreKeys, state_dir: Path) -> Any:
             self.id_context = keys.id_context
             self.derive_keys(keys.master_salt, keys.master_secret)
             self.recipient_replay_window = oscore.ReplayWindow(
-                oscore.DEFAULT_WINDOWSIZE, self._replay_window_changed)
+                oscore.DEFAULT_WINDOWSIZE, self._replay_window_changed
+            )
             try:
                 sequence = json.loads((Path(self.basedir) / "sequence.json").read_text())
             except FileNotFoundError:

@@ -77,8 +77,15 @@ class CommandError(ValueError):
     """A response that holds a command the gateway cannot read."""
 
 
-def parse_command(location_path: Sequence[str], location_query: Sequence[str], payload: bytes,
-                  content_format: int | None, *, tenant: str, gateway_device: str) -> HonoCommand | None:
+def parse_command(
+    location_path: Sequence[str],
+    location_query: Sequence[str],
+    payload: bytes,
+    content_format: int | None,
+    *,
+    tenant: str,
+    gateway_device: str,
+) -> HonoCommand | None:
     """The command in a response to a request with ``hono-ttd``, or None when there is none
     (the time ran out, the usual answer)."""
     name = None
@@ -95,7 +102,7 @@ def parse_command(location_path: Sequence[str], location_query: Sequence[str], p
         rest = path[1:]
         if len(rest) == 3:
             return HonoCommand(rest[0], rest[1], name, rest[2], payload, content_format)
-        if len(rest) == 1:       # the gateway's own device
+        if len(rest) == 1:  # the gateway's own device
             return HonoCommand(tenant, gateway_device, name, rest[0], payload, content_format)
     elif path[:1] == ["command"]:
         rest = path[1:]
@@ -103,8 +110,10 @@ def parse_command(location_path: Sequence[str], location_query: Sequence[str], p
             return HonoCommand(rest[0], rest[1], name, None, payload, content_format)
         if not rest:
             return HonoCommand(tenant, gateway_device, name, None, payload, content_format)
-    raise CommandError(f"command location-path {'/'.join(path)!r} is neither "
-                       "command_response/<tenant>/<device>/<id> nor command/<tenant>/<device>")
+    raise CommandError(
+        f"command location-path {'/'.join(path)!r} is neither "
+        "command_response/<tenant>/<device>/<id> nor command/<tenant>/<device>"
+    )
 
 
 def command_action(command: HonoCommand, platform: str) -> Command | Read | CommandResult:
@@ -127,8 +136,16 @@ def response_query(status: int) -> list[str]:
 
 
 #: CommandResult.status -> the HTTP status Hono forwards to the application
-HTTP_STATUS = {"written": 200, "clamped": 200, "ramping": 202, "ok": 200, "unknown": 404,
-               "invalid": 400, "refused": 409, "failed": 503}
+HTTP_STATUS = {
+    "written": 200,
+    "clamped": 200,
+    "ramping": 202,
+    "ok": 200,
+    "unknown": 404,
+    "invalid": 400,
+    "refused": 409,
+    "failed": 503,
+}
 
 
 def command_response(result: CommandResult | dict[str, Any]) -> tuple[int, bytes]:

@@ -49,16 +49,19 @@ class HonoUplink(Uplink):
             from aiocoap.credentials import DTLS
 
             # Identity auth-id@tenant; one DTLS session for every path of the adapter.
-            self._context.client_credentials[f"{self.base}/*"] = DTLS(credentials.psk.key, credentials.psk.identity)
+            self._context.client_credentials[f"{self.base}/*"] = DTLS(
+                credentials.psk.key, credentials.psk.identity
+            )
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def _attempt(self, number: int, readings: list[StoredReading],
-                       dropped: Dropped | None) -> tuple[int, int | None, int]:
+    async def _attempt(
+        self, number: int, readings: list[StoredReading], dropped: Dropped | None
+    ) -> tuple[int, int | None, int]:
         gateway = self.config.gateway_id
         parts = hono.split_batch(readings, gateway)
         if not parts and dropped is not None:
-            parts = [hono.Part("event", gateway, ())]     # only the drop announcement
+            parts = [hono.Part("event", gateway, ())]  # only the drop announcement
         if self._done[0] != number:
             self._done = (number, set())
         done = self._done[1]
@@ -67,13 +70,17 @@ class HonoUplink(Uplink):
             key = (part.endpoint, part.device)
             if key in done:
                 continue
-            payload = encode_senml_cbor(part.readings, base_name=self.config.base_name,
-                                        batch=BatchId(gateway, number),
-                                        dropped=dropped if index == 0 else None,
-                                        compact_floats=self.config.compact_floats,
-                                        half_floats=self.config.compact_floats)
-            response = await self._request("PUT", part.path(self.tenant), payload,
-                                           numbers.CONTENT_FORMAT_SENML_CBOR)
+            payload = encode_senml_cbor(
+                part.readings,
+                base_name=self.config.base_name,
+                batch=BatchId(gateway, number),
+                dropped=dropped if index == 0 else None,
+                compact_floats=self.config.compact_floats,
+                half_floats=self.config.compact_floats,
+            )
+            response = await self._request(
+                "PUT", part.path(self.tenant), payload, numbers.CONTENT_FORMAT_SENML_CBOR
+            )
             code = int(response.code)
             if numbers.code_class(code) != 2:
                 return code, response.opt.max_age, size
@@ -81,12 +88,20 @@ class HonoUplink(Uplink):
             size += len(payload)
         return numbers.raw_code(numbers.CODE_CHANGED), None, size
 
-    async def _request(self, method: str, path: list[str], payload: bytes, content_format: int | None,
-                       query: list[str] | None = None, timeout: float | None = None) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: list[str],
+        payload: bytes,
+        content_format: int | None,
+        query: list[str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         from aiocoap import POST, PUT, Message, Reliable
 
-        message = Message(code=PUT if method == "PUT" else POST, transport_tuning=Reliable,
-                          uri=self.base, payload=payload)
+        message = Message(
+            code=PUT if method == "PUT" else POST, transport_tuning=Reliable, uri=self.base, payload=payload
+        )
         message.opt.uri_path = tuple(path)
         if query:
             message.opt.uri_query = tuple(query)
@@ -115,9 +130,14 @@ class HonoUplink(Uplink):
             try:
                 self.waiting_for_commands = True
                 self.command_waits += 1
-                response = await self._request("POST", ["event"], b"", None,
-                                               query=hono.command_wait_query(ttd),
-                                               timeout=ttd + self.config.timeout)
+                response = await self._request(
+                    "POST",
+                    ["event"],
+                    b"",
+                    None,
+                    query=hono.command_wait_query(ttd),
+                    timeout=ttd + self.config.timeout,
+                )
                 self.waiting_for_commands = False
                 decision = decide(int(response.code), response.opt.max_age)
                 if decision.action is Action.DELIVERED:
@@ -127,14 +147,22 @@ class HonoUplink(Uplink):
                     delay = decision.server_delay
                     if delay is None:
                         delay = backoff.next_delay()
-                    log.warning("event=hono_command_wait_refused upstream=%s code=%s retry_in=%.1f",
-                                self.config.name, numbers.code_text(int(response.code)), delay)
+                    log.warning(
+                        "event=hono_command_wait_refused upstream=%s code=%s retry_in=%.1f",
+                        self.config.name,
+                        numbers.code_text(int(response.code)),
+                        delay,
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
                 delay = backoff.next_delay()
-                log.warning("event=hono_command_wait_failed upstream=%s error=%r retry_in=%.1f",
-                            self.config.name, plain_error(exc), delay)
+                log.warning(
+                    "event=hono_command_wait_failed upstream=%s error=%r retry_in=%.1f",
+                    self.config.name,
+                    plain_error(exc),
+                    delay,
+                )
             finally:
                 self.waiting_for_commands = False
             if delay:
@@ -142,9 +170,14 @@ class HonoUplink(Uplink):
 
     async def _command(self, response: Any) -> None:
         try:
-            command = hono.parse_command(response.opt.location_path, response.opt.location_query,
-                                         response.payload, response.opt.content_format,
-                                         tenant=self.tenant, gateway_device=self.config.gateway_id)
+            command = hono.parse_command(
+                response.opt.location_path,
+                response.opt.location_query,
+                response.payload,
+                response.opt.content_format,
+                tenant=self.tenant,
+                gateway_device=self.config.gateway_id,
+            )
         except hono.CommandError as exc:
             log.warning("event=hono_bad_command upstream=%s error=%r", self.config.name, str(exc))
             return
@@ -162,13 +195,21 @@ class HonoUplink(Uplink):
         elif isinstance(action, Read):
             latest = self.ctx.hub.latest.get(action.point)
             self.command_counts["read"] += 1
-            status, body = hono.read_response(action.point, latest.value if latest else None,
-                                              latest.ts if latest else None)
+            status, body = hono.read_response(
+                action.point, latest.value if latest else None, latest.ts if latest else None
+            )
         else:
             self.command_counts[action.status] += 1
             status, body = hono.command_response(action)
-        log.info("event=hono_command upstream=%s device=%s name=%s request_id=%s status=%d reply=%s",
-                 self.config.name, command.device, command.name, command.request_id, status, body.decode())
+        log.info(
+            "event=hono_command upstream=%s device=%s name=%s request_id=%s status=%d reply=%s",
+            self.config.name,
+            command.device,
+            command.name,
+            command.request_id,
+            status,
+            body.decode(),
+        )
         if command.request_id is not None:
             await self._respond(command, status, body)
 
@@ -177,21 +218,30 @@ class HonoUplink(Uplink):
         error = ""
         for attempt in range(RESPONSE_ATTEMPTS):
             try:
-                response = await self._request("PUT", hono.response_path(command), body,
-                                               numbers.CONTENT_FORMAT_JSON, query=hono.response_query(status))
+                response = await self._request(
+                    "PUT",
+                    hono.response_path(command),
+                    body,
+                    numbers.CONTENT_FORMAT_JSON,
+                    query=hono.response_query(status),
+                )
                 if response.code.is_successful():
                     return
                 error = f"the adapter answered {response.code}"
                 if int(response.code) == numbers.raw_code(numbers.CODE_SERVICE_UNAVAILABLE):
-                    break        # nobody waits for this response any more
+                    break  # nobody waits for this response any more
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 error = plain_error(exc)
             if attempt + 1 < RESPONSE_ATTEMPTS:
                 await self.clock.sleep(backoff.next_delay())
-        log.warning("event=hono_command_response_failed upstream=%s request_id=%s error=%r",
-                    self.config.name, command.request_id, error)
+        log.warning(
+            "event=hono_command_response_failed upstream=%s request_id=%s error=%r",
+            self.config.name,
+            command.request_id,
+            error,
+        )
 
     def health(self) -> dict[str, Any]:
         out = super().health()
@@ -200,5 +250,3 @@ class HonoUplink(Uplink):
         out["command_waits"] = self.command_waits
         out["commands"] = dict(self.command_counts)
         return out
-
-

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 #: a link-format document larger than this is refused (a gateway lists a few thousand points)
 MAX_LINK_FORMAT = 1024 * 1024
 
+
 class LinkFormatError(ValueError):
     """A discovery document that is not link format; the message says where it breaks."""
 
@@ -50,7 +51,7 @@ def parse_link_format(payload: bytes) -> list[Link]:
         end = text.find(">", i + 1)
         if end < 0:
             raise LinkFormatError(f"link at character {i} has no closing '>'")
-        target = text[i + 1:end]
+        target = text[i + 1 : end]
         i = end + 1
         attributes: list[tuple[str, str | None]] = []
         while i < n and text[i] == ";":

@@ -55,8 +55,9 @@ def _split_links(text: str) -> list[str]:
     return [link for link in out if link]
 
 
-def registration_query(endpoint: str, lifetime: int, sector: str | None = None,
-                       base: str | None = None) -> list[str]:
+def registration_query(
+    endpoint: str, lifetime: int, sector: str | None = None, base: str | None = None
+) -> list[str]:
     query = [f"ep={endpoint}", f"lt={lifetime}"]
     if sector:
         query.append(f"d={sector}")
@@ -70,9 +71,9 @@ def refresh_delay(lifetime: int) -> float:
 
 
 class Outcome(enum.Enum):
-    REGISTERED = "registered"    # 2.01 (or 2.04 to a refresh)
-    LOST = "lost"                # 4.04 to a refresh: the directory no longer knows it
-    RETRY = "retry"              # anything else: try again after a delay
+    REGISTERED = "registered"  # 2.01 (or 2.04 to a refresh)
+    LOST = "lost"  # 4.04 to a refresh: the directory no longer knows it
+    RETRY = "retry"  # anything else: try again after a delay
 
 
 def outcome(code: int, refreshing: bool) -> Outcome:

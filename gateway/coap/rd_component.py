@@ -34,7 +34,7 @@ class DirectoryComponent:
         self.ctx = ctx
         self.config = config
         self.backoff = Backoff(config.retry_min, config.retry_max)
-        self.location: str | None = None        # the registration resource, e.g. /reg/1
+        self.location: str | None = None  # the registration resource, e.g. /reg/1
         self.registration_interface = config.registration_path
         self.state = "starting"
         self.registrations = 0
@@ -53,7 +53,7 @@ class DirectoryComponent:
         return self._api()._contexts[0]
 
     async def start(self) -> None:
-        self._context()   # fail at start, with the reason, when there is no API
+        self._context()  # fail at start, with the reason, when there is no API
 
     async def run(self) -> None:
         while True:
@@ -70,13 +70,21 @@ class DirectoryComponent:
                 error = plain_error(exc)
                 delay = self.backoff.next_delay()
                 if error != self.last_error:
-                    log.warning("event=rd_failed uri=%s error=%r retry_in=%.1f", self.config.uri, error, delay)
+                    log.warning(
+                        "event=rd_failed uri=%s error=%r retry_in=%.1f", self.config.uri, error, delay
+                    )
                 self.last_error = error
             await asyncio.sleep(delay)
 
-    async def _request(self, code: Any, path: str, query: list[str] | None = None,
-                       payload: bytes = b"", content_format: int | None = None,
-                       timeout: float | None = None) -> Any:
+    async def _request(
+        self,
+        code: Any,
+        path: str,
+        query: list[str] | None = None,
+        payload: bytes = b"",
+        content_format: int | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         from aiocoap import Message, Reliable
 
         message = Message(code=code, transport_tuning=Reliable, uri=self.config.uri + path, payload=payload)
@@ -107,13 +115,17 @@ class DirectoryComponent:
         links = rd.link_set(str(self._api().site.get_resources_as_linkheader())).encode()
         cfg = self.config
         # aiocoap sends a link set above 1024 bytes as Block1 (RFC 7959).
-        response = await self._request(POST, self.registration_interface,
-                                       rd.registration_query(cfg.endpoint, cfg.lifetime, cfg.sector, cfg.base),
-                                       links, rd.CONTENT_FORMAT_LINK_FORMAT)
+        response = await self._request(
+            POST,
+            self.registration_interface,
+            rd.registration_query(cfg.endpoint, cfg.lifetime, cfg.sector, cfg.base),
+            links,
+            rd.CONTENT_FORMAT_LINK_FORMAT,
+        )
         code = int(response.code)
         if rd.outcome(code, refreshing=False) is not rd.Outcome.REGISTERED:
             if code == numbers.raw_code(numbers.CODE_NOT_FOUND) and cfg.registration_path is None:
-                self.registration_interface = None      # ask again next time
+                self.registration_interface = None  # ask again next time
             raise ConnectionError(f"the directory answered {numbers.code_text(code)} to the registration")
         location = "/" + "/".join(response.opt.location_path)
         if location == "/":
@@ -122,8 +134,14 @@ class DirectoryComponent:
         self.link_bytes = len(links)
         self._registered()
         self.registrations += 1
-        log.info("event=rd_registered uri=%s endpoint=%s location=%s lifetime=%d links_bytes=%d",
-                 cfg.uri, cfg.endpoint, location, cfg.lifetime, len(links))
+        log.info(
+            "event=rd_registered uri=%s endpoint=%s location=%s lifetime=%d links_bytes=%d",
+            cfg.uri,
+            cfg.endpoint,
+            location,
+            cfg.lifetime,
+            len(links),
+        )
 
     async def _refresh(self) -> float:
         from aiocoap import POST
@@ -132,14 +150,19 @@ class DirectoryComponent:
         response = await self._request(POST, self.location, [f"lt={self.config.lifetime}"])
         result = rd.outcome(int(response.code), refreshing=True)
         if result is rd.Outcome.LOST:
-            log.warning("event=rd_registration_lost uri=%s location=%s action=register_again",
-                        self.config.uri, self.location)
+            log.warning(
+                "event=rd_registration_lost uri=%s location=%s action=register_again",
+                self.config.uri,
+                self.location,
+            )
             self.location = None
             if self.config.registration_path is None:
-                self.registration_interface = None   # it may have moved, too
+                self.registration_interface = None  # it may have moved, too
             return 0.0
         if result is rd.Outcome.RETRY:
-            raise ConnectionError(f"the directory answered {numbers.code_text(int(response.code))} to a refresh")
+            raise ConnectionError(
+                f"the directory answered {numbers.code_text(int(response.code))} to a refresh"
+            )
         self.refreshes += 1
         self._registered()
         return rd.refresh_delay(self.config.lifetime)
@@ -168,8 +191,15 @@ class DirectoryComponent:
         self.state = "stopped"
 
     def health(self) -> dict[str, Any]:
-        return {"uri": self.config.uri, "endpoint": self.config.endpoint, "state": self.state,
-                "location": self.location, "lifetime_s": self.config.lifetime,
-                "registrations": self.registrations, "refreshes": self.refreshes,
-                "last_error": self.last_error, "registered_at_ts": self.registered_at,
-                "link_bytes": self.link_bytes}
+        return {
+            "uri": self.config.uri,
+            "endpoint": self.config.endpoint,
+            "state": self.state,
+            "location": self.location,
+            "lifetime_s": self.config.lifetime,
+            "registrations": self.registrations,
+            "refreshes": self.refreshes,
+            "last_error": self.last_error,
+            "registered_at_ts": self.registered_at,
+            "link_bytes": self.link_bytes,
+        }

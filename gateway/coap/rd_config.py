@@ -48,8 +48,11 @@ def parse_directory_section(raw: Any, problems: Problems, ctx: SectionContext) -
         if parts.scheme != "coap" or not parts.hostname:
             table.error("uri", f"'{uri}' must be coap://host[:port] of the resource directory")
         elif parts.path not in ("", "/"):
-            table.error("uri", "give only coap://host[:port]; set registration_path for a fixed "
-                        "registration interface (else the directory is asked for it)")
+            table.error(
+                "uri",
+                "give only coap://host[:port]; set registration_path for a fixed "
+                "registration interface (else the directory is asked for it)",
+            )
     if isinstance(endpoint, str) and not is_valid_name_part(endpoint):
         table.error("endpoint", f"'{endpoint}' may use letters, digits, '_', '-' and '.' only")
     if isinstance(registration_path, str) and not registration_path.startswith("/"):
@@ -58,6 +61,14 @@ def parse_directory_section(raw: Any, problems: Problems, ctx: SectionContext) -
         table.error("lifetime", "must be at most 4294967295 seconds (RFC 9176)")
     if not isinstance(uri, str) or not isinstance(endpoint, str) or not isinstance(lifetime, int | float):
         return None
-    return DirectoryConfig(uri=uri.rstrip("/"), endpoint=endpoint, sector=sector, lifetime=int(lifetime),
-                           registration_path=registration_path, base=base, timeout=float(timeout),
-                           retry_min=float(retry_min), retry_max=float(retry_max))
+    return DirectoryConfig(
+        uri=uri.rstrip("/"),
+        endpoint=endpoint,
+        sector=sector,
+        lifetime=int(lifetime),
+        registration_path=registration_path,
+        base=base,
+        timeout=float(timeout),
+        retry_min=float(retry_min),
+        retry_max=float(retry_max),
+    )

@@ -47,7 +47,7 @@ class Policy:
     def client_of(self, claims: Iterable[Any]) -> ApiClient | None:
         for claim in claims or ():
             if isinstance(claim, str) and claim.startswith(CLAIM_PREFIX):
-                name = claim[len(CLAIM_PREFIX):].removesuffix(f"{CLAIM_PREFIX}dtls")
+                name = claim[len(CLAIM_PREFIX) :].removesuffix(f"{CLAIM_PREFIX}dtls")
                 client = self._clients.get(name)
                 if client is not None:
                     return client
@@ -130,11 +130,14 @@ class ServerCredentials:
                 try:
                     context = oscore_context(client.credentials.oscore, state_dir)
                 except TimeoutError:
-                    raise SecurityError(f"OSCORE state {state_dir} is locked by another process;"
-                                        " is a second gateway running on this data dir?") from None
+                    raise SecurityError(
+                        f"OSCORE state {state_dir} is locked by another process;"
+                        " is a second gateway running on this data dir?"
+                    ) from None
                 except (OSError, ValueError, KeyError) as exc:
-                    raise SecurityError(f"OSCORE state {state_dir} for client '{client.name}' "
-                                        f"cannot be used: {exc}") from None
+                    raise SecurityError(
+                        f"OSCORE state {state_dir} for client '{client.name}' cannot be used: {exc}"
+                    ) from None
                 context.authenticated_claims = [CLAIM_PREFIX + client.name]
                 self._oscore.append(context)
                 self.map[CLAIM_PREFIX + client.name] = context

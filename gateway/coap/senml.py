@@ -88,9 +88,21 @@ DATA_VALUE = 8
 
 #: CBOR integer label -> JSON label, for the fields the gateway writes and reads.
 JSON_LABELS: dict[int, str] = {
-    BASE_VERSION: "bver", BASE_NAME: "bn", BASE_TIME: "bt", BASE_UNIT: "bu", BASE_VALUE: "bv",
-    BASE_SUM: "bs", NAME: "n", UNIT: "u", VALUE: "v", STRING_VALUE: "vs", BOOL_VALUE: "vb",
-    SUM: "s", TIME: "t", UPDATE_TIME: "ut", DATA_VALUE: "vd",
+    BASE_VERSION: "bver",
+    BASE_NAME: "bn",
+    BASE_TIME: "bt",
+    BASE_UNIT: "bu",
+    BASE_VALUE: "bv",
+    BASE_SUM: "bs",
+    NAME: "n",
+    UNIT: "u",
+    VALUE: "v",
+    STRING_VALUE: "vs",
+    BOOL_VALUE: "vb",
+    SUM: "s",
+    TIME: "t",
+    UPDATE_TIME: "ut",
+    DATA_VALUE: "vd",
 }
 _CBOR_LABELS = {text: number for number, text in JSON_LABELS.items()}
 
@@ -158,9 +170,16 @@ class SenmlPack:
 
 # -- encoding ------------------------------------------------------------------------------
 
-def encode_senml_cbor(readings: Sequence[ReadingLike], *, base_name: str = "",
-                      batch: BatchId | None = None, dropped: Dropped | None = None,
-                      compact_floats: bool = False, half_floats: bool = False) -> bytes:
+
+def encode_senml_cbor(
+    readings: Sequence[ReadingLike],
+    *,
+    base_name: str = "",
+    batch: BatchId | None = None,
+    dropped: Dropped | None = None,
+    compact_floats: bool = False,
+    half_floats: bool = False,
+) -> bytes:
     """A SenML+CBOR pack (content-format 112) of ``readings``; see the module docstring.
 
     By default every value and time decodes to exactly the double given; ``compact_floats``
@@ -172,16 +191,27 @@ def encode_senml_cbor(readings: Sequence[ReadingLike], *, base_name: str = "",
     return cbor2.dumps(records, canonical=True)
 
 
-def encode_senml_json(readings: Sequence[ReadingLike], *, base_name: str = "",
-                      batch: BatchId | None = None, dropped: Dropped | None = None) -> bytes:
+def encode_senml_json(
+    readings: Sequence[ReadingLike],
+    *,
+    base_name: str = "",
+    batch: BatchId | None = None,
+    dropped: Dropped | None = None,
+) -> bytes:
     """A SenML+JSON pack (content-format 110) of ``readings``; see the module docstring."""
     records = _records(readings, base_name, batch, dropped, (), cbor=False)
     return json.dumps(records, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _records(readings: Sequence[ReadingLike], base_name: str, batch: BatchId | None,
-             dropped: Dropped | None, lossy_widths: tuple[struct.Struct, ...], *,
-             cbor: bool) -> list[dict[Any, Any]]:
+def _records(
+    readings: Sequence[ReadingLike],
+    base_name: str,
+    batch: BatchId | None,
+    dropped: Dropped | None,
+    lossy_widths: tuple[struct.Struct, ...],
+    *,
+    cbor: bool,
+) -> list[dict[Any, Any]]:
     if not readings:
         return [_head_fields({}, batch, dropped)] if batch is not None or dropped is not None else []
     groups: dict[str, list[ReadingLike]] = {}
@@ -285,7 +315,7 @@ class _ExactTimes:
                 except OverflowError:
                     continue
         else:
-            out.append(round(delta, 3))   # "10.123" rather than "10.122999906539917" when it adds up
+            out.append(round(delta, 3))  # "10.123" rather than "10.122999906539917" when it adds up
         out.append(delta)
         return out
 
@@ -351,7 +381,7 @@ def _json_value(value: Any, widths: tuple[struct.Struct, ...]) -> tuple[int, Any
         if not math.isfinite(value):
             # JSON has no NaN or infinity; say it in words rather than drop the reading.
             return STRING_VALUE, repr(value)
-        return VALUE, _exact_number(value)   # json writes the shortest text that reads back exactly
+        return VALUE, _exact_number(value)  # json writes the shortest text that reads back exactly
     return VALUE, value
 
 
@@ -381,6 +411,7 @@ def _significant_digits(text: str) -> int:
 
 
 # -- decoding ------------------------------------------------------------------------------
+
 
 def decode_senml_cbor(payload: bytes, *, time_digits: int | None = None) -> SenmlPack:
     """Resolve a SenML+CBOR pack; raises SenmlError when it is not one.
@@ -466,13 +497,16 @@ def _dropped_fields(record: dict[Any, Any]) -> Dropped | None:
     values = [record.get(label) for label in labels]
     counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
     if len(counts) != len(labels):
-        raise SenmlError("record 0: 'dropped', 'dropped_first' and 'dropped_last' must be "
-                         "unsigned integers, all three together")
+        raise SenmlError(
+            "record 0: 'dropped', 'dropped_first' and 'dropped_last' must be "
+            "unsigned integers, all three together"
+        )
     return Dropped(*counts)
 
 
-def _typed(record: dict[Any, Any], label: int, kinds: type | tuple[type, ...], default: Any,
-           index: int) -> Any:
+def _typed(
+    record: dict[Any, Any], label: int, kinds: type | tuple[type, ...], default: Any, index: int
+) -> Any:
     if label not in record:
         return default
     value = record[label]
@@ -483,5 +517,7 @@ def _typed(record: dict[Any, Any], label: int, kinds: type | tuple[type, ...], d
 
 def resolve_times(records: Iterable[ResolvedRecord], now: float) -> list[ResolvedRecord]:
     """Apply RFC 8428's rule that times below 2**28 are relative to ``now``."""
-    return [r if r.time >= _RELATIVE_TIME_LIMIT else
-            ResolvedRecord(r.name, r.value, now + r.time, r.unit) for r in records]
+    return [
+        r if r.time >= _RELATIVE_TIME_LIMIT else ResolvedRecord(r.name, r.value, now + r.time, r.unit)
+        for r in records
+    ]

@@ -137,8 +137,9 @@ def read_reply(point: str, value: Any, ts: float | None) -> bytes:
     return json.dumps(read_result(point, value, ts), separators=(",", ":")).encode()
 
 
-def attribute_commands(payload: bytes, device: str, platform: str,
-                       writable: Iterable[str]) -> tuple[list[Command], list[str]]:
+def attribute_commands(
+    payload: bytes, device: str, platform: str, writable: Iterable[str]
+) -> tuple[list[Command], list[str]]:
     """A shared-attribute update: a write for every attribute named like one of the device's
     writable points; the other attribute names are returned (logged, not an error: shared
     attributes also carry configuration the gateway does not act on)."""

@@ -54,8 +54,9 @@ class ThingsBoardUplink(Uplink):
 
     # -- telemetry ------------------------------------------------------------------------
 
-    async def _attempt(self, number: int, readings: list[StoredReading],
-                       dropped: Dropped | None) -> tuple[int, int | None, int]:
+    async def _attempt(
+        self, number: int, readings: list[StoredReading], dropped: Dropped | None
+    ) -> tuple[int, int | None, int]:
         payloads = tb.telemetry_by_device(readings, self.device_tokens)
         if self._done[0] != number:
             self._done = (number, set())
@@ -63,7 +64,7 @@ class ThingsBoardUplink(Uplink):
         size = 0
         for device, payload in payloads.items():
             if device in done:
-                continue        # acknowledged on an earlier attempt of this batch
+                continue  # acknowledged on an earlier attempt of this batch
             token = self.gateway_token if device is None else self.device_tokens[device]
             code, max_age = await self._post(tb.telemetry_path(token), payload)
             if numbers.code_class(code) != 2:
@@ -96,8 +97,10 @@ class ThingsBoardUplink(Uplink):
                     if device not in writable:
                         continue
                     for kind in ("rpc", "attributes"):
-                        tg.create_task(self._subscribe(device, token, kind),
-                                       name=f"uplink:{self.config.name}:{device}:{kind}")
+                        tg.create_task(
+                            self._subscribe(device, token, kind),
+                            name=f"uplink:{self.config.name}:{device}:{kind}",
+                        )
 
     def _writable_devices(self) -> set[str]:
         return {name.split("/", 1)[0] for name, spec in self.ctx.config.points.items() if spec.writable}
@@ -105,7 +108,7 @@ class ThingsBoardUplink(Uplink):
     async def _health_loop(self) -> None:
         while True:
             _raise_if_cancelling()
-            if self.state != "backoff":      # a platform pushing back gets no extra requests
+            if self.state != "backoff":  # a platform pushing back gets no extra requests
                 try:
                     payload = tb.health_telemetry(self.ctx.health(), self.clock.time())
                     code, _ = await self._post(tb.telemetry_path(self.gateway_token), payload)
@@ -133,7 +136,9 @@ class ThingsBoardUplink(Uplink):
             request = None
             try:
                 message = Message(code=GET, uri=self.base, observe=0)
-                message.opt.uri_path = tuple(tb.rpc_path(token) if kind == "rpc" else tb.attributes_path(token))
+                message.opt.uri_path = tuple(
+                    tb.rpc_path(token) if kind == "rpc" else tb.attributes_path(token)
+                )
                 request = self._context.request(message)
                 queue: asyncio.Queue[Any] = asyncio.Queue(NOTIFICATION_QUEUE)
                 _pump(request.observation, queue, self.config.name, key)
@@ -143,14 +148,16 @@ class ThingsBoardUplink(Uplink):
                     raise ConnectionError(f"the platform answered {first.code} to the {kind} subscription")
                 self.subscriptions[key] = True
                 backoff.reset()
-                log.info("event=tb_subscribed upstream=%s device=%s resource=%s", self.config.name, device, kind)
+                log.info(
+                    "event=tb_subscribed upstream=%s device=%s resource=%s", self.config.name, device, kind
+                )
                 refresh_at = loop.time() + OBSERVE_REFRESH
                 while True:
                     try:
                         async with asyncio.timeout(max(refresh_at - loop.time(), 0)):
                             item = await queue.get()
                     except TimeoutError:
-                        break                                     # subscribe afresh
+                        break  # subscribe afresh
                     if isinstance(item, BaseException):
                         raise ConnectionError(plain_error(item))  # the subscription ended
                     await self._notification(device, token, kind, item.payload)
@@ -159,8 +166,14 @@ class ThingsBoardUplink(Uplink):
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
                 delay = backoff.next_delay()
-                log.warning("event=tb_subscription_lost upstream=%s device=%s resource=%s error=%r retry_in=%.1f",
-                            self.config.name, device, kind, plain_error(exc), delay)
+                log.warning(
+                    "event=tb_subscription_lost upstream=%s device=%s resource=%s error=%r retry_in=%.1f",
+                    self.config.name,
+                    device,
+                    kind,
+                    plain_error(exc),
+                    delay,
+                )
             finally:
                 self.subscriptions[key] = False
                 if request is not None and not request.observation.cancelled:
@@ -175,17 +188,31 @@ class ThingsBoardUplink(Uplink):
                 writable = [n for n, s in points.items() if s.writable]
                 commands, ignored = tb.attribute_commands(payload, device, platform, writable)
                 if ignored:
-                    log.info("event=tb_attributes_ignored upstream=%s device=%s keys=%s",
-                             platform, device, ",".join(sorted(ignored)))
+                    log.info(
+                        "event=tb_attributes_ignored upstream=%s device=%s keys=%s",
+                        platform,
+                        device,
+                        ",".join(sorted(ignored)),
+                    )
                 for command in commands:
                     result = await self._execute(command)
-                    log.info("event=tb_attribute_applied upstream=%s point=%s status=%s%s", platform,
-                             command.point, result.status, f" reason={result.message!r}" if result.message else "")
+                    log.info(
+                        "event=tb_attribute_applied upstream=%s point=%s status=%s%s",
+                        platform,
+                        command.point,
+                        result.status,
+                        f" reason={result.message!r}" if result.message else "",
+                    )
                 return
             rpc = tb.parse_rpc(payload)
         except tb.MessageError as exc:
-            log.warning("event=tb_bad_notification upstream=%s device=%s resource=%s error=%r",
-                        platform, device, kind, str(exc))
+            log.warning(
+                "event=tb_bad_notification upstream=%s device=%s resource=%s error=%r",
+                platform,
+                device,
+                kind,
+                str(exc),
+            )
             return
         seen = self._seen_rpc.setdefault(device, collections.deque(maxlen=SEEN_RPC_IDS))
         if rpc.id in seen:
@@ -196,12 +223,20 @@ class ThingsBoardUplink(Uplink):
             reply = tb.rpc_reply(await self._execute(action))
         elif isinstance(action, Read):
             latest = self.ctx.hub.latest.get(action.point)
-            reply = tb.read_reply(action.point, latest.value if latest else None, latest.ts if latest else None)
+            reply = tb.read_reply(
+                action.point, latest.value if latest else None, latest.ts if latest else None
+            )
         else:
             self.command_counts[action.status] += 1
             reply = tb.rpc_reply(action)
-        log.info("event=tb_rpc upstream=%s device=%s id=%d method=%s reply=%s", platform, device,
-                 rpc.id, rpc.method, reply.decode())
+        log.info(
+            "event=tb_rpc upstream=%s device=%s id=%d method=%s reply=%s",
+            platform,
+            device,
+            rpc.id,
+            rpc.method,
+            reply.decode(),
+        )
         await self._reply(token, rpc.id, reply)
 
     async def _execute(self, command: Command) -> CommandResult:
@@ -223,7 +258,9 @@ class ThingsBoardUplink(Uplink):
                 error = plain_error(exc)
             if attempt + 1 < REPLY_ATTEMPTS:
                 await self.clock.sleep(backoff.next_delay())
-        log.warning("event=tb_rpc_reply_failed upstream=%s id=%d error=%r", self.config.name, request_id, error)
+        log.warning(
+            "event=tb_rpc_reply_failed upstream=%s id=%d error=%r", self.config.name, request_id, error
+        )
 
     def health(self) -> dict[str, Any]:
         out = super().health()
@@ -241,8 +278,12 @@ def _pump(observation: Any, queue: asyncio.Queue[Any], upstream: str, key: str) 
     def push(item: Any) -> None:
         if queue.full():
             dropped = queue.get_nowait()
-            log.warning("event=tb_notification_dropped upstream=%s subscription=%s dropped=%r",
-                        upstream, key, getattr(dropped, "payload", dropped))
+            log.warning(
+                "event=tb_notification_dropped upstream=%s subscription=%s dropped=%r",
+                upstream,
+                key,
+                getattr(dropped, "payload", dropped),
+            )
         queue.put_nowait(item)
 
     observation.register_callback(push, _suppress_deprecation=True)

@@ -62,7 +62,7 @@ class Uplink:
         self.cursor = 0
         self.next_number = 1
         self._inflight: tuple[int, int] | None = None  # (batch number, last seq)
-        self._cursor_saved_at = float("-inf")   # monotonic; see _pass_by
+        self._cursor_saved_at = float("-inf")  # monotonic; see _pass_by
         self._cursor_saved = 0
         self._context: Any = None
         self._security: Any = None
@@ -107,9 +107,15 @@ class Uplink:
             else:
                 self.next_number = number + 1
         await self._open_context()
-        log.info("event=uplink_open upstream=%s uri=%s format=%s security=%s cursor=%d next_batch=%d",
-                 self.config.name, self.config.safe_uri, self.config.format, self.config.security,
-                 self.cursor, self.next_number)
+        log.info(
+            "event=uplink_open upstream=%s uri=%s format=%s security=%s cursor=%d next_batch=%d",
+            self.config.name,
+            self.config.safe_uri,
+            self.config.format,
+            self.config.security,
+            self.cursor,
+            self.next_number,
+        )
 
     async def _open_context(self) -> None:
         import aiocoap
@@ -117,7 +123,9 @@ class Uplink:
         # Name the transports: the defaults would also start DTLS (tinydtls) machinery for
         # plain coap:// upstreams, and the OSCORE transport loads cryptography, EDHOC and
         # filelock (about 10 MB of a Pi's memory) even for an upstream that never uses it.
-        transports = {"dtls-psk": ["tinydtls"], "oscore": ["oscore", "udp6"]}.get(self.config.security, ["udp6"])
+        transports = {"dtls-psk": ["tinydtls"], "oscore": ["oscore", "udp6"]}.get(
+            self.config.security, ["udp6"]
+        )
         self._context = await aiocoap.Context.create_client_context(transports=transports)
         credentials = self.config.credentials
         pattern = self._request_message(b"", 0).get_request_uri()
@@ -171,8 +179,7 @@ class Uplink:
                 # Nothing of the range is for this upstream any more (include/exclude changed
                 # across a restart): pass it by and keep the number for the next batch.
                 await self._pass_by(last, save=True)
-                await self.store.put_state(self.namespace, {"inflight": {"batch": number - 1,
-                                                                         "last": last}})
+                await self.store.put_state(self.namespace, {"inflight": {"batch": number - 1, "last": last}})
                 self._inflight = None
                 self.next_number = number
                 return None
@@ -184,7 +191,9 @@ class Uplink:
         batch = Batch(self.next_number, readings, last, self.cursor, buffered)
         # Persist before sending: if we die before the ack, the same readings go again under
         # the same number, and the receiver can tell the copy from new data.
-        await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number, "last": batch.last_seq}})
+        await self.store.put_state(
+            self.namespace, {"inflight": {"batch": batch.number, "last": batch.last_seq}}
+        )
         self._inflight = (batch.number, batch.last_seq)
         return batch
 
@@ -205,15 +214,16 @@ class Uplink:
                 # A cursor moved over left-out readings is saved within the interval even
                 # when nothing else arrives.
                 unsaved = self._cursor_saved != self.cursor
-                await self.store.wait_committed(max(self.cursor, self.store.last_seq),
-                                                timeout=CURSOR_SAVE_INTERVAL if unsaved else None)
+                await self.store.wait_committed(
+                    max(self.cursor, self.store.last_seq), timeout=CURSOR_SAVE_INTERVAL if unsaved else None
+                )
                 if unsaved:
                     await self._pass_by(self.cursor)
                 raw = await self.store.read_after(self.cursor, cfg.backlog_batch_size)
             readings = select(raw)
             if readings:
                 break
-            await self._pass_by(raw[-1].seq)   # none of it is for this upstream
+            await self._pass_by(raw[-1].seq)  # none of it is for this upstream
         buffered = [r.seq for r in raw]
         last = raw[-1].seq
         self.oldest_pending_ts = readings[0].ts
@@ -257,8 +267,9 @@ class Uplink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - network errors come in many types
-                await self._wait_after_failure(plain_error(exc), None, batch,
-                                               detail=f"{type(exc).__name__}: {exc}".rstrip(": "))
+                await self._wait_after_failure(
+                    plain_error(exc), None, batch, detail=f"{type(exc).__name__}: {exc}".rstrip(": ")
+                )
                 continue
             decision = decide(code, max_age)
             if decision.action is Action.DELIVERED:
@@ -272,34 +283,52 @@ class Uplink:
                 last = readings[-1].seq
                 dropped = dropped_in_range(batch.after, last, batch.buffered_upto(last))
                 dropped = dropped if self.config.format != "thingsboard" else None
-                await self.store.put_state(self.namespace, {"inflight": {"batch": batch.number,
-                                                                         "last": last}})
+                await self.store.put_state(
+                    self.namespace, {"inflight": {"batch": batch.number, "last": last}}
+                )
                 self._inflight = (batch.number, last)
-                log.warning("event=uplink_batch_too_large upstream=%s batch=%d readings=%d",
-                            self.config.name, batch.number, len(readings))
+                log.warning(
+                    "event=uplink_batch_too_large upstream=%s batch=%d readings=%d",
+                    self.config.name,
+                    batch.number,
+                    len(readings),
+                )
                 continue
-            await self._wait_after_failure(f"upstream answered {numbers.code_text(code)}",
-                                           decision.server_delay, batch)
+            await self._wait_after_failure(
+                f"upstream answered {numbers.code_text(code)}", decision.server_delay, batch
+            )
 
     def _dropped(self, batch: Batch, last: int) -> Dropped | None:
         """What the batch announces: readings of its range the hard quota removed."""
         dropped = dropped_in_range(batch.after, last, batch.buffered_upto(last))
         if dropped is None:
             return None
-        announced = self.config.format != "thingsboard"   # telemetry has no place for it
-        log.warning("event=uplink_readings_dropped upstream=%s batch=%d dropped=%d first_seq=%d "
-                    "last_seq=%d reason=hard_quota announced=%s", self.config.name, batch.number,
-                    dropped.count, dropped.first, dropped.last, str(announced).lower())
+        announced = self.config.format != "thingsboard"  # telemetry has no place for it
+        log.warning(
+            "event=uplink_readings_dropped upstream=%s batch=%d dropped=%d first_seq=%d "
+            "last_seq=%d reason=hard_quota announced=%s",
+            self.config.name,
+            batch.number,
+            dropped.count,
+            dropped.first,
+            dropped.last,
+            str(announced).lower(),
+        )
         return dropped if announced else None
 
-    async def _attempt(self, number: int, readings: list[StoredReading],
-                       dropped: Dropped | None) -> tuple[int, int | None, int]:
+    async def _attempt(
+        self, number: int, readings: list[StoredReading], dropped: Dropped | None
+    ) -> tuple[int, int | None, int]:
         """Send the batch once: (response code, Max-Age, payload bytes). A profile that
         spreads a batch over several requests (ThingsBoard per device) overrides this."""
         payload, content_format = encode_batch(
-            self.config.format, readings, BatchId(self.config.gateway_id, number),
-            base_name=self.config.base_name, dropped=dropped,
-            compact_floats=self.config.compact_floats)
+            self.config.format,
+            readings,
+            BatchId(self.config.gateway_id, number),
+            base_name=self.config.base_name,
+            dropped=dropped,
+            compact_floats=self.config.compact_floats,
+        )
         code, max_age = await self._send(payload, content_format)
         return code, max_age, len(payload)
 
@@ -314,8 +343,9 @@ class Uplink:
 
         method = POST if self.config.method == "POST" else PUT
         # Reliable = confirmable: every request (and every Block1 block) is acknowledged.
-        message = Message(code=method, transport_tuning=Reliable, uri=self.config.request_uri,
-                          payload=payload)
+        message = Message(
+            code=method, transport_tuning=Reliable, uri=self.config.request_uri, payload=payload
+        )
         if content_format:
             message.opt.content_format = content_format
         return message
@@ -346,19 +376,34 @@ class Uplink:
         self.failures_in_row = 0
         self.failing_since = None
         if self.last_error is not None and self.state in ("backoff", "sending"):
-            log.info("event=uplink_recovered upstream=%s batch=%d cursor=%d", self.config.name,
-                     batch.number, self.cursor)
+            log.info(
+                "event=uplink_recovered upstream=%s batch=%d cursor=%d",
+                self.config.name,
+                batch.number,
+                self.cursor,
+            )
         self.state = "sent"
-        log.debug("event=uplink_batch_acked upstream=%s batch=%d readings=%d cursor=%d",
-                  self.config.name, batch.number, len(batch.readings), self.cursor)
+        log.debug(
+            "event=uplink_batch_acked upstream=%s batch=%d readings=%d cursor=%d",
+            self.config.name,
+            batch.number,
+            len(batch.readings),
+            self.cursor,
+        )
 
-    async def _wait_after_failure(self, error: str, server_delay: float | None, batch: Batch, *,
-                                  detail: str | None = None) -> None:
+    async def _wait_after_failure(
+        self, error: str, server_delay: float | None, batch: Batch, *, detail: str | None = None
+    ) -> None:
         delay = min(server_delay, MAX_SERVER_DELAY) if server_delay is not None else self.backoff.next_delay()
         if error != self.last_error:
-            log.warning("event=uplink_failed upstream=%s batch=%d error=%r%s retry_in=%.1f",
-                        self.config.name, batch.number, error,
-                        f" detail={detail!r}" if detail else "", delay)
+            log.warning(
+                "event=uplink_failed upstream=%s batch=%d error=%r%s retry_in=%.1f",
+                self.config.name,
+                batch.number,
+                error,
+                f" detail={detail!r}" if detail else "",
+                delay,
+            )
         self.last_error = error
         self.last_error_at = self.clock.time()
         self.failures_in_row += 1
@@ -406,8 +451,9 @@ class Uplink:
 
 def relayed_devices(config: Any) -> frozenset[str]:
     """Devices whose driver relays another gateway's readings (``Driver.relayed_from``)."""
-    return frozenset(d.name for d in getattr(config, "devices", ())
-                     if d.driver_class.relayed_from(d.options) is not None)
+    return frozenset(
+        d.name for d in getattr(config, "devices", ()) if d.driver_class.relayed_from(d.options) is not None
+    )
 
 
 def _raise_if_cancelling() -> None:
@@ -431,8 +477,11 @@ def make_uplink(config: UpstreamConfig, ctx: ComponentContext, data_dir: Path) -
         from .hono_uplink import HonoUplink
 
         return HonoUplink(config, ctx, data_dir)
-    if config.format == "thingsboard" and config.credentials and (
-            config.credentials.device_tokens or config.commands or config.health_interval):
+    if (
+        config.format == "thingsboard"
+        and config.credentials
+        and (config.credentials.device_tokens or config.commands or config.health_interval)
+    ):
         from .thingsboard_uplink import ThingsBoardUplink
 
         return ThingsBoardUplink(config, ctx, data_dir)

@@ -103,8 +103,9 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
     security = table.str("security", defaults.security, choices=SECURITY)
     gateway_id = table.str("gateway_id", ctx.site.id)
     base_name = table.str("base_name", None)
-    batch_size = table.int("batch_size", 50 if fmt == "thingsboard" else defaults.batch_size,
-                           min=1, max=100_000)
+    batch_size = table.int(
+        "batch_size", 50 if fmt == "thingsboard" else defaults.batch_size, min=1, max=100_000
+    )
     backlog = table.int("backlog_batch_size", None, min=1, max=100_000)
     linger = table.duration("linger", defaults.linger, min=0)
     timeout = table.duration("timeout", defaults.timeout, min=1)
@@ -124,14 +125,14 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
     if commands is True and fmt not in COMMAND_FORMATS:
         table.error("commands", f"needs format = {' or '.join(repr(f) for f in COMMAND_FORMATS)}")
     if table.has("health_interval") and fmt != "thingsboard":
-        table.error("health_interval", "is only used with format = \"thingsboard\"")
+        table.error("health_interval", 'is only used with format = "thingsboard"')
     if fmt == "hono" and not isinstance(tenant, str):
         if tenant is None:
-            table.error("tenant", "is required for format = \"hono\" (the Hono tenant id of the gateway)")
+            table.error("tenant", 'is required for format = "hono" (the Hono tenant id of the gateway)')
     elif fmt != "hono":
         for key in ("tenant", "command_ttd"):
             if table.has(key):
-                table.error(key, "is only used with format = \"hono\"")
+                table.error(key, 'is only used with format = "hono"')
 
     if isinstance(name, str):
         if not is_valid_name_part(name):
@@ -149,22 +150,47 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         table.error("backlog_batch_size", f"must be at least batch_size ({batch_size})")
 
     entry = _credentials(table, ctx, name, security, fmt, credentials_file, credentials_name)
-    if not (isinstance(name, str) and isinstance(uri, str) and isinstance(fmt, str) and isinstance(method, str)
-            and isinstance(security, str) and isinstance(gateway_id, str) and isinstance(start, str)):
+    if not (
+        isinstance(name, str)
+        and isinstance(uri, str)
+        and isinstance(fmt, str)
+        and isinstance(method, str)
+        and isinstance(security, str)
+        and isinstance(gateway_id, str)
+        and isinstance(start, str)
+    ):
         return None
     if not (isinstance(batch_size, int) and isinstance(backlog, int)):
         return None
     return UpstreamConfig(
-        name=name, uri=uri, format=fmt, method=method, security=security, gateway_id=gateway_id,
+        name=name,
+        uri=uri,
+        format=fmt,
+        method=method,
+        security=security,
+        gateway_id=gateway_id,
         base_name=base_name if isinstance(base_name, str) else f"{gateway_id}/",
-        batch_size=batch_size, backlog_batch_size=backlog, linger=linger, timeout=timeout,
-        retry_min=retry_min, retry_max=retry_max, compact_floats=compact, start=start,
-        points=PointFilter(include, exclude), commands=commands is True,
-        health_interval=(float(health_interval) if isinstance(health_interval, int | float)
-                         else 60.0 if entry is not None and entry.device_tokens else 0.0),
+        batch_size=batch_size,
+        backlog_batch_size=backlog,
+        linger=linger,
+        timeout=timeout,
+        retry_min=retry_min,
+        retry_max=retry_max,
+        compact_floats=compact,
+        start=start,
+        points=PointFilter(include, exclude),
+        commands=commands is True,
+        health_interval=(
+            float(health_interval)
+            if isinstance(health_interval, int | float)
+            else 60.0
+            if entry is not None and entry.device_tokens
+            else 0.0
+        ),
         tenant=tenant if isinstance(tenant, str) else "",
         command_ttd=command_ttd if isinstance(command_ttd, int) else defaults.command_ttd,
-        credentials=entry)
+        credentials=entry,
+    )
 
 
 def _globs(table: Table, key: str) -> tuple[str, ...]:
@@ -175,8 +201,9 @@ def _globs(table: Table, key: str) -> tuple[str, ...]:
     out: list[str] = []
     for index, item in enumerate(raw):
         if not isinstance(item, str) or not item.strip():
-            table.error(key, f"item {index + 1} must be a point name or glob such as \"lamp-*/level\", "
-                        f"got {item!r}")
+            table.error(
+                key, f'item {index + 1} must be a point name or glob such as "lamp-*/level", got {item!r}'
+            )
         elif "/" not in item and "*" not in item:
             table.error(key, f"'{item}' names no point: use device/point or a glob such as '{item}/*'")
         else:
@@ -194,29 +221,41 @@ def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
     if not parts.hostname:
         table.error("uri", f"'{uri}' has no host")
     if parts.scheme == "coaps" and security != "dtls-psk":
-        table.error("security", "a coaps:// URI needs security = \"dtls-psk\"")
+        table.error("security", 'a coaps:// URI needs security = "dtls-psk"')
     if parts.scheme == "coap" and security == "dtls-psk":
-        table.error("uri", "security = \"dtls-psk\" needs a coaps:// URI")
+        table.error("uri", 'security = "dtls-psk" needs a coaps:// URI')
     if fmt == "thingsboard" and parts.path not in ("", "/"):
-        table.error("uri", "for format = \"thingsboard\" give only coap://host[:port]; "
-                    "the gateway adds /api/v1/<token>/telemetry")
+        table.error(
+            "uri",
+            'for format = "thingsboard" give only coap://host[:port]; '
+            "the gateway adds /api/v1/<token>/telemetry",
+        )
     if fmt == "hono" and parts.path not in ("", "/"):
-        table.error("uri", "for format = \"hono\" give only coaps://host[:port] of the CoAP adapter; "
-                    "the gateway adds /telemetry/<tenant>/<device>")
+        table.error(
+            "uri",
+            'for format = "hono" give only coaps://host[:port] of the CoAP adapter; '
+            "the gateway adds /telemetry/<tenant>/<device>",
+        )
 
 
-def _credentials(table: Table, ctx: SectionContext, name: Any, security: Any, fmt: Any,
-                 file_text: Any, entry_name: Any) -> CredentialEntry | None:
+def _credentials(
+    table: Table, ctx: SectionContext, name: Any, security: Any, fmt: Any, file_text: Any, entry_name: Any
+) -> CredentialEntry | None:
     needs = security in ("oscore", "dtls-psk") or fmt == "thingsboard"
     if not needs:
         if file_text is not None:
-            table.error("credentials_file", "is only used with security = \"oscore\" or \"dtls-psk\" "
-                        "or format = \"thingsboard\"")
+            table.error(
+                "credentials_file",
+                'is only used with security = "oscore" or "dtls-psk" or format = "thingsboard"',
+            )
         return None
     if not isinstance(file_text, str):
         if file_text is None:
-            table.error("credentials_file", "is required for this upstream's security or format "
-                        "(a TOML file kept apart from this config, see gateway/coap/README.md)")
+            table.error(
+                "credentials_file",
+                "is required for this upstream's security or format "
+                "(a TOML file kept apart from this config, see gateway/coap/README.md)",
+            )
         return None
     path = Path(file_text)
     if not path.is_absolute():

@@ -14,17 +14,34 @@ from . import numbers
 from .senml import BatchId, Dropped, ReadingLike, encode_senml_cbor, encode_senml_json
 
 
-def encode_batch(fmt: str, readings: Sequence[ReadingLike], batch: BatchId, *, base_name: str,
-                 dropped: Dropped | None = None, compact_floats: bool = False) -> tuple[bytes, int]:
+def encode_batch(
+    fmt: str,
+    readings: Sequence[ReadingLike],
+    batch: BatchId,
+    *,
+    base_name: str,
+    dropped: Dropped | None = None,
+    compact_floats: bool = False,
+) -> tuple[bytes, int]:
     """``dropped`` announces readings lost at the gateway (SenML only: ThingsBoard telemetry
     has no place for it; there the loss shows only in the gateway's health and log)."""
     if fmt == "senml+cbor":
-        return (encode_senml_cbor(readings, base_name=base_name, batch=batch, dropped=dropped,
-                                  compact_floats=compact_floats, half_floats=compact_floats),
-                numbers.CONTENT_FORMAT_SENML_CBOR)
+        return (
+            encode_senml_cbor(
+                readings,
+                base_name=base_name,
+                batch=batch,
+                dropped=dropped,
+                compact_floats=compact_floats,
+                half_floats=compact_floats,
+            ),
+            numbers.CONTENT_FORMAT_SENML_CBOR,
+        )
     if fmt == "senml+json":
-        return (encode_senml_json(readings, base_name=base_name, batch=batch, dropped=dropped),
-                numbers.CONTENT_FORMAT_SENML_JSON)
+        return (
+            encode_senml_json(readings, base_name=base_name, batch=batch, dropped=dropped),
+            numbers.CONTENT_FORMAT_SENML_JSON,
+        )
     if fmt == "thingsboard":
         return encode_thingsboard(readings), numbers.CONTENT_FORMAT_JSON
     raise ValueError(f"unknown uplink format '{fmt}'")

@@ -13,9 +13,9 @@ from . import numbers
 
 
 class Action(enum.Enum):
-    DELIVERED = "delivered"      # 2.xx: the batch is the upstream's now
-    SHRINK = "shrink"            # 4.13: send fewer readings under the same batch number
-    RETRY = "retry"              # anything else: the same batch again after a delay
+    DELIVERED = "delivered"  # 2.xx: the batch is the upstream's now
+    SHRINK = "shrink"  # 4.13: send fewer readings under the same batch number
+    RETRY = "retry"  # anything else: the same batch again after a delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,10 @@ def decide(code: int, max_age: int | None) -> Decision:
         return Decision(Action.DELIVERED)
     if code == numbers.raw_code(numbers.CODE_REQUEST_ENTITY_TOO_LARGE):
         return Decision(Action.SHRINK)
-    if code in (numbers.raw_code(numbers.CODE_TOO_MANY_REQUESTS),
-                numbers.raw_code(numbers.CODE_SERVICE_UNAVAILABLE)):
+    if code in (
+        numbers.raw_code(numbers.CODE_TOO_MANY_REQUESTS),
+        numbers.raw_code(numbers.CODE_SERVICE_UNAVAILABLE),
+    ):
         # Back-pressure: Max-Age says when to come back (RFC 7252 §5.9.3.4, RFC 8516).
         if max_age == 0:
             # "Now" (or a server that only meant "do not cache this"): taken literally, a

@@ -31,8 +31,9 @@ class PointFilter:
             return True
         known = self._cache.get(point)
         if known is None:
-            known = (not self.include or any(fnmatch.fnmatchcase(point, p) for p in self.include)) \
-                and not any(fnmatch.fnmatchcase(point, p) for p in self.exclude)
+            known = (
+                not self.include or any(fnmatch.fnmatchcase(point, p) for p in self.include)
+            ) and not any(fnmatch.fnmatchcase(point, p) for p in self.exclude)
             if len(self._cache) < 100_000:
                 self._cache[point] = known
         return known

@@ -56,6 +56,8 @@ def rule_template_notes(result: RuleTemplates, reset: bool) -> list[str]:
         restored = ", ".join(result.written) or "none (they matched the templates)"
         return [f"--reset: rule files rewritten from the templates in {result.directory}: {restored}"]
     if result.edited:
-        return [f"keeping your edited rule files in {result.directory}: {', '.join(result.edited)}"
-                f" ({gateway_command()} demo --reset restores the templates)"]
+        return [
+            f"keeping your edited rule files in {result.directory}: {', '.join(result.edited)}"
+            f" ({gateway_command()} demo --reset restores the templates)"
+        ]
     return []

@@ -56,12 +56,18 @@ class RulesComponent:
         self.actuation = ctx.actuation
         self.state = NamespacedState(ctx.store, STATE_NAMESPACE)
         site = ctx.config.site
-        self.directory = RuleDirectory(config.directory, ctx.config.points,
-                                       site_has_location=site.latitude is not None,
-                                       accepted=AcceptedCopies(site.data_dir))
-        self.engine = Engine(SiteTimes(site.timezone, site.latitude, site.longitude),
-                             ctx.config.actuators.points, now=self.clock.time(),
-                             default_stale_after=config.stale_after)
+        self.directory = RuleDirectory(
+            config.directory,
+            ctx.config.points,
+            site_has_location=site.latitude is not None,
+            accepted=AcceptedCopies(site.data_dir),
+        )
+        self.engine = Engine(
+            SiteTimes(site.timezone, site.latitude, site.longitude),
+            ctx.config.actuators.points,
+            now=self.clock.time(),
+            default_stale_after=config.stale_after,
+        )
         self._wanted: frozenset[str] = frozenset()
         self._subscription: Any = None
         self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
@@ -72,8 +78,13 @@ class RulesComponent:
         self._held_noted: dict[str, float] = {}
         self._unguarded_noted: set[str] = set()
         self._unsaved: dict[str, Any] = {}  # rule state the store could not take yet
-        self.counts = {"readings": 0, "commands": 0, "reloads": 0, "rejected_reloads": 0,
-                       "dropped_commands": 0}
+        self.counts = {
+            "readings": 0,
+            "commands": 0,
+            "reloads": 0,
+            "rejected_reloads": 0,
+            "dropped_commands": 0,
+        }
         self.last_reload_problems: list[str] = []
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -96,13 +107,19 @@ class RulesComponent:
             await self.state.put_many(stale_keys)
         await self._prime(self.engine.points)
         self._subscription = self.ctx.hub.subscribe(
-            "rules", maxsize=QUEUE_BATCHES, overflow="block", accepts=self._accepts)
+            "rules", maxsize=QUEUE_BATCHES, overflow="block", accepts=self._accepts
+        )
         self._hold_failsafes()
         await self._keep_accepted_copies()
         if result is not None and result.rejected:
             await self._report_rejected(result)
-        log.info("event=rules_started rules=%d files=%d rejected=%d directory=%s", len(self.engine.rules),
-                 len(self.directory.active), len(self.directory.rejected), self.config.directory)
+        log.info(
+            "event=rules_started rules=%d files=%d rejected=%d directory=%s",
+            len(self.engine.rules),
+            len(self.directory.active),
+            len(self.directory.rejected),
+            self.config.directory,
+        )
 
     def _accepts(self, reading: Reading) -> bool:
         # virtual points are fed to the engine directly; taking them back from the hub would
@@ -167,7 +184,9 @@ class RulesComponent:
             self.counts["dropped_commands"] += 1
             if isinstance(dropped, SetCommand | FailSafeCommand):
                 self.engine.forget_output(dropped.point)
-            log.warning("event=command_dropped reason=queue_full rule=%s point=%s", dropped.rule, dropped.point)
+            log.warning(
+                "event=command_dropped reason=queue_full rule=%s point=%s", dropped.rule, dropped.point
+            )
         self._commands.put_nowait(command)
 
     def _after_engine_step(self) -> None:
@@ -177,8 +196,9 @@ class RulesComponent:
         self._persist_wanted.set()
 
     def _deadline(self) -> float | None:
-        times = [t for t in (self.engine.next_deadline(), *(r[0] for r in self._retries.values()))
-                 if t is not None]
+        times = [
+            t for t in (self.engine.next_deadline(), *(r[0] for r in self._retries.values())) if t is not None
+        ]
         return min(times) if times else None
 
     async def _timers(self) -> None:
@@ -231,16 +251,25 @@ class RulesComponent:
                 await self._write(command)
                 return
             case PublishCommand():
-                reading = Reading(command.point, command.value, command.ts, command.unit,
-                                  clock_synced=self.clock.synced())
+                reading = Reading(
+                    command.point, command.value, command.ts, command.unit, clock_synced=self.clock.synced()
+                )
             case EventCommand():
                 body = {"rule": command.rule, "message": command.value}
-                reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
-                                  clock_synced=self.clock.synced())
+                reading = Reading(
+                    command.point,
+                    json.dumps(body, separators=(",", ":")),
+                    command.ts,
+                    clock_synced=self.clock.synced(),
+                )
             case RuleNotice():
                 body = {"rule": command.rule, "result": command.kind, "message": command.value}
-                reading = Reading(command.point, json.dumps(body, separators=(",", ":")), command.ts,
-                                  clock_synced=self.clock.synced())
+                reading = Reading(
+                    command.point,
+                    json.dumps(body, separators=(",", ":")),
+                    command.ts,
+                    clock_synced=self.clock.synced(),
+                )
             case _:
                 assert_never(command)
         self.ctx.hub.publish_nowait([reading])  # a record: never wait on the store
@@ -326,16 +355,32 @@ class RulesComponent:
             for problem in self.directory.copy_problems.get(Path(path), []):
                 log.error("event=rules_accepted_copy_rejected file=%s problem=%r", path, str(problem))
         for path in result.restored:
-            log.warning("event=rules_accepted_copy_runs file=%s accepted_at=%s", path,
-                        self.directory.accepted.accepted_at(Path(path)) if self.directory.accepted else None)
+            log.warning(
+                "event=rules_accepted_copy_runs file=%s accepted_at=%s",
+                path,
+                self.directory.accepted.accepted_at(Path(path)) if self.directory.accepted else None,
+            )
 
     async def _report_rejected(self, result: ReloadResult) -> None:
         """An ``events/rules`` reading, so the rejection travels upstream with the readings."""
         outcomes = {Path(p).name: self.directory.outcome(Path(p)) for p in result.rejected}
-        self.ctx.hub.publish_nowait([Reading(
-            "events/rules", json.dumps({"result": "rejected", "files": list(result.rejected),
-                                        "outcome": outcomes, "problems": self.last_reload_problems[:20]}),
-            self.clock.time(), clock_synced=self.clock.synced())])
+        self.ctx.hub.publish_nowait(
+            [
+                Reading(
+                    "events/rules",
+                    json.dumps(
+                        {
+                            "result": "rejected",
+                            "files": list(result.rejected),
+                            "outcome": outcomes,
+                            "problems": self.last_reload_problems[:20],
+                        }
+                    ),
+                    self.clock.time(),
+                    clock_synced=self.clock.synced(),
+                )
+            ]
+        )
 
     def _hold_failsafes(self) -> None:
         """Actuators a skipped (broken, never accepted) rule file would write go to fail-safe."""
@@ -344,7 +389,9 @@ class RulesComponent:
         commands = self.engine.hold_failsafe(wanted)
         for point, source in sorted(wanted.items()):
             if point not in self.engine.held and point not in self._unguarded_noted:
-                log.error("event=rules_skipped_unguarded file=%s point=%s reason=no_fail_safe_value", source, point)
+                log.error(
+                    "event=rules_skipped_unguarded file=%s point=%s reason=no_fail_safe_value", source, point
+                )
         self._unguarded_noted = {p for p in wanted if p not in self.engine.held}
         if commands:
             self._submit(commands)
@@ -365,8 +412,12 @@ class RulesComponent:
             try:
                 await self._save_dirty()
             except Exception as exc:  # noqa: BLE001 - a full or failing disk: keep it, retry
-                log.warning("event=rules_state_save_failed rules=%d error=%r retry_in=%gs",
-                            len(self._unsaved), str(exc), PERSIST_RETRY)
+                log.warning(
+                    "event=rules_state_save_failed rules=%d error=%r retry_in=%gs",
+                    len(self._unsaved),
+                    str(exc),
+                    PERSIST_RETRY,
+                )
                 await asyncio.sleep(PERSIST_RETRY)
                 self._persist_wanted.set()
 
@@ -395,7 +446,12 @@ class RulesComponent:
 def _log_command(command: Command) -> None:
     """Log what a technician must see; the engine itself is sans-IO and logs nothing."""
     if isinstance(command, FailSafeCommand):
-        log.warning("event=rule_failsafe rule=%s point=%s value=%r reason=%r", command.rule,
-                    command.point, command.value, command.reason)
+        log.warning(
+            "event=rule_failsafe rule=%s point=%s value=%r reason=%r",
+            command.rule,
+            command.point,
+            command.value,
+            command.reason,
+        )
     elif isinstance(command, RuleNotice) and command.error:
         log.warning("event=rule_error rule=%s error=%r", command.rule, command.value)

@@ -37,11 +37,15 @@ class RulesConfig:
     held: Mapping[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
-        text = (f"{self.rule_count} rule{'s' if self.rule_count != 1 else ''} in {self.file_count} "
-                f"file{'s' if self.file_count != 1 else ''} from {self.directory}")
+        text = (
+            f"{self.rule_count} rule{'s' if self.rule_count != 1 else ''} in {self.file_count} "
+            f"file{'s' if self.file_count != 1 else ''} from {self.directory}"
+        )
         for name, outcome in sorted(self.outcomes.items()):
-            what = {"accepted_copy_runs": "its last accepted version runs",
-                    "skipped_failsafe": "skipped, it has no accepted version"}.get(outcome, outcome)
+            what = {
+                "accepted_copy_runs": "its last accepted version runs",
+                "skipped_failsafe": "skipped, it has no accepted version",
+            }.get(outcome, outcome)
             text += f"\n    {name} is broken: {what}"
             held = sorted(p for p, f in self.held.items() if f == name)
             if outcome == "skipped_failsafe" and held:
@@ -60,19 +64,33 @@ def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
         table.error("directory", "contains a NUL character; write the path of the rules directory")
         directory_text = None
     directory = (Path(ctx.config_dir) / (directory_text or "rules")).resolve()
-    config = RulesConfig(directory, reload_interval or 2.0, stale_after or DEFAULT_STALE_AFTER,
-                         bool(enabled), dict(ctx.points))
+    config = RulesConfig(
+        directory, reload_interval or 2.0, stale_after or DEFAULT_STALE_AFTER, bool(enabled), dict(ctx.points)
+    )
     if not _is_dir(directory):
         table.error("directory", f"rules directory '{directory}' does not exist")
         return config
-    rules_dir = RuleDirectory(directory, ctx.points, site_has_location=ctx.site.latitude is not None,
-                              accepted=AcceptedCopies(ctx.site.data_dir, readonly=True))
+    rules_dir = RuleDirectory(
+        directory,
+        ctx.points,
+        site_has_location=ctx.site.latitude is not None,
+        accepted=AcceptedCopies(ctx.site.data_dir, readonly=True),
+    )
     result = rules_dir.reload()
     outcomes = {Path(p).name: rules_dir.outcome(Path(p)) for p in result.rejected}
     copy_problems = [p for ps in rules_dir.copy_problems.values() for p in ps]
-    return RulesConfig(config.directory, config.reload_interval, config.stale_after, config.enabled,
-                       config.points, len(rules_dir.rules), len(rules_dir.active),
-                       (*result.problems, *copy_problems), outcomes, rules_dir.unguarded_writes())
+    return RulesConfig(
+        config.directory,
+        config.reload_interval,
+        config.stale_after,
+        config.enabled,
+        config.points,
+        len(rules_dir.rules),
+        len(rules_dir.active),
+        (*result.problems, *copy_problems),
+        outcomes,
+        rules_dir.unguarded_writes(),
+    )
 
 
 def _is_dir(path: Path) -> bool:

@@ -83,8 +83,14 @@ class _Env:
 
 
 class Engine:
-    def __init__(self, times: SiteTimes, actuators: Mapping[str, ActuatorSettings] | None = None, *,
-                 now: float, default_stale_after: float = DEFAULT_STALE_AFTER):
+    def __init__(
+        self,
+        times: SiteTimes,
+        actuators: Mapping[str, ActuatorSettings] | None = None,
+        *,
+        now: float,
+        default_stale_after: float = DEFAULT_STALE_AFTER,
+    ):
         self.times = times
         self.actuators = dict(actuators or {})
         self.default_stale_after = default_stale_after
@@ -160,8 +166,12 @@ class Engine:
     @property
     def points(self) -> frozenset[str]:
         """Every point the loaded rules read; readings of other points can be skipped."""
-        return frozenset(self._by_trigger_point) | frozenset(self._by_watch) | frozenset(
-            self._by_input) | frozenset(self._window_span)
+        return (
+            frozenset(self._by_trigger_point)
+            | frozenset(self._by_watch)
+            | frozenset(self._by_input)
+            | frozenset(self._window_span)
+        )
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -272,8 +282,9 @@ class Engine:
         state.memory.pop("error_in_action", None)
         self._dirty.add(rule.name)
         self._deadline_stale = True
-        self._emit_rule_event(rule, "recovered", "evaluates again" + ("; rule in control" if was_failsafe
-                                                                       else ""), out)
+        self._emit_rule_event(
+            rule, "recovered", "evaluates again" + ("; rule in control" if was_failsafe else ""), out
+        )
 
     def _start(self, rule: Rule, out: list[Command], *, cause: str, force: bool = False) -> None:
         state = self.states[rule.name]
@@ -364,7 +375,9 @@ class Engine:
                 case SetPoint(target=target):
                     if target in self.held:
                         continue  # held at its fail-safe while a rule file driving it is broken
-                    if value is None or (action.expr is not None and isinstance(value, float) and value != value):
+                    if value is None or (
+                        action.expr is not None and isinstance(value, float) and value != value
+                    ):
                         continue
                     if self._last_set.get(target) == value and type(self._last_set[target]) is type(value):
                         continue
@@ -391,8 +404,11 @@ class Engine:
 
     def stale_after(self, rule: Rule) -> float | None:
         """How long the inputs of ``rule`` may stay silent before its fail-safe applies."""
-        guarded = [self.actuators[p] for p in rule.writes if p in self.actuators
-                   and self.actuators[p].fail_safe is not None]
+        guarded = [
+            self.actuators[p]
+            for p in rule.writes
+            if p in self.actuators and self.actuators[p].fail_safe is not None
+        ]
         if not guarded or not rule.inputs:
             return None
         if rule.stale_after is not None:
@@ -419,8 +435,9 @@ class Engine:
             state.error = message
             self._dirty.add(rule.name)
             out.append(RuleNotice(self.now, rule.name, RULES_EVENT_POINT, message, error=True))
-        guarded = any(self.actuators.get(p) is not None and self.actuators[p].fail_safe is not None
-                      for p in rule.writes)
+        guarded = any(
+            self.actuators.get(p) is not None and self.actuators[p].fail_safe is not None for p in rule.writes
+        )
         if guarded and state.failsafe is None:
             state.failsafe = "error"
             self._apply_failsafe(rule, f"cannot evaluate: {message}", out)
@@ -439,7 +456,9 @@ class Engine:
             out.append(FailSafeCommand(self.now, rule.name, point, settings.fail_safe, reason))
 
     def _emit_rule_event(self, rule: Rule, what: str, message: str, out: list[Command]) -> None:
-        out.append(RuleNotice(self.now, rule.name, RULES_EVENT_POINT, f"{what}: {message}", error=what == "error"))
+        out.append(
+            RuleNotice(self.now, rule.name, RULES_EVENT_POINT, f"{what}: {message}", error=what == "error")
+        )
 
     def hold_failsafe(self, held: Mapping[str, str]) -> list[Command]:
         """Hold each point of ``held`` (point -> broken rule file) at its fail-safe value and
@@ -461,8 +480,9 @@ class Engine:
         assert value is not None
         self._last_set[point] = value
         source = self.held[point]
-        return FailSafeCommand(self.now, source, point, value,
-                               f"rule file {source} is broken and no accepted version of it runs")
+        return FailSafeCommand(
+            self.now, source, point, value, f"rule file {source} is broken and no accepted version of it runs"
+        )
 
     # -- time -----------------------------------------------------------------------------
 
@@ -512,8 +532,9 @@ class Engine:
                 stale = self._stale_inputs(rule)
                 if stale:
                     state.failsafe = "stale"
-                    self._apply_failsafe(rule, f"no reading of {', '.join(stale)} for "
-                                         f"{self.stale_after(rule):g}s", out)
+                    self._apply_failsafe(
+                        rule, f"no reading of {', '.join(stale)} for {self.stale_after(rule):g}s", out
+                    )
             if state.hold_until is not None and state.hold_until <= self.now:
                 holds = self._conditions_hold(rule, out)
                 state.hold_since = state.hold_until = None

@@ -120,10 +120,19 @@ def _unquote(text: str) -> str:
 # -- parser -----------------------------------------------------------------------------------
 
 _BINARY_POWER = {
-    "or": 1, "and": 2,
-    "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
-    "+": 5, "-": 5,
-    "*": 6, "/": 6, "%": 6,
+    "or": 1,
+    "and": 2,
+    "==": 4,
+    "!=": 4,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
 }
 _UNARY_MINUS_POWER = 7
 _NOT_POWER = 3
@@ -147,8 +156,11 @@ FunctionBuilder = Callable[["Compiler", list["Node"]], "Node"]
 class Compiler:
     """Parses one expression; ``known_points`` are the points a rule may read."""
 
-    def __init__(self, known_points: Mapping[str, Any] | frozenset[str] | set[str],
-                 functions: Mapping[str, FunctionBuilder]):
+    def __init__(
+        self,
+        known_points: Mapping[str, Any] | frozenset[str] | set[str],
+        functions: Mapping[str, FunctionBuilder],
+    ):
         self.known = known_points
         self.functions = functions
         self.points: set[str] = set()
@@ -163,9 +175,11 @@ class Compiler:
         if not isinstance(text, str) or not text.strip():
             raise ExprSyntaxError("empty expression")
         if len(text) > MAX_EXPRESSION_LENGTH:
-            raise ExprSyntaxError(f"expression is {len(text)} characters long, more than "
-                                  f"{MAX_EXPRESSION_LENGTH}; split it into several rules or "
-                                  "publish parts as virtual points")
+            raise ExprSyntaxError(
+                f"expression is {len(text)} characters long, more than "
+                f"{MAX_EXPRESSION_LENGTH}; split it into several rules or "
+                "publish parts as virtual points"
+            )
         self.tokens = tokenize(text)
         self.index = 0
         self.nesting = 0
@@ -191,9 +205,11 @@ class Compiler:
             raise ExprSyntaxError(f"expected {text!r} at column {token.column}, found {found}")
 
     def _too_deep(self, column: int) -> ExprSyntaxError:
-        return ExprSyntaxError(f"expression nested more than {MAX_EXPRESSION_DEPTH} levels deep "
-                               f"at column {column}; split it into several rules or publish parts "
-                               "as virtual points")
+        return ExprSyntaxError(
+            f"expression nested more than {MAX_EXPRESSION_DEPTH} levels deep "
+            f"at column {column}; split it into several rules or publish parts "
+            "as virtual points"
+        )
 
     def _expression(self, min_power: int) -> Node:
         self.nesting += 1
@@ -217,8 +233,9 @@ class Compiler:
             self._next()
             right = self._expression(power if power != 4 else 4)
             if power == 4 and self._peek().text in ("==", "!=", "<", "<=", ">", ">="):
-                raise ExprSyntaxError(f"chained comparison at column {self._peek().column}; "
-                                      "use 'and' between two comparisons")
+                raise ExprSyntaxError(
+                    f"chained comparison at column {self._peek().column}; use 'and' between two comparisons"
+                )
             left = _binary(op, left, right)
             if left.depth > MAX_EXPRESSION_DEPTH:
                 raise self._too_deep(token.column)
@@ -256,14 +273,16 @@ class Compiler:
                 return self._call(token)
             raise ExprSyntaxError(
                 f"unknown name '{token.text}' at column {token.column}; point names are written "
-                f"device/point, functions need ( ){did_you_mean(token.text, self.functions)}")
+                f"device/point, functions need ( ){did_you_mean(token.text, self.functions)}"
+            )
         found = "the end of the expression" if token.kind == "end" else repr(token.text)
         raise ExprSyntaxError(f"expected a value at column {token.column}, found {found}")
 
     def _point(self, name: str, column: int) -> Node:
         if name not in self.known:
-            raise ExprSyntaxError(f"unknown point '{name}' at column {column}"
-                                  f"{did_you_mean(name, self.known)}")
+            raise ExprSyntaxError(
+                f"unknown point '{name}' at column {column}{did_you_mean(name, self.known)}"
+            )
         self.points.add(name)
         return Node(lambda env: env.value(name))
 
@@ -281,8 +300,9 @@ class Compiler:
         self._expect(")")
         builder = self.functions.get(name)
         if builder is None:
-            raise ExprSyntaxError(f"unknown function '{name}' at column {token.column}"
-                                  f"{did_you_mean(name, self.functions)}")
+            raise ExprSyntaxError(
+                f"unknown function '{name}' at column {token.column}{did_you_mean(name, self.functions)}"
+            )
         try:
             node = builder(self, args)
         except ExprSyntaxError as exc:
@@ -317,6 +337,7 @@ class Compiler:
 
 
 # -- evaluation helpers -----------------------------------------------------------------------
+
 
 def _const(value: Any) -> Node:
     return Node(lambda env: value, value, True, isinstance(value, str))
@@ -429,6 +450,7 @@ def _unary_minus(operand: Node) -> Node:
 
 
 # -- functions --------------------------------------------------------------------------------
+
 
 def compile_expr(text: str, known_points: Mapping[str, Any] | frozenset[str] | set[str]) -> Expr:
     """Parse ``text`` once; raises ExprSyntaxError naming the column and a did-you-mean."""

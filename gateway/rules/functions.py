@@ -28,8 +28,9 @@ def _window_fn(kind: str) -> Callable[[Compiler, list[Node]], Node]:
     def build(c: Compiler, args: list[Node]) -> Node:
         if kind in ("min", "max") and not _is_window_call(args):
             if len(args) < 2:
-                raise ExprSyntaxError("takes a point and a window such as (\"air/pm2_5\", \"10m\"),"
-                                      " or two or more numbers")
+                raise ExprSyntaxError(
+                    'takes a point and a window such as ("air/pm2_5", "10m"), or two or more numbers'
+                )
             fns = [a.fn for a in args]
             pick = min if kind == "min" else max
             return Node(lambda env: pick(as_number(f(env), kind) for f in fns))
@@ -77,8 +78,11 @@ def _fn_round(c: Compiler, args: list[Node]) -> Node:
 def _fn_clamp(c: Compiler, args: list[Node]) -> Node:
     _arity(args, 3)
     f, lo, hi = (a.fn for a in args)
-    return Node(lambda env: min(max(as_number(f(env), "clamp"), as_number(lo(env), "clamp")),
-                                 as_number(hi(env), "clamp")))
+    return Node(
+        lambda env: min(
+            max(as_number(f(env), "clamp"), as_number(lo(env), "clamp")), as_number(hi(env), "clamp")
+        )
+    )
 
 
 def _fn_if(c: Compiler, args: list[Node]) -> Node:

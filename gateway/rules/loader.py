@@ -89,8 +89,11 @@ def read_raw(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     try:
         size = path.stat().st_size
         if size > MAX_RULE_FILE_BYTES:
-            problems.add("", f"the file is {size} bytes, more than {MAX_RULE_FILE_BYTES}; "
-                         "split it into several rule files")
+            problems.add(
+                "",
+                f"the file is {size} bytes, more than {MAX_RULE_FILE_BYTES}; "
+                "split it into several rule files",
+            )
             return None, "", problems.items
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -127,10 +130,14 @@ def _depth(value: Any, level: int = 0) -> int:
     return max((_depth(child, level + 1) for child in children), default=level + 1)
 
 
-def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
-                   virtual_points: Collection[str] = (),
-                   taken_names: Mapping[str, str] | None = None,
-                   site_has_location: bool = True) -> RuleFile:
+def load_rule_file(
+    path: Path,
+    points: Mapping[str, PointSpec],
+    *,
+    virtual_points: Collection[str] = (),
+    taken_names: Mapping[str, str] | None = None,
+    site_has_location: bool = True,
+) -> RuleFile:
     """Parse and validate one rule file.
 
     ``points`` are the site's declared points; ``virtual_points`` those published by any
@@ -144,30 +151,56 @@ def load_rule_file(path: Path, points: Mapping[str, PointSpec], *,
     raw, text, read_problems = read_raw(path)
     if raw is None:
         return RuleFile(path, (), tuple(read_problems), signature, text)
-    return parse_rule_text(path, raw, text, points, virtual_points=virtual_points,
-                           taken_names=taken_names, site_has_location=site_has_location,
-                           signature=signature)
+    return parse_rule_text(
+        path,
+        raw,
+        text,
+        points,
+        virtual_points=virtual_points,
+        taken_names=taken_names,
+        site_has_location=site_has_location,
+        signature=signature,
+    )
 
 
-def parse_rule_text(path: Path, raw: dict[str, Any], text: str, points: Mapping[str, PointSpec], *,
-                    virtual_points: Collection[str] = (),
-                    taken_names: Mapping[str, str] | None = None,
-                    site_has_location: bool = True,
-                    signature: tuple[float, int] | None = None) -> RuleFile:
+def parse_rule_text(
+    path: Path,
+    raw: dict[str, Any],
+    text: str,
+    points: Mapping[str, PointSpec],
+    *,
+    virtual_points: Collection[str] = (),
+    taken_names: Mapping[str, str] | None = None,
+    site_has_location: bool = True,
+    signature: tuple[float, int] | None = None,
+) -> RuleFile:
     """Validate the parsed TOML ``raw`` (from ``text``) as the rule file at ``path``."""
     try:
-        rules, problems = parse_rules(raw, text, str(path), points, virtual_points=virtual_points,
-                                      taken_names=taken_names, site_has_location=site_has_location)
+        rules, problems = parse_rules(
+            raw,
+            text,
+            str(path),
+            points,
+            virtual_points=virtual_points,
+            taken_names=taken_names,
+            site_has_location=site_has_location,
+        )
     except Exception as exc:  # noqa: BLE001 - a rule file is never fatal, even one that finds a bug
         problem = Problem(str(path), "", f"cannot be loaded: {type(exc).__name__}: {exc}")
         return RuleFile(path, (), (problem,), signature, text)
     return RuleFile(path, tuple(rules), tuple(problems), signature, text)
 
 
-def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[str, PointSpec], *,
-                virtual_points: Collection[str] = (),
-                taken_names: Mapping[str, str] | None = None,
-                site_has_location: bool = True) -> tuple[list[Rule], list[Problem]]:
+def parse_rules(
+    raw: dict[str, Any],
+    text: str,
+    filename: str,
+    points: Mapping[str, PointSpec],
+    *,
+    virtual_points: Collection[str] = (),
+    taken_names: Mapping[str, str] | None = None,
+    site_has_location: bool = True,
+) -> tuple[list[Rule], list[Problem]]:
     problems = Problems(filename, KeyLocator(text))
     readable = dict.fromkeys(points)
     readable.update(dict.fromkeys(virtual_points))
@@ -183,8 +216,10 @@ def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[s
         before = len(problems.items)
         rule = _parse_rule(table, filename, points, readable, seen, taken_names or {})
         if rule is not None and not site_has_location and _uses_sun(rule):
-            problems.add(table.prefix, "uses sun times, but the site has no location: set latitude "
-                         "and longitude in [gateway]")
+            problems.add(
+                table.prefix,
+                "uses sun times, but the site has no location: set latitude and longitude in [gateway]",
+            )
             rule = None
         name = table.raw.get("name") if isinstance(table.raw.get("name"), str) else f"#{index + 1}"
         for i in range(before, len(problems.items)):
@@ -196,7 +231,11 @@ def parse_rules(raw: dict[str, Any], text: str, filename: str, points: Mapping[s
 
 
 def _uses_sun(rule: Rule) -> bool:
-    exprs = [*rule.conditions, *(a.expr for a in rule.actions if a.expr), *(t.expr for t in rule.triggers if t.expr)]
+    exprs = [
+        *rule.conditions,
+        *(a.expr for a in rule.actions if a.expr),
+        *(t.expr for t in rule.triggers if t.expr),
+    ]
     return any(t.uses_sun for t in rule.triggers) or any(e.uses_sun for e in exprs)
 
 
@@ -217,9 +256,14 @@ def _fingerprint(raw: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
-                readable: Mapping[str, Any], seen: dict[str, str],
-                taken: Mapping[str, str]) -> Rule | None:
+def _parse_rule(
+    table: Table,
+    filename: str,
+    points: Mapping[str, PointSpec],
+    readable: Mapping[str, Any],
+    seen: dict[str, str],
+    taken: Mapping[str, str],
+) -> Rule | None:
     problems_before = len(table.problems.items)
     name = table.str("name")
     if isinstance(name, str):
@@ -264,8 +308,11 @@ def _parse_rule(table: Table, filename: str, points: Mapping[str, PointSpec],
     if not triggers and not table.raw.get("trigger"):
         implicit = sorted(condition_points or action_points)
         if not implicit:
-            table.error("trigger", "this rule reads no point, so it needs a [[rule.trigger]] "
-                        "(for example cron = \"0 22 * * *\" or sun = \"sunset+15m\")")
+            table.error(
+                "trigger",
+                "this rule reads no point, so it needs a [[rule.trigger]] "
+                '(for example cron = "0 22 * * *" or sun = "sunset+15m")',
+            )
             return None
         triggers = [PointChanges(f"change of {p}", p) for p in implicit]
     windows: dict[str, float] = {}
@@ -294,7 +341,9 @@ def _parse_trigger(table: Table, index: int, readable: Mapping[str, Any]) -> Tri
     kinds = [k for k in TRIGGER_PARSERS if k in table.raw]
     if len(kinds) != 1:
         found = ", ".join(kinds) if kinds else "none"
-        table.problems.add(table.prefix, f"a trigger needs exactly one of {', '.join(TRIGGER_PARSERS)} (found {found})")
+        table.problems.add(
+            table.prefix, f"a trigger needs exactly one of {', '.join(TRIGGER_PARSERS)} (found {found})"
+        )
         table.seen.update(table.raw)
         return None
     return TRIGGER_PARSERS[kinds[0]](table, readable, _compile)
@@ -310,11 +359,15 @@ def _literal_fits(spec: PointSpec, value: Value) -> str | None:
     return None
 
 
-def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mapping[str, Any]) -> Action | None:
+def _parse_action(
+    table: Table, points: Mapping[str, PointSpec], readable: Mapping[str, Any]
+) -> Action | None:
     kinds = [k for k in ACTION_KINDS if k in table.raw]
     if len(kinds) != 1:
         found = ", ".join(kinds) if kinds else "none"
-        table.problems.add(table.prefix, f"an action needs exactly one of {', '.join(ACTION_KINDS)} (found {found})")
+        table.problems.add(
+            table.prefix, f"an action needs exactly one of {', '.join(ACTION_KINDS)} (found {found})"
+        )
         table.seen.update(table.raw)
         return None
     kind = kinds[0]
@@ -340,15 +393,17 @@ def _parse_action(table: Table, points: Mapping[str, PointSpec], readable: Mappi
     unit = table.str("unit", None) if kind == "publish" else None
     table.finish()
     if (value is None) == (expr_text is None):
-        table.error("value", "give either value = <literal> or expr = \"<expression>\"")
+        table.error("value", 'give either value = <literal> or expr = "<expression>"')
         return None
     expr = _compile(table, "expr", expr_text, readable) if expr_text is not None else None
     if not isinstance(target, str) or (expr_text is not None and expr is None):
         return None
     if kind == "publish":
         if not (target.startswith(f"{VIRTUAL_DEVICE}/") and is_valid_point_name(target)):
-            table.error("publish", f"'{target}' must be named {VIRTUAL_DEVICE}/<name> so it is not "
-                        "mistaken for a device point")
+            table.error(
+                "publish",
+                f"'{target}' must be named {VIRTUAL_DEVICE}/<name> so it is not mistaken for a device point",
+            )
             return None
         return PublishVirtual(target, value, expr, unit)
     spec = points.get(target)

@@ -77,7 +77,9 @@ def format_offset(seconds: float) -> str:
 def format_command(command: Command, start: float | None = None) -> str:
     """One line per command: when, rule, kind, point, value (JSON)."""
     if start is None:
-        when = dt.datetime.fromtimestamp(command.ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        when = (
+            dt.datetime.fromtimestamp(command.ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        )
     else:
         when = format_offset(command.ts - start)
     value = json.dumps(command.value)

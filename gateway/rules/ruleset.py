@@ -42,8 +42,14 @@ class ReloadResult:
 
 
 class RuleDirectory:
-    def __init__(self, directory: Path, points: Mapping[str, PointSpec], *, site_has_location: bool = True,
-                 accepted: AcceptedCopies | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        points: Mapping[str, PointSpec],
+        *,
+        site_has_location: bool = True,
+        accepted: AcceptedCopies | None = None,
+    ):
         self.directory = directory
         self.points = points
         self.site_has_location = site_has_location
@@ -108,8 +114,13 @@ class RuleDirectory:
                 if p != path and p not in self.active:
                     raw, _, _ = read_raw(p)
                     virtual |= virtual_points_in(raw)
-            result = load_rule_file(path, self.points, virtual_points=virtual, taken_names=taken,
-                                    site_has_location=self.site_has_location)
+            result = load_rule_file(
+                path,
+                self.points,
+                virtual_points=virtual,
+                taken_names=taken,
+                site_has_location=self.site_has_location,
+            )
             if result.ok:
                 self.active[path] = result
                 self.rejected.pop(path, None)
@@ -125,8 +136,14 @@ class RuleDirectory:
                 restored.append(str(path))
         self._seen = current
         problems = tuple(p for f in self.rejected.values() for p in f.problems)
-        return ReloadResult(bool(loaded or removed or restored), tuple(loaded), tuple(removed), tuple(rejected),
-                            problems, tuple(restored))
+        return ReloadResult(
+            bool(loaded or removed or restored),
+            tuple(loaded),
+            tuple(removed),
+            tuple(rejected),
+            problems,
+            tuple(restored),
+        )
 
     def _restore(self, path: Path, virtual: set[str], taken: Mapping[str, str]) -> bool:
         """Run the accepted copy of the broken file ``path``, if there is one that still loads."""
@@ -134,14 +151,25 @@ class RuleDirectory:
         if text is None:
             return False
         raw, _, problems = parse_toml(text, Problems(str(path)))
-        copy = None if raw is None else parse_rule_text(
-            path, raw, text, self.points, virtual_points=virtual, taken_names=taken,
-            site_has_location=self.site_has_location)
+        copy = (
+            None
+            if raw is None
+            else parse_rule_text(
+                path,
+                raw,
+                text,
+                self.points,
+                virtual_points=virtual,
+                taken_names=taken,
+                site_has_location=self.site_has_location,
+            )
+        )
         if copy is None or not copy.ok:
             # e.g. the site config no longer has a point the accepted version reads
             self.copy_problems[path] = [
                 dataclasses.replace(p, message=f"its last accepted version cannot run either: {p.message}")
-                for p in (problems if copy is None else copy.problems)]
+                for p in (problems if copy is None else copy.problems)
+            ]
             return False
         self.active[path] = copy
         self.restored.add(path)
@@ -188,7 +216,9 @@ class RuleDirectory:
         return {
             "directory": str(self.directory),
             "files": {path.name: len(f.rules) for path, f in sorted(self.active.items())},
-            "rejected": {path.name: [str(p) for p in f.problems] for path, f in sorted(self.rejected.items())},
+            "rejected": {
+                path.name: [str(p) for p in f.problems] for path, f in sorted(self.rejected.items())
+            },
             # what runs for each rejected file: the version loaded earlier by this process, the
             # accepted copy from the data directory, or nothing (actuators at their fail-safe)
             "rejected_outcome": {path.name: self.outcome(path) for path in sorted(self.rejected)},

@@ -31,8 +31,22 @@ class RuleState:
     # not persisted
     skipped: int = 0
 
-    DURABLE = ("fingerprint", "hold_since", "hold_until", "latched", "step", "resume_at", "queued",
-               "cooldown_until", "last_fired", "fired", "failsafe", "error", "memory", "next_at")
+    DURABLE = (
+        "fingerprint",
+        "hold_since",
+        "hold_until",
+        "latched",
+        "step",
+        "resume_at",
+        "queued",
+        "cooldown_until",
+        "last_fired",
+        "fired",
+        "failsafe",
+        "error",
+        "memory",
+        "next_at",
+    )
 
     def export(self) -> dict[str, Any]:
         data = asdict(self)

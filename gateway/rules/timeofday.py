@@ -24,8 +24,10 @@ def parse_sun_spec(text: str) -> SunSpec:
     """'sunset+15m' -> ('sunset', 900.0); raises ValueError with a readable message."""
     match = _SUN_RE.match(text)
     if match is None:
-        raise ValueError(f"'{text}' is not a sun event; write e.g. sunset, sunrise-30m or dusk+1h"
-                         f" (events: {', '.join(SUN_EVENTS)})")
+        raise ValueError(
+            f"'{text}' is not a sun event; write e.g. sunset, sunrise-30m or dusk+1h"
+            f" (events: {', '.join(SUN_EVENTS)})"
+        )
     offset = 0.0
     if match.group(2):
         offset = parse_duration(match.group(3))
@@ -136,6 +138,8 @@ def check_cron(expression: str) -> str | None:
     from croniter import croniter
 
     if not isinstance(expression, str) or not croniter.is_valid(expression):
-        return (f"'{expression}' is not a cron schedule; write five fields "
-                "'minute hour day month weekday', e.g. '0 22 * * *' or '*/15 * * * 1-5'")
+        return (
+            f"'{expression}' is not a cron schedule; write five fields "
+            "'minute hour day month weekday', e.g. '0 22 * * *' or '*/15 * * * 1-5'"
+        )
     return None

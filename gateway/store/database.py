@@ -61,8 +61,9 @@ def _encode_flags(reading: Reading) -> int:
 def _decode(seq: int, name: str, ts: int, value: Any, flags: int, unit: str | None) -> StoredReading:
     if flags & FLAG_BOOL:
         value = bool(value)
-    return StoredReading(seq, name, value, ts / 1000.0, unit, Quality(flags & FLAG_QUALITY_MASK),
-                         not flags & FLAG_UNSYNCED)
+    return StoredReading(
+        seq, name, value, ts / 1000.0, unit, Quality(flags & FLAG_QUALITY_MASK), not flags & FLAG_UNSYNCED
+    )
 
 
 #: a row of ``readings`` (with its point's name and unit) as a reading: for offline tools
@@ -77,8 +78,9 @@ class Database:
         self.path = Path(path)
         self.schema = schema
         if readonly:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
         else:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn = conn
@@ -116,8 +118,9 @@ class Database:
         """The oldest schema version that can still read and write this buffer."""
         version = self.schema_version
         try:
-            row = self.conn.execute("SELECT value FROM state WHERE namespace = ? AND key = ?",
-                                    (FLOOR_NAMESPACE, FLOOR_KEY)).fetchone()
+            row = self.conn.execute(
+                "SELECT value FROM state WHERE namespace = ? AND key = ?", (FLOOR_NAMESPACE, FLOOR_KEY)
+            ).fetchone()
         except sqlite3.OperationalError:  # no state table: schema 1 or an empty file
             row = None
         return int(json.loads(row[0])) if row else version
@@ -133,7 +136,8 @@ class Database:
                 f"{self.path} has schema version {current}, newer than this gateway's "
                 f"{self.schema.version}, and it needs a gateway of schema {floor} or newer to be "
                 f"read; the file was not changed: update the gateway again, or move the buffer "
-                f"aside to start an empty one")
+                f"aside to start an empty one"
+            )
 
     def migrate(self) -> None:
         """Bring the buffer to this gateway's version; a newer one that this gateway can
@@ -153,7 +157,8 @@ class Database:
                     self.conn.execute(
                         "INSERT INTO state (namespace, key, value, updated) VALUES (?, ?, ?, 0) "
                         "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value",
-                        (FLOOR_NAMESPACE, FLOOR_KEY, json.dumps(floor)))
+                        (FLOOR_NAMESPACE, FLOOR_KEY, json.dumps(floor)),
+                    )
                 self.conn.execute(f"PRAGMA user_version = {version}")
 
     def ensure_views(self) -> None:
@@ -192,8 +197,10 @@ class Database:
         if pid is None:
             row = self.conn.execute("SELECT id, unit FROM points WHERE name = ?", (name,)).fetchone()
             if row is None:
-                pid = int(self.conn.execute("INSERT INTO points (name, unit) VALUES (?, ?)",
-                                            (name, unit)).lastrowid or 0)
+                pid = int(
+                    self.conn.execute("INSERT INTO points (name, unit) VALUES (?, ?)", (name, unit)).lastrowid
+                    or 0
+                )
                 self._touched_in_tx.append(name)
                 known_unit = unit
             else:
@@ -250,7 +257,8 @@ class Database:
                     for r in readings
                 ]
                 self.conn.executemany(
-                    "INSERT INTO readings (point, ts, value, flags) VALUES (?, ?, ?, ?)", rows)
+                    "INSERT INTO readings (point, ts, value, flags) VALUES (?, ?, ?, ?)", rows
+                )
                 last = self.last_seq()
             self._touched_in_tx.clear()
             return last
@@ -300,13 +308,16 @@ class Database:
                 continue
             row = self.conn.execute(
                 "SELECT seq, ts, value, flags FROM readings WHERE point = ? "
-                "ORDER BY ts DESC, seq DESC LIMIT 1", (pid,)).fetchone()
+                "ORDER BY ts DESC, seq DESC LIMIT 1",
+                (pid,),
+            ).fetchone()
             if row:
                 out.append(_decode(row[0], name, row[1], row[2], row[3], unit))
         return out
 
-    def history(self, point: str, start: float | None = None, end: float | None = None,
-                limit: int = 100_000) -> list[StoredReading]:
+    def history(
+        self, point: str, start: float | None = None, end: float | None = None, limit: int = 100_000
+    ) -> list[StoredReading]:
         pid = self._lookup_id(point)
         if pid is None:
             return []
@@ -314,7 +325,8 @@ class Database:
         rows = self.conn.execute(
             "SELECT seq, ts, value, flags FROM readings WHERE point = ? AND ts >= ? AND ts <= ? "
             "ORDER BY ts, seq LIMIT ?",
-            (pid, int((start or 0) * 1000), int((end if end is not None else 1e13) * 1000), limit))
+            (pid, int((start or 0) * 1000), int((end if end is not None else 1e13) * 1000), limit),
+        )
         return [_decode(seq, name, ts, value, flags, unit) for seq, ts, value, flags in rows]
 
     def newest_first(self, point: str) -> Iterator[StoredReading]:
@@ -324,7 +336,8 @@ class Database:
             return
         unit = self._name_of(pid)[1]
         rows = self.conn.execute(
-            "SELECT seq, ts, value, flags FROM readings WHERE point = ? ORDER BY ts DESC, seq DESC", (pid,))
+            "SELECT seq, ts, value, flags FROM readings WHERE point = ? ORDER BY ts DESC, seq DESC", (pid,)
+        )
         for seq, ts, value, flags in rows:
             yield _decode(seq, point, ts, value, flags, unit)
 
@@ -332,7 +345,8 @@ class Database:
         """The time of the oldest reading held, of any point (one index probe per point)."""
         row = self.conn.execute(
             "SELECT min(t) FROM (SELECT (SELECT min(ts) FROM readings WHERE point = points.id) AS t "
-            "FROM points)").fetchone()
+            "FROM points)"
+        ).fetchone()
         return None if row is None or row[0] is None else row[0] / 1000.0
 
     def latest_before(self, points: Iterable[str], ts: float) -> list[StoredReading]:
@@ -344,7 +358,9 @@ class Database:
                 continue
             row = self.conn.execute(
                 "SELECT seq, ts, value, flags FROM readings WHERE point = ? AND ts <= ? "
-                "ORDER BY ts DESC, seq DESC LIMIT 1", (pid, int(ts * 1000))).fetchone()
+                "ORDER BY ts DESC, seq DESC LIMIT 1",
+                (pid, int(ts * 1000)),
+            ).fetchone()
             if row:
                 out.append(_decode(row[0], name, row[1], row[2], row[3], self._name_of(pid)[1]))
         return out
@@ -353,7 +369,8 @@ class Database:
         """Every reading in a time range, in time order; for replaying rules over history."""
         rows = self.conn.execute(
             "SELECT seq, point, ts, value, flags FROM readings WHERE ts >= ? AND ts <= ? ORDER BY ts, seq",
-            (int(start * 1000), int(end * 1000)))
+            (int(start * 1000), int(end * 1000)),
+        )
         out = []
         for seq, pid, ts, value, flags in rows:
             name, unit = self._name_of(pid)
@@ -373,7 +390,8 @@ class Database:
         self.conn.execute(
             "INSERT INTO cursors (name, seq, updated) VALUES (?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, updated = excluded.updated",
-            (name, seq, int(now * 1000)))
+            (name, seq, int(now * 1000)),
+        )
 
     def cursors(self) -> dict[str, int]:
         return {n: s for n, s in self.conn.execute("SELECT name, seq FROM cursors")}
@@ -389,16 +407,21 @@ class Database:
         if amount:
             self.conn.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (name, amount))
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, amount),
+            )
 
     def get_state(self, namespace: str, key: str) -> Any:
-        row = self.conn.execute("SELECT value FROM state WHERE namespace = ? AND key = ?",
-                                (namespace, key)).fetchone()
+        row = self.conn.execute(
+            "SELECT value FROM state WHERE namespace = ? AND key = ?", (namespace, key)
+        ).fetchone()
         return json.loads(row[0]) if row else None
 
     def all_state(self, namespace: str) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in
-                self.conn.execute("SELECT key, value FROM state WHERE namespace = ?", (namespace,))}
+        return {
+            k: json.loads(v)
+            for k, v in self.conn.execute("SELECT key, value FROM state WHERE namespace = ?", (namespace,))
+        }
 
     def put_state(self, namespace: str, items: dict[str, Any], now: float) -> None:
         """Write several keys at once, atomically. A value of None deletes the key."""
@@ -411,7 +434,8 @@ class Database:
                         "INSERT INTO state (namespace, key, value, updated) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
                         "updated = excluded.updated",
-                        (namespace, key, json.dumps(value, separators=(",", ":")), int(now * 1000)))
+                        (namespace, key, json.dumps(value, separators=(",", ":")), int(now * 1000)),
+                    )
 
     # -- retention ------------------------------------------------------------------------
 
@@ -431,9 +455,16 @@ class Database:
         cursors = self.cursors()
         return min(cursors.get(name, 0) for name in consumers)
 
-    def apply_retention(self, *, now: float, max_age: float | None, max_bytes: int,
-                        hard_max_bytes: int, consumers: Sequence[str] | None,
-                        chunk: int = 5000) -> RetentionResult:
+    def apply_retention(
+        self,
+        *,
+        now: float,
+        max_age: float | None,
+        max_bytes: int,
+        hard_max_bytes: int,
+        consumers: Sequence[str] | None,
+        chunk: int = 5000,
+    ) -> RetentionResult:
         """Evict forwarded readings by age and soft quota; drop unforwarded ones only past
         the hard quota. Every removal is counted."""
         forwarded = self.forwarded_seq(consumers)
@@ -442,13 +473,16 @@ class Database:
             cutoff = int((now - max_age) * 1000)
             with self._transaction():
                 age_evicted = self.conn.execute(
-                    "DELETE FROM readings WHERE seq <= ? AND ts < ?", (forwarded, cutoff)).rowcount
+                    "DELETE FROM readings WHERE seq <= ? AND ts < ?", (forwarded, cutoff)
+                ).rowcount
                 self._bump(EVICTED_AGE, age_evicted)
         while (used := self.used_bytes()) > max_bytes:
             with self._transaction():
                 n = self.conn.execute(
                     "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings WHERE seq <= ? "
-                    "ORDER BY seq LIMIT ?)", (forwarded, self._rows_to_free(used - max_bytes, chunk))).rowcount
+                    "ORDER BY seq LIMIT ?)",
+                    (forwarded, self._rows_to_free(used - max_bytes, chunk)),
+                ).rowcount
                 self._bump(EVICTED_FORWARDED, n)
             forwarded_evicted += n
             if n == 0:
@@ -457,7 +491,8 @@ class Database:
             with self._transaction():
                 n = self.conn.execute(
                     "DELETE FROM readings WHERE seq IN (SELECT seq FROM readings ORDER BY seq LIMIT ?)",
-                    (self._rows_to_free(used - hard_max_bytes, chunk),)).rowcount
+                    (self._rows_to_free(used - hard_max_bytes, chunk),),
+                ).rowcount
                 self._bump(DROPPED_UNFORWARDED, n)
             dropped += n
             if n == 0:

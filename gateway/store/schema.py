@@ -52,37 +52,43 @@ FLAG_UNSYNCED = 0b100
 FLAG_BOOL = 0b1000
 
 MIGRATIONS: dict[int, Migration] = {
-    1: Migration(readable_by=1, statements=(
-        """CREATE TABLE points (
+    1: Migration(
+        readable_by=1,
+        statements=(
+            """CREATE TABLE points (
                id INTEGER PRIMARY KEY,
                name TEXT NOT NULL UNIQUE,
                unit TEXT)""",
-        # AUTOINCREMENT: sequence numbers must never be reused, even after the newest
-        # rows are evicted, because uplinks and pull clients resume from them.
-        """CREATE TABLE readings (
+            # AUTOINCREMENT: sequence numbers must never be reused, even after the newest
+            # rows are evicted, because uplinks and pull clients resume from them.
+            """CREATE TABLE readings (
                seq INTEGER PRIMARY KEY AUTOINCREMENT,
                point INTEGER NOT NULL REFERENCES points(id),
                ts INTEGER NOT NULL,
                value,
                flags INTEGER NOT NULL DEFAULT 0)""",
-        "CREATE INDEX readings_point_ts ON readings(point, ts)",
-        """CREATE TABLE cursors (
+            "CREATE INDEX readings_point_ts ON readings(point, ts)",
+            """CREATE TABLE cursors (
                name TEXT PRIMARY KEY,
                seq INTEGER NOT NULL,
                updated INTEGER NOT NULL)""",
-        """CREATE TABLE counters (
+            """CREATE TABLE counters (
                name TEXT PRIMARY KEY,
                value INTEGER NOT NULL)""",
-    )),
+        ),
+    ),
     # Additive, but gateways of schema 1 refused any newer buffer (they predate the floor).
-    2: Migration(readable_by=2, statements=(
-        """CREATE TABLE state (
+    2: Migration(
+        readable_by=2,
+        statements=(
+            """CREATE TABLE state (
                namespace TEXT NOT NULL,
                key TEXT NOT NULL,
                value TEXT NOT NULL,
                updated INTEGER NOT NULL,
                PRIMARY KEY (namespace, key))""",
-    )),
+        ),
+    ),
 }
 
 CURRENT = Schema(SCHEMA_VERSION, MIGRATIONS)

@@ -101,10 +101,15 @@ class Store:
                 try:
                     await self.flush()
                 except Exception as exc:  # noqa: BLE001 - full or failing disk at shutdown
-                    log.error("event=store_close_unflushed path=%s lost_readings=%d error=%r", self.path,
-                              len(self._pending), str(exc))
+                    log.error(
+                        "event=store_close_unflushed path=%s lost_readings=%d error=%r",
+                        self.path,
+                        len(self._pending),
+                        str(exc),
+                    )
                 if self._wdb is not None:
                     wdb = self._wdb
+
                     def checkpoint_and_close() -> None:
                         _checkpoint_if_possible(wdb)
                         wdb.close()
@@ -113,8 +118,13 @@ class Store:
                 if self._rdb is not None:
                     await self._on_reader(self._rdb.close)
         except TimeoutError:
-            log.error("event=store_close_abandoned path=%s reason=writer_unresponsive "
-                      "queued_readings_lost=%d last_seq=%d", self.path, len(self._pending), self.last_seq)
+            log.error(
+                "event=store_close_abandoned path=%s reason=writer_unresponsive "
+                "queued_readings_lost=%d last_seq=%d",
+                self.path,
+                len(self._pending),
+                self.last_seq,
+            )
             self._writer.shutdown(wait=False, cancel_futures=True)
             self._reader.shutdown(wait=False, cancel_futures=True)
             return False
@@ -202,8 +212,13 @@ class Store:
         self._dropped_unrecorded += len(batch)
         if not self._refusing:
             self._refusing = True
-            log.error("event=store_refusing_readings path=%s pending=%d queue_size=%d error=%r",
-                      self.path, len(self._pending), self.config.queue_size, self.last_error or "no commit")
+            log.error(
+                "event=store_refusing_readings path=%s pending=%d queue_size=%d error=%r",
+                self.path,
+                len(self._pending),
+                self.config.queue_size,
+                self.last_error or "no commit",
+            )
 
     @property
     def stalled(self) -> bool:
@@ -252,7 +267,8 @@ class Store:
             batch = self._pending[: max(self.config.flush_readings, 1)]
             dropped = self._dropped_unrecorded
             commit = asyncio.get_running_loop().run_in_executor(
-                self._writer, functools.partial(self.wdb.insert, batch, dropped_queue_full=dropped))
+                self._writer, functools.partial(self.wdb.insert, batch, dropped_queue_full=dropped)
+            )
             self._in_flight = commit
             commit.add_done_callback(functools.partial(self._batch_committed, len(batch), dropped))
             # Shielded: a cancelled flush (shutdown) must not forget a commit that happens.
@@ -277,8 +293,12 @@ class Store:
         if len(self._pending) < self.config.queue_size:
             self._full_since = None
         if self.last_error is not None or self._refusing:
-            log.info("event=store_recovered path=%s pending=%d dropped_readings=%d", self.path,
-                     len(self._pending), self.dropped_readings)
+            log.info(
+                "event=store_recovered path=%s pending=%d dropped_readings=%d",
+                self.path,
+                len(self._pending),
+                self.dropped_readings,
+            )
         self.full = False
         self.last_error = None
         self._refusing = False
@@ -286,8 +306,9 @@ class Store:
     def _record_error(self, exc: BaseException) -> None:
         message = str(exc)
         if message != self.last_error:
-            log.error("event=store_write_failed path=%s pending=%d error=%r", self.path,
-                      len(self._pending), message)
+            log.error(
+                "event=store_write_failed path=%s pending=%d error=%r", self.path, len(self._pending), message
+            )
         self.last_error = message
         self.last_error_at = self._now()
         self.full = isinstance(exc, StoreFullError)
@@ -316,16 +337,25 @@ class Store:
     async def apply_retention(self) -> RetentionResult:
         cfg = self.config
         consumers = list(self.consumers)
-        result = await self._on_writer(lambda: self.wdb.apply_retention(
-            now=self._now(), max_age=cfg.max_age, max_bytes=cfg.max_bytes,
-            hard_max_bytes=cfg.hard_max_bytes, consumers=consumers))
+        result = await self._on_writer(
+            lambda: self.wdb.apply_retention(
+                now=self._now(),
+                max_age=cfg.max_age,
+                max_bytes=cfg.max_bytes,
+                hard_max_bytes=cfg.hard_max_bytes,
+                consumers=consumers,
+            )
+        )
         self.last_retention = result
         self.removed[DROPPED_UNFORWARDED] += result.dropped_unforwarded
         self.removed[EVICTED_FORWARDED] += result.evicted_forwarded
         self.removed[EVICTED_AGE] += result.evicted_age
         if result.dropped_unforwarded:
-            log.warning("event=unforwarded_dropped count=%d reason=hard_quota used_bytes=%d",
-                        result.dropped_unforwarded, result.used_bytes)
+            log.warning(
+                "event=unforwarded_dropped count=%d reason=hard_quota used_bytes=%d",
+                result.dropped_unforwarded,
+                result.used_bytes,
+            )
         return result
 
     async def run_retention(self) -> None:
@@ -338,7 +368,9 @@ class Store:
 
     # -- queries and cursors --------------------------------------------------------------
 
-    async def read_after(self, after: int, limit: int, points: Iterable[str] | None = None) -> list[StoredReading]:
+    async def read_after(
+        self, after: int, limit: int, points: Iterable[str] | None = None
+    ) -> list[StoredReading]:
         pts = None if points is None else list(points)
         return await self._on_reader(lambda: self.rdb.read_after(after, limit, pts))
 
@@ -346,7 +378,9 @@ class Store:
         pts = None if points is None else list(points)
         return await self._on_reader(lambda: self.rdb.latest(pts))
 
-    async def history(self, point: str, start: float | None = None, end: float | None = None) -> list[StoredReading]:
+    async def history(
+        self, point: str, start: float | None = None, end: float | None = None
+    ) -> list[StoredReading]:
         return await self._on_reader(lambda: self.rdb.history(point, start, end))
 
     async def scan_newest(self, point: str, consume: Callable[[Iterator[StoredReading]], T]) -> T:

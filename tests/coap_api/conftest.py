@@ -12,9 +12,14 @@ from tests.conftest import write_site
 from .helpers import free_port, write_credentials
 
 
-def api_site_body(port: int, *, public: str = '["discovery", "readings", "points", "health"]',
-                  extra: str = "", interval: str = "50ms",
-                  clients: str = "") -> str:
+def api_site_body(
+    port: int,
+    *,
+    public: str = '["discovery", "readings", "points", "health"]',
+    extra: str = "",
+    interval: str = "50ms",
+    clients: str = "",
+) -> str:
     return f"""
 [[devices]]
 name = "lamp"

@@ -61,25 +61,35 @@ def client_oscore_dir(directory: Path, *, sender: str = CLIENT_ID, secret: str =
     """An aiocoap client security context matching (or, with other values, not matching)."""
     path = directory / f"client-{sender}-{secret[:4]}"
     path.mkdir(parents=True, exist_ok=True)
-    (path / "settings.json").write_text(json.dumps({
-        "sender-id_hex": sender, "recipient-id_hex": GATEWAY_ID,
-        "secret_hex": secret, "salt_hex": SALT,
-    }))
+    (path / "settings.json").write_text(
+        json.dumps(
+            {
+                "sender-id_hex": sender,
+                "recipient-id_hex": GATEWAY_ID,
+                "secret_hex": secret,
+                "salt_hex": SALT,
+            }
+        )
+    )
     return path
 
 
 @contextlib.asynccontextmanager
-async def coap_client(oscore_dir: Path | None = None, port: int | None = None) -> AsyncIterator[aiocoap.Context]:
+async def coap_client(
+    oscore_dir: Path | None = None, port: int | None = None
+) -> AsyncIterator[aiocoap.Context]:
     ctx = await aiocoap.Context.create_client_context()
     if oscore_dir is not None:
         ctx.client_credentials.load_from_dict(
-            {f"coap://127.0.0.1:{port}/*": {"oscore": {"basedir": str(oscore_dir) + "/"}}})
+            {f"coap://127.0.0.1:{port}/*": {"oscore": {"basedir": str(oscore_dir) + "/"}}}
+        )
     try:
         yield ctx
     finally:
         await ctx.shutdown()
 
 
-async def request(ctx: aiocoap.Context, method: aiocoap.numbers.codes.Code, uri: str,
-                  **kwargs: object) -> aiocoap.Message:
+async def request(
+    ctx: aiocoap.Context, method: aiocoap.numbers.codes.Code, uri: str, **kwargs: object
+) -> aiocoap.Message:
     return await ctx.request(aiocoap.Message(code=method, uri=uri, **kwargs)).response

@@ -11,8 +11,10 @@ from gateway.model import Quality, StoredReading
 
 
 def stored(n: int, start: int = 1) -> list[StoredReading]:
-    return [StoredReading(seq, f"dev/p{seq % 3}", float(seq) / 10, 1_700_000_000 + seq, "W",
-                          Quality.GOOD, True) for seq in range(start, start + n)]
+    return [
+        StoredReading(seq, f"dev/p{seq % 3}", float(seq) / 10, 1_700_000_000 + seq, "W", Quality.GOOD, True)
+        for seq in range(start, start + n)
+    ]
 
 
 def test_query_defaults_limits_and_points():
@@ -21,13 +23,16 @@ def test_query_defaults_limits_and_points():
     assert codec.parse_readings_query([], 100, 1000) == codec.ReadingsQuery(0, 100, None)
 
 
-@pytest.mark.parametrize("query, message", [
-    (["after=-1"], "after must be a whole number"),
-    (["limit=0"], "limit must be at least 1"),
-    (["point=nodevice"], "not a device/point name"),
-    (["since=3"], "unknown query 'since'"),
-    (["after"], "needs a value"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (["after=-1"], "after must be a whole number"),
+        (["limit=0"], "limit must be at least 1"),
+        (["point=nodevice"], "not a device/point name"),
+        (["since=3"], "unknown query 'since'"),
+        (["after"], "needs a value"),
+    ],
+)
 def test_bad_queries_say_what_is_wrong(query, message):
     with pytest.raises(codec.RequestError, match=message):
         codec.parse_readings_query(query, 100, 1000)
@@ -43,13 +48,18 @@ def test_senml_cbor_page_carries_cursor_and_stays_valid_senml(count):
     pack = decode_senml_cbor(payload)
     # exact: the doubles of the buffer, not float32 approximations of them
     assert sorted((r.name, r.value, r.time) for r in pack.records) == sorted(
-        (r.point, r.value, r.ts) for r in readings)
+        (r.point, r.value, r.ts) for r in readings
+    )
 
 
 def buffer_like(values: list[float]) -> list[StoredReading]:
     """Readings as the buffer returns them: timestamps in whole ms, read back as ms / 1000."""
-    return [StoredReading(seq, f"dev/p{seq % 2}", value, (1_767_225_600_000 + seq * 9_667) / 1000.0, "W",
-                          Quality.GOOD, True) for seq, value in enumerate(values, start=1)]
+    return [
+        StoredReading(
+            seq, f"dev/p{seq % 2}", value, (1_767_225_600_000 + seq * 9_667) / 1000.0, "W", Quality.GOOD, True
+        )
+        for seq, value in enumerate(values, start=1)
+    ]
 
 
 def plain_resolve(payload: bytes) -> list[tuple[str, object, float]]:
@@ -87,8 +97,15 @@ def test_empty_page_is_an_empty_pack(fmt):
 def test_plain_page_lists_every_field(fmt, load):
     doc = load(codec.encode_page(stored(2), codec.ReadingsQuery(0, 2), fmt))
     assert doc["next"] == 2 and doc["more"] is True
-    assert doc["readings"][0] == {"seq": 1, "point": "dev/p1", "value": 0.1, "ts": 1_700_000_001,
-                                  "unit": "W", "quality": "good", "clock_synced": True}
+    assert doc["readings"][0] == {
+        "seq": 1,
+        "point": "dev/p1",
+        "value": 0.1,
+        "ts": 1_700_000_001,
+        "unit": "W",
+        "quality": "good",
+        "clock_synced": True,
+    }
 
 
 def test_negotiation_defaults_and_refuses_unknown_formats():
@@ -98,22 +115,31 @@ def test_negotiation_defaults_and_refuses_unknown_formats():
         codec.negotiate(0, codec.READINGS_FORMATS)
 
 
-@pytest.mark.parametrize("payload, fmt, kind, expected", [
-    (b"30", 0, "number", 30),
-    (b"21.5", None, "number", 21.5),
-    (b"true", 0, "bool", True),
-    (b"on", 0, "bool", True),
-    (b"FULL", 0, "string", "FULL"),
-    (b'{"value": 12}', 50, "number", 12),
-    (cbor2.dumps(False), 60, "bool", False),
-])
+@pytest.mark.parametrize(
+    "payload, fmt, kind, expected",
+    [
+        (b"30", 0, "number", 30),
+        (b"21.5", None, "number", 21.5),
+        (b"true", 0, "bool", True),
+        (b"on", 0, "bool", True),
+        (b"FULL", 0, "string", "FULL"),
+        (b'{"value": 12}', 50, "number", 12),
+        (cbor2.dumps(False), 60, "bool", False),
+    ],
+)
 def test_write_values_by_kind(payload, fmt, kind, expected):
     assert codec.value_for_point(codec.decode_body(payload, fmt), kind, "d/p") == expected
 
 
-@pytest.mark.parametrize("payload, fmt, kind", [
-    (b"hello", 0, "number"), (b"3", 0, "bool"), (b"true", 0, "number"), (b"{bad", 50, "number"),
-])
+@pytest.mark.parametrize(
+    "payload, fmt, kind",
+    [
+        (b"hello", 0, "number"),
+        (b"3", 0, "bool"),
+        (b"true", 0, "number"),
+        (b"{bad", 50, "number"),
+    ],
+)
 def test_wrong_write_values_are_refused(payload, fmt, kind):
     with pytest.raises(codec.RequestError):
         codec.value_for_point(codec.decode_body(payload, fmt), kind, "d/p")
@@ -131,8 +157,9 @@ def test_override_body():
             codec.override_from_body(body, "number", "d/p")
 
 
-@pytest.mark.parametrize("fmt, expected", [(112, b"\x80"), (110, b"[]"), (50, b"null"),
-                                           (60, b"\xf6"), (0, b"")])
+@pytest.mark.parametrize(
+    "fmt, expected", [(112, b"\x80"), (110, b"[]"), (50, b"null"), (60, b"\xf6"), (0, b"")]
+)
 def test_a_point_without_reading_yet_answers_empty(fmt, expected):
     assert codec.encode_point(None, fmt) == expected
 
@@ -144,8 +171,10 @@ def test_point_text_format():
     assert codec.encode_point(r, 0) == b"21.5 %"
 
 
-@pytest.mark.parametrize("value, text", [(12345.67, b"12345.67"), (0.1234567, b"0.1234567"),
-                                         (40.0, b"40"), (-0.0, b"-0.0"), (1e-300, b"1e-300")])
+@pytest.mark.parametrize(
+    "value, text",
+    [(12345.67, b"12345.67"), (0.1234567, b"0.1234567"), (40.0, b"40"), (-0.0, b"-0.0"), (1e-300, b"1e-300")],
+)
 def test_point_text_is_exact_too(value, text):
     r = StoredReading(1, "meter/energy", value, 1.0, None, Quality.GOOD, True)
     assert codec.encode_point(r, 0) == text

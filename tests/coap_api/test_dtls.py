@@ -22,8 +22,9 @@ pytestmark = [
 
 
 async def coaps(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(CLIENT, "-B", "4", *args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        CLIENT, "-B", "4", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), 20)
     except TimeoutError:
@@ -35,8 +36,9 @@ async def coaps(*args: str) -> tuple[int, str]:
 
 def test_dtls_psk_client_reads_private_resources_and_writes(api_site):
     dtls_port = free_port()
-    config, port, _ = api_site(psk=True, public='["discovery"]', extra=f"dtls_port = {dtls_port}",
-                               clients='field = "control"')
+    config, port, _ = api_site(
+        psk=True, public='["discovery"]', extra=f"dtls_port = {dtls_port}", clients='field = "control"'
+    )
     uri = f"coaps://127.0.0.1:{dtls_port}"
 
     async def scenario():
@@ -46,14 +48,16 @@ def test_dtls_psk_client_reads_private_resources_and_writes(api_site):
             await wait_until(lambda: "lamp/level" in service.hub.latest)
             rc, out = await coaps("-u", PSK_IDENTITY, "-k", PSK_KEY, "-A", "50", f"{uri}/health")
             assert rc == 0 and '"store"' in out, out
-            rc, out = await coaps("-u", PSK_IDENTITY, "-k", PSK_KEY, "-m", "put", "-e", "42",
-                                  f"{uri}/points/lamp/level")
+            rc, out = await coaps(
+                "-u", PSK_IDENTITY, "-k", PSK_KEY, "-m", "put", "-e", "42", f"{uri}/points/lamp/level"
+            )
             assert rc == 0 and "4.0" not in out, out
             await wait_until(lambda: service.hub.latest["lamp/level"].value == 42.0)
 
             # wrong key: the handshake fails, nothing is served and nothing is written
-            rc, out = await coaps("-u", PSK_IDENTITY, "-k", "not-the-key", "-m", "put", "-e", "7",
-                                  f"{uri}/points/lamp/level")
+            rc, out = await coaps(
+                "-u", PSK_IDENTITY, "-k", "not-the-key", "-m", "put", "-e", "7", f"{uri}/points/lamp/level"
+            )
             assert '"store"' not in out
             # plain CoAP on the other port: health is not public here
             async with coap_client() as plain:

@@ -70,11 +70,17 @@ def test_oscore_writes_need_no_lakers_and_edhoc_requests_are_answered_as_before(
     config = write_site(tmp_path, api_site_body(port))
     client_dir = client_oscore_dir(tmp_path)
     credentials = tmp_path / "client.json"
-    credentials.write_text(json.dumps({f"coap://127.0.0.1:{port}/*": {"oscore": {"basedir": f"{client_dir}/"}}}))
+    credentials.write_text(
+        json.dumps({f"coap://127.0.0.1:{port}/*": {"oscore": {"basedir": f"{client_dir}/"}}})
+    )
     client = aiocoap_client_command().strip("'")
-    run = subprocess.run([sys.executable, "-c", textwrap.dedent(GATEWAY), str(config), client,
-                          str(credentials)],
-                         capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(GATEWAY), str(config), client, str(credentials)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.splitlines()[-1])
     assert result["write"][0] == 0 and result["level"] == 40, result

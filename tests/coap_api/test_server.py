@@ -26,8 +26,9 @@ needs_libcoap = pytest.mark.skipif(COAP_CLIENT is None, reason="libcoap3-bin not
 
 
 async def coap_client_run(*args: str, timeout: float = 20.0) -> tuple[int, bytes]:
-    proc = await asyncio.create_subprocess_exec(COAP_CLIENT, *args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        COAP_CLIENT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -47,8 +48,15 @@ def test_libcoap_discovers_and_pages_through_every_reading_exactly_once_with_blo
         async with running(service):
             rc, out = await coap_client_run("-A", "40", f"{base}/.well-known/core")
             links = out.decode()
-            for path in ("/readings", "/health", "/rules", "/overrides", "/points/lamp/level",
-                         "/points/lamp/power", "/overrides/lamp/level"):
+            for path in (
+                "/readings",
+                "/health",
+                "/rules",
+                "/overrides",
+                "/points/lamp/level",
+                "/points/lamp/power",
+                "/overrides/lamp/level",
+            ):
                 assert f"<{path}>" in links
             assert '</points/lamp/level>;ct="112 110 50 60 0";rt="gateway.point";if="core.a";obs' in links
 
@@ -57,8 +65,9 @@ def test_libcoap_discovers_and_pages_through_every_reading_exactly_once_with_blo
             after = 0
             while True:
                 # 64-byte blocks: every page of 50 readings spans many Block2 exchanges
-                rc, out = await coap_client_run("-b", "64", "-A", "50",
-                                                f"{base}/readings?after={after}&limit=50")
+                rc, out = await coap_client_run(
+                    "-b", "64", "-A", "50", f"{base}/readings?after={after}&limit=50"
+                )
                 assert rc == 0, out
                 page = json.loads(out)
                 seen += [r["seq"] for r in page["readings"]]
@@ -79,8 +88,9 @@ def test_libcoap_observes_a_point(api_site):
         service = Service(config)
         async with running(service):
             await wait_until(lambda: "lamp/power" in service.hub.latest)
-            rc, out = await coap_client_run("-s", "2", "-A", "50",
-                                            f"coap://127.0.0.1:{port}/points/lamp/power")
+            rc, out = await coap_client_run(
+                "-s", "2", "-A", "50", f"coap://127.0.0.1:{port}/points/lamp/power"
+            )
         assert rc == 0
         notifications = out.decode().replace("}{", "}\n{").splitlines()
         timestamps = [json.loads(n)["ts"] for n in notifications]
@@ -107,8 +117,9 @@ def test_aiocoap_pages_senml_cbor_with_block2_and_observes_writes(api_site):
                 assert len(pack.records) == 400
                 assert cbor2.loads(response.payload)[0]["next"] == 400
 
-                observation = plain.request(aiocoap.Message(
-                    code=Code.GET, uri=f"{base}/points/lamp/level", observe=0, accept=50))
+                observation = plain.request(
+                    aiocoap.Message(code=Code.GET, uri=f"{base}/points/lamp/level", observe=0, accept=50)
+                )
                 first = await observation.response
                 assert json.loads(first.payload)["value"] == 100.0
                 written = await request(scada, Code.PUT, f"{base}/points/lamp/level", payload=b"35")
@@ -118,6 +129,7 @@ def test_aiocoap_pages_senml_cbor_with_block2_and_observes_writes(api_site):
                     async for note in observation.observation:
                         if json.loads(note.payload)["value"] == 35.0:
                             return
+
                 await asyncio.wait_for(wait_for_value(), 10)
                 observation.observation.cancel()
             assert service.components["api"].health()["writes"] == 1
@@ -138,13 +150,22 @@ def test_missing_or_wrong_oscore_credentials_read_per_policy_and_never_write(api
                     assert (await request(anonymous, Code.GET, base + path)).code == Code.CONTENT, path
                 for path in ("/overrides", "/rules", "/overrides/lamp/level"):
                     assert (await request(anonymous, Code.GET, base + path)).code == Code.UNAUTHORIZED, path
-                writes = [(Code.PUT, "/points/lamp/level", b"10"), (Code.POST, "/points/lamp/level", b"10"),
-                          (Code.PUT, "/overrides/lamp/level", b'{"value": 1, "duration": 60}'),
-                          (Code.DELETE, "/overrides/lamp/level", b""),
-                          (Code.PUT, "/points/lamp/power", b"1"), (Code.PUT, "/points/nope/x", b"1")]
+                writes = [
+                    (Code.PUT, "/points/lamp/level", b"10"),
+                    (Code.POST, "/points/lamp/level", b"10"),
+                    (Code.PUT, "/overrides/lamp/level", b'{"value": 1, "duration": 60}'),
+                    (Code.DELETE, "/overrides/lamp/level", b""),
+                    (Code.PUT, "/points/lamp/power", b"1"),
+                    (Code.PUT, "/points/nope/x", b"1"),
+                ]
                 for method, path, payload in writes:
-                    response = await request(anonymous, method, base + path, payload=payload,
-                                             content_format=50 if payload else None)
+                    response = await request(
+                        anonymous,
+                        method,
+                        base + path,
+                        payload=payload,
+                        content_format=50 if payload else None,
+                    )
                     assert response.code in (Code.UNAUTHORIZED, Code.NOT_FOUND), (path, response)
                     if path != "/points/nope/x":
                         assert response.code == Code.UNAUTHORIZED
@@ -175,8 +196,13 @@ def test_oscore_clients_control_overrides_and_read_only_clients_are_forbidden(ap
         async with running(service):
             await wait_until(lambda: "lamp/level" in service.hub.latest)
             async with coap_client(client_oscore_dir(tmp), port) as scada:
-                response = await request(scada, Code.PUT, f"{base}/overrides/lamp/level",
-                                         payload=b'{"value": 20, "duration": "10m"}', content_format=50)
+                response = await request(
+                    scada,
+                    Code.PUT,
+                    f"{base}/overrides/lamp/level",
+                    payload=b'{"value": 20, "duration": "10m"}',
+                    content_format=50,
+                )
                 assert response.code == Code.CHANGED
                 override = service.overrides.active("lamp/level")
                 assert override is not None and override.value == 20 and override.source == "api"
@@ -250,7 +276,9 @@ def test_port_in_use_is_a_clear_start_error(api_site):
 
 def test_observing_a_point_before_its_first_reading_gets_the_first_value(api_site):
     config, port, _ = api_site()
-    config_text = config.path.read_text().replace("[api]", """
+    config_text = config.path.read_text().replace(
+        "[api]",
+        """
 [[devices]]
 name = "spare"
 driver = "simulated"
@@ -258,15 +286,20 @@ enabled = false
 [devices.options]
 profile = "streetlight"
 
-[api]""", 1)
+[api]""",
+        1,
+    )
     config.path.write_text(config_text)
     config = load_config(config.path)
 
     async def scenario():
         service = Service(config)
         async with running(service), coap_client() as plain:
-            observation = plain.request(aiocoap.Message(
-                code=Code.GET, uri=f"coap://127.0.0.1:{port}/points/spare/level", observe=0, accept=50))
+            observation = plain.request(
+                aiocoap.Message(
+                    code=Code.GET, uri=f"coap://127.0.0.1:{port}/points/spare/level", observe=0, accept=50
+                )
+            )
             first = await observation.response
             assert first.code == Code.CONTENT and first.payload == b"null"
             await service.hub.publish([Reading("spare/level", 55.0, 1_800_000_000.0, "%")])
@@ -283,22 +316,26 @@ def test_health_counts_readings_dropped_and_evicted_by_the_buffer(tmp_path):
     write_credentials(tmp_path)
     port, dead = free_port(), free_port()
     header = SITE_HEADER + "max_bytes = 65536\nhard_max_bytes = 98304\n"
-    body = api_site_body(port) + f'''
+    body = (
+        api_site_body(port)
+        + f"""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:{dead}/ingest"
 retry_min = "50ms"
 retry_max = "200ms"
-'''
+"""
+    )
     path = write_site(tmp_path, body, header=header)
 
     async def scenario():
         service = Service(load_config(path))
         async with running(service):
-            await service.store.put([Reading("lamp/power", float(i), 1_767_225_600 + i, "W")
-                                     for i in range(8000)])
+            await service.store.put(
+                [Reading("lamp/power", float(i), 1_767_225_600 + i, "W") for i in range(8000)]
+            )
             await service.store.flush()
-            await service.store.apply_retention()      # nothing acknowledged: the hard quota drops
+            await service.store.apply_retention()  # nothing acknowledged: the hard quota drops
             rc, out = await coap_client_run("-A", "50", f"coap://127.0.0.1:{port}/health")
             assert rc == 0
             store = json.loads(out)["store"]
@@ -316,13 +353,16 @@ def test_health_and_the_status_snapshot_share_one_judgement(tmp_path):
 
     write_credentials(tmp_path)
     port, dead = free_port(), free_port()
-    body = api_site_body(port) + f'''
+    body = (
+        api_site_body(port)
+        + f"""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:{dead}/ingest"
 retry_min = "50ms"
 retry_max = "200ms"
-'''
+"""
+    )
     path = write_site(tmp_path, body)
 
     async def scenario():
@@ -335,8 +375,10 @@ retry_max = "200ms"
             assert rc == 0
             health = json.loads(out)
             assert health["status"] == "degraded"
-            assert any(r.startswith("upstream cloud is failing") and "connection refused" in r
-                       for r in health["reasons"]), health["reasons"]
+            assert any(
+                r.startswith("upstream cloud is failing") and "connection refused" in r
+                for r in health["reasons"]
+            ), health["reasons"]
             data_dir = service.config.site.data_dir
 
             def snapshot_degraded() -> bool:
@@ -347,6 +389,8 @@ retry_max = "200ms"
                 return snapshot["status"] == "degraded"
 
             await wait_until(snapshot_degraded, timeout=30)
-            assert any(r.startswith("upstream cloud is failing") for r in read_snapshot(data_dir).health["reasons"])
+            assert any(
+                r.startswith("upstream cloud is failing") for r in read_snapshot(data_dir).health["reasons"]
+            )
 
     asyncio.run(asyncio.wait_for(scenario(), 60))

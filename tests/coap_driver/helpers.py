@@ -40,8 +40,11 @@ class SenmlSensor(coap_resource.ObservableResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.gets += 1
-        payload = b"\xff\x13garbage" if self.garbage else cbor2.dumps(
-            [{-2: "/3303/0/", -3: self.time, 0: "5700", 2: self.value, 1: "Cel"}])
+        payload = (
+            b"\xff\x13garbage"
+            if self.garbage
+            else cbor2.dumps([{-2: "/3303/0/", -3: self.time, 0: "5700", 2: self.value, 1: "Cel"}])
+        )
         return aiocoap.Message(code=Code.CONTENT, payload=payload, content_format=112, max_age=self.max_age)
 
 
@@ -77,8 +80,9 @@ async def aiocoap_sensor(port: int, max_age: int = 60) -> AsyncIterator[tuple[Se
 
 
 async def run_tool(*args: str, timeout: float = 20.0) -> tuple[int, bytes]:
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:

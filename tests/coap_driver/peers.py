@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-GATEWAY_ID = "01"     # B's OSCORE id
-A_ID = "0a"           # A's id, as B's client "cabinet-a"
-TESTER_ID = "02"      # the test's own control client on B
+GATEWAY_ID = "01"  # B's OSCORE id
+A_ID = "0a"  # A's id, as B's client "cabinet-a"
+TESTER_ID = "02"  # the test's own control client on B
 SECRET = "000102030405060708090a0b0c0d0e0f"
 WRONG_SECRET = "0f0e0d0c0b0a09080706050403020100"
 SALT = "9e7ca92223786340"
-STALE_AFTER = 2.0     # A's rules: silence of an input before the fail-safe
-MAX_AGE_CAP = 1.5     # A's coap device: a silent B is noticed after this (+ grace)
+STALE_AFTER = 2.0  # A's rules: silence of an input before the fail-safe
+MAX_AGE_CAP = 1.5  # A's coap device: a silent B is noticed after this (+ grace)
 
 B_SITE = """
 [gateway]
@@ -135,8 +135,10 @@ value = 20
 
 
 def oscore_entry(name: str, sender: str, recipient: str, secret: str = SECRET) -> str:
-    return (f'[{name}.oscore]\nsender_id = "{sender}"\nrecipient_id = "{recipient}"\n'
-            f'master_secret = "{secret}"\nmaster_salt = "{SALT}"\n')
+    return (
+        f'[{name}.oscore]\nsender_id = "{sender}"\nrecipient_id = "{recipient}"\n'
+        f'master_secret = "{secret}"\nmaster_salt = "{SALT}"\n'
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -146,31 +148,50 @@ def write_private(path: Path, text: str) -> None:
 
 def write_b(directory: Path, port: int, interval: str = "50ms") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    write_private(directory / "api-credentials.toml",
-                  oscore_entry("cabinet-a", GATEWAY_ID, A_ID) + oscore_entry("tester", GATEWAY_ID, TESTER_ID))
+    write_private(
+        directory / "api-credentials.toml",
+        oscore_entry("cabinet-a", GATEWAY_ID, A_ID) + oscore_entry("tester", GATEWAY_ID, TESTER_ID),
+    )
     path = directory / "gateway.toml"
     path.write_text(B_SITE.format(port=port, interval=interval))
     return path
 
 
-def write_a(directory: Path, port: int, *, secret: str = SECRET, rules: str | None = A_RULES,
-            observe: str = '["loop/*", "lamp/*"]', extra: str = "", max_age_cap: float = MAX_AGE_CAP) -> Path:
+def write_a(
+    directory: Path,
+    port: int,
+    *,
+    secret: str = SECRET,
+    rules: str | None = A_RULES,
+    observe: str = '["loop/*", "lamp/*"]',
+    extra: str = "",
+    max_age_cap: float = MAX_AGE_CAP,
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_private(directory / "peers.toml", oscore_entry("cabinet-b", A_ID, GATEWAY_ID, secret))
     (directory / "rules").mkdir(exist_ok=True)
-    if rules is not None:   # None: an empty rules directory (writes come from elsewhere)
+    if rules is not None:  # None: an empty rules directory (writes come from elsewhere)
         (directory / "rules" / "ahead.toml").write_text(rules)
     path = directory / "gateway.toml"
-    path.write_text(A_SITE.format(port=port, observe=observe, max_age_cap=max_age_cap,
-                                  stale_after=STALE_AFTER) + extra)
+    path.write_text(
+        A_SITE.format(port=port, observe=observe, max_age_cap=max_age_cap, stale_after=STALE_AFTER) + extra
+    )
     return path
 
 
 def control_client_oscore_dir(directory: Path) -> Path:
     path = directory / "tester-oscore"
     path.mkdir(parents=True, exist_ok=True)
-    (path / "settings.json").write_text(json.dumps({
-        "sender-id_hex": TESTER_ID, "recipient-id_hex": GATEWAY_ID, "secret_hex": SECRET, "salt_hex": SALT}))
+    (path / "settings.json").write_text(
+        json.dumps(
+            {
+                "sender-id_hex": TESTER_ID,
+                "recipient-id_hex": GATEWAY_ID,
+                "secret_hex": SECRET,
+                "salt_hex": SALT,
+            }
+        )
+    )
     return path
 
 
@@ -189,8 +210,9 @@ class Daemon:
 
     def start(self) -> None:
         log = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
-                                     stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", str(self.config)], stdout=log, stderr=log
+        )
         log.close()
 
     def kill(self) -> None:
@@ -221,8 +243,14 @@ class Daemon:
             conn.close()
 
     def readings(self, point: str, since_ms: int = 0) -> list[tuple[int, Any]]:
-        return [(int(ts), value) for ts, value in self.rows(
-            "SELECT ts_ms, value FROM readings_view WHERE point = ? AND ts_ms >= ? ORDER BY seq", point, since_ms)]
+        return [
+            (int(ts), value)
+            for ts, value in self.rows(
+                "SELECT ts_ms, value FROM readings_view WHERE point = ? AND ts_ms >= ? ORDER BY seq",
+                point,
+                since_ms,
+            )
+        ]
 
     def actuations(self, since_ms: int = 0) -> list[dict[str, Any]]:
         return [json.loads(v) for (_, v) in self.readings("events/actuation", since_ms)]

@@ -33,19 +33,28 @@ def res(fmt: Format, *points: PointMap, path: str = "3303/0") -> ResourceDef:
 
 
 def test_senml_cbor_names_resolve_against_the_base_name():
-    pack = cbor2.dumps([{-2: "/3303/0/", -3: NOW - 5, 0: "5700", 2: 21.5, 1: "Cel"},
-                        {0: "5701", 3: "Cel"}])
-    resource = res(Format.SENML, PointMap("temperature", record="/3303/0/5700"),
-                   PointMap("unit_text", kind="string", record="/3303/0/5701"))
+    pack = cbor2.dumps([{-2: "/3303/0/", -3: NOW - 5, 0: "5700", 2: 21.5, 1: "Cel"}, {0: "5701", 3: "Cel"}])
+    resource = res(
+        Format.SENML,
+        PointMap("temperature", record="/3303/0/5700"),
+        PointMap("unit_text", kind="string", record="/3303/0/5701"),
+    )
     out = decode("node-7", resource, pack, 112, NOW)
     assert out == [Decoded("temperature", 21.5, NOW - 5, "Cel"), Decoded("unit_text", "Cel", NOW - 5, None)]
 
 
 def test_senml_json_relative_times_count_from_now():
-    pack = json.dumps([{"bn": "urn:dev:ow:10e2073a01080063;", "n": "temp", "v": 23.1, "t": -2},
-                       {"n": "hum", "v": 40, "u": "%RH"}]).encode()
-    resource = res(Format.SENML, PointMap("t", record="urn:dev:ow:10e2073a01080063;temp"),
-                   PointMap("h", record="urn:dev:ow:10e2073a01080063;hum"))
+    pack = json.dumps(
+        [
+            {"bn": "urn:dev:ow:10e2073a01080063;", "n": "temp", "v": 23.1, "t": -2},
+            {"n": "hum", "v": 40, "u": "%RH"},
+        ]
+    ).encode()
+    resource = res(
+        Format.SENML,
+        PointMap("t", record="urn:dev:ow:10e2073a01080063;temp"),
+        PointMap("h", record="urn:dev:ow:10e2073a01080063;hum"),
+    )
     out = decode("node", resource, pack, 110, NOW)
     assert out == [Decoded("t", 23.1, NOW - 2, None), Decoded("h", 40, NOW, "%RH")]
 
@@ -77,31 +86,40 @@ def test_text_numbers_with_and_without_a_unit():
 def test_json_and_cbor_paths():
     doc = {"probe": {"vwc": 31.5, "list": [1, {"t": 12}]}}
     points = (PointMap("m", path=("probe", "vwc")), PointMap("t", path=("probe", "list", 1, "t")))
-    assert [d.value for d in decode("p", res(Format.JSON, *points), json.dumps(doc).encode(), 50, NOW)] == [31.5, 12]
+    assert [d.value for d in decode("p", res(Format.JSON, *points), json.dumps(doc).encode(), 50, NOW)] == [
+        31.5,
+        12,
+    ]
     assert [d.value for d in decode("p", res(Format.CBOR, *points), cbor2.dumps(doc), 60, NOW)] == [31.5, 12]
 
 
-@pytest.mark.parametrize(("fmt", "payload", "content_format", "reason"), [
-    (Format.SENML, b"\xff\x00garbage", 112, "not SenML"),
-    (Format.SENML, cbor2.dumps({"not": "a pack"}), 112, "array of records"),
-    (Format.SENML, cbor2.dumps([{-2: 5, 2: 1}]), 112, "wrong type"),
-    (Format.SENML, json.dumps([{"n": "x", "v": 1}]).encode(), 50, "Content-Format 50"),
-    (Format.SENML, cbor2.dumps([{0: "other", 2: 1}]), 112, "no record named"),
-    (Format.SENML, cbor2.dumps([{0: "t", 2: float("nan")}]), 112, "not a number"),
-    (Format.SENML, cbor2.dumps([{0: "t", 2: 2**70}]), 112, "64-bit"),
-    (Format.SENML, cbor2.dumps([{0: "t", 8: b"\x01"}]), 112, "expected a number"),
-    (Format.TEXT, b"\xff\xfe", 0, "not UTF-8"),
-    (Format.TEXT, b"hello", 0, "not a number"),
-    (Format.TEXT, b"inf", 0, "not a number"),
-    (Format.JSON, b"[" * 60_000, 50, "not JSON"),
-    (Format.JSON, b'{"probe": 1}', 50, "no 'probe.vwc'"),
-    (Format.JSON, b'{"probe": {"vwc": "wet"}}', 50, "expected a number"),
-    (Format.CBOR, b"\x9b\xff\xff\xff\xff\xff\xff\xff\xff", 60, "not CBOR"),
-    (Format.TEXT, b"1" * 70_000, 0, "larger than"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "payload", "content_format", "reason"),
+    [
+        (Format.SENML, b"\xff\x00garbage", 112, "not SenML"),
+        (Format.SENML, cbor2.dumps({"not": "a pack"}), 112, "array of records"),
+        (Format.SENML, cbor2.dumps([{-2: 5, 2: 1}]), 112, "wrong type"),
+        (Format.SENML, json.dumps([{"n": "x", "v": 1}]).encode(), 50, "Content-Format 50"),
+        (Format.SENML, cbor2.dumps([{0: "other", 2: 1}]), 112, "no record named"),
+        (Format.SENML, cbor2.dumps([{0: "t", 2: float("nan")}]), 112, "not a number"),
+        (Format.SENML, cbor2.dumps([{0: "t", 2: 2**70}]), 112, "64-bit"),
+        (Format.SENML, cbor2.dumps([{0: "t", 8: b"\x01"}]), 112, "expected a number"),
+        (Format.TEXT, b"\xff\xfe", 0, "not UTF-8"),
+        (Format.TEXT, b"hello", 0, "not a number"),
+        (Format.TEXT, b"inf", 0, "not a number"),
+        (Format.JSON, b"[" * 60_000, 50, "not JSON"),
+        (Format.JSON, b'{"probe": 1}', 50, "no 'probe.vwc'"),
+        (Format.JSON, b'{"probe": {"vwc": "wet"}}', 50, "expected a number"),
+        (Format.CBOR, b"\x9b\xff\xff\xff\xff\xff\xff\xff\xff", 60, "not CBOR"),
+        (Format.TEXT, b"1" * 70_000, 0, "larger than"),
+    ],
+)
 def test_hostile_payloads_name_device_and_resource(fmt, payload, content_format, reason):
-    point = PointMap("t", record="t" if fmt is Format.SENML else None,
-                     path=("probe", "vwc") if fmt in (Format.JSON, Format.CBOR) else ())
+    point = PointMap(
+        "t",
+        record="t" if fmt is Format.SENML else None,
+        path=("probe", "vwc") if fmt in (Format.JSON, Format.CBOR) else (),
+    )
     with pytest.raises(PayloadError) as caught:
         decode("node-7", res(fmt, point, path="sensors/t"), payload, content_format, NOW)
     message = str(caught.value)
@@ -141,8 +159,10 @@ def test_builtin_profiles_load(tmp_path: Path):
 
 def test_profile_problems_name_the_file_and_key(tmp_path: Path):
     path = tmp_path / "bad.toml"
-    path.write_text('[profile]\nname = "x"\n[[resources]]\npath = "a"\nformat = "xml"\n'
-                    '[[resources.points]]\nname = "v"\nrecrod = "v"\n')
+    path.write_text(
+        '[profile]\nname = "x"\n[[resources]]\npath = "a"\nformat = "xml"\n'
+        '[[resources.points]]\nname = "v"\nrecrod = "v"\n'
+    )
     problems = Problems("site.toml")
     assert load_profile(path, problems) is None
     text = "\n".join(str(p) for p in problems.items)

@@ -42,7 +42,11 @@ writable = true
 
 def node_site(tmp_path: Path, port: int, extra: str = "", profile: str = NODE_PROFILE) -> Service:
     (tmp_path / "node.toml").write_text(profile)
-    return Service(load_config(write_site(tmp_path, f"""
+    return Service(
+        load_config(
+            write_site(
+                tmp_path,
+                f"""
 [[devices]]
 name = "node"
 driver = "coap"
@@ -54,7 +58,10 @@ timeout = "1s"
 retry_min = "100ms"
 retry_max = "500ms"
 {extra}
-""")))
+""",
+            )
+        )
+    )
 
 
 def latest(service: Service, point: str) -> object:
@@ -74,7 +81,7 @@ def test_aiocoap_sensor_observed_polled_and_written(tmp_path):
                 await wait_until(lambda: latest(service, "node/temperature") == 21.25)
                 await wait_until(lambda: latest(service, "node/moisture") == 31.5)
                 reading = service.hub.latest["node/temperature"]
-                assert reading.ts == origin and reading.unit == "Cel"   # the sensor's own time and unit
+                assert reading.ts == origin and reading.unit == "Cel"  # the sensor's own time and unit
                 assert latest(service, "node/online") is True
 
                 # a notification, not a re-poll: Max-Age is 60 s, so only Observe brings it this soon
@@ -85,7 +92,9 @@ def test_aiocoap_sensor_observed_polled_and_written(tmp_path):
                 sensor.garbage = True
                 sensor.set(0.0, origin + 2)
                 runner = service.devices.runners["node"]
-                await wait_until(lambda: runner.health_report()["detail"]["counters"].get("bad_payloads", 0) >= 1)
+                await wait_until(
+                    lambda: runner.health_report()["detail"]["counters"].get("bad_payloads", 0) >= 1
+                )
                 assert "device 'node' resource '/3303/0'" in runner.health_report()["last_error"]
                 sensor.garbage = False
                 sensor.set(23.0, origin + 3)
@@ -108,7 +117,7 @@ def test_sensor_restart_is_noticed_within_max_age_and_re_registered(tmp_path):
 
 async def _restart_scenario(tmp_path: Path, port: int) -> None:
     # only the observed resource: the polled one's answers carry no Max-Age (60 s by default)
-    observed_only = NODE_PROFILE.split("[[resources]]\npath = \"probe\"")[0]
+    observed_only = NODE_PROFILE.split('[[resources]]\npath = "probe"')[0]
     service = node_site(tmp_path, port, 'max_age_floor = "0s"\nfreshness_grace = "200ms"', observed_only)
     async with running(service):
         async with aiocoap_sensor(port, max_age=1) as (sensor, _):
@@ -147,7 +156,10 @@ writable = true
 def test_libcoap_server_text_resource_observed_and_written(tmp_path):
     port = free_port()
     (tmp_path / "text.toml").write_text(TEXT_PROFILE)
-    config = load_config(write_site(tmp_path, f"""
+    config = load_config(
+        write_site(
+            tmp_path,
+            f"""
 [[devices]]
 name = "thread-node"
 driver = "coap"
@@ -156,13 +168,23 @@ uri = "coap://127.0.0.1:{port}"
 profile = "text.toml"
 retry_min = "100ms"
 retry_max = "500ms"
-"""))
+""",
+        )
+    )
     uri = f"coap://127.0.0.1:{port}/sensor"
 
     async def scenario() -> None:
-        server = await asyncio.create_subprocess_exec(COAP_SERVER, "-A", "127.0.0.1", "-p", str(port), "-d", "4",
-                                                      stdout=asyncio.subprocess.DEVNULL,
-                                                      stderr=asyncio.subprocess.DEVNULL)
+        server = await asyncio.create_subprocess_exec(
+            COAP_SERVER,
+            "-A",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-d",
+            "4",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         try:
             # libcoap's example server creates an observable resource on the first PUT (-d)
             async def put(text: str) -> None:
@@ -174,7 +196,7 @@ retry_max = "500ms"
             async with running(service):
                 await wait_until(lambda: latest(service, "thread-node/value") == 21.5)
                 assert service.hub.latest["thread-node/value"].unit == "Cel"
-                await put("-3.25")   # a notification (no polling configured)
+                await put("-3.25")  # a notification (no polling configured)
                 await wait_until(lambda: latest(service, "thread-node/value") == -3.25)
                 await service.actuation.write("thread-node/value", 7, source="test")
                 await wait_until(lambda: latest(service, "thread-node/value") == 7)

@@ -31,14 +31,24 @@ async def until(predicate, timeout: float = 30.0) -> float:
 
 
 async def set_loop(client: aiocoap.Context, port: int, occupied: bool) -> None:
-    answer = await request(client, Code.PUT, f"coap://127.0.0.1:{port}/points/loop/occupied",
-                           payload=cbor2.dumps(occupied), content_format=60)
+    answer = await request(
+        client,
+        Code.PUT,
+        f"coap://127.0.0.1:{port}/points/loop/occupied",
+        payload=cbor2.dumps(occupied),
+        content_format=60,
+    )
     assert answer.code == Code.CHANGED, answer
 
 
 def applied_on_b(b: Daemon, value: int, since_ms: int) -> bool:
-    return any(r["point"] == "lamp/level" and r.get("value") == value and r["source"] == "api"
-               and r["result"] == "written" for r in b.actuations(since_ms))
+    return any(
+        r["point"] == "lamp/level"
+        and r.get("value") == value
+        and r["source"] == "api"
+        and r["result"] == "written"
+        for r in b.actuations(since_ms)
+    )
 
 
 def test_rule_on_a_drives_b_fails_safe_when_b_dies_and_resubscribes(tmp_path):
@@ -52,7 +62,9 @@ def test_rule_on_a_drives_b_fails_safe_when_b_dies_and_resubscribes(tmp_path):
         async with coap_client(control_client_oscore_dir(tmp_path), port) as tester:
             # B is up and A, having read B's discovery, observes its points with B's units
             await until(lambda: a.latest("cabinet-b/lamp/power") is not None)
-            assert a.rows("SELECT unit FROM readings_view WHERE point = 'cabinet-b/lamp/power' LIMIT 1") == [("W",)]
+            assert a.rows("SELECT unit FROM readings_view WHERE point = 'cabinet-b/lamp/power' LIMIT 1") == [
+                ("W",)
+            ]
             # readings keep B's timestamps: each one A stored is one B stored
             # (B may notify before its own buffer commits: wait for B's commit, not for luck)
             a_times = {ts for ts, _ in a.readings("cabinet-b/loop/occupied")}
@@ -78,7 +90,7 @@ def test_rule_on_a_drives_b_fails_safe_when_b_dies_and_resubscribes(tmp_path):
             assert {r["point"] for r in failsafes} == {"lamp-a/level", "cabinet-b/lamp/level"}
             # B cannot take its share of the fail-safe while it is down: A records the refusal
             assert any(r["point"] == "cabinet-b/lamp/level" and r["result"] == "failed" for r in failsafes)
-            assert took >= STALE_AFTER * 0.5   # not at once: only after the rule's silence bound
+            assert took >= STALE_AFTER * 0.5  # not at once: only after the rule's silence bound
             await until(lambda: a.latest("cabinet-b/online") == 0, timeout=MAX_AGE_CAP + 15)
 
             # B comes back (a new process, no memory of A's registrations): A re-subscribes alone
@@ -112,7 +124,7 @@ def test_wrong_oscore_key_on_a_writes_nothing_and_b_limits_hold(tmp_path):
         await until(lambda: b.latest("lamp/level") is not None)
         service = Service(wrong)
         async with running(service):
-            await asyncio.sleep(1.0)   # give it time to try discovery and registrations
+            await asyncio.sleep(1.0)  # give it time to try discovery and registrations
             since = int(time.time() * 1000)
             with pytest.raises(WriteError) as caught:
                 await service.actuation.write("cabinet-b/lamp/level", 33, source="cli")
@@ -120,10 +132,10 @@ def test_wrong_oscore_key_on_a_writes_nothing_and_b_limits_hold(tmp_path):
             assert "OSCORE failed" in str(caught.value) and "check the keys" in str(caught.value)
             runner = service.devices.runners["cabinet-b"]
             assert runner.health_report()["detail"]["online"] is not True
-            assert "cabinet-b/loop/occupied" not in service.hub.latest   # it reads nothing either
+            assert "cabinet-b/loop/occupied" not in service.hub.latest  # it reads nothing either
         await asyncio.sleep(0.5)
         assert not [r for r in b.actuations(since) if r["point"] == "lamp/level"]
-        assert b.latest("lamp/level") == 100   # the streetlight's start value, untouched
+        assert b.latest("lamp/level") == 100  # the streetlight's start value, untouched
 
         service = Service(right)
         async with running(service):
@@ -132,7 +144,9 @@ def test_wrong_oscore_key_on_a_writes_nothing_and_b_limits_hold(tmp_path):
             with pytest.raises(WriteError) as caught:
                 await service.actuation.write("cabinet-b/lamp/level", 95, source="cli")
             # the refusal is B's (A has no range for the point), with B's reason
-            assert "answered 5.03" in str(caught.value) and "outside the allowed range 0..90" in str(caught.value)
+            assert "answered 5.03" in str(caught.value) and "outside the allowed range 0..90" in str(
+                caught.value
+            )
             await service.actuation.write("cabinet-b/lamp/level", 33, source="cli")
             await until(lambda: b.latest("lamp/level") == 33)
 
@@ -148,8 +162,10 @@ def test_a_few_hundred_points_from_one_glob(tmp_path: Path):
     body = "\n".join(f'[[devices.options.points]]\nname = "p{i}"\nwaveform = "counter"' for i in range(300))
     b_dir = tmp_path / "b"
     config = write_b(b_dir, port, interval="500ms")
-    config.write_text(config.read_text() + f'\n[[devices]]\nname = "meter"\ndriver = "simulated"\n'
-                      f'interval = "500ms"\n[devices.options]\nprofile = "custom"\n{body}\n')
+    config.write_text(
+        config.read_text() + f'\n[[devices]]\nname = "meter"\ndriver = "simulated"\n'
+        f'interval = "500ms"\n[devices.options]\nprofile = "custom"\n{body}\n'
+    )
     b = Daemon(config)
     a_config = load_config(write_a(tmp_path / "a", port, rules=None, observe='["meter/*"]'))
 
@@ -158,10 +174,12 @@ def test_a_few_hundred_points_from_one_glob(tmp_path: Path):
         await until(lambda: b.latest("meter/p299") is not None)
         service = Service(a_config)
         async with running(service):
-            await wait_until(lambda: sum(1 for p in service.hub.latest if p.startswith("cabinet-b/meter/")) == 300,
-                             timeout=60)
+            await wait_until(
+                lambda: sum(1 for p in service.hub.latest if p.startswith("cabinet-b/meter/")) == 300,
+                timeout=60,
+            )
             detail = service.devices.runners["cabinet-b"].health_report()["detail"]
-            assert detail["resources"] == 302     # 300 by glob + the 2 declared points
+            assert detail["resources"] == 302  # 300 by glob + the 2 declared points
 
     try:
         asyncio.run(scenario())

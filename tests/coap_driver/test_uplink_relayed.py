@@ -19,7 +19,11 @@ from .helpers import free_port
 
 def site(tmp_path, receiver_uri: str, forward: bool | None) -> Service:
     option = "" if forward is None else f"forward_upstream = {str(forward).lower()}"
-    return Service(load_config(write_site(tmp_path, f"""
+    return Service(
+        load_config(
+            write_site(
+                tmp_path,
+                f"""
 [[devices]]
 name = "cabinet-b"
 driver = "coap"
@@ -37,7 +41,10 @@ name = "cloud"
 uri = "{receiver_uri}"
 batch_size = 10
 linger = "20ms"
-""")))
+""",
+            )
+        )
+    )
 
 
 @pytest.mark.parametrize("forward", [None, True])
@@ -48,13 +55,22 @@ def test_relayed_readings_are_skipped_unless_configured(tmp_path, forward):
             async with running(service):
                 now = time.time()
                 # a run of relayed readings only, then readings of this gateway's own, mixed
-                await service.hub.publish([Reading("cabinet-b/loop/occupied", i % 2 == 0, now + i) for i in range(30)])
+                await service.hub.publish(
+                    [Reading("cabinet-b/loop/occupied", i % 2 == 0, now + i) for i in range(30)]
+                )
                 await asyncio.sleep(0.3)
-                await service.hub.publish([Reading("virtual/count", i, now + 40 + i) for i in range(5)]
-                                          + [Reading("cabinet-b/loop/occupied", True, now + 50)]
-                                          + [Reading("virtual/count", 99, now + 60)])
-                await wait_until(lambda: sum(1 for n, _, _ in receiver.received.accepted
-                                             if n == "test-site/virtual/count") == 6, timeout=20)
+                await service.hub.publish(
+                    [Reading("virtual/count", i, now + 40 + i) for i in range(5)]
+                    + [Reading("cabinet-b/loop/occupied", True, now + 50)]
+                    + [Reading("virtual/count", 99, now + 60)]
+                )
+                await wait_until(
+                    lambda: (
+                        sum(1 for n, _, _ in receiver.received.accepted if n == "test-site/virtual/count")
+                        == 6
+                    ),
+                    timeout=20,
+                )
                 await asyncio.sleep(0.3)
                 health = service.health()["components"]["upstreams"]["cloud"]
         loop = [r for r in receiver.received.accepted if r[0] == "test-site/cabinet-b/loop/occupied"]
@@ -68,7 +84,7 @@ def test_relayed_readings_are_skipped_unless_configured(tmp_path, forward):
             assert {r[0] for r in receiver.received.accepted} == {"test-site/virtual/count"}
             assert health["readings_skipped_relayed"] >= 31
         batches = receiver.received.batches
-        assert batches == list(range(1, len(batches) + 1))   # no number spent on a skipped run
-        assert not receiver.received.dropped                   # nothing announced as lost
+        assert batches == list(range(1, len(batches) + 1))  # no number spent on a skipped run
+        assert not receiver.received.dropped  # nothing announced as lost
 
     asyncio.run(scenario())

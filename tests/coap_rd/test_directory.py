@@ -31,15 +31,19 @@ def run(coro) -> None:
 
 
 def test_link_format_and_the_registration_interface():
-    wkc = ('</.well-known/core>;ct="40",</resourcedirectory/>;ct="40";rt="core.rd",'
-           '</resource-lookup/>;ct="40";rt="core.rd-lookup-res";obs')
+    wkc = (
+        '</.well-known/core>;ct="40",</resourcedirectory/>;ct="40";rt="core.rd",'
+        '</resource-lookup/>;ct="40";rt="core.rd-lookup-res";obs'
+    )
     assert rd.registration_interface(wkc) == "/resourcedirectory/"
     links = parse_link_format(b'</a>;rt="x y";title="a, b",</b>;obs')
     assert links == [Link("/a", (("rt", "x y"), ("title", "a, b"))), Link("/b", (("obs", None),))]
-    assert rd.link_set('</.well-known/core>;ct=40,</readings>;rt="gateway.readings"') == \
-        '</readings>;rt="gateway.readings"'
+    assert (
+        rd.link_set('</.well-known/core>;ct=40,</readings>;rt="gateway.readings"')
+        == '</readings>;rt="gateway.readings"'
+    )
     assert rd.registration_query("gw-1", 60, "city", None) == ["ep=gw-1", "lt=60", "d=city"]
-    assert rd.outcome(0x84, refreshing=True) is rd.Outcome.LOST      # 4.04
+    assert rd.outcome(0x84, refreshing=True) is rd.Outcome.LOST  # 4.04
     assert rd.outcome(0x41, refreshing=False) is rd.Outcome.REGISTERED
 
 
@@ -53,13 +57,20 @@ def test_directory_section_errors_name_the_key(tmp_path):
 @contextlib.asynccontextmanager
 async def directory(port: int):
     """aiocoap-rd in its own process (so it can be restarted and forget everything)."""
-    process = subprocess.Popen([str(RD), "--bind", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [str(RD), "--bind", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         async with aiocoap_client() as client:
+
             async def up() -> bool:
                 try:
-                    message = aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/.well-known/core")
+                    message = aiocoap.Message(
+                        code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/.well-known/core"
+                    )
                     response = await asyncio.wait_for(client.request(message).response, 1)
                     return response.code.is_successful()
                 except Exception:  # noqa: BLE001 - not up yet
@@ -97,8 +108,9 @@ async def lookup(port: int, query: str) -> list[Link]:
 
 
 def site(api_port: int, rd_port: int, lifetime: str = "1h", points: int = 60) -> str:
-    custom = "".join(f'[[devices.options.points]]\nname = "setpoint_{i:02d}"\nwritable = true\n'
-                     for i in range(points))
+    custom = "".join(
+        f'[[devices.options.points]]\nname = "setpoint_{i:02d}"\nwritable = true\n' for i in range(points)
+    )
     return f'''
 [[devices]]
 name = "lamp-1"
@@ -134,8 +146,11 @@ def test_a_lookup_by_resource_type_finds_the_readings_and_lapses_when_the_gatewa
                 # The whole link set arrived (it needed Block1: well over 1024 bytes).
                 assert component.link_bytes > 2048
                 points = await lookup(rd_port, "ep=test-site")
-                assert f"coap://127.0.0.1:{api_port}/points/lamp-1/setpoint_59" in {link.target for link in points}
+                assert f"coap://127.0.0.1:{api_port}/points/lamp-1/setpoint_59" in {
+                    link.target for link in points
+                }
             assert await lookup(rd_port, "rt=gateway.readings") == []
+
     run(main())
 
 
@@ -152,12 +167,13 @@ def test_refreshed_before_expiry_and_registered_again_after_the_directory_restar
                 # Refreshed at 2.25 s of each 3 s lifetime: found all along, registered once.
                 assert await lookup(rd_port, "rt=gateway.readings") != []
                 assert component.registrations == 1
-                os.killpg(first.pid, signal.SIGKILL)      # the directory restarts, empty
+                os.killpg(first.pid, signal.SIGKILL)  # the directory restarts, empty
                 first.wait(10)
                 async with directory(rd_port):
                     await wait_until(lambda: component.registrations >= 2, timeout=30)
                     found = await lookup(rd_port, "rt=gateway.readings")
                     assert [link.target for link in found] == [f"coap://127.0.0.1:{api_port}/readings"]
+
     run(main())
 
 
@@ -168,9 +184,12 @@ def test_a_killed_gateway_lapses_when_its_lifetime_runs_out(tmp_path):
 
     async def main():
         async with directory(rd_port):
-            gateway = subprocess.Popen([sys.executable, "-m", "gateway", "run", "-c", str(config)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True)
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "-c", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             try:
                 for _ in range(300):
                     if await lookup(rd_port, "rt=gateway.readings"):
@@ -194,4 +213,5 @@ def test_a_killed_gateway_lapses_when_its_lifetime_runs_out(tmp_path):
                 if gateway.poll() is None:
                     os.killpg(gateway.pid, signal.SIGKILL)
                     gateway.wait(10)
+
     run(main())

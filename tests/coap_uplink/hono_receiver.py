@@ -100,19 +100,24 @@ class HonoAdapter(resource.Resource, resource.PathCapable):
     async def _wait(self, request: aiocoap.Message, query: list[str]) -> aiocoap.Message:
         ttd = next((int(q.split("=", 1)[1]) for q in query if q.startswith("hono-ttd=")), None)
         if ttd is None:
-            return aiocoap.Message(code=aiocoap.CHANGED)     # an ordinary empty event
+            return aiocoap.Message(code=aiocoap.CHANGED)  # an ordinary empty event
         self.adapter.waits += 1
         self.adapter.waiting += 1
         try:
-            device, name, request_id, body, one_way = await asyncio.wait_for(self.commands.get(), min(ttd, 60))
+            device, name, request_id, body, one_way = await asyncio.wait_for(
+                self.commands.get(), min(ttd, 60)
+            )
         except TimeoutError:
             return aiocoap.Message(code=aiocoap.CHANGED)
         finally:
             self.adapter.waiting -= 1
         answer = aiocoap.Message(code=aiocoap.CONTENT, payload=body, content_format=50)
         answer.opt.location_query = (f"hono-command={name}",)
-        answer.opt.location_path = (("command", self.adapter.tenant, device) if one_way else
-                                    ("command_response", self.adapter.tenant, device, request_id))
+        answer.opt.location_path = (
+            ("command", self.adapter.tenant, device)
+            if one_way
+            else ("command_response", self.adapter.tenant, device, request_id)
+        )
         return answer
 
     def _response(self, request: aiocoap.Message, path: list[str], query: list[str]) -> aiocoap.Message:
@@ -123,7 +128,10 @@ class HonoAdapter(resource.Resource, resource.PathCapable):
         if request_id not in self.pending:
             return aiocoap.Message(code=aiocoap.SERVICE_UNAVAILABLE, payload=b"nobody waits for it")
         self.pending.discard(request_id)
-        self.adapter.responses[request_id] = (int(status), json.loads(request.payload) if request.payload else None)
+        self.adapter.responses[request_id] = (
+            int(status),
+            json.loads(request.payload) if request.payload else None,
+        )
         return aiocoap.Message(code=aiocoap.CHANGED)
 
 

@@ -22,7 +22,7 @@ async def main(config: Path) -> None:
     async with running(service):
         dropped = await overflow_while_down(service)
         print(f"dropped {dropped}", flush=True)
-        await asyncio.Event().wait()       # until SIGKILL: no clean stop, no final flush
+        await asyncio.Event().wait()  # until SIGKILL: no clean stop, no final flush
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ class Received:
     """Everything the receiver saw; ``accepted`` holds records of non-duplicate batches."""
 
     accepted: list[tuple[str, object, float]] = field(default_factory=list)
-    batches: list[int] = field(default_factory=list)          # every batch number seen, in order
-    duplicates: list[int] = field(default_factory=list)       # numbers dropped as duplicates
+    batches: list[int] = field(default_factory=list)  # every batch number seen, in order
+    duplicates: list[int] = field(default_factory=list)  # numbers dropped as duplicates
     payload_sizes: list[int] = field(default_factory=list)
-    payloads: list[bytes] = field(default_factory=list)      # as received, for plain decoders
+    payloads: list[bytes] = field(default_factory=list)  # as received, for plain decoders
     block1_requests: int = 0
     last_batch: dict[str, int] = field(default_factory=dict)
     #: per accepted batch number: how many records it held, and its drop announcement if any
@@ -44,7 +44,7 @@ class Received:
     #: answers to give before accepting: list of (code, max_age or None)
     refusals: list[tuple[aiocoap.numbers.codes.Code, int | None]] = field(default_factory=list)
     refusal_times: list[float] = field(default_factory=list)
-    protected: list[bool] = field(default_factory=list)     # per request: came in under OSCORE
+    protected: list[bool] = field(default_factory=list)  # per request: came in under OSCORE
     require_oscore: bool = False
 
 
@@ -95,8 +95,17 @@ class BatchResource(resource.Resource):
             if self.out is not None:
                 announced = pack.dropped and [pack.dropped.count, pack.dropped.first, pack.dropped.last]
                 with self.out.open("a") as f:
-                    f.write(json.dumps({"gw": pack.batch.gateway_id, "batch": pack.batch.seq,
-                                        "records": records, "dropped": announced}) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                "gw": pack.batch.gateway_id,
+                                "batch": pack.batch.seq,
+                                "records": records,
+                                "dropped": announced,
+                            }
+                        )
+                        + "\n"
+                    )
                     f.flush()
                     os.fsync(f.fileno())
         if self.die_at_batch is not None and pack.batch.seq == self.die_at_batch:

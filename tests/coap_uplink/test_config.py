@@ -36,32 +36,32 @@ def write_credentials(tmp_path, text=CREDENTIALS):
 
 
 def test_defaults(site):
-    config = site('''
+    config = site("""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:5683/ingest"
-''')
+""")
     (upstream,) = config.section("upstreams").upstreams
     assert upstream.format == "senml+cbor" and upstream.security == "none"
     assert upstream.gateway_id == "test-site" and upstream.base_name == "test-site/"
     assert upstream.batch_size == 500 and upstream.backlog_batch_size == 5000
     assert upstream.cursor_name == "uplink:cloud"
-    assert upstream.compact_floats is False          # exact values and times unless asked
+    assert upstream.compact_floats is False  # exact values and times unless asked
 
 
 def test_lossy_compact_floats_is_opt_in(site):
-    config = site('''
+    config = site("""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:5683/ingest"
 compact_floats = true
-''')
+""")
     assert config.section("upstreams").upstreams[0].compact_floats is True
 
 
 def test_credentials_are_resolved_and_never_printed(site, tmp_path):
     write_credentials(tmp_path)
-    config = site('''
+    config = site("""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1/ingest"
@@ -73,7 +73,7 @@ name = "tb"
 uri = "coap://127.0.0.1:5683"
 format = "thingsboard"
 credentials_file = "credentials.toml"
-''')
+""")
     cloud, tb = config.section("upstreams").upstreams
     assert cloud.credentials.oscore.master_secret == bytes.fromhex(SECRET)
     assert tb.request_uri == "coap://127.0.0.1:5683/api/v1/TB_TOKEN_123/telemetry"
@@ -82,22 +82,37 @@ credentials_file = "credentials.toml"
         assert SECRET not in text and "TB_TOKEN" not in text
 
 
-@pytest.mark.parametrize("body, message", [
-    ('uri = "http://x/"', "must start with coap:// or coaps://"),
-    ('uri = "coaps://x/"', 'a coaps:// URI needs security = "dtls-psk"'),
-    ('uri = "coap://x/"\nsecurity = "dtls-psk"\ncredentials_file = "credentials.toml"', "needs a coaps:// URI"),
-    ('uri = "coap://x/"\nformat = "senml+cobr"', "did you mean 'senml+cbor'"),
-    ('uri = "coap://x/"\nbatch_sise = 5', "unknown key 'batch_sise' (did you mean 'batch_size'?)"),
-    ('uri = "coap://x/"\nsecurity = "oscore"', "credentials_file: is required"),
-    ('uri = "coap://x/"\nsecurity = "oscore"\ncredentials_file = "missing.toml"', "missing.toml: file not found"),
-    ('uri = "coap://x/"\nsecurity = "oscore"\ncredentials_file = "credentials.toml"\ncredentials = "tb"',
-     "has no [tb.oscore] keys"),
-    ('uri = "coap://x/"\nsecurity = "oscore"\ncredentials_file = "credentials.toml"\ncredentials = "nope"',
-     "has no entry [nope]"),
-    ('uri = "coap://x/api"\nformat = "thingsboard"\ncredentials_file = "credentials.toml"\ncredentials = "tb"',
-     "give only coap://host[:port]"),
-    ('uri = "coap://x/"\nbatch_size = 100\nbacklog_batch_size = 10', "must be at least batch_size"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('uri = "http://x/"', "must start with coap:// or coaps://"),
+        ('uri = "coaps://x/"', 'a coaps:// URI needs security = "dtls-psk"'),
+        (
+            'uri = "coap://x/"\nsecurity = "dtls-psk"\ncredentials_file = "credentials.toml"',
+            "needs a coaps:// URI",
+        ),
+        ('uri = "coap://x/"\nformat = "senml+cobr"', "did you mean 'senml+cbor'"),
+        ('uri = "coap://x/"\nbatch_sise = 5', "unknown key 'batch_sise' (did you mean 'batch_size'?)"),
+        ('uri = "coap://x/"\nsecurity = "oscore"', "credentials_file: is required"),
+        (
+            'uri = "coap://x/"\nsecurity = "oscore"\ncredentials_file = "missing.toml"',
+            "missing.toml: file not found",
+        ),
+        (
+            'uri = "coap://x/"\nsecurity = "oscore"\ncredentials_file = "credentials.toml"\ncredentials = "tb"',
+            "has no [tb.oscore] keys",
+        ),
+        (
+            'uri = "coap://x/"\nsecurity = "oscore"\ncredentials_file = "credentials.toml"\ncredentials = "nope"',
+            "has no entry [nope]",
+        ),
+        (
+            'uri = "coap://x/api"\nformat = "thingsboard"\ncredentials_file = "credentials.toml"\ncredentials = "tb"',
+            "give only coap://host[:port]",
+        ),
+        ('uri = "coap://x/"\nbatch_size = 100\nbacklog_batch_size = 10', "must be at least batch_size"),
+    ],
+)
 def test_errors_name_the_key(site, tmp_path, body, message):
     write_credentials(tmp_path)
     with pytest.raises(ConfigError) as info:
@@ -112,12 +127,13 @@ def test_duplicate_names_are_refused(site):
 
 
 def test_bad_secret_is_reported_without_echoing_it(tmp_path):
-    path = write_credentials(tmp_path, '[cloud.oscore]\nsender_id = "01"\nrecipient_id = "02"\n'
-                                       'master_secret = "zz-very-secret"\n')
+    path = write_credentials(
+        tmp_path, '[cloud.oscore]\nsender_id = "01"\nrecipient_id = "02"\nmaster_secret = "zz-very-secret"\n'
+    )
     with pytest.raises(ConfigError) as info:
         load_credentials(path)
     assert "cloud.oscore.master_secret: must be hexadecimal" in str(info.value)
-    assert ":4:" in str(info.value)          # line number of the key
+    assert ":4:" in str(info.value)  # line number of the key
     assert "very-secret" not in str(info.value)
 
 

@@ -81,6 +81,7 @@ def test_drops_behind_the_in_flight_batch_are_announced_in_the_next_batch(tmp_pa
         assert len(got.accepted) == IN_FLIGHT + BACKLOG - (dropped - IN_FLIGHT)
         assert health["store"]["dropped_unforwarded"] == dropped
         assert health["components"]["upstreams"]["cloud"]["readings_dropped_announced"] == dropped - IN_FLIGHT
+
     run(main())
 
 
@@ -94,24 +95,31 @@ def test_after_a_restart_the_in_flight_number_is_resent_with_its_drops_announced
         # Restarted: batch 1's saved range is 1..100, and none of it is left in the buffer.
         service = Service(load_config(site(tmp_path, port, fmt)))
         async with Receiver(port) as rx, running(service):
-            assert service.health()["store"]["dropped_unforwarded"] == dropped   # from the buffer
+            assert service.health()["store"]["dropped_unforwarded"] == dropped  # from the buffer
             cloud = service.components["upstreams"].uplinks["cloud"]
             await wait_until(lambda: cloud.cursor == service.store.last_seq, timeout=60)
         got = rx.received
         assert got.batches == list(range(1, len(got.batches) + 1)) and got.duplicates == []
-        assert got.sizes[1] == 0                                    # same number, nothing left
-        assert got.dropped == {1: Dropped(IN_FLIGHT, 1, IN_FLIGHT),
-                               2: Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped)}
+        assert got.sizes[1] == 0  # same number, nothing left
+        assert got.dropped == {
+            1: Dropped(IN_FLIGHT, 1, IN_FLIGHT),
+            2: Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped),
+        }
         assert len(got.accepted) == IN_FLIGHT + BACKLOG - dropped
         assert sum(d.count for d in got.dropped.values()) == dropped
+
     run(main())
 
 
 def test_after_kill_9_the_in_flight_number_is_resent_with_its_drops_announced(tmp_path):
     port = free_udp_port()
     config = site(tmp_path, port)
-    gateway = subprocess.Popen([sys.executable, "-m", "tests.coap_uplink.overflowing_gateway", str(config)],
-                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "tests.coap_uplink.overflowing_gateway", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert gateway.stdout is not None
         line = gateway.stdout.readline().split()
@@ -131,9 +139,12 @@ def test_after_kill_9_the_in_flight_number_is_resent_with_its_drops_announced(tm
         got = rx.received
         assert got.batches == list(range(1, len(got.batches) + 1)) and got.duplicates == []
         assert got.sizes[1] == 0
-        assert got.dropped == {1: Dropped(IN_FLIGHT, 1, IN_FLIGHT),
-                               2: Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped)}
+        assert got.dropped == {
+            1: Dropped(IN_FLIGHT, 1, IN_FLIGHT),
+            2: Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped),
+        }
         assert len(got.accepted) == IN_FLIGHT + BACKLOG - dropped
+
     run(main())
 
 
@@ -162,8 +173,11 @@ def test_libcoap_server_gets_contiguous_numbers_and_the_announcement_after_resta
 
     run(first())
     with log_path.open("wb") as log:
-        server = subprocess.Popen(["coap-server-notls", "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "7"],
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            ["coap-server-notls", "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "7"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         last_seq = 0
 
@@ -173,8 +187,20 @@ def test_libcoap_server_gets_contiguous_numbers_and_the_announcement_after_resta
 
         run(second())
         fetched = tmp_path / "last.cbor"
-        subprocess.run(["coap-client-notls", "-m", "get", "-o", str(fetched), "-B", "10",
-                        f"coap://127.0.0.1:{port}/ingest"], check=True, timeout=20)
+        subprocess.run(
+            [
+                "coap-client-notls",
+                "-m",
+                "get",
+                "-o",
+                str(fetched),
+                "-B",
+                "10",
+                f"coap://127.0.0.1:{port}/ingest",
+            ],
+            check=True,
+            timeout=20,
+        )
     finally:
         stop_process(server)
     # Everything left fits one backlog batch: libcoap holds batch 2, after the empty batch 1.
@@ -182,38 +208,50 @@ def test_libcoap_server_gets_contiguous_numbers_and_the_announcement_after_resta
     assert pack.batch is not None and pack.batch.seq == 2
     assert pack.dropped == Dropped(dropped - IN_FLIGHT, IN_FLIGHT + 1, dropped)
     assert len(pack.records) == last_seq - dropped
-    finals = [line for line in log_path.read_text(errors="replace").splitlines()
-              if "t:ACK c:2.01" in line or "t:ACK c:2.04" in line]
-    assert len(finals) == 2                         # batches 1 and 2, nothing skipped or doubled
+    finals = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if "t:ACK c:2.01" in line or "t:ACK c:2.04" in line
+    ]
+    assert len(finals) == 2  # batches 1 and 2, nothing skipped or doubled
 
 
-@pytest.mark.parametrize("after, last, seqs, expected", [
-    (0, 5, [1, 2, 3, 4, 5], None),
-    (0, 5, [], Dropped(5, 1, 5)),
-    (10, 20, [14, 15, 16, 17, 18, 19, 20], Dropped(3, 11, 13)),
-    (10, 20, [11, 12, 13, 20], Dropped(6, 14, 19)),
-    (10, 20, [11, 12], Dropped(8, 13, 20)),
-    (0, 9, [1, 4, 5, 9], Dropped(5, 2, 8)),             # two gaps: the count, and the span
-])
+@pytest.mark.parametrize(
+    "after, last, seqs, expected",
+    [
+        (0, 5, [1, 2, 3, 4, 5], None),
+        (0, 5, [], Dropped(5, 1, 5)),
+        (10, 20, [14, 15, 16, 17, 18, 19, 20], Dropped(3, 11, 13)),
+        (10, 20, [11, 12, 13, 20], Dropped(6, 14, 19)),
+        (10, 20, [11, 12], Dropped(8, 13, 20)),
+        (0, 9, [1, 4, 5, 9], Dropped(5, 2, 8)),  # two gaps: the count, and the span
+    ],
+)
 def test_dropped_in_range(after, last, seqs, expected):
     assert dropped_in_range(after, last, seqs) == expected
 
 
 def test_after_a_restart_what_is_left_of_the_in_flight_range_goes_with_the_rest_announced(tmp_path):
     """The hard quota took only the oldest part of a backlog batch that was in flight."""
+
     async def main():
         port = free_udp_port()
-        config = load_config(write_site(tmp_path, f'''
+        config = load_config(
+            write_site(
+                tmp_path,
+                f"""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:{port}/ingest"
 backlog_batch_size = 5000
 retry_min = "50ms"
 retry_max = "200ms"
-'''))
+""",
+            )
+        )
         service = Service(config)
         await service.store.open()
-        await service.store.put(readings(6000))         # a backlog, in the buffer at start
+        await service.store.put(readings(6000))  # a backlog, in the buffer at start
         await service.store.close()
         service = Service(config)
         async with running(service):
@@ -223,13 +261,15 @@ retry_max = "200ms"
         assert in_flight == (1, 5000)
         # Stopped; then the buffer is squeezed under a small hard quota by the store itself.
         used = Database(tmp_path / "data" / "buffer.db").used_bytes()
-        squeezed = Store(tmp_path / "data", StoreConfig(max_bytes=used * 7 // 10, hard_max_bytes=used * 7 // 10))
+        squeezed = Store(
+            tmp_path / "data", StoreConfig(max_bytes=used * 7 // 10, hard_max_bytes=used * 7 // 10)
+        )
         squeezed.consumers.append("uplink:cloud")
         await squeezed.open()
         await squeezed.apply_retention()
         dropped = squeezed.removed["dropped_unforwarded"]
         await squeezed.close()
-        assert 0 < dropped < 5000                   # part of batch 1's range survived
+        assert 0 < dropped < 5000  # part of batch 1's range survived
 
         service = Service(config)
         async with Receiver(port) as rx, running(service):
@@ -240,6 +280,7 @@ retry_max = "200ms"
         assert got.sizes[1] == 5000 - dropped
         assert got.dropped == {1: Dropped(dropped, 1, dropped)}
         assert len(got.accepted) == 6000 - dropped
+
     run(main())
 
 
@@ -268,6 +309,7 @@ def test_a_new_upstream_is_not_told_of_readings_evicted_before_it_existed(tmp_pa
             await wait_until(lambda: cloud.cursor == 3000, timeout=60)
         assert rx.received.dropped == {} and len(rx.received.accepted) == 3000 - evicted
         assert rx.received.batches == list(range(1, len(rx.received.batches) + 1))
+
     run(main())
 
 
@@ -279,7 +321,9 @@ def test_thingsboard_skips_a_fully_dropped_range_and_says_so_in_the_log(tmp_path
     credentials.chmod(0o600)
     port = free_udp_port()
     header = SITE_HEADER + f"max_bytes = {QUOTA}\nhard_max_bytes = {QUOTA}\n"
-    path = write_site(tmp_path, f'''
+    path = write_site(
+        tmp_path,
+        f"""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:{port}"
@@ -289,7 +333,9 @@ batch_size = {IN_FLIGHT}
 linger = "50ms"
 retry_min = "50ms"
 retry_max = "200ms"
-''', header=header)
+""",
+        header=header,
+    )
 
     async def main():
         service = Service(load_config(path))
@@ -310,4 +356,5 @@ retry_max = "200ms"
         values = sum(len(entry["values"]) for _, payload in telemetry.payloads for entry in payload)
         assert values == last_seq - dropped
         assert "announced=false" in caplog.text
+
     run(main())

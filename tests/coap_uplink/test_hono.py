@@ -28,27 +28,40 @@ def run(coro) -> None:
 
 # -- sans-IO -------------------------------------------------------------------------------
 
+
 def test_a_batch_splits_into_telemetry_per_device_and_events_of_the_gateway():
-    readings = [Reading("lamp-1/level", 40, T0), Reading("meter-1/energy", 2.5, T0),
-                Reading("lamp-1/power", 48.0, T0), Reading("events/actuation", "{}", T0)]
+    readings = [
+        Reading("lamp-1/level", 40, T0),
+        Reading("meter-1/energy", 2.5, T0),
+        Reading("lamp-1/power", 48.0, T0),
+        Reading("events/actuation", "{}", T0),
+    ]
     parts = hono.split_batch(readings, "gw-1")
     assert [(p.endpoint, p.device, [r.point for r in p.readings]) for p in parts] == [
         ("telemetry", "lamp-1", ["lamp-1/level", "lamp-1/power"]),
         ("telemetry", "meter-1", ["meter-1/energy"]),
-        ("event", "gw-1", ["events/actuation"])]
+        ("event", "gw-1", ["events/actuation"]),
+    ]
     assert parts[0].path("T") == ["telemetry", "T", "lamp-1"]
 
 
 def test_commands_are_read_from_the_response_options():
     none = hono.parse_command([], [], b"", None, tenant="T", gateway_device="gw")
-    assert none is None                     # the wait ran out: no command
-    cmd = hono.parse_command(["command_response", "T", "lamp-1", "req-9"], ["hono-command=setValue"],
-                             b'{"point": "level", "value": 30}', 50, tenant="T", gateway_device="gw")
+    assert none is None  # the wait ran out: no command
+    cmd = hono.parse_command(
+        ["command_response", "T", "lamp-1", "req-9"],
+        ["hono-command=setValue"],
+        b'{"point": "level", "value": 30}',
+        50,
+        tenant="T",
+        gateway_device="gw",
+    )
     assert cmd == hono.HonoCommand("T", "lamp-1", "setValue", "req-9", b'{"point": "level", "value": 30}', 50)
     assert hono.command_action(cmd, "hono") == Command("lamp-1/level", 30, "hono")
     assert hono.response_path(cmd) == ["command_response", "T", "lamp-1", "req-9"]
-    one_way = hono.parse_command(["command", "T", "lamp-2"], ["hono-command=setValue"], b"{}", 50,
-                                 tenant="T", gateway_device="gw")
+    one_way = hono.parse_command(
+        ["command", "T", "lamp-2"], ["hono-command=setValue"], b"{}", 50, tenant="T", gateway_device="gw"
+    )
     assert one_way is not None and one_way.request_id is None and one_way.device == "lamp-2"
     with pytest.raises(hono.CommandError, match="neither"):
         hono.parse_command(["elsewhere"], ["hono-command=x"], b"", None, tenant="T", gateway_device="gw")
@@ -58,12 +71,17 @@ def test_commands_are_read_from_the_response_options():
 
 def test_hono_needs_a_tenant(tmp_path):
     with pytest.raises(ConfigError, match="tenant: is required"):
-        load_config(write_site(tmp_path, '[[upstreams]]\nname = "hono"\nuri = "coap://127.0.0.1"\nformat = "hono"\n'))
+        load_config(
+            write_site(tmp_path, '[[upstreams]]\nname = "hono"\nuri = "coap://127.0.0.1"\nformat = "hono"\n')
+        )
     with pytest.raises(ConfigError, match="tenant: is only used with format"):
-        load_config(write_site(tmp_path, '[[upstreams]]\nname = "c"\nuri = "coap://127.0.0.1/x"\ntenant = "T"\n'))
+        load_config(
+            write_site(tmp_path, '[[upstreams]]\nname = "c"\nuri = "coap://127.0.0.1/x"\ntenant = "T"\n')
+        )
 
 
 # -- against the stand-in ------------------------------------------------------------------
+
 
 def site(uri: str, extra: str = "") -> str:
     return f'''
@@ -96,21 +114,35 @@ def test_readings_are_published_on_behalf_of_each_device_as_senml_cbor(tmp_path)
             adapter.adapter.refusals = [(aiocoap.TOO_MANY_REQUESTS, 1)]
             service = Service(load_config(write_site(tmp_path, site(adapter.uri))))
             async with running(service):
-                await service.hub.publish([Reading("meter-1/energy", 2.5, T0, "kWh"),
-                                           Reading("meter-1/energy", 2.75, T0 + 60, "kWh")])
-                await wait_until(lambda: ("telemetry", "meter-1") in adapter.adapter.published
-                                 and ("telemetry", "lamp-1") in adapter.adapter.published, timeout=30)
+                await service.hub.publish(
+                    [
+                        Reading("meter-1/energy", 2.5, T0, "kWh"),
+                        Reading("meter-1/energy", 2.75, T0 + 60, "kWh"),
+                    ]
+                )
+                await wait_until(
+                    lambda: (
+                        ("telemetry", "meter-1") in adapter.adapter.published
+                        and ("telemetry", "lamp-1") in adapter.adapter.published
+                    ),
+                    timeout=30,
+                )
                 await service.actuation.write("lamp-1/level", 50, source="api")
                 await wait_until(lambda: ("event", "test-site") in adapter.adapter.published, timeout=30)
         published = adapter.adapter.published
-        assert published[("telemetry", "meter-1")] == [("test-site/meter-1/energy", 2.5, T0),
-                                                        ("test-site/meter-1/energy", 2.75, T0 + 60)]
-        assert {name for name, _, _ in published[("telemetry", "lamp-1")]} >= {"test-site/lamp-1/level",
-                                                                              "test-site/lamp-1/power"}
+        assert published[("telemetry", "meter-1")] == [
+            ("test-site/meter-1/energy", 2.5, T0),
+            ("test-site/meter-1/energy", 2.75, T0 + 60),
+        ]
+        assert {name for name, _, _ in published[("telemetry", "lamp-1")]} >= {
+            "test-site/lamp-1/level",
+            "test-site/lamp-1/power",
+        }
         assert [name for name, _, _ in published[("event", "test-site")]] == ["test-site/events/actuation"]
-        assert adapter.adapter.content_formats == {112}          # SenML+CBOR passed through
+        assert adapter.adapter.content_formats == {112}  # SenML+CBOR passed through
         # 4.29 with Max-Age 1: the gateway came back after the time asked for, not retry_min.
         assert min(adapter.adapter.accept_times) - adapter.adapter.refusal_times[0] >= 0.95
+
     run(main())
 
 
@@ -152,7 +184,10 @@ def test_commands_reach_the_lamp_through_actuation_and_are_answered(tmp_path):
 
                 nowhere = root.send_command("lamp-1", "setValue", {"point": "nope", "value": 1})
                 await wait_until(lambda: nowhere in responses, timeout=30)
-                assert responses[nowhere][0] == 400 and "no point 'lamp-1/nope'" in responses[nowhere][1]["error"]
+                assert (
+                    responses[nowhere][0] == 400
+                    and "no point 'lamp-1/nope'" in responses[nowhere][1]["error"]
+                )
 
                 await service.overrides.clear("lamp-1/level")
                 await service.actuation.sync_overrides()
@@ -164,4 +199,5 @@ def test_commands_reach_the_lamp_through_actuation_and_are_answered(tmp_path):
                 health = service.health()["components"]["upstreams"]["hono"]
         assert health["commands"]["written"] == 2 and health["commands"]["refused"] == 2
         assert health["commands"]["invalid"] == 1
+
     run(main())

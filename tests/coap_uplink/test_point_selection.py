@@ -61,12 +61,15 @@ def test_filter_semantics():
     assert energy.unmatched(["lamp-1/level"]) == ["meter-*/*"]
 
 
-@pytest.mark.parametrize("body, message", [
-    ("include = []", "is empty, so this upstream would receive nothing"),
-    ("include = [3]", "item 1 must be a point name or glob"),
-    ('exclude = ["lamp-1"]', "'lamp-1' names no point: use device/point or a glob such as 'lamp-1/*'"),
-    ('include = "lamp-*/*"', "upstreams[0].include"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("include = []", "is empty, so this upstream would receive nothing"),
+        ("include = [3]", "item 1 must be a point name or glob"),
+        ('exclude = ["lamp-1"]', "'lamp-1' names no point: use device/point or a glob such as 'lamp-1/*'"),
+        ('include = "lamp-*/*"', "upstreams[0].include"),
+    ],
+)
 def test_selection_errors_name_the_key(tmp_path, body, message):
     with pytest.raises(ConfigError) as info:
         load_config(write_site(tmp_path, upstream("cloud", "coap://127.0.0.1/x", body)))
@@ -77,10 +80,11 @@ def test_selection_errors_name_the_key(tmp_path, body, message):
 def test_energy_and_lighting_go_to_different_platforms_each_with_its_own_cursor(tmp_path):
     async def main():
         async with Receiver() as energy_rx, Receiver() as lighting_rx, Receiver() as all_rx:
-            config = (upstream("energy", energy_rx.uri, 'include = ["meter-*/*"]')
-                      + upstream("lighting", lighting_rx.uri, 'include = ["lamp-*/*"]\n'
-                                 'exclude = ["lamp-4/*"]')
-                      + upstream("everything", all_rx.uri))
+            config = (
+                upstream("energy", energy_rx.uri, 'include = ["meter-*/*"]')
+                + upstream("lighting", lighting_rx.uri, 'include = ["lamp-*/*"]\nexclude = ["lamp-4/*"]')
+                + upstream("everything", all_rx.uri)
+            )
             service = Service(load_config(write_site(tmp_path, config)))
             sent = city(400)
             async with running(service):
@@ -89,8 +93,9 @@ def test_energy_and_lighting_go_to_different_platforms_each_with_its_own_cursor(
                 await service.hub.publish(sent)
                 uplinks = service.components["upstreams"].uplinks
                 await wait_until(lambda: store.last_seq == len(sent))
-                await wait_until(lambda: all(u.cursor == store.last_seq for u in uplinks.values()),
-                                 timeout=60)
+                await wait_until(
+                    lambda: all(u.cursor == store.last_seq for u in uplinks.values()), timeout=60
+                )
                 for name in uplinks:
                     assert await store.get_cursor(f"uplink:{name}") == store.last_seq
                 health = service.health()["components"]["upstreams"]
@@ -104,9 +109,10 @@ def test_energy_and_lighting_go_to_different_platforms_each_with_its_own_cursor(
         for rx in (energy_rx, lighting_rx, all_rx):
             assert rx.received.duplicates == []
             assert rx.received.batches == list(range(1, len(rx.received.batches) + 1))
-            assert rx.received.dropped == {}        # left out is not lost
+            assert rx.received.dropped == {}  # left out is not lost
         assert health["energy"]["include"] == ["meter-*/*"]
         assert health["lighting"]["exclude"] == ["lamp-4/*"]
+
     run(main())
 
 
@@ -126,6 +132,7 @@ def test_an_upstream_that_takes_none_of_the_buffer_does_not_hold_retention(tmp_p
                     await asyncio.sleep(0.02)
                 assert await service.store.get_cursor("uplink:lighting") == last
         assert rx.received.batches == []
+
     run(main())
 
 
@@ -137,7 +144,9 @@ def test_a_changed_selection_passes_by_an_unsent_batch_and_keeps_its_number(tmp_
     async def main():
         service = Service(load_config(write_site(tmp_path, upstream("cloud", dead, 'timeout = "1s"'))))
         async with running(service):
-            await service.hub.publish([Reading("meter-1/energy", 1.0, T0), Reading("meter-1/energy", 2.0, T0 + 1)])
+            await service.hub.publish(
+                [Reading("meter-1/energy", 1.0, T0), Reading("meter-1/energy", 2.0, T0 + 1)]
+            )
             cloud = service.components["upstreams"].uplinks["cloud"]
             await wait_until(lambda: cloud.failures_in_row >= 1, timeout=30)
             assert cloud._inflight is not None and cloud._inflight[0] == 1
@@ -154,4 +163,5 @@ def test_a_changed_selection_passes_by_an_unsent_batch_and_keeps_its_number(tmp_
                 assert await service.store.get_cursor("uplink:cloud") == service.store.last_seq
         assert rx.received.batches == [1]
         assert [(n, v) for n, v, _ in rx.received.accepted] == [("test-site/lamp-1/level", 80)]
+
     run(main())

@@ -30,7 +30,7 @@ def test_back_pressure_with_max_age_zero_falls_back_to_own_backoff():
 
 
 def test_other_errors_retry_with_own_backoff_and_too_large_shrinks():
-    assert decide(code(numbers.CODE_INTERNAL_SERVER_ERROR), 10) .server_delay is None
+    assert decide(code(numbers.CODE_INTERNAL_SERVER_ERROR), 10).server_delay is None
     assert decide(code(numbers.CODE_BAD_REQUEST), None).action is Action.RETRY
     assert decide(code(numbers.CODE_REQUEST_ENTITY_TOO_LARGE), None).action is Action.SHRINK
 
@@ -41,7 +41,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets():
     for attempt, delay in enumerate(delays):
         ceiling = min(20.0, 2.0**attempt)
         assert ceiling / 2 <= delay <= ceiling
-    assert len(set(delays)) == len(delays)       # jittered, not a fixed ladder
+    assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
     backoff.reset()
     assert backoff.next_delay() <= 1.0
 

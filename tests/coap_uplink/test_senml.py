@@ -39,19 +39,26 @@ def sample() -> list[Reading]:
 def test_cbor_uses_rfc8428_integer_labels_and_base_fields():
     records = cbor2.loads(encode_senml_cbor(sample(), base_name="gw1/", batch=BatchId("gw1", 7)))
     head = records[0]
-    assert head[-3] == pytest.approx(T0 + 0.123)          # bt
+    assert head[-3] == pytest.approx(T0 + 0.123)  # bt
     assert head["gw"] == "gw1" and head["batch"] == 7
-    names = [r[-2] for r in records if -2 in r]             # bn once per point
-    assert sorted(names) == ["gw1/display/text", "gw1/door/open", "gw1/meter/energy",
-                             "gw1/meter/voltage", "gw1/park/free"]
-    assert all(0 not in r for r in records)                  # no per-record names at all
+    names = [r[-2] for r in records if -2 in r]  # bn once per point
+    assert sorted(names) == [
+        "gw1/display/text",
+        "gw1/door/open",
+        "gw1/meter/energy",
+        "gw1/meter/voltage",
+        "gw1/park/free",
+    ]
+    assert all(0 not in r for r in records)  # no per-record names at all
     assert {k for r in records for k in r if isinstance(k, int)} <= {-4, -3, -2, 2, 3, 4, 6}
 
 
 def test_round_trip_keeps_every_reading_with_ms_time_and_decimal_value():
     readings = sample()
-    for payload, decode in ((encode_senml_cbor(readings, base_name="gw1/"), decode_senml_cbor),
-                            (encode_senml_json(readings, base_name="gw1/"), decode_senml_json)):
+    for payload, decode in (
+        (encode_senml_cbor(readings, base_name="gw1/"), decode_senml_cbor),
+        (encode_senml_json(readings, base_name="gw1/"), decode_senml_json),
+    ):
         records = decode(payload, time_digits=3).records
         got = sorted((r.name, r.time) for r in records)
         assert got == sorted((f"gw1/{r.point}", round(r.ts, 3)) for r in readings)
@@ -94,26 +101,32 @@ def same_double(a: object, b: float) -> bool:
 
 def test_default_is_exact_for_any_cbor_decoder():
     # The values of the issue: float32 turned them into 86.125-ish and 0.949999988.
-    readings = [Reading("a/x", 86.1, T0 + 0.123, "C"), Reading("a/x", 0.95, T0 + 9.667, "C"),
-                Reading("a/x", 230.1, T0 + 70.001, "C"), Reading("a/y", -0.0, T0 + 3601.999)]
+    readings = [
+        Reading("a/x", 86.1, T0 + 0.123, "C"),
+        Reading("a/x", 0.95, T0 + 9.667, "C"),
+        Reading("a/x", 230.1, T0 + 70.001, "C"),
+        Reading("a/y", -0.0, T0 + 3601.999),
+    ]
     records = plain_cbor_records(encode_senml_cbor(readings))
     by_name = sorted(records, key=lambda r: r[2])
     for reading, (_, value, ts) in zip(readings, by_name, strict=True):
         assert same_double(value, reading.value)
-        assert ts == reading.ts                     # bt + t, one double addition, no rounding
+        assert ts == reading.ts  # bt + t, one double addition, no rounding
     assert [r[1] for r in by_name] == [86.1, 0.95, 230.1, -0.0]
 
 
 def test_floats_go_in_the_shortest_exact_width():
     def value_bytes(value: float) -> bytes:
         return cbor2.dumps(cbor2.loads(encode_senml_cbor([Reading("a/x", value, T0)]))[0][2], canonical=True)
-    assert value_bytes(1.5).hex() == "f93e00"                  # float16
-    assert value_bytes(21.296875).hex() == "f94d53"            # float16
-    assert value_bytes(0.1000000014901161193847656).hex()[:2] == "fa"   # float32 exactly
-    assert value_bytes(86.1).hex() == "fb4055866666666666"     # needs the full double
-    assert value_bytes(21.0) == b"\x15"                        # integral: the same number as int
+
+    assert value_bytes(1.5).hex() == "f93e00"  # float16
+    assert value_bytes(21.296875).hex() == "f94d53"  # float16
+    assert value_bytes(0.1000000014901161193847656).hex()[:2] == "fa"  # float32 exactly
+    assert value_bytes(86.1).hex() == "fb4055866666666666"  # needs the full double
+    assert value_bytes(21.0) == b"\x15"  # integral: the same number as int
     assert encode_senml_cbor([Reading("a/x", 86.1, T0)]) != encode_senml_cbor(
-        [Reading("a/x", 86.1, T0)], compact_floats=True)
+        [Reading("a/x", 86.1, T0)], compact_floats=True
+    )
 
 
 def test_compact_floats_is_lossy_and_opt_in():
@@ -146,19 +159,24 @@ def test_any_finite_doubles_arrive_exactly_in_cbor_and_json(items):
             assert same_double(record.value, reading.value) and record.time == reading.ts
 
 
-@given(st.lists(st.tuples(finite, st.integers(1_000_000_000_000, 4_000_000_000_000)), min_size=1, max_size=30))
+@given(
+    st.lists(st.tuples(finite, st.integers(1_000_000_000_000, 4_000_000_000_000)), min_size=1, max_size=30)
+)
 def test_buffer_timestamps_in_ms_come_back_exactly(items):
     """What the buffer holds: whole milliseconds, read back as ms / 1000."""
     readings = [Reading("a/x", v, ms / 1000.0) for v, ms in items]
     records = plain_cbor_records(encode_senml_cbor(readings))
     assert [ts for _, _, ts in records] == [r.ts for r in readings]
-    assert [struct.pack("<d", float(v)) for _, v, _ in records] == [struct.pack("<d", r.value) for r in readings]
+    assert [struct.pack("<d", float(v)) for _, v, _ in records] == [
+        struct.pack("<d", r.value) for r in readings
+    ]
 
 
 def test_drop_announcement_rides_in_the_first_record():
     payload = encode_senml_cbor([], batch=BatchId("g", 5), dropped=Dropped(250, 101, 350))
-    assert cbor2.loads(payload) == [{"gw": "g", "batch": 5, "dropped": 250, "dropped_first": 101,
-                                     "dropped_last": 350}]
+    assert cbor2.loads(payload) == [
+        {"gw": "g", "batch": 5, "dropped": 250, "dropped_first": 101, "dropped_last": 350}
+    ]
     pack = decode_senml_cbor(payload)
     assert pack.dropped == Dropped(250, 101, 350) and pack.records == ()
     with_readings = encode_senml_json(sample(), batch=BatchId("g", 6), dropped=Dropped(1, 7, 7))
@@ -182,13 +200,16 @@ def test_non_finite_values_survive_json_as_text():
     assert cbor_records[0].value == math.inf
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"\xff\x00", "not CBOR"),
-    (cbor2.dumps({"a": 1}), "array of records"),
-    (cbor2.dumps([{2: 1.0}]), "no name"),
-    (cbor2.dumps([{-2: "x", 2: "text"}]), "wrong type"),
-    (cbor2.dumps([{-2: "x", 2: 1, "ext_": 1}]), "must-understand"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"\xff\x00", "not CBOR"),
+        (cbor2.dumps({"a": 1}), "array of records"),
+        (cbor2.dumps([{2: 1.0}]), "no name"),
+        (cbor2.dumps([{-2: "x", 2: "text"}]), "wrong type"),
+        (cbor2.dumps([{-2: "x", 2: 1, "ext_": 1}]), "must-understand"),
+    ],
+)
 def test_malformed_packs_are_named(payload, message):
     with pytest.raises(SenmlError, match=message):
         decode_senml_cbor(payload)
@@ -199,11 +220,22 @@ def test_empty_batch_is_a_valid_pack():
     assert decode_senml_cbor(encode_senml_cbor([])).records == ()
 
 
-@given(st.lists(st.tuples(
-    st.sampled_from(["a/x", "a/y", "b/z"]),
-    st.one_of(st.booleans(), st.integers(-2**40, 2**40), st.text(max_size=5),
-              st.floats(allow_nan=False, allow_infinity=False, width=64)),
-    st.integers(0, 10**7)), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a/x", "a/y", "b/z"]),
+            st.one_of(
+                st.booleans(),
+                st.integers(-(2**40), 2**40),
+                st.text(max_size=5),
+                st.floats(allow_nan=False, allow_infinity=False, width=64),
+            ),
+            st.integers(0, 10**7),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_any_batch_round_trips(items):
     readings = [Reading(p, v, T0 + ms / 1000) for p, v, ms in items]
     records = decode_senml_cbor(encode_senml_cbor(readings), time_digits=3).records
@@ -224,8 +256,9 @@ def test_half_floats_only_where_three_digits_survive():
     readings = [Reading("a/t", 21.3, T0), Reading("a/e", 1234.56, T0)]
     plain = cbor2.loads(encode_senml_cbor(readings, compact_floats=True))
     half = cbor2.loads(encode_senml_cbor(readings, compact_floats=True, half_floats=True))
-    assert len(encode_senml_cbor(readings, compact_floats=True, half_floats=True)) < \
-        len(encode_senml_cbor(readings, compact_floats=True))
-    assert half[0][2] == 21.296875 and plain[0][2] != 21.296875     # float16 for 21.3
-    assert float(f"{half[1][2]:.6g}") == 1234.56                    # 1234.56 needs float32
+    assert len(encode_senml_cbor(readings, compact_floats=True, half_floats=True)) < len(
+        encode_senml_cbor(readings, compact_floats=True)
+    )
+    assert half[0][2] == 21.296875 and plain[0][2] != 21.296875  # float16 for 21.3
+    assert float(f"{half[1][2]:.6g}") == 1234.56  # 1234.56 needs float32
     assert half[1][2] != 1234.0 and half[1][2] == plain[1][2]

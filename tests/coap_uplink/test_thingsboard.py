@@ -30,9 +30,14 @@ def run(coro) -> None:
 
 # -- sans-IO -------------------------------------------------------------------------------
 
+
 def test_telemetry_goes_per_device_with_short_keys_and_the_rest_to_the_gateway():
-    readings = [Reading("lamp-1/level", 40, T0), Reading("lamp-1/power", 48.0, T0),
-                Reading("meter-1/energy", 12.5, T0 + 1), Reading("events/actuation", "{}", T0 + 2)]
+    readings = [
+        Reading("lamp-1/level", 40, T0),
+        Reading("lamp-1/power", 48.0, T0),
+        Reading("meter-1/energy", 12.5, T0 + 1),
+        Reading("events/actuation", "{}", T0 + 2),
+    ]
     out = tb.telemetry_by_device(readings, ["lamp-1", "meter-1"])
     assert json.loads(out["lamp-1"]) == [{"ts": int(T0 * 1000), "values": {"level": 40, "power": 48.0}}]
     assert json.loads(out["meter-1"]) == [{"ts": int(T0 * 1000) + 1000, "values": {"energy": 12.5}}]
@@ -40,15 +45,22 @@ def test_telemetry_goes_per_device_with_short_keys_and_the_rest_to_the_gateway()
 
 
 def test_rpc_messages_are_read_strictly():
-    assert tb.parse_rpc(b'{"id": 7, "method": "setValue", "params": {"point": "level", "value": 30}}') == \
-        tb.RpcRequest(7, "setValue", {"point": "level", "value": 30})
-    for bad, message in ((b"nope", "not JSON"), (b"[]", "not a JSON object"),
-                         (b'{"method": "x"}', "no integer id"), (b'{"id": 1}', "has no method")):
+    assert tb.parse_rpc(
+        b'{"id": 7, "method": "setValue", "params": {"point": "level", "value": 30}}'
+    ) == tb.RpcRequest(7, "setValue", {"point": "level", "value": 30})
+    for bad, message in (
+        (b"nope", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"method": "x"}', "no integer id"),
+        (b'{"id": 1}', "has no method"),
+    ):
         with pytest.raises(tb.MessageError, match=message):
             tb.parse_rpc(bad)
     rpc = tb.RpcRequest(1, "setValue", {"point": "level", "value": 30})
     assert tb.rpc_action(rpc, "lamp-1", "tb") == Command("lamp-1/level", 30, "tb")
-    assert tb.rpc_action(tb.RpcRequest(2, "getValue", {"point": "level"}), "lamp-1", "tb") == Read("lamp-1/level")
+    assert tb.rpc_action(tb.RpcRequest(2, "getValue", {"point": "level"}), "lamp-1", "tb") == Read(
+        "lamp-1/level"
+    )
     unknown = tb.rpc_action(tb.RpcRequest(3, "reboot", {}), "lamp-1", "tb")
     assert isinstance(unknown, CommandResult) and "unknown method 'reboot'" in unknown.message
     novalue = tb.rpc_action(tb.RpcRequest(4, "setValue", {"point": "level"}), "lamp-1", "tb")
@@ -56,8 +68,9 @@ def test_rpc_messages_are_read_strictly():
 
 
 def test_shared_attributes_name_writable_points_or_are_ignored():
-    commands, ignored = tb.attribute_commands(b'{"level": 55, "firmware": "1.2"}', "lamp-1", "tb",
-                                              ["lamp-1/level"])
+    commands, ignored = tb.attribute_commands(
+        b'{"level": 55, "firmware": "1.2"}', "lamp-1", "tb", ["lamp-1/level"]
+    )
     assert commands == [Command("lamp-1/level", 55, "tb")] and ignored == ["firmware"]
     commands, _ = tb.attribute_commands(b'{"shared": {"level": 20}}', "lamp-1", "tb", ["lamp-1/level"])
     assert commands == [Command("lamp-1/level", 20, "tb")]
@@ -65,10 +78,13 @@ def test_shared_attributes_name_writable_points_or_are_ignored():
 
 # -- against the stand-in ------------------------------------------------------------------
 
+
 def credentials(tmp_path) -> None:
     path = tmp_path / "credentials.toml"
-    path.write_text(f'[tb]\ntoken = "{TOKENS["gateway"]}"\n[tb.devices]\n'
-                    f'lamp-1 = "{TOKENS["lamp-1"]}"\nmeter-1 = "{TOKENS["meter-1"]}"\n')
+    path.write_text(
+        f'[tb]\ntoken = "{TOKENS["gateway"]}"\n[tb.devices]\n'
+        f'lamp-1 = "{TOKENS["lamp-1"]}"\nmeter-1 = "{TOKENS["meter-1"]}"\n'
+    )
     os.chmod(path, 0o600)
 
 
@@ -105,26 +121,37 @@ def test_each_device_posts_under_its_own_token_and_the_gateway_reports_its_healt
         async with ThingsBoard(list(TOKENS.values())) as platform:
             service = Service(load_config(write_site(tmp_path, site(platform.uri))))
             async with running(service):
-                await service.hub.publish([Reading("meter-1/energy", 12.5, T0, "kWh"),
-                                           Reading("meter-1/energy", 12.75, T0 + 60, "kWh"),
-                                           Reading("kiosk-3/door", True, T0 + 1)])
-                await wait_until(lambda: ("energy" in {k for _, k, _ in platform.values(TOKENS["meter-1"])}
-                                          and "level" in {k for _, k, _ in platform.values(TOKENS["lamp-1"])}
-                                          and any(k == "kiosk-3/door" for _, k, _ in platform.values(TOKENS["gateway"]))),
-                                 timeout=30)
-                await wait_until(lambda: any(k == "gateway.uptime_s" for _, k, _ in platform.values(TOKENS["gateway"])),
-                                 timeout=30)
+                await service.hub.publish(
+                    [
+                        Reading("meter-1/energy", 12.5, T0, "kWh"),
+                        Reading("meter-1/energy", 12.75, T0 + 60, "kWh"),
+                        Reading("kiosk-3/door", True, T0 + 1),
+                    ]
+                )
+                await wait_until(
+                    lambda: (
+                        "energy" in {k for _, k, _ in platform.values(TOKENS["meter-1"])}
+                        and "level" in {k for _, k, _ in platform.values(TOKENS["lamp-1"])}
+                        and any(k == "kiosk-3/door" for _, k, _ in platform.values(TOKENS["gateway"]))
+                    ),
+                    timeout=30,
+                )
+                await wait_until(
+                    lambda: any(k == "gateway.uptime_s" for _, k, _ in platform.values(TOKENS["gateway"])),
+                    timeout=30,
+                )
                 tb_health = service.health()["components"]["upstreams"]["tb"]
         meter = [(ts, v) for ts, k, v in platform.values(TOKENS["meter-1"]) if k == "energy"]
         assert meter == [(int(T0 * 1000), 12.5), (int(T0 * 1000) + 60_000, 12.75)]
         lamp_keys = {k for _, k, _ in platform.values(TOKENS["lamp-1"])}
-        assert {"level", "power", "lux", "traffic"} <= lamp_keys      # short keys on its own device
+        assert {"level", "power", "lux", "traffic"} <= lamp_keys  # short keys on its own device
         assert not any("/" in k for k in lamp_keys)
         gateway_keys = {k for _, k, _ in platform.values(TOKENS["gateway"])}
         assert "kiosk-3/door" in gateway_keys and "store.last_seq" in gateway_keys
         assert tb_health["devices_with_tokens"] == 2 and tb_health["health_sent"] >= 1
         for token in TOKENS.values():
             assert token not in json.dumps(tb_health)
+
     run(main())
 
 
@@ -140,7 +167,8 @@ def test_a_busy_platform_is_given_the_time_it_asks_for(tmp_path):
                 await service.hub.publish([Reading("meter-1/energy", 1.0, T0)])
                 await wait_until(lambda: platform.values(TOKENS["meter-1"]), timeout=30)
         refused = platform.platform.refusal_times[0]
-        assert min(platform.platform.accept_times) - refused >= 0.95    # Max-Age 1, not retry_min
+        assert min(platform.platform.accept_times) - refused >= 0.95  # Max-Age 1, not retry_min
+
     run(main())
 
 
@@ -157,15 +185,23 @@ def test_rpc_and_shared_attributes_reach_the_lamp_through_actuation(tmp_path):
         async with ThingsBoard(list(TOKENS.values())) as platform:
             service = Service(load_config(write_site(tmp_path, site(platform.uri, "commands = true"))))
             async with running(service):
-                await wait_until(lambda: platform.platform.observers.get(f"{token}:rpc") == 1
-                                 and platform.platform.observers.get(f"{token}:attributes") == 1, timeout=30)
+                await wait_until(
+                    lambda: (
+                        platform.platform.observers.get(f"{token}:rpc") == 1
+                        and platform.platform.observers.get(f"{token}:attributes") == 1
+                    ),
+                    timeout=30,
+                )
                 # Only lamp-1 has a writable point: the meter gets no subscription.
                 assert f"{TOKENS['meter-1']}:rpc" not in platform.platform.observers
 
                 ok = platform.send_rpc(token, "setValue", {"point": "level", "value": 40})
                 await wait_until(lambda: (token, ok) in platform.platform.replies, timeout=30)
-                assert platform.platform.replies[(token, ok)] == {"status": "written", "point": "lamp-1/level",
-                                                                  "value": 40}
+                assert platform.platform.replies[(token, ok)] == {
+                    "status": "written",
+                    "point": "lamp-1/level",
+                    "value": 40,
+                }
                 assert lamp_level(service) == 40
 
                 too_bright = platform.send_rpc(token, "setValue", {"point": "level", "value": 95})
@@ -199,14 +235,21 @@ def test_rpc_and_shared_attributes_reach_the_lamp_through_actuation(tmp_path):
                 records = await service.store.history("events/actuation")
         assert counts["written"] == 2 and counts["refused"] == 2 and counts["invalid"] == 1
         sources = [json.loads(r.value)["source"] for r in records]
-        assert sources.count("platform:tb") == 4          # every platform write is on the record
+        assert sources.count("platform:tb") == 4  # every platform write is on the record
+
     run(main())
 
 
-@pytest.mark.parametrize("body, message", [
-    ('uri = "coap://127.0.0.1/ingest"\ncommands = true', "commands: needs format = 'thingsboard'"),
-    ('uri = "coap://127.0.0.1/ingest"\nhealth_interval = "1m"', 'is only used with format = "thingsboard"'),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('uri = "coap://127.0.0.1/ingest"\ncommands = true', "commands: needs format = 'thingsboard'"),
+        (
+            'uri = "coap://127.0.0.1/ingest"\nhealth_interval = "1m"',
+            'is only used with format = "thingsboard"',
+        ),
+    ],
+)
 def test_profile_options_name_the_key(tmp_path, body, message):
     from gateway.problems import ConfigError
 

@@ -60,31 +60,50 @@ def test_libcoap_server_accepts_blockwise_batches(tmp_path):
     log_path = tmp_path / "coap-server.log"
     with log_path.open("wb") as log:
         # -d: accept POST/PUT to new paths (dynamic resources); -v 7 logs every PDU.
-        server = subprocess.Popen(["coap-server-notls", "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "7"],
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            ["coap-server-notls", "-A", "127.0.0.1", "-p", str(port), "-d", "4", "-v", "7"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         async def main():
             service = await backlog_service(tmp_path, f"coap://127.0.0.1:{port}/ingest", 1200)
             async with running(service):
-                await wait_until(lambda: service.components["upstreams"].uplinks["cloud"].batches_sent == 3,
-                                 timeout=60)
+                await wait_until(
+                    lambda: service.components["upstreams"].uplinks["cloud"].batches_sent == 3, timeout=60
+                )
                 assert await service.store.get_cursor("uplink:cloud") == 1200
+
         run(main())
         fetched = tmp_path / "last.cbor"
-        subprocess.run(["coap-client-notls", "-m", "get", "-o", str(fetched), "-B", "10",
-                        f"coap://127.0.0.1:{port}/ingest"], check=True, timeout=20)
+        subprocess.run(
+            [
+                "coap-client-notls",
+                "-m",
+                "get",
+                "-o",
+                str(fetched),
+                "-B",
+                "10",
+                f"coap://127.0.0.1:{port}/ingest",
+            ],
+            check=True,
+            timeout=20,
+        )
     finally:
         stop_process(server)
     pack = decode_senml_cbor(fetched.read_bytes(), time_digits=3)
     assert pack.batch == BatchId("test-site", 3)
-    assert sorted(normalized((r.name, r.value, r.time) for r in pack.records)) == \
-        sorted(expected(readings(1200)[1000:]))
+    assert sorted(normalized((r.name, r.value, r.time) for r in pack.records)) == sorted(
+        expected(readings(1200)[1000:])
+    )
     log = log_path.read_text(errors="replace")
     posts = [line for line in log.splitlines() if "c:POST" in line and "Uri-Path:ingest" in line]
-    assert any("Block1:1/M/1024" in line for line in posts)        # libcoap saw Block1 transfers
+    assert any("Block1:1/M/1024" in line for line in posts)  # libcoap saw Block1 transfers
     assert all("t:CON" in line for line in posts)
     finals = [line for line in log.splitlines() if "t:ACK c:2.01" in line or "t:ACK c:2.04" in line]
-    assert len(finals) == 3                                          # one final answer per batch
+    assert len(finals) == 3  # one final answer per batch
 
 
 def start_receiver(port: int, out: Path, die_at_batch: int | None = None) -> subprocess.Popen:
@@ -116,6 +135,7 @@ def test_receiver_dying_after_storing_a_batch_costs_one_duplicate_batch(tmp_path
     port, out = free_udp_port(), tmp_path / "received.jsonl"
     receiver = start_receiver(port, out, die_at_batch=2)
     try:
+
         async def main():
             nonlocal receiver
             service = await backlog_service(tmp_path, f"coap://127.0.0.1:{port}/ingest", 2000)
@@ -123,10 +143,11 @@ def test_receiver_dying_after_storing_a_batch_costs_one_duplicate_batch(tmp_path
                 await wait_until(lambda: receiver.poll() is not None, timeout=60)
                 cloud = service.components["upstreams"].uplinks["cloud"]
                 await wait_until(lambda: cloud.last_error is not None, timeout=60)
-                assert cloud.cursor == 500          # batch 2 is stored upstream but unacknowledged
+                assert cloud.cursor == 500  # batch 2 is stored upstream but unacknowledged
                 receiver = start_receiver(port, out)
                 await wait_until(lambda: records_in_file(out) >= 2000, timeout=60)
                 await wait_until(lambda: cloud.cursor == 2000, timeout=60)
+
         run(main())
     finally:
         stop_process(receiver)
@@ -140,23 +161,25 @@ def test_receiver_killed_mid_transfer_loses_nothing_and_keeps_order(tmp_path):
     port, out = free_udp_port(), tmp_path / "received.jsonl"
     receiver = start_receiver(port, out)
     try:
+
         async def main():
             nonlocal receiver
             service = await backlog_service(tmp_path, f"coap://127.0.0.1:{port}/ingest", 3000)
             async with running(service):
                 await wait_until(lambda: records_in_file(out) >= 1000, timeout=60, interval=0.001)
-                receiver.send_signal(signal.SIGKILL)   # wherever it is: mid-Block1 or mid-answer
+                receiver.send_signal(signal.SIGKILL)  # wherever it is: mid-Block1 or mid-answer
                 receiver.wait(10)
                 receiver = start_receiver(port, out)
                 await wait_until(lambda: records_in_file(out) >= 3000, timeout=60)
                 cloud = service.components["upstreams"].uplinks["cloud"]
                 await wait_until(lambda: cloud.cursor == 3000, timeout=60)
+
         run(main())
     finally:
         stop_process(receiver)
     batches, duplicates, records = stored(out)
     assert batches == list(range(1, 7))
-    assert len(set(duplicates)) <= 1              # only the batch in flight at the kill
+    assert len(set(duplicates)) <= 1  # only the batch in flight at the kill
     assert_same_stream(records, readings(3000), 500)
 
 
@@ -164,25 +187,42 @@ def assert_same_stream(records: list, sent: list, batch_size: int) -> None:
     """Every reading exactly once; batches in order; each point's readings in order."""
     assert len(records) == len(sent)
     for start in range(0, len(sent), batch_size):
-        assert sorted(normalized(records[start:start + batch_size])) == \
-            sorted(expected(sent[start:start + batch_size]))
+        assert sorted(normalized(records[start : start + batch_size])) == sorted(
+            expected(sent[start : start + batch_size])
+        )
     assert in_point_order(records) == in_point_order(expected(sent))
 
 
 @pytest.mark.skipif(shutil.which("coap-server-gnutls") is None, reason="libcoap3-bin not installed")
 def test_dtls_psk_uplink_to_libcoap_gnutls_server(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    port = free_udp_port()        # libcoap serves DTLS on port + 1
+    port = free_udp_port()  # libcoap serves DTLS on port + 1
     credentials = tmp_path / "credentials.toml"
     credentials.write_text('[cloud.psk]\nidentity = "gw-1"\nkey = "sesame-key"\n')
     credentials.chmod(0o600)
     log_path = tmp_path / "coap-server.log"
     with log_path.open("wb") as log:
-        server = subprocess.Popen(["coap-server-gnutls", "-A", "127.0.0.1", "-p", str(port), "-d", "4",
-                                   "-k", "sesame-key", "-v", "7"], stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                "coap-server-gnutls",
+                "-A",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-d",
+                "4",
+                "-k",
+                "sesame-key",
+                "-v",
+                "7",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         async def main():
-            config = f'''
+            config = f"""
 [[upstreams]]
 name = "cloud"
 uri = "coaps://127.0.0.1:{port + 1}/ingest"
@@ -192,21 +232,34 @@ linger = "50ms"
 retry_min = "100ms"
 retry_max = "500ms"
 timeout = "10s"
-'''
+"""
             service = Service(load_config(write_site(tmp_path, config)))
             async with running(service):
                 await service.hub.publish(readings(300))
                 cloud = service.components["upstreams"].uplinks["cloud"]
                 await wait_until(lambda: cloud.cursor == 300, timeout=30)
+
         run(main())
         fetched = tmp_path / "last.cbor"
         # The notls client reads the stored batch back over plain CoAP on the base port.
-        subprocess.run(["coap-client-notls", "-m", "get", "-o", str(fetched), "-B", "10",
-                        f"coap://127.0.0.1:{port}/ingest"], check=True, timeout=20)
+        subprocess.run(
+            [
+                "coap-client-notls",
+                "-m",
+                "get",
+                "-o",
+                str(fetched),
+                "-B",
+                "10",
+                f"coap://127.0.0.1:{port}/ingest",
+            ],
+            check=True,
+            timeout=20,
+        )
     finally:
         stop_process(server)
     log = log_path.read_text(errors="replace")
-    assert "DTLS: session" in log                          # it really went over DTLS
-    assert "sesame-key" not in caplog.text                # and the key is in no log line of ours
+    assert "DTLS: session" in log  # it really went over DTLS
+    assert "sesame-key" not in caplog.text  # and the key is in no log line of ours
     pack = decode_senml_cbor(fetched.read_bytes(), time_digits=3)
     assert pack.batch == BatchId("test-site", 1) and len(pack.records) == 300

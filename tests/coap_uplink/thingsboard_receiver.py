@@ -117,8 +117,9 @@ class ThingsBoard:
     def send_rpc(self, token: str, method: str, params: Any) -> int:
         """A server-side RPC (as from a dashboard widget): returns its id."""
         self._next_id += 1
-        self.site.add_resource(["api", "v1", token, "rpc", str(self._next_id)],
-                               Reply(self.platform, token, self._next_id))
+        self.site.add_resource(
+            ["api", "v1", token, "rpc", str(self._next_id)], Reply(self.platform, token, self._next_id)
+        )
         self.rpc[token].push({"id": self._next_id, "method": method, "params": params})
         return self._next_id
 
@@ -127,8 +128,12 @@ class ThingsBoard:
 
     def values(self, token: str) -> list[tuple[int, str, Any]]:
         """Every (ts, key, value) posted under ``token``."""
-        return [(entry["ts"], key, value) for body in self.platform.telemetry.get(token, [])
-                for entry in body for key, value in entry["values"].items()]
+        return [
+            (entry["ts"], key, value)
+            for body in self.platform.telemetry.get(token, [])
+            for entry in body
+            for key, value in entry["values"].items()
+        ]
 
     async def __aenter__(self) -> ThingsBoard:
         self._context = await aiocoap.Context.create_server_context(self.site, bind=("127.0.0.1", self.port))

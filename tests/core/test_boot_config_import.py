@@ -13,11 +13,18 @@ GOOD = '[gateway]\nid = "site-9"\ndata_dir = "/tmp"\n'
 
 
 def run(tmp_path):
-    env = {"GATEWAY_CARD_DIR": str(tmp_path / "boot" / "gateway"), "GATEWAY_ETC_DIR": str(tmp_path / "etc"),
-           "GATEWAY_RUN_DIR": str(tmp_path / "run"), "GATEWAY_SSH_DIR": str(tmp_path / "ssh"),
-           "GATEWAY_HOSTNAME_FILE": str(tmp_path / "hostname"), "GATEWAY_NETWORK_DIR": str(tmp_path / "network"),
-           "GATEWAY_RELEASE_FILE": str(tmp_path / "release"), "GATEWAY_USER": pwd.getpwuid(os.getuid()).pw_name,
-           "GATEWAY_BIN": str(Path(sys.executable).with_name("gateway")), "PATH": "/usr/bin:/bin"}
+    env = {
+        "GATEWAY_CARD_DIR": str(tmp_path / "boot" / "gateway"),
+        "GATEWAY_ETC_DIR": str(tmp_path / "etc"),
+        "GATEWAY_RUN_DIR": str(tmp_path / "run"),
+        "GATEWAY_SSH_DIR": str(tmp_path / "ssh"),
+        "GATEWAY_HOSTNAME_FILE": str(tmp_path / "hostname"),
+        "GATEWAY_NETWORK_DIR": str(tmp_path / "network"),
+        "GATEWAY_RELEASE_FILE": str(tmp_path / "release"),
+        "GATEWAY_USER": pwd.getpwuid(os.getuid()).pw_name,
+        "GATEWAY_BIN": str(Path(sys.executable).with_name("gateway")),
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
 
 

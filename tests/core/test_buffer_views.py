@@ -19,11 +19,15 @@ DOCUMENTED_PATH = "/var/lib/gateway/buffer.db"
 
 def make_buffer(path):
     db = Database(path)
-    db.insert([Reading("lamp-1/level", 2301 * 0.1, 1764651601.25, "%"),
-               Reading("lamp-1/level", 40.0, 1764651660.0, "%", clock_synced=False),
-               # committed later but stamped earlier: not the newest
-               Reading("lamp-1/level", 10.0, 1764651630.0, "%"),
-               Reading("cabinet-io/door_closed", True, 1764651600.0, quality=Quality.UNCERTAIN)])
+    db.insert(
+        [
+            Reading("lamp-1/level", 2301 * 0.1, 1764651601.25, "%"),
+            Reading("lamp-1/level", 40.0, 1764651660.0, "%", clock_synced=False),
+            # committed later but stamped earlier: not the newest
+            Reading("lamp-1/level", 10.0, 1764651630.0, "%"),
+            Reading("cabinet-io/door_closed", True, 1764651600.0, quality=Quality.UNCERTAIN),
+        ]
+    )
     db.close()
 
 
@@ -32,9 +36,16 @@ def test_views_name_points_units_iso_times_and_quality(tmp_path):
     conn = sqlite3.connect(f"file:{tmp_path / 'buffer.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     rows = [dict(r) for r in conn.execute("SELECT * FROM readings_view ORDER BY seq")]
-    assert rows[0] == {"seq": 1, "point": "lamp-1/level", "time": "2025-12-02T05:00:01.250Z",
-                       "value": 230.10000000000002, "unit": "%", "quality": "good", "clock_synced": 1,
-                       "ts_ms": 1764651601250}
+    assert rows[0] == {
+        "seq": 1,
+        "point": "lamp-1/level",
+        "time": "2025-12-02T05:00:01.250Z",
+        "value": 230.10000000000002,
+        "unit": "%",
+        "quality": "good",
+        "clock_synced": 1,
+        "ts_ms": 1764651601250,
+    }
     assert rows[1]["clock_synced"] == 0
     assert rows[3]["value"] == 1 and rows[3]["quality"] == "uncertain" and rows[3]["unit"] is None
     latest = {r["point"]: r["value"] for r in conn.execute("SELECT * FROM latest_view")}
@@ -63,7 +74,9 @@ def test_an_older_definition_is_replaced_and_a_buffer_without_views_gains_them(t
     conn.close()
     db = Database(tmp_path / "buffer.db")
     assert db.conn.execute("SELECT point FROM latest_view ORDER BY point").fetchall() == [
-        ("cabinet-io/door_closed",), ("lamp-1/level",)]
+        ("cabinet-io/door_closed",),
+        ("lamp-1/level",),
+    ]
     db.close()
 
 
@@ -81,8 +94,9 @@ def test_views_that_cannot_be_created_do_not_stop_the_gateway(tmp_path, monkeypa
 
 
 def documented_queries():
-    commands = [line.strip() for line in README.read_text().splitlines()
-                if line.startswith("    sqlite-utils ")]
+    commands = [
+        line.strip() for line in README.read_text().splitlines() if line.startswith("    sqlite-utils ")
+    ]
     assert len(commands) >= 3
     return commands
 
@@ -101,6 +115,7 @@ def test_the_readme_sqlite_utils_queries_work_on_the_buffer(tmp_path):
     latest, recent, counts = outputs[:3]
     assert json.loads(latest) == [
         {"point": "cabinet-io/door_closed", "time": "2025-12-02T05:00:00.000Z", "value": 1, "unit": None},
-        {"point": "lamp-1/level", "time": "2025-12-02T05:01:00.000Z", "value": 40.0, "unit": "%"}]
+        {"point": "lamp-1/level", "time": "2025-12-02T05:01:00.000Z", "value": 40.0, "unit": "%"},
+    ]
     assert recent.splitlines()[0] == "time,value" and len(recent.splitlines()) == 4
     assert re.search(r"lamp-1/level\s+3\s+2025-12-02T05:01:00.000Z", counts)

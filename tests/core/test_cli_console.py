@@ -53,10 +53,17 @@ def reading(point, value, ts=1764651601.0, unit=None):
 
 def test_demo_console_prints_only_the_points_asked_for_in_the_site_zone():
     console = ReadingConsole("Europe/Amsterdam", ("lamp-*/level",))
-    lines = console.lines([reading("lamp-1/level", 2301 * 0.1, unit="%"), reading("carpark/occupied", 3),
-                           reading("lamp-2/level", 5.0)])
-    assert lines == ["06:00:01  lamp-1/level                 230.1 %",
-                     "06:00:01  lamp-2/level                 5"]
+    lines = console.lines(
+        [
+            reading("lamp-1/level", 2301 * 0.1, unit="%"),
+            reading("carpark/occupied", 3),
+            reading("lamp-2/level", 5.0),
+        ]
+    )
+    assert lines == [
+        "06:00:01  lamp-1/level                 230.1 %",
+        "06:00:01  lamp-2/level                 5",
+    ]
     assert len(ReadingConsole("UTC").lines([reading("a/b", 1), reading("c/d", 2)])) == 2
 
 
@@ -68,8 +75,9 @@ def test_demo_console_shows_rule_reloads_rejections_and_overrides_at_the_default
         setup_logging("warning", stream)
         show_operator_events()
         logging.getLogger("gateway.rules").info("event=rules_loaded file=%s", "rules/lights.toml")
-        logging.getLogger("gateway.rules").error("event=rules_rejected file=%s outcome=%s problem=%r",
-                                                 "rules/bad.toml", "skipped", "line 3: bad")
+        logging.getLogger("gateway.rules").error(
+            "event=rules_rejected file=%s outcome=%s problem=%r", "rules/bad.toml", "skipped", "line 3: bad"
+        )
         logging.getLogger("gateway.actuation").info("event=override_started point=%s", "lamp-1/level")
         logging.getLogger("gateway.actuation").info("event=override_ended point=%s", "lamp-1/level")
         logging.getLogger("gateway.actuation").info("event=write point=%s", "lamp-1/level")
@@ -80,8 +88,13 @@ def test_demo_console_shows_rule_reloads_rejections_and_overrides_at_the_default
         root.handlers[:], level = saved
         root.setLevel(level)
     out = stream.getvalue()
-    for shown in ("event=rules_loaded", "event=rules_rejected", "event=override_started",
-                  "event=override_ended", "event=store_slow"):
+    for shown in (
+        "event=rules_loaded",
+        "event=rules_rejected",
+        "event=override_started",
+        "event=override_ended",
+        "event=store_slow",
+    ):
         assert shown in out
     for hidden in ("event=write", "event=store_opened", "event=debug_detail"):
         assert hidden not in out

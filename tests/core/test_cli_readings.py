@@ -11,8 +11,14 @@ def make_buffer(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     db = Database(data / "buffer.db")
-    db.insert([Reading("lamp/level", 100.0, 1000.0, "%"), Reading("lamp/level", 40.0, 1060.0, "%"),
-               Reading("carpark/sign", "FULL", 1030.0), Reading("door/open", True, 1010.0)])
+    db.insert(
+        [
+            Reading("lamp/level", 100.0, 1000.0, "%"),
+            Reading("lamp/level", 40.0, 1060.0, "%"),
+            Reading("carpark/sign", "FULL", 1030.0),
+            Reading("door/open", True, 1010.0),
+        ]
+    )
     db.close()
     return data
 
@@ -29,8 +35,19 @@ def test_latest_per_point_as_json(tmp_path, capsys):
 
 def test_point_over_time_range_as_csv(tmp_path, capsys):
     data = make_buffer(tmp_path)
-    code = main(["readings", "--data-dir", str(data), "lamp/level", "--since", "1970-01-01T00:16:00",
-                 "--until", "1970-01-01T00:18:00", "--csv"])
+    code = main(
+        [
+            "readings",
+            "--data-dir",
+            str(data),
+            "lamp/level",
+            "--since",
+            "1970-01-01T00:16:00",
+            "--until",
+            "1970-01-01T00:18:00",
+            "--csv",
+        ]
+    )
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["value"] for r in rows] == ["100.0", "40.0"]
@@ -95,15 +112,21 @@ def test_times_are_in_the_site_zone_with_its_offset_or_utc(tmp_path, capsys):
 
 
 def test_since_without_offset_is_site_time(tmp_path, capsys):
-    config = make_site(tmp_path, [Reading("meter/voltage", 1.0, WINTER_TS - 3600),
-                                  Reading("meter/voltage", 2.0, WINTER_TS)])
-    assert main(["readings", "-c", str(config), "meter/voltage", "--since", "2025-12-02T06:00", "--json"]) == 0
+    config = make_site(
+        tmp_path, [Reading("meter/voltage", 1.0, WINTER_TS - 3600), Reading("meter/voltage", 2.0, WINTER_TS)]
+    )
+    assert (
+        main(["readings", "-c", str(config), "meter/voltage", "--since", "2025-12-02T06:00", "--json"]) == 0
+    )
     assert [json.loads(line)["value"] for line in capsys.readouterr().out.splitlines()] == [2.0]
 
 
 def test_clock_not_synced_is_said_once(tmp_path, capsys):
-    config = make_site(tmp_path, [Reading(f"p/{i}", i, WINTER_TS + i, clock_synced=False) for i in range(5)]
-                       + [Reading("q/ok", 1, WINTER_TS)])
+    config = make_site(
+        tmp_path,
+        [Reading(f"p/{i}", i, WINTER_TS + i, clock_synced=False) for i in range(5)]
+        + [Reading("q/ok", 1, WINTER_TS)],
+    )
     assert main(["readings", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert out.count("clock not synced") == 1
@@ -127,11 +150,19 @@ def test_a_misspelt_point_gets_a_did_you_mean_from_buffer_or_config(tmp_path, ca
 
 
 def test_globs_select_points(tmp_path, capsys):
-    config = make_site(tmp_path, [Reading("lamp-1/level", 1, WINTER_TS), Reading("lamp-2/level", 2, WINTER_TS),
-                                  Reading("lamp-2/power", 3, WINTER_TS)])
+    config = make_site(
+        tmp_path,
+        [
+            Reading("lamp-1/level", 1, WINTER_TS),
+            Reading("lamp-2/level", 2, WINTER_TS),
+            Reading("lamp-2/power", 3, WINTER_TS),
+        ],
+    )
     assert main(["readings", "-c", str(config), "lamp-*/level", "--json"]) == 0
     assert [json.loads(line)["point"] for line in capsys.readouterr().out.splitlines()] == [
-        "lamp-1/level", "lamp-2/level"]
+        "lamp-1/level",
+        "lamp-2/level",
+    ]
     assert main(["readings", "-c", str(config), "nothing-*/x"]) == 1
     assert "no point matches 'nothing-*/x'" in capsys.readouterr().err
 
@@ -146,10 +177,27 @@ def test_a_bad_since_explains_the_accepted_forms(tmp_path, capsys):
 
 
 def test_export_csv_in_site_time_with_exact_values_and_a_half_open_range(tmp_path, capsys):
-    config = make_site(tmp_path, [Reading("meter/voltage", 2301 * 0.1, WINTER_TS, "V"),
-                                  Reading("meter/voltage", 1.0, WINTER_TS + 60, "V")])
-    assert main(["export", "-c", str(config), "--since", "2025-12-02T06:00:01.250",
-                 "--until", "2025-12-02T06:01:01.250"]) == 0
+    config = make_site(
+        tmp_path,
+        [
+            Reading("meter/voltage", 2301 * 0.1, WINTER_TS, "V"),
+            Reading("meter/voltage", 1.0, WINTER_TS + 60, "V"),
+        ],
+    )
+    assert (
+        main(
+            [
+                "export",
+                "-c",
+                str(config),
+                "--since",
+                "2025-12-02T06:00:01.250",
+                "--until",
+                "2025-12-02T06:01:01.250",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["ts"], r["value"]) for r in rows] == [("2025-12-02T06:00:01.250+01:00", "230.10000000000002")]
     assert main(["export", "-c", str(config), "--since", "1h", "--until", "2h"]) == 2

@@ -1,15 +1,15 @@
 """`gateway check` on a valid site and on a missing file; the data-driven cases under
 tests/cases/config/ run in tests/test_case_folders.py."""
 
-
-
 from gateway.cli import main
 
 
 def test_valid_config_passes_check(tmp_path, capsys):
     config = tmp_path / "gateway.toml"
-    config.write_text('[gateway]\nid = "ok"\ndata_dir = "data"\n[[devices]]\nname = "lamp"\n'
-                      'driver = "simulated"\n[devices.options]\nprofile = "streetlight"\n')
+    config.write_text(
+        '[gateway]\nid = "ok"\ndata_dir = "data"\n[[devices]]\nname = "lamp"\n'
+        'driver = "simulated"\n[devices.options]\nprofile = "streetlight"\n'
+    )
     assert main(["check", "--config", str(config)]) == 0
     assert "1 devices, 4 points (1 writable)" in capsys.readouterr().out
 

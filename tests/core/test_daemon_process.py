@@ -31,16 +31,21 @@ profile = "custom"
 
 
 def write_site(tmp_path: Path, points: int = 50) -> Path:
-    body = "\n".join(f'[[devices.options.points]]\nname = "p{i}"\nwaveform = "counter"' for i in range(points))
+    body = "\n".join(
+        f'[[devices.options.points]]\nname = "p{i}"\nwaveform = "counter"' for i in range(points)
+    )
     path = tmp_path / "gateway.toml"
     path.write_text(HIGH_RATE_SITE.format(points=body))
     return path
 
 
 def start_daemon(config: Path, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def committed(db_path: Path) -> list[tuple]:
@@ -79,8 +84,9 @@ def test_kill_9_mid_ingest_loses_no_committed_reading(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     db = Database(db_path)  # opens read-write: recovers the WAL like a restart would
     assert db.integrity_ok()
-    after = db.conn.execute("SELECT seq, point, ts, value FROM readings WHERE seq <= ? ORDER BY seq",
-                            (snapshot[-1][0],)).fetchall()
+    after = db.conn.execute(
+        "SELECT seq, point, ts, value FROM readings WHERE seq <= ? ORDER BY seq", (snapshot[-1][0],)
+    ).fetchall()
     assert after == snapshot
     db.close()
     # and the gateway starts again on the recovered buffer, continuing the sequence
@@ -147,7 +153,11 @@ def test_systemd_notify_ready_status_and_watchdog(tmp_path):
 def test_run_refuses_invalid_config(tmp_path):
     config = tmp_path / "gateway.toml"
     config.write_text('[gateway]\nid = "x"\n[[devices]]\nname = "a"\ndriver = "nope"\n')
-    proc = subprocess.run([sys.executable, "-m", "gateway", "run", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "devices[0].driver: unknown driver 'nope'" in proc.stderr

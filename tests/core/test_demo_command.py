@@ -13,8 +13,10 @@ def stored_points(db_path):
         return set()
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return {row[0] for row in conn.execute(
-            "SELECT DISTINCT p.name FROM readings r JOIN points p ON p.id = r.point")}
+        return {
+            row[0]
+            for row in conn.execute("SELECT DISTINCT p.name FROM readings r JOIN points p ON p.id = r.point")
+        }
     except sqlite3.OperationalError:
         return set()
     finally:
@@ -27,10 +29,20 @@ def peers_running(demo_dir) -> bool:
 
 
 def test_demo_runs_every_family_and_stops_on_ctrl_c(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--data-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wanted = {"lamp-1/level", "carpark/occupied", "air/pm2_5", "cabinet-meter/voltage_l1",
-              "bay-lora/presence_1", "cabinet-io/door_closed"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "demo", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wanted = {
+        "lamp-1/level",
+        "carpark/occupied",
+        "air/pm2_5",
+        "cabinet-meter/voltage_l1",
+        "bay-lora/presence_1",
+        "cabinet-io/door_closed",
+    }
     try:
         deadline = time.monotonic() + 90
         while not wanted <= stored_points(tmp_path / "data" / "buffer.db"):

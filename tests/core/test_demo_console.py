@@ -31,9 +31,12 @@ def wait_line(lines: queue.Queue, seen: list, predicate, timeout: float = 60.0) 
 
 
 def test_demo_points_filter_and_operator_events(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--data-dir", str(tmp_path),
-                             "--points", "lamp-*/level"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "demo", "--data-dir", str(tmp_path), "--points", "lamp-*/level"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out_lines, err_lines = queue.Queue(), queue.Queue()
     out_seen, err_seen = [], []
     for stream, into in ((proc.stdout, out_lines), (proc.stderr, err_lines)):
@@ -45,14 +48,32 @@ def test_demo_points_filter_and_operator_events(tmp_path):
 
         rules = tmp_path / "rules" / "street_lighting.toml"
         rules.write_text(rules.read_text() + "\n# edited on site\n")
-        wait_line(err_lines, err_seen, lambda line: "event=rules_loaded" in line and "street_lighting" in line)
+        wait_line(
+            err_lines, err_seen, lambda line: "event=rules_loaded" in line and "street_lighting" in line
+        )
         (tmp_path / "rules" / "broken.toml").write_text("[[rules]\nname = \n")
         wait_line(err_lines, err_seen, lambda line: "event=rules_rejected" in line and "broken.toml" in line)
-        override = subprocess.run([sys.executable, "-m", "gateway", "override", "lamp-1/level", "80",
-                                   "--for", "10m", "-c", str(tmp_path / "site.toml")],
-                                  capture_output=True, text=True, timeout=60)
+        override = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "override",
+                "lamp-1/level",
+                "80",
+                "--for",
+                "10m",
+                "-c",
+                str(tmp_path / "site.toml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert override.returncode == 0, override.stderr
-        wait_line(err_lines, err_seen, lambda line: "event=override_started" in line and "lamp-1/level" in line)
+        wait_line(
+            err_lines, err_seen, lambda line: "event=override_started" in line and "lamp-1/level" in line
+        )
 
         proc.send_signal(signal.SIGINT)
         proc.wait(30)

@@ -27,8 +27,11 @@ def stored_count(db_path: Path, point: str) -> int:
         return 0
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM readings r JOIN points p ON p.id = r.point"
-                                " WHERE p.name = ?", (point,)).fetchone()[0])
+        return int(
+            conn.execute(
+                "SELECT COUNT(*) FROM readings r JOIN points p ON p.id = r.point WHERE p.name = ?", (point,)
+            ).fetchone()[0]
+        )
     except sqlite3.OperationalError:
         return 0
     finally:
@@ -39,8 +42,11 @@ class DemoRun:
     def __init__(self, demo_dir: Path, logs: Path, *extra: str):
         self.out_path, self.err_path = logs.with_suffix(".out"), logs.with_suffix(".err")
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--data-dir", str(demo_dir),
-                                          "--quiet", *extra], stdout=out, stderr=err)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "demo", "--data-dir", str(demo_dir), "--quiet", *extra],
+                stdout=out,
+                stderr=err,
+            )
 
     @property
     def out(self) -> str:
@@ -54,7 +60,9 @@ class DemoRun:
         deadline = time.monotonic() + timeout
         while not condition():
             assert self.proc.poll() is None, f"demo exited early:\n{self.out}\n{self.err}"
-            assert time.monotonic() < deadline, f"condition not met within {timeout}s:\n{self.out}\n{self.err}"
+            assert time.monotonic() < deadline, (
+                f"condition not met within {timeout}s:\n{self.out}\n{self.err}"
+            )
             time.sleep(0.3)
 
     def stop(self) -> None:
@@ -104,8 +112,12 @@ def test_rerun_keeps_edits_and_the_lorawan_counter_and_prints_working_commands(t
         out = second.out
 
         # every absolute path of an executable it prints exists (the venv's, next to this Python)
-        tools = {Path(word) for line in out.splitlines() for word in shlex.split(line.replace("'", ""))
-                 if word.startswith("/") and Path(word).name in ("gateway", "aiocoap-client")}
+        tools = {
+            Path(word)
+            for line in out.splitlines()
+            for word in shlex.split(line.replace("'", ""))
+            if word.startswith("/") and Path(word).name in ("gateway", "aiocoap-client")
+        }
         assert {t.name for t in tools} == {"gateway", "aiocoap-client"}, out
         assert all(t.is_file() and os.access(t, os.X_OK) for t in tools), tools
         assert {t.parent for t in tools} == {Path(sys.executable).parent}
@@ -115,7 +127,9 @@ def test_rerun_keeps_edits_and_the_lorawan_counter_and_prints_working_commands(t
         assert "bay-lora/presence_1" in readings.stdout
 
         discovery = run_printed(printed(out, " or ").rstrip(")"))
-        assert discovery.returncode == 0 and "</points/carpark/occupied>" in discovery.stdout, discovery.stderr
+        assert discovery.returncode == 0 and "</points/carpark/occupied>" in discovery.stdout, (
+            discovery.stderr
+        )
 
         write = run_printed(printed(out, "write (OSCORE):"))
         assert write.returncode == 0, write.stdout + write.stderr
@@ -123,7 +137,9 @@ def test_rerun_keeps_edits_and_the_lorawan_counter_and_prints_working_commands(t
         if shutil.which("coap-client-notls"):
             live = printed(out, "live:")
             # stdbuf: see each notification as it comes, not when coap-client's buffer fills
-            with subprocess.Popen(["stdbuf", "-oL", *shlex.split(live)], stdout=subprocess.PIPE, text=True) as watch:
+            with subprocess.Popen(
+                ["stdbuf", "-oL", *shlex.split(live)], stdout=subprocess.PIPE, text=True
+            ) as watch:
                 try:
                     assert watch.stdout is not None
                     values = [watch.stdout.readline() for _ in range(3)]
@@ -136,8 +152,10 @@ def test_rerun_keeps_edits_and_the_lorawan_counter_and_prints_working_commands(t
     assert "reason=stale" not in second.err and "uplink_refused" not in second.err, second.err
 
     with demo(demo_dir, tmp_path / "reset", "--reset") as reset:
-        assert f"--reset: rule files rewritten from the templates in {demo_dir / 'rules'}: street_lighting.toml" \
+        assert (
+            f"--reset: rule files rewritten from the templates in {demo_dir / 'rules'}: street_lighting.toml"
             in reset.out
+        )
     assert not rule_file.read_text().endswith(EDIT)
 
 

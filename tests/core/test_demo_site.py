@@ -42,4 +42,6 @@ def test_rule_templates_are_written_only_where_absent_and_reset_restores_them(tm
     assert reset.written == ("street_lighting.toml",) and edited.read_text() == template
     assert (tmp_path / "rules" / "mine.toml").exists()  # not a template: never touched
     note = rule_template_notes(reset, reset=True)[0]
-    assert note.startswith("--reset: rule files rewritten from the templates") and "street_lighting.toml" in note
+    assert (
+        note.startswith("--reset: rule files rewritten from the templates") and "street_lighting.toml" in note
+    )

@@ -55,4 +55,3 @@ def test_filtered_subscription_only_sees_its_points():
         assert [r.point for r in await sub.get()] == ["a/x"]
 
     asyncio.run(scenario())
-

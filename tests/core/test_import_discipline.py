@@ -113,25 +113,42 @@ def uplinked_devices(out: Path) -> set[str]:
     """Devices whose readings reached the receiver (record names are gateway/device/point)."""
     if not out.exists():
         return set()
-    return {record[0].split("/")[-2] for line in out.read_text().splitlines()
-            for record in json.loads(line).get("records", [])}
+    return {
+        record[0].split("/")[-2]
+        for line in out.read_text().splitlines()
+        for record in json.loads(line).get("records", [])
+    }
 
 
 def test_a_modbus_and_uplink_site_imports_nothing_of_other_features(tmp_path: Path):
     modbus_port, coap_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     out, modules_file = tmp_path / "received.jsonl", tmp_path / "modules.json"
-    slave = subprocess.Popen([sys.executable, "-c", SLAVE, str(modbus_port)], stdout=subprocess.PIPE, text=True)
-    receiver = subprocess.Popen([sys.executable, "-m", "tests.coap_uplink.receiver", "--port", str(coap_port),
-                                 "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    slave = subprocess.Popen(
+        [sys.executable, "-c", SLAVE, str(modbus_port)], stdout=subprocess.PIPE, text=True
+    )
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "tests.coap_uplink.receiver", "--port", str(coap_port), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     gateway = None
     try:
         assert slave.stdout is not None and slave.stdout.readline().strip() == "ready"
         assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
-        gateway = subprocess.Popen([sys.executable, "-c", DAEMON, str(modules_file),
-                                    str(site(tmp_path, modbus_port, coap_port))],
-                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        gateway = subprocess.Popen(
+            [sys.executable, "-c", DAEMON, str(modules_file), str(site(tmp_path, modbus_port, coap_port))],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
-        while uplinked_devices(out) != {"meter", "lamp"} and gateway.poll() is None and time.monotonic() < deadline:
+        while (
+            uplinked_devices(out) != {"meter", "lamp"}
+            and gateway.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         gateway.send_signal(signal.SIGTERM)
         _, err = gateway.communicate(timeout=30)
@@ -143,7 +160,14 @@ def test_a_modbus_and_uplink_site_imports_nothing_of_other_features(tmp_path: Pa
     assert gateway.returncode == 0, err[-3000:]
     assert uplinked_devices(out) == {"meter", "lamp"}, err[-3000:]  # both devices polled, batches sent
     imported = set(json.loads(modules_file.read_text()))
-    assert {"drivers.modbus.driver", "gateway.coap.uplink", "pymodbus.client"} <= imported  # the check sees imports
-    loaded = {name: why for name, why in NOT_FOR_THIS_SITE.items()
-              if any(module == name or module.startswith(name + ".") for module in imported)}
+    assert {
+        "drivers.modbus.driver",
+        "gateway.coap.uplink",
+        "pymodbus.client",
+    } <= imported  # the check sees imports
+    loaded = {
+        name: why
+        for name, why in NOT_FOR_THIS_SITE.items()
+        if any(module == name or module.startswith(name + ".") for module in imported)
+    }
     assert loaded == {}

@@ -31,15 +31,24 @@ def device(status: str, **extra: object) -> dict:
 
 
 def health(**parts: object) -> dict:
-    base: dict = {"devices": {"lamp-1": device(ONLINE)}, "store": {"committed_readings": 10},
-                  "components": {}}
+    base: dict = {
+        "devices": {"lamp-1": device(ONLINE)},
+        "store": {"committed_readings": 10},
+        "components": {},
+    }
     base.update(parts)
     return base
 
 
 def status_of(**kwargs: object) -> str:
-    args = {"state": "running", "last_reading_at": NOW - 1, "running_since": NOW - 100,
-            "stale_after": 30.0, "detail": {}, "now": NOW}
+    args = {
+        "state": "running",
+        "last_reading_at": NOW - 1,
+        "running_since": NOW - 100,
+        "stale_after": 30.0,
+        "detail": {},
+        "now": NOW,
+    }
     args.update(kwargs)
     return device_status(**args)  # type: ignore[arg-type]
 
@@ -50,17 +59,17 @@ def test_device_states():
     assert status_of(last_reading_at=None) == NEVER_SEEN
     assert status_of(last_reading_at=None, running_since=NOW - 5) == STARTING  # a fair wait first
     assert status_of(state="backoff") == OFFLINE
-    assert status_of(detail={"online": False}) == OFFLINE            # Modbus: breaker open
-    assert status_of(detail={"connected": False}) == OFFLINE         # serial: port gone
-    assert status_of(detail={"online": None}) == ONLINE              # not known yet is not down
+    assert status_of(detail={"online": False}) == OFFLINE  # Modbus: breaker open
+    assert status_of(detail={"connected": False}) == OFFLINE  # serial: port gone
+    assert status_of(detail={"online": None}) == ONLINE  # not known yet is not down
     assert status_of(last_reading_at=NOW - 10_000, stale_after=None) == ONLINE  # a door contact
     assert status_of(state="disabled") == "disabled"
 
 
 def test_stale_after_defaults():
-    assert default_stale_after(10.0, None) == 30.0       # a few poll intervals
-    assert default_stale_after(0.1, None) == 5.0         # never absurdly short
-    assert default_stale_after(None, 60.0) == 60.0       # push device: its driver kind's default
+    assert default_stale_after(10.0, None) == 30.0  # a few poll intervals
+    assert default_stale_after(0.1, None) == 5.0  # never absurdly short
+    assert default_stale_after(None, 60.0) == 60.0  # push device: its driver kind's default
     assert default_stale_after(None, None) is None
 
 
@@ -70,21 +79,48 @@ def test_healthy_gateway_is_ok():
     assert status_line(health(), judgement) == "ok; 1/1 devices online; 10 readings stored"
 
 
-@pytest.mark.parametrize(("parts", "reason"), [
-    ({"devices": {"meter-1": device(OFFLINE, last_error="connection refused")}},
-     "device meter-1 is offline: connection refused"),
-    ({"devices": {"air-1": device(STALE, last_reading_at=NOW - 300)}}, "device air-1 is stale: no reading for 5 min"),
-    ({"devices": {"node-1": device(NEVER_SEEN, last_reading_at=None)}}, "device node-1 has never sent a reading"),
-    ({"components": {"upstreams": {"cloud": {"failures_in_row": 3, "last_error": "no answer in time"}}}},
-     "upstream cloud is failing (3 attempts in a row): no answer in time"),
-    ({"components": {"upstreams": {"cloud": {"failures_in_row": 1, "failing_since_ts": NOW - 61}}}},
-     "upstream cloud is failing (1 attempts in a row)"),
-    ({"components": {"rules": {"rejected": {"dim.toml": ["dim.toml:3: unknown point 'lamp-1/trafic'"]}}}},
-     "rule file dim.toml is rejected: dim.toml:3: unknown point 'lamp-1/trafic'"),
-    ({"store": {"last_error": "disk I/O error"}}, "the buffer cannot commit: disk I/O error"),
-    ({"store": {"full": True, "last_error": "database or disk is full"}},
-     "the buffer cannot commit: the disk is full: database or disk is full"),
-])
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        (
+            {"devices": {"meter-1": device(OFFLINE, last_error="connection refused")}},
+            "device meter-1 is offline: connection refused",
+        ),
+        (
+            {"devices": {"air-1": device(STALE, last_reading_at=NOW - 300)}},
+            "device air-1 is stale: no reading for 5 min",
+        ),
+        (
+            {"devices": {"node-1": device(NEVER_SEEN, last_reading_at=None)}},
+            "device node-1 has never sent a reading",
+        ),
+        (
+            {
+                "components": {
+                    "upstreams": {"cloud": {"failures_in_row": 3, "last_error": "no answer in time"}}
+                }
+            },
+            "upstream cloud is failing (3 attempts in a row): no answer in time",
+        ),
+        (
+            {"components": {"upstreams": {"cloud": {"failures_in_row": 1, "failing_since_ts": NOW - 61}}}},
+            "upstream cloud is failing (1 attempts in a row)",
+        ),
+        (
+            {
+                "components": {
+                    "rules": {"rejected": {"dim.toml": ["dim.toml:3: unknown point 'lamp-1/trafic'"]}}
+                }
+            },
+            "rule file dim.toml is rejected: dim.toml:3: unknown point 'lamp-1/trafic'",
+        ),
+        ({"store": {"last_error": "disk I/O error"}}, "the buffer cannot commit: disk I/O error"),
+        (
+            {"store": {"full": True, "last_error": "database or disk is full"}},
+            "the buffer cannot commit: the disk is full: database or disk is full",
+        ),
+    ],
+)
 def test_each_cause_degrades_with_a_reason(parts, reason):
     h = health(**parts)
     judgement = judge(h, NOW)
@@ -123,6 +159,7 @@ def test_plain_errors():
     assert plain_error(NetworkError()) == "network error"
     assert plain_error(TimeoutError()) == "no answer in time" and error_reason(TimeoutError()) == "no answer"
     assert plain_error(FileNotFoundError(errno.ENOENT, "No such file", "/dev/ttyUSB0")).startswith(
-        "the port does not exist")
+        "the port does not exist"
+    )
     assert plain_error(socket.gaierror(-2, "Name or service not known")).startswith("the host name could not")
     assert plain_error(ValueError("frame too short"), what="air-1") == "air-1: frame too short"

@@ -11,14 +11,28 @@ ROOT = Path(__file__).resolve().parents[2]
 #: lowest first; a module may import its own layer and the ones before it. Modules not
 #: named here are the running parts (devices, hub, actuation, rules, coap) below "top".
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("gateway.model", "gateway.options", "gateway.problems", "gateway.units", "gateway.entrypoints",
-              "gateway.clock", "gateway.atomicfile", "gateway.plain", "gateway.logfmt")),
+    (
+        "base",
+        (
+            "gateway.model",
+            "gateway.options",
+            "gateway.problems",
+            "gateway.units",
+            "gateway.entrypoints",
+            "gateway.clock",
+            "gateway.atomicfile",
+            "gateway.plain",
+            "gateway.logfmt",
+        ),
+    ),
     ("store", ("gateway.store",)),
     ("driver sdk", ("gateway.driver", "gateway.resources", "gateway.wiring")),
     ("config", ("gateway.config", "gateway.actuators", "gateway.components")),
     ("running parts", ()),
-    ("top", ("gateway.service", "gateway.cli", "gateway.demo", "gateway.__main__",
-             "gateway.coap.api_demo")),  # the demo's API peer
+    (
+        "top",
+        ("gateway.service", "gateway.cli", "gateway.demo", "gateway.__main__", "gateway.coap.api_demo"),
+    ),  # the demo's API peer
 ]
 RUNNING = 4
 
@@ -43,7 +57,11 @@ def runtime_imports(path: Path, module: str) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+            if (
+                isinstance(child, ast.If)
+                and isinstance(child.test, ast.Name)
+                and child.test.id == "TYPE_CHECKING"
+            ):
                 continue
             if isinstance(child, ast.Import):
                 found.update(alias.name for alias in child.names)
@@ -75,15 +93,19 @@ def test_no_module_imports_a_layer_above_its_own():
             if imported == "gateway" or not is_module(imported):
                 continue  # the package itself (its __version__), or a name inside a module
             if layer_of(imported) > own:
-                upward.append(f"{module} ({LAYERS[own][0]}) imports {imported} ({LAYERS[layer_of(imported)][0]})")
+                upward.append(
+                    f"{module} ({LAYERS[own][0]}) imports {imported} ({LAYERS[layer_of(imported)][0]})"
+                )
     assert upward == []
 
 
 def test_the_check_sees_an_upward_import_but_not_one_for_annotations(tmp_path):
     """The test above can fail: a store module importing the config is caught."""
     probe = tmp_path / "probe.py"
-    probe.write_text("from typing import TYPE_CHECKING\nfrom ..config import load_config\n"
-                     "if TYPE_CHECKING:\n    from ..service import Service\n")
+    probe.write_text(
+        "from typing import TYPE_CHECKING\nfrom ..config import load_config\n"
+        "if TYPE_CHECKING:\n    from ..service import Service\n"
+    )
     imports = runtime_imports(probe, "gateway.store.probe")
     assert "gateway.config" in imports and "gateway.service" not in imports
     assert layer_of("gateway.store.probe") < layer_of("gateway.config")

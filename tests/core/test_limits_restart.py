@@ -164,7 +164,8 @@ def level_writes(db_path: Path) -> list[dict]:
     try:
         rows = conn.execute(
             "SELECT r.value FROM readings r JOIN points p ON p.id = r.point "
-            "WHERE p.name = 'events/actuation' ORDER BY r.seq").fetchall()
+            "WHERE p.name = 'events/actuation' ORDER BY r.seq"
+        ).fetchall()
     except sqlite3.OperationalError:
         return []
     finally:
@@ -181,7 +182,9 @@ def test_kill_9_then_restart_the_lamp_ramps_from_where_it_was(tmp_path):
     config.write_text(textwrap.dedent(KILL_SITE.format(knob=10)))
     first = start_daemon(config)
     try:
-        wait_for(lambda: any(w.get("result") == "written" and w["value"] == 100 for w in level_writes(db_path)))
+        wait_for(
+            lambda: any(w.get("result") == "written" and w["value"] == 100 for w in level_writes(db_path))
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:

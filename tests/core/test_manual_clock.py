@@ -7,6 +7,7 @@ from gateway.clock import ManualClock
 
 def test_manual_clock_settles_only_when_every_woken_task_waits_again():
     """ManualClock.advance returns once the loop is quiet, however many hops a woken task takes."""
+
     async def scenario():
         clock = ManualClock()
         steps: list[int] = []

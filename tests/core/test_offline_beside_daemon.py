@@ -57,8 +57,13 @@ ZONE = zoneinfo.ZoneInfo("Europe/Amsterdam")
 
 
 def gateway(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -87,8 +92,10 @@ def committed(db_path: Path) -> list[tuple]:
         return []
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT r.seq, p.name, r.ts, r.value, r.flags FROM readings r "
-                            "JOIN points p ON p.id = r.point ORDER BY r.seq").fetchall()
+        return conn.execute(
+            "SELECT r.seq, p.name, r.ts, r.value, r.flags FROM readings r "
+            "JOIN points p ON p.id = r.point ORDER BY r.seq"
+        ).fetchall()
     except sqlite3.OperationalError:
         return []
     finally:
@@ -142,16 +149,22 @@ def test_follow_prints_every_new_reading_of_the_matching_points_as_committed(dae
     assert sorted(r["point"] for r in latest) == ["fast/p1", "fast/p2"]
     seqs = [r["seq"] for r in new]
     assert seqs == sorted(set(seqs)) and seqs[0] > max(r["seq"] for r in latest)
-    expected = [(seq, name, value, flags) for seq, name, _, value, flags in committed(db_path)
-                if name.startswith("fast/p") and seqs[0] <= seq <= seqs[-1]]
+    expected = [
+        (seq, name, value, flags)
+        for seq, name, _, value, flags in committed(db_path)
+        if name.startswith("fast/p") and seqs[0] <= seq <= seqs[-1]
+    ]
     assert [(r["seq"], r["point"], r["value"]) for r in new] == [
-        (seq, name, as_value(value, flags)) for seq, name, value, flags in expected]
+        (seq, name, as_value(value, flags)) for seq, name, value, flags in expected
+    ]
     assert all(OFFSET_TIME.match(r["ts"]) for r in printed)
 
 
 def site_time(ts_ms: int) -> str:
     """An ISO time without offset, in the site's zone: what a technician types."""
-    return dt.datetime.fromtimestamp(ts_ms / 1000, ZONE).replace(tzinfo=None).isoformat(timespec="milliseconds")
+    return (
+        dt.datetime.fromtimestamp(ts_ms / 1000, ZONE).replace(tzinfo=None).isoformat(timespec="milliseconds")
+    )
 
 
 def test_export_beside_the_daemon_is_every_reading_in_range_once_in_order_exact(daemon, tmp_path):
@@ -163,21 +176,55 @@ def test_export_beside_the_daemon_is_every_reading_in_range_once_in_order_exact(
     wait_for(lambda: committed(db_path)[-1][2] > end_ms + 200)
     exports = {}
     for fmt in ("ndjson", "json", "csv"):
-        run = subprocess.run([sys.executable, "-m", "gateway", "export", "--config", str(config),
-                              "--since", site_time(start_ms), "--until", site_time(end_ms), "--format", fmt],
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "export",
+                "--config",
+                str(config),
+                "--since",
+                site_time(start_ms),
+                "--until",
+                site_time(end_ms),
+                "--format",
+                fmt,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         exports[fmt] = run.stdout
     exported_file = tmp_path / "range.csv"
-    run = subprocess.run([sys.executable, "-m", "gateway", "export", "--config", str(config),
-                          "--since", site_time(start_ms), "--until", site_time(end_ms), "-o", str(exported_file)],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "export",
+            "--config",
+            str(config),
+            "--since",
+            site_time(start_ms),
+            "--until",
+            site_time(end_ms),
+            "-o",
+            str(exported_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     assert f"into {exported_file}" in run.stderr
     assert proc.poll() is None  # exported while the daemon kept committing
     stop(proc)
 
-    in_range = sorted((r for r in committed(db_path) if start_ms <= r[2] < end_ms), key=lambda r: (r[2], r[0]))
+    in_range = sorted(
+        (r for r in committed(db_path) if start_ms <= r[2] < end_ms), key=lambda r: (r[2], r[0])
+    )
     assert len(in_range) > 100
     assert {type(as_value(r[3], r[4])) for r in in_range} >= {bool, float}
     expected = [(seq, name, as_value(value, flags)) for seq, name, _, value, flags in in_range]
@@ -199,8 +246,12 @@ def test_export_beside_the_daemon_is_every_reading_in_range_once_in_order_exact(
 
 def test_export_of_a_misspelt_point_writes_nothing_and_says_so(daemon):
     config, _, _ = daemon
-    run = subprocess.run([sys.executable, "-m", "gateway", "export", "--config", str(config), "fast/p3"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "export", "--config", str(config), "fast/p3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1 and run.stdout == ""
     assert "no point 'fast/p3' in the buffer or the config (did you mean" in run.stderr
 
@@ -210,9 +261,13 @@ def test_the_daemon_never_imports_sqlite_utils(tmp_path):
     config = tmp_path / "gateway.toml"
     config.write_text(SITE)
     db_path = tmp_path / "data" / "buffer.db"
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "gateway", "run", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "gateway", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     try:
         wait_for(lambda: len(committed(db_path)) > 20 or proc.poll() is not None)
         proc.send_signal(signal.SIGTERM)
@@ -222,7 +277,9 @@ def test_the_daemon_never_imports_sqlite_utils(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")
+    }
     assert "gateway.service" in imported and "gateway.store.database" in imported  # the check sees imports
     assert not {name for name in imported if name.split(".")[0] == "sqlite_utils"}
 
@@ -236,7 +293,7 @@ import gateway.cli, gateway.cli.run, gateway.service
 gateway.cli.build_parser()
 before = 'sqlite_utils' in sys.modules
 from gateway.store import Database
-Database({str(data / 'buffer.db')!r}).close()
+Database({str(data / "buffer.db")!r}).close()
 gateway.cli.main(['export', '--data-dir', {str(data)!r}])
 print(before, 'sqlite_utils' in sys.modules)
 """

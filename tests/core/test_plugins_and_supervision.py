@@ -10,7 +10,7 @@ from gateway.driver import available_drivers
 from gateway.service import Service
 from tests.conftest import install_package, running, wait_until
 
-FLAKY_DRIVER = '''
+FLAKY_DRIVER = """
 from gateway.driver import Driver, PointSpec
 
 CRASHES = {"left": 2}
@@ -37,15 +37,18 @@ class FlakyDriver(Driver):
         while True:
             await self.ctx.publish([self.ctx.reading("alive", True)])
             await self.ctx.clock.sleep(0.02)
-'''
+"""
 
 
 @pytest.fixture
 def installed_flaky_package(tmp_path, monkeypatch):
     """A package installed the way pip would: module + dist-info with an entry point."""
-    site_dir = install_package(tmp_path / "site-packages", "flaky-gateway-driver",
-                               {"flaky_gateway_driver.py": FLAKY_DRIVER},
-                               "[gateway.drivers]\nflaky = flaky_gateway_driver:FlakyDriver\n")
+    site_dir = install_package(
+        tmp_path / "site-packages",
+        "flaky-gateway-driver",
+        {"flaky_gateway_driver.py": FLAKY_DRIVER},
+        "[gateway.drivers]\nflaky = flaky_gateway_driver:FlakyDriver\n",
+    )
     monkeypatch.syspath_prepend(str(site_dir))
     yield
     sys.modules.pop("flaky_gateway_driver", None)
@@ -58,7 +61,8 @@ def test_installed_package_adds_a_driver(installed_flaky_package):
 
 def test_crashing_driver_is_restarted_and_others_keep_running(installed_flaky_package, site, monkeypatch):
     monkeypatch.setattr("gateway.devices.MIN_BACKOFF", 0.05)
-    config = site(textwrap.dedent("""
+    config = site(
+        textwrap.dedent("""
         [[devices]]
         name = "flaky"
         driver = "flaky"
@@ -71,7 +75,8 @@ def test_crashing_driver_is_restarted_and_others_keep_running(installed_flaky_pa
         interval = "20ms"
         [devices.options]
         profile = "air_quality"
-    """))
+    """)
+    )
 
     async def scenario():
         service = Service(config)
@@ -118,11 +123,14 @@ def test_entry_points_are_what_importlib_metadata_finds(installed_flaky_package,
     shadowed = tmp_path / "later"  # a second copy of the package later on the path: the first wins
     (shadowed / "flaky_gateway_driver-0.9.dist-info").mkdir(parents=True)
     (shadowed / "flaky_gateway_driver-0.9.dist-info" / "entry_points.txt").write_text(
-        "# an old copy\n[gateway.drivers]\nflaky = old_flaky:Driver\nflakier = old_flaky:Other\n")
+        "# an old copy\n[gateway.drivers]\nflaky = old_flaky:Driver\nflakier = old_flaky:Other\n"
+    )
     monkeypatch.setattr(sys, "path", [*sys.path, str(shadowed)])
     for group in ("gateway.drivers", "console_scripts", "gpiozero_pin_factories", "pytest11"):
         ours = sorted((ep.name, ep.value) for ep in entry_points(group))
         assert ours == sorted((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=group))
-    assert ("flaky", "flaky_gateway_driver:FlakyDriver") in [(ep.name, ep.value) for ep in entry_points("gateway.drivers")]
+    assert ("flaky", "flaky_gateway_driver:FlakyDriver") in [
+        (ep.name, ep.value) for ep in entry_points("gateway.drivers")
+    ]
     assert "flakier" not in {ep.name for ep in entry_points("gateway.drivers")}
     assert available_drivers()["flaky"].load().__name__ == "FlakyDriver"

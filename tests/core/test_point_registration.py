@@ -34,8 +34,10 @@ class StepBudget:
 
 def batches():
     for start in range(0, POINTS, BATCH):
-        yield [Reading(f"dev-{i // 10}/p{i % 10}", float(i), 1_767_225_600.0 + i, "W")
-               for i in range(start, start + BATCH)]
+        yield [
+            Reading(f"dev-{i // 10}/p{i % 10}", float(i), 1_767_225_600.0 + i, "W")
+            for i in range(start, start + BATCH)
+        ]
 
 
 def test_writer_and_reader_register_50000_points_in_linear_steps(tmp_path):
@@ -65,8 +67,10 @@ def test_writer_and_reader_register_50000_points_in_linear_steps(tmp_path):
 def test_points_registered_in_a_rolled_back_commit_are_registered_again(tmp_path):
     db = Database(tmp_path / "b.db")
     db.insert([Reading("old/p", 1.0, 100.0)])
-    db.conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON readings "
-                    "WHEN NEW.value = 666 BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    db.conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON readings "
+        "WHEN NEW.value = 666 BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
     with pytest.raises(sqlite3.Error):
         db.insert([Reading("new/p", 1.0, 101.0), Reading("old/p", 666, 102.0)])
     db.conn.execute("DROP TRIGGER refuse")

@@ -6,11 +6,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 #: the modules a driver family or a component is written against
-SDK_MODULES = ("gateway/driver.py", "gateway/options.py", "gateway/model.py", "gateway/resources.py",
-               "gateway/clock.py", "gateway/components.py", "gateway/store/state.py", "gateway/config.py",
-               "gateway/problems.py", "gateway/units.py", "gateway/wiring.py", "gateway/hub.py",
-               "gateway/actuation.py", "gateway/actuators.py", "gateway/overrides.py", "gateway/devices.py",
-               "gateway/store/store.py")
+SDK_MODULES = (
+    "gateway/driver.py",
+    "gateway/options.py",
+    "gateway/model.py",
+    "gateway/resources.py",
+    "gateway/clock.py",
+    "gateway/components.py",
+    "gateway/store/state.py",
+    "gateway/config.py",
+    "gateway/problems.py",
+    "gateway/units.py",
+    "gateway/wiring.py",
+    "gateway/hub.py",
+    "gateway/actuation.py",
+    "gateway/actuators.py",
+    "gateway/overrides.py",
+    "gateway/devices.py",
+    "gateway/store/store.py",
+)
 
 
 def test_every_public_class_of_the_sdk_has_a_docstring():
@@ -18,7 +32,11 @@ def test_every_public_class_of_the_sdk_has_a_docstring():
     for name in SDK_MODULES:
         tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
         assert ast.get_docstring(tree), f"{name} has no module docstring"
-        missing += [f"{name}: {node.name}" for node in tree.body
-                    if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
-                    and not ast.get_docstring(node)]
+        missing += [
+            f"{name}: {node.name}"
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+            and not node.name.startswith("_")
+            and not ast.get_docstring(node)
+        ]
     assert missing == []

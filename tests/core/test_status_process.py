@@ -122,19 +122,36 @@ class Daemon:
     async def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gateway", "run", "--config", str(self.config),
-                stdout=log, stderr=log, env={**os.environ, **self.env})
+                sys.executable,
+                "-m",
+                "gateway",
+                "run",
+                "--config",
+                str(self.config),
+                stdout=log,
+                stderr=log,
+                env={**os.environ, **self.env},
+            )
 
     async def status(self, *args: str) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "status", "--config", str(self.config), *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "gateway",
+            "status",
+            "--config",
+            str(self.config),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode is not None
         return proc.returncode, out.decode()
 
-    async def wait_status(self, accept: Callable[[int, str], bool], timeout: float = 60.0,
-                          args: tuple[str, ...] = ()) -> tuple[int, str]:
+    async def wait_status(
+        self, accept: Callable[[int, str], bool], timeout: float = 60.0, args: tuple[str, ...] = ()
+    ) -> tuple[int, str]:
         """The first `gateway status` answer ``accept`` takes; fails with the last one seen."""
         last: tuple[int, str] = (-1, "")
         try:
@@ -146,8 +163,9 @@ class Daemon:
                     await asyncio.sleep(0.3)
         except TimeoutError:
             tail = self.log.read_text(errors="replace")[-3000:]
-            raise AssertionError(f"status never reached the state; last exit {last[0]}:\n{last[1]}\n"
-                                 f"--- daemon log ---\n{tail}") from None
+            raise AssertionError(
+                f"status never reached the state; last exit {last[0]}:\n{last[1]}\n--- daemon log ---\n{tail}"
+            ) from None
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -169,8 +187,9 @@ def row(out: str, name: str) -> str:
 
 
 def healthy(code: int, out: str) -> bool:
-    return code == 0 and all(re.match(rf"{name}\s+\S+\s+online\s", row(out, name))
-                             for name in ("lamp-1", "meter-1", "air-1"))
+    return code == 0 and all(
+        re.match(rf"{name}\s+\S+\s+online\s", row(out, name)) for name in ("lamp-1", "meter-1", "air-1")
+    )
 
 
 def flat(out: str) -> str:
@@ -204,8 +223,14 @@ def test_status_tells_each_state_of_a_running_daemon(tmp_path):
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(FAILING_COMMITS)
     commit_fails = tmp_path / "commit-fails"
-    daemon = Daemon(tmp_path, config, {"PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-                                       "GATEWAY_TEST_COMMIT_FAILS": str(commit_fails)})
+    daemon = Daemon(
+        tmp_path,
+        config,
+        {
+            "PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "GATEWAY_TEST_COMMIT_FAILS": str(commit_fails),
+        },
+    )
 
     async def scenario() -> None:
         peer = Peer(pair.peer)
@@ -236,7 +261,9 @@ def test_status_tells_each_state_of_a_running_daemon(tmp_path):
             assert re.search(r"times in Europe/Amsterdam \(\+0[12]:00\)", out), out
             assert re.search(rf"^cloud\s+\S.*\s+\d+ rdg / \d+ s\s+{TIME}", out, re.M), out
             assert re.search(r"dim\.toml\s+1 rule\s+loaded", out), out
-            assert re.search(r"\d h of buffer left before unforwarded readings would be dropped", flat(out)), out
+            assert re.search(
+                r"\d h of buffer left before unforwarded readings would be dropped", flat(out)
+            ), out
             # the JSON form of the same healthy state (a loaded machine can make a device late
             # for a moment between two calls: wait for it as for the text)
             code, text = await daemon.wait_status(lambda c, s: c == 0, args=("--json",))
@@ -250,8 +277,19 @@ def test_status_tells_each_state_of_a_running_daemon(tmp_path):
 
             # an override a technician set beside the daemon is listed, and is not a fault
             override = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "gateway", "override", "lamp-1/level", "90", "--for", "30m",
-                "--config", str(config), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                sys.executable,
+                "-m",
+                "gateway",
+                "override",
+                "lamp-1/level",
+                "90",
+                "--for",
+                "30m",
+                "--config",
+                str(config),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
             assert await override.wait() == 0
             code, out = await daemon.wait_status(lambda code, out: "lamp-1/level = 90" in out)
             assert code == 0 and re.search(rf"lamp-1/level = 90 until {TIME}", out), out
@@ -360,13 +398,16 @@ def test_status_without_a_daemon_exits_2(tmp_path):
 def test_systemd_status_line_says_what_gateway_status_says(tmp_path):
     """STATUS= (what `systemctl status gateway` shows) comes from the same judgement."""
     config = tmp_path / "gateway.toml"
-    config.write_text(SIMPLE_SITE + f"""
+    config.write_text(
+        SIMPLE_SITE
+        + f"""
 [[upstreams]]
 name = "cloud"
 uri = "coap://127.0.0.1:{free_udp_port()}/ingest"
 retry_min = "100ms"
 retry_max = "300ms"
-""")
+"""
+    )
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
@@ -399,8 +440,17 @@ def test_status_watch_refreshes_in_place_until_ctrl_c(tmp_path):
 
     async def scenario() -> None:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "status", "--config", str(config), "--watch", "0.2",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "gateway",
+            "status",
+            "--config",
+            str(config),
+            "--watch",
+            "0.2",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         assert proc.stdout is not None
         seen = b""
         try:

@@ -18,12 +18,14 @@ def readings(n, start=0, point="dev/p", ts0=1_767_225_600.0):
 
 def test_values_round_trip_with_their_types_and_flags(tmp_path):
     db = Database(tmp_path / "b.db")
-    db.insert([
-        Reading("d/f", 1.5, 100.0, "W"),
-        Reading("d/i", 7, 100.0),
-        Reading("d/b", True, 100.0),
-        Reading("d/s", "FULL", 100.0, quality=Quality.UNCERTAIN, clock_synced=False),
-    ])
+    db.insert(
+        [
+            Reading("d/f", 1.5, 100.0, "W"),
+            Reading("d/i", 7, 100.0),
+            Reading("d/b", True, 100.0),
+            Reading("d/s", "FULL", 100.0, quality=Quality.UNCERTAIN, clock_synced=False),
+        ]
+    )
     got = {r.point: r for r in db.read_after(0, 10)}
     assert got["d/f"].value == 1.5 and got["d/f"].unit == "W"
     assert got["d/i"].value == 7 and type(got["d/i"].value) is int
@@ -74,16 +76,18 @@ def test_retention_evicts_forwarded_first_and_counts_dropped_unforwarded(tmp_pat
     db.set_cursor("upstream", 5000, 0)
     size = db.used_bytes()
     # Soft quota below the size: only forwarded readings (seq <= 5000) may go.
-    result = db.apply_retention(now=2e9, max_age=None, max_bytes=size // 2, hard_max_bytes=size * 2,
-                                consumers=["upstream"])
+    result = db.apply_retention(
+        now=2e9, max_age=None, max_bytes=size // 2, hard_max_bytes=size * 2, consumers=["upstream"]
+    )
     assert result.dropped_unforwarded == 0
     assert 0 < result.evicted_forwarded <= 5000
     assert db.read_after(0, 1)[0].seq > 5000 or result.evicted_forwarded < 5000
     remaining_unforwarded = db.conn.execute("SELECT count(*) FROM readings WHERE seq > 5000").fetchone()[0]
     assert remaining_unforwarded == 15000
     # Hard quota below the size: unforwarded readings are dropped, oldest first, and counted.
-    result = db.apply_retention(now=2e9, max_age=None, max_bytes=size // 4, hard_max_bytes=size // 4,
-                                consumers=["upstream"])
+    result = db.apply_retention(
+        now=2e9, max_age=None, max_bytes=size // 4, hard_max_bytes=size // 4, consumers=["upstream"]
+    )
     assert result.dropped_unforwarded > 0
     assert db.counter(DROPPED_UNFORWARDED) == result.dropped_unforwarded
     assert db.counter(EVICTED_FORWARDED) > 0
@@ -95,8 +99,13 @@ def test_retention_by_age_keeps_unforwarded(tmp_path):
     db = Database(tmp_path / "b.db")
     db.insert(readings(100))
     db.set_cursor("up", 40, 0)
-    result = db.apply_retention(now=1_767_225_600.0 + 10 * 86400, max_age=86400, max_bytes=10**12,
-                                hard_max_bytes=10**12, consumers=["up"])
+    result = db.apply_retention(
+        now=1_767_225_600.0 + 10 * 86400,
+        max_age=86400,
+        max_bytes=10**12,
+        hard_max_bytes=10**12,
+        consumers=["up"],
+    )
     assert result.evicted_age == 40
     assert db.count() == 60
 

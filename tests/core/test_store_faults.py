@@ -35,7 +35,9 @@ def short_stall(monkeypatch):
     monkeypatch.setattr(store_module, "STALL_AFTER", 0.2)
 
 
-def test_a_full_queue_with_no_commit_progress_turns_batches_away_and_keeps_what_it_took(tmp_path, short_stall):
+def test_a_full_queue_with_no_commit_progress_turns_batches_away_and_keeps_what_it_took(
+    tmp_path, short_stall
+):
     config = StoreConfig(flush_interval=0.01, flush_readings=100, queue_size=100)
 
     async def scenario():
@@ -137,5 +139,7 @@ def test_a_stop_while_the_disk_is_still_full_shuts_down_cleanly_and_says_what_wa
         # leaving ``running`` stopped the service: it returned instead of raising
 
     asyncio.run(scenario())
-    assert any("event=store_close_unflushed" in r.getMessage() and "lost_readings=" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "event=store_close_unflushed" in r.getMessage() and "lost_readings=" in r.getMessage()
+        for r in caplog.records
+    )

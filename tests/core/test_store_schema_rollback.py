@@ -19,15 +19,28 @@ from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration, Schema
 
 NEXT = SCHEMA_VERSION + 1
 #: what a next release might add: readings get a source column, points get labels
-NEXT_ADDITIVE = Schema(NEXT, {**MIGRATIONS, NEXT: Migration(readable_by=SCHEMA_VERSION, statements=(
-    "ALTER TABLE readings ADD COLUMN source TEXT",
-    "CREATE TABLE point_labels (point INTEGER PRIMARY KEY REFERENCES points(id), label TEXT NOT NULL)",
-    "CREATE INDEX readings_source ON readings(source)",
-))})
+NEXT_ADDITIVE = Schema(
+    NEXT,
+    {
+        **MIGRATIONS,
+        NEXT: Migration(
+            readable_by=SCHEMA_VERSION,
+            statements=(
+                "ALTER TABLE readings ADD COLUMN source TEXT",
+                "CREATE TABLE point_labels (point INTEGER PRIMARY KEY REFERENCES points(id), label TEXT NOT NULL)",
+                "CREATE INDEX readings_source ON readings(source)",
+            ),
+        ),
+    },
+)
 #: a next release that changes what existing rows mean: older gateways must not touch it
-NEXT_BREAKING = Schema(NEXT, {**MIGRATIONS, NEXT: Migration(readable_by=NEXT, statements=(
-    "ALTER TABLE readings RENAME COLUMN ts TO ts_us",
-))})
+NEXT_BREAKING = Schema(
+    NEXT,
+    {
+        **MIGRATIONS,
+        NEXT: Migration(readable_by=NEXT, statements=("ALTER TABLE readings RENAME COLUMN ts TO ts_us",)),
+    },
+)
 CONFIG = StoreConfig(flush_interval=0.01, flush_readings=50, queue_size=10_000, max_age=None)
 
 
@@ -57,6 +70,7 @@ def test_an_older_gateway_reads_and_writes_a_buffer_a_newer_one_migrated(tmp_pat
         await store.wait_committed(99, timeout=10)
         await store.set_cursor("uplink:city", 60)
         await store.put_state("rules", {"timer": {"due": 5}})
+
     asyncio.run(with_current_store(tmp_path, old_first))
 
     # 2. the update boots, migrates to the next schema and writes with its new column/table
@@ -78,6 +92,7 @@ def test_an_older_gateway_reads_and_writes_a_buffer_a_newer_one_migrated(tmp_pat
         assert await store.get_state("rules", "timer") == {"due": 5}
         await store.put(batch(30, 150) + batch(5, 0, point="cabinet/door"))
         await store.wait_committed(185, timeout=10)
+
     asyncio.run(with_current_store(tmp_path, old_again))
     old = Database(path)
     assert old.schema_version == NEXT, "the older gateway left the newer version in place"
@@ -110,8 +125,7 @@ def test_a_fresh_buffer_records_its_floor_and_an_unrecorded_one_counts_as_its_ve
 def file_digest(path):
     """The buffer and its write-ahead log, if any (an empty log holds nothing)."""
     wal = path.with_name(path.name + "-wal")
-    return (hashlib.sha256(path.read_bytes()).hexdigest(),
-            wal.read_bytes() if wal.exists() else b"")
+    return (hashlib.sha256(path.read_bytes()).hexdigest(), wal.read_bytes() if wal.exists() else b"")
 
 
 @pytest.mark.parametrize("readonly", [False, True])
@@ -141,6 +155,7 @@ def test_the_store_refuses_it_too_with_the_same_words(tmp_path):
     async def scenario():
         with pytest.raises(SchemaTooNewError, match="needs a gateway of schema"):
             await Store(tmp_path, CONFIG).open()
+
     asyncio.run(scenario())
 
 
@@ -162,7 +177,9 @@ def test_every_migration_that_keeps_the_floor_is_additive():
         assert floor <= migration.readable_by <= version, f"migration {version}: floor out of range"
         if migration.readable_by < version:
             bad = [s for s in migration.statements if not statement_is_additive(s)]
-            assert not bad, f"migration {version} keeps floor {migration.readable_by} but is not additive: {bad}"
+            assert not bad, (
+                f"migration {version} keeps floor {migration.readable_by} but is not additive: {bad}"
+            )
         floor = migration.readable_by
     assert statement_is_additive("ALTER TABLE readings ADD COLUMN source TEXT")
     assert not statement_is_additive("ALTER TABLE readings ADD COLUMN source TEXT NOT NULL")

@@ -8,7 +8,8 @@ from gateway.store.config import StoreConfig
 
 
 def test_writer_does_not_poll_while_a_partial_batch_waits_and_commits_a_full_one_at_once(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     config = StoreConfig(flush_interval=0.5, flush_readings=100, queue_size=10_000)
     real_sleep = asyncio.sleep
     sleeps = []

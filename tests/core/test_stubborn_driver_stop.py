@@ -50,9 +50,12 @@ class StubbornDriver(Driver):
 
 @pytest.fixture
 def stubborn_package(tmp_path, monkeypatch):
-    site_dir = install_package(tmp_path / "site-packages", "stubborn-gateway-driver",
-                               {"stubborn_gateway_driver.py": STUBBORN_DRIVER},
-                               "[gateway.drivers]\nstubborn = stubborn_gateway_driver:StubbornDriver\n")
+    site_dir = install_package(
+        tmp_path / "site-packages",
+        "stubborn-gateway-driver",
+        {"stubborn_gateway_driver.py": STUBBORN_DRIVER},
+        "[gateway.drivers]\nstubborn = stubborn_gateway_driver:StubbornDriver\n",
+    )
     monkeypatch.syspath_prepend(str(site_dir))
     yield
     sys.modules.pop("stubborn_gateway_driver", None)
@@ -65,7 +68,9 @@ def test_a_driver_that_swallows_its_cancellation_is_cancelled_again(stubborn_pac
 async def stop_with_a_stubborn_driver(tmp_path):
     import stubborn_gateway_driver as stubborn
 
-    config = load_config(write_site(tmp_path, '[[devices]]\nname = "slow"\ndriver = "stubborn"\ninterval = "1s"\n'))
+    config = load_config(
+        write_site(tmp_path, '[[devices]]\nname = "slow"\ndriver = "stubborn"\ninterval = "1s"\n')
+    )
     service = Service(config)
     running = asyncio.create_task(service.run())
     await asyncio.wait_for(service.wait_ready(), 30)

@@ -32,7 +32,9 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     gateway_bin = Path(sys.executable).with_name("gateway")
     unit = tmp_path / "gateway.service"
     unit.write_text(UNIT.read_text().replace("/opt/gateway/bin/gateway", str(gateway_bin)))
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "gateway.service" not in result.stderr, result.stderr
 
@@ -40,10 +42,12 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
 def run_start_check(tmp_path: Path, status: int) -> subprocess.CompletedProcess:
     """Run the unit's ExecStartPre as systemd would, with a `gateway` that exits ``status``."""
     fake = tmp_path / f"gateway-{status}"
-    fake.write_text(f"#!/bin/sh\necho checked \"$@\"\nexit {status}\n")
+    fake.write_text(f'#!/bin/sh\necho checked "$@"\nexit {status}\n')
     fake.chmod(0o755)
     (line,) = unit_settings()["ExecStartPre"]
-    argv = [arg.replace("$$", "$").replace("/opt/gateway/bin/gateway", str(fake)) for arg in shlex.split(line)]
+    argv = [
+        arg.replace("$$", "$").replace("/opt/gateway/bin/gateway", str(fake)) for arg in shlex.split(line)
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 

@@ -44,14 +44,14 @@ class ToyDriver(Driver):
         return [self.ctx.reading("count", self.count)]
 '''
 
-TOY_CLI = '''
+TOY_CLI = """
 def register(sub):
     parser = sub.add_parser("toy", help="talk to toy counters")
     parser.add_argument("words", nargs="*")
     parser.set_defaults(func=lambda args: print("toy family says:", *args.words) or 0)
-'''
+"""
 
-TOY_DEMO = '''
+TOY_DEMO = """
 import contextlib
 from pathlib import Path
 
@@ -60,18 +60,18 @@ from pathlib import Path
 async def counter_peer(demo_dir: Path):
     (demo_dir / "toy-peer-ran").write_text("yes")
     yield {"toy_start": "1000", "announce": "Toy counter peer: counting from 1000"}
-'''
+"""
 
-TOY_SITE = '''
+TOY_SITE = """
 [[devices]]
 name = "toy-counter"
 driver = "toy"
 interval = "200ms"
 [devices.options]
 start = {{toy_start}}
-'''
+"""
 
-TOY_SAMPLE = '''
+TOY_SAMPLE = """
 [gateway]
 id = "toy-site"
 timezone = "UTC"
@@ -84,31 +84,45 @@ driver = "toy"
 interval = "1s"
 [devices.options]
 start = 5
-'''
+"""
 
 
 @pytest.fixture
 def toy_env(tmp_path: Path) -> dict[str, str]:
-    files = {"__init__.py": TOY_DRIVER, "cli.py": TOY_CLI, "demo.py": TOY_DEMO,
-             "demo-site.toml": TOY_SITE, "sample.toml": TOY_SAMPLE}
+    files = {
+        "__init__.py": TOY_DRIVER,
+        "cli.py": TOY_CLI,
+        "demo.py": TOY_DEMO,
+        "demo-site.toml": TOY_SITE,
+        "sample.toml": TOY_SAMPLE,
+    }
     # the family's own folder, and the one entry-point line
-    site_dir = install_package(tmp_path / "site-packages", "toy-family",
-                               {f"toy_family/{name}": text for name, text in files.items()},
-                               "[gateway.drivers]\ntoy = toy_family:ToyDriver\n")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site_dir), os.environ.get("PYTHONPATH")]))}
+    site_dir = install_package(
+        tmp_path / "site-packages",
+        "toy-family",
+        {f"toy_family/{name}": text for name, text in files.items()},
+        "[gateway.drivers]\ntoy = toy_family:ToyDriver\n",
+    )
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site_dir), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def gateway(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_family_checks_its_sample_and_adds_its_command(toy_env, tmp_path):
-    checked = gateway(toy_env, "check", "--config", str(tmp_path / "site-packages" / "toy_family" / "sample.toml"))
+    checked = gateway(
+        toy_env, "check", "--config", str(tmp_path / "site-packages" / "toy_family" / "sample.toml")
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "OK - site 'toy-site', 1 devices, 1 points" in checked.stdout
     broken = tmp_path / "broken.toml"
-    broken.write_text(TOY_SAMPLE.replace("start = 5", "start = \"five\""))
+    broken.write_text(TOY_SAMPLE.replace("start = 5", 'start = "five"'))
     refused = gateway(toy_env, "check", "--config", str(broken))
     assert refused.returncode == 2
     assert "devices[0].options.start: must be an integer, got 'five'" in refused.stdout + refused.stderr
@@ -130,8 +144,12 @@ def counts(db_path: Path) -> list[float]:
         return []
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return [row[0] for row in conn.execute(
-            "SELECT r.value FROM readings r JOIN points p ON p.id = r.point WHERE p.name = 'toy-counter/count'")]
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT r.value FROM readings r JOIN points p ON p.id = r.point WHERE p.name = 'toy-counter/count'"
+            )
+        ]
     except sqlite3.OperationalError:
         return []
     finally:
@@ -140,8 +158,13 @@ def counts(db_path: Path) -> list[float]:
 
 def test_the_family_brings_its_devices_and_peer_to_the_demo(toy_env, tmp_path):
     demo_dir = tmp_path / "demo"
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--quiet", "--data-dir", str(demo_dir)],
-                            env=toy_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "demo", "--quiet", "--data-dir", str(demo_dir)],
+        env=toy_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while not counts(demo_dir / "data" / "buffer.db"):
@@ -177,6 +200,9 @@ def test_the_core_imports_nothing_from_the_driver_families():
                 names = [node.module]
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 names = [node.value] if node.value.startswith("drivers.") and ":" in node.value else []
-            found += [f"{path.relative_to(root.parent)}:{node.lineno} {name}"
-                      for name in names if name == "drivers" or name.startswith("drivers.")]
+            found += [
+                f"{path.relative_to(root.parent)}:{node.lineno} {name}"
+                for name in names
+                if name == "drivers" or name.startswith("drivers.")
+            ]
     assert found == []

@@ -12,10 +12,19 @@ from gateway.service import Service
 from gateway.updates import EVENT_POINT, UPDATE_FILE, UpdateRecord, report_updates
 from tests.conftest import running, wait_until
 
-ROLLED_BACK = {"id": "2.0@1767225600", "result": "rolled-back", "version": "2.0", "slot": "B",
-               "from_version": "1.0", "from_slot": "A", "running_slot": "A", "at": 1767225900.0,
-               "check": "gateway.service", "exit_status": 3,
-               "reason": "gateway.service exited with status 3"}
+ROLLED_BACK = {
+    "id": "2.0@1767225600",
+    "result": "rolled-back",
+    "version": "2.0",
+    "slot": "B",
+    "from_version": "1.0",
+    "from_slot": "A",
+    "running_slot": "A",
+    "at": 1767225900.0,
+    "check": "gateway.service",
+    "exit_status": 3,
+    "reason": "gateway.service exited with status 3",
+}
 
 SITE = """
     [[devices]]
@@ -50,7 +59,10 @@ def test_a_rollback_is_in_health_and_reported_upstream_once_across_restarts(site
         assert events[0]["check"] == "gateway.service" and events[0]["exit_status"] == 3
         text = render(health, dt.UTC, now=ROLLED_BACK["at"] + 60)
         assert "last update (" in text
-        assert "update to 2.0 was rolled back, running 1.0 again: gateway.service exited with status 3" in " ".join(text.split())
+        assert (
+            "update to 2.0 was rolled back, running 1.0 again: gateway.service exited with status 3"
+            in " ".join(text.split())
+        )
         again = Service(config)
         async with running(again):
             await wait_until(lambda: again.health()["update"] is not None)
@@ -76,9 +88,17 @@ def test_a_record_written_later_and_a_newer_one_are_each_reported(tmp_path):
         return True
 
     async def scenario():
-        task = asyncio.create_task(report_updates(
-            record, publish=publish, get_reported=get, set_reported=put, now=lambda: 5.0,
-            synced=lambda: False, poll_s=0.01))
+        task = asyncio.create_task(
+            report_updates(
+                record,
+                publish=publish,
+                get_reported=get,
+                set_reported=put,
+                now=lambda: 5.0,
+                synced=lambda: False,
+                poll_s=0.01,
+            )
+        )
         await asyncio.sleep(0.05)
         assert published == []
         (tmp_path / UPDATE_FILE).write_text(json.dumps(ROLLED_BACK))
@@ -102,8 +122,18 @@ def test_a_record_written_later_and_a_newer_one_are_each_reported(tmp_path):
 
 def test_the_summary_says_what_happened_in_words():
     assert update_summary(None) is None
-    assert update_summary({"result": "committed", "version": "2.1", "slot": "B"}) == "update to 2.1 committed (slot B)"
-    assert update_summary({**ROLLED_BACK, "check": "never-reached-commit", "exit_status": None,
-                           "reason": "slot B never reached the commit"}) == (
+    assert (
+        update_summary({"result": "committed", "version": "2.1", "slot": "B"})
+        == "update to 2.1 committed (slot B)"
+    )
+    assert update_summary(
+        {
+            **ROLLED_BACK,
+            "check": "never-reached-commit",
+            "exit_status": None,
+            "reason": "slot B never reached the commit",
+        }
+    ) == (
         "update to 2.0 was rolled back, running 1.0 again: slot B never reached the commit "
-        "[check never-reached-commit]")
+        "[check never-reached-commit]"
+    )

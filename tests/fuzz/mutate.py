@@ -31,10 +31,50 @@ FUZZ = settings.get_profile("gateway-fuzz")
 
 #: values that break careless number and text handling, spliced into text inputs
 HOSTILE_TEXT = (
-    "1e999", "-1e999", "NaN", "Infinity", "-Infinity", "nan", "inf", "-0", "0x10", "1_000",
-    "99999999999999999999999", "9" * 400, "9" * 5000, "²", "٣", "\u0000", "\udcff", "\ufeff",
-    "\r\n", "\n", "\t", '"', "'", "\\", "\\u0000", "[", "]", "{", "}", ",", ":", "=", "#",
-    "null", "true", "false", "[" * 40, "{" * 40, "A" * 300, "../" * 20, "/", "%", "é", "€",
+    "1e999",
+    "-1e999",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "nan",
+    "inf",
+    "-0",
+    "0x10",
+    "1_000",
+    "99999999999999999999999",
+    "9" * 400,
+    "9" * 5000,
+    "²",
+    "٣",
+    "\u0000",
+    "\udcff",
+    "\ufeff",
+    "\r\n",
+    "\n",
+    "\t",
+    '"',
+    "'",
+    "\\",
+    "\\u0000",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "=",
+    "#",
+    "null",
+    "true",
+    "false",
+    "[" * 40,
+    "{" * 40,
+    "A" * 300,
+    "../" * 20,
+    "/",
+    "%",
+    "é",
+    "€",
 )
 #: byte values and runs that sit on boundaries
 HOSTILE_BYTES = (b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff" * 4, b"\x00" * 4, b"\r\n", b"\n", b"$", b"*")
@@ -53,10 +93,10 @@ def _mutate_bytes(data: bytes, rng: random.Random, edits: int, extras: Sequence[
         elif op == 2:  # insert random bytes
             buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
         elif op == 3 and buf:  # delete a run
-            del buf[pos:pos + rng.randrange(1, 9)]
+            del buf[pos : pos + rng.randrange(1, 9)]
         elif op == 4 and buf:  # duplicate a run
             start = rng.randrange(len(buf))
-            buf[pos:pos] = buf[start:start + rng.randrange(1, 33)]
+            buf[pos:pos] = buf[start : start + rng.randrange(1, 33)]
         elif op == 5:  # splice a hostile value
             buf[pos:pos] = rng.choice(extras)
         else:  # truncate
@@ -70,24 +110,27 @@ def _mutate_text(text: str, rng: random.Random, edits: int, extras: Sequence[str
         op = rng.randrange(6)
         pos = rng.randrange(len(chars) + 1)
         if op == 0 and chars:  # replace one character
-            chars[min(pos, len(chars) - 1)] = chr(rng.choice((rng.randrange(32, 127), rng.randrange(0x110000))))
+            chars[min(pos, len(chars) - 1)] = chr(
+                rng.choice((rng.randrange(32, 127), rng.randrange(0x110000)))
+            )
         elif op == 1 and chars:  # delete a run
-            del chars[pos:pos + rng.randrange(1, 9)]
+            del chars[pos : pos + rng.randrange(1, 9)]
         elif op == 2 and chars:  # duplicate a run (repeats keys, tables, brackets)
             start = rng.randrange(len(chars))
-            chars[pos:pos] = chars[start:start + rng.randrange(1, 65)]
+            chars[pos:pos] = chars[start : start + rng.randrange(1, 65)]
         elif op == 3:  # splice a hostile value
             chars[pos:pos] = list(rng.choice(extras))
         elif op == 4 and chars:  # replace a word-ish run with a hostile value
-            chars[pos:pos + rng.randrange(1, 6)] = list(rng.choice(extras))
+            chars[pos : pos + rng.randrange(1, 6)] = list(rng.choice(extras))
         else:  # insert printable ASCII
             chars[pos:pos] = [chr(rng.randrange(32, 127)) for _ in range(rng.randrange(1, 5))]
     text = "".join(chars)
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
-def mutated_bytes(seeds: Sequence[bytes], extras: Sequence[bytes] = HOSTILE_BYTES,
-                  max_edits: int = 8) -> st.SearchStrategy[bytes]:
+def mutated_bytes(
+    seeds: Sequence[bytes], extras: Sequence[bytes] = HOSTILE_BYTES, max_edits: int = 8
+) -> st.SearchStrategy[bytes]:
     """A seed with 0..max_edits edits; 0 keeps the valid seed itself in the mix.
 
     One drawn integer seeds everything else: hypothesis' per-draw cost, not the parser,
@@ -102,8 +145,9 @@ def mutated_bytes(seeds: Sequence[bytes], extras: Sequence[bytes] = HOSTILE_BYTE
     return st.integers(0, 2**64 - 1).map(build)
 
 
-def mutated_text(seeds: Sequence[str], extras: Sequence[str] = HOSTILE_TEXT,
-                 max_edits: int = 6) -> st.SearchStrategy[str]:
+def mutated_text(
+    seeds: Sequence[str], extras: Sequence[str] = HOSTILE_TEXT, max_edits: int = 6
+) -> st.SearchStrategy[str]:
     pool = list(seeds)
 
     def build(n: int) -> str:
@@ -125,8 +169,10 @@ def text_case(n: int, seeds: Sequence[str], extras: Sequence[str] = HOSTILE_TEXT
     """The input ``fuzz_text`` draws for the integer ``n``."""
     rng = random.Random(n)
     if rng.randrange(10) == 0:
-        return "".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0xD800))))
-                       for _ in range(rng.randrange(200)))
+        return "".join(
+            chr(rng.choice((rng.randrange(32, 127), rng.randrange(0xD800))))
+            for _ in range(rng.randrange(200))
+        )
     return _mutate_text(rng.choice(list(seeds)), rng, rng.randrange(7), extras)
 
 

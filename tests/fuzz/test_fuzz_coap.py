@@ -20,8 +20,13 @@ from tests.conftest import running
 
 from .mutate import FUZZ, _mutate_bytes, _mutate_text, bytes_case, text_case
 
-QUERY_SEEDS = ["after=0&limit=50", "after=12345&limit=1&point=lamp/level&point=lamp/power", "limit=1000",
-               "point=air-1/pm2_5", "after=9223372036854775807"]
+QUERY_SEEDS = [
+    "after=0&limit=50",
+    "after=12345&limit=1&point=lamp/level&point=lamp/power",
+    "limit=1000",
+    "point=air-1/pm2_5",
+    "after=9223372036854775807",
+]
 
 
 def check_readings_query(text: str) -> None:
@@ -32,12 +37,35 @@ def check_readings_query(text: str) -> None:
     assert 0 <= query.after < 2**63 and 1 <= query.limit <= 500  # fits SQLite, never 5.00 there
 
 
-WRITE_SEEDS = [b"42", b"true", b"on", b'{"value": 21.5}', b'{"value": "text", "duration": "15m"}',
-               b'{"value": false, "duration": 900}', cbor2.dumps({"value": 1, "duration": 60.5}),
-               cbor2.dumps(3.25), cbor2.dumps({"value": "on", "duration": "1h30m"}), cbor2.dumps(True)]
-PAYLOAD_HOSTILE = (b"1e999", b"NaN", b"-Infinity", b"9" * 5000, b"[" * 5000, b"\xfb\x7f\xf0\x00\x00\x00\x00\x00\x00",
-                   b"\xc2\x49\x01" + b"\x00" * 9, b"\x1b\xff\xff\xff\xff\xff\xff\xff\xff", b"\xf7", b"\xd9\xd9\xf7",
-                   b"\x81" * 500, b'"', b"{", b"\x00", b"\xff")
+WRITE_SEEDS = [
+    b"42",
+    b"true",
+    b"on",
+    b'{"value": 21.5}',
+    b'{"value": "text", "duration": "15m"}',
+    b'{"value": false, "duration": 900}',
+    cbor2.dumps({"value": 1, "duration": 60.5}),
+    cbor2.dumps(3.25),
+    cbor2.dumps({"value": "on", "duration": "1h30m"}),
+    cbor2.dumps(True),
+]
+PAYLOAD_HOSTILE = (
+    b"1e999",
+    b"NaN",
+    b"-Infinity",
+    b"9" * 5000,
+    b"[" * 5000,
+    b"\xfb\x7f\xf0\x00\x00\x00\x00\x00\x00",
+    b"\xc2\x49\x01" + b"\x00" * 9,
+    b"\x1b\xff\xff\xff\xff\xff\xff\xff\xff",
+    b"\xf7",
+    b"\xd9\xd9\xf7",
+    b"\x81" * 500,
+    b'"',
+    b"{",
+    b"\x00",
+    b"\xff",
+)
 FORMATS = (None, CONTENT_FORMAT_TEXT, CONTENT_FORMAT_JSON, CONTENT_FORMAT_CBOR, 112, 65535)
 KINDS = ("number", "bool", "string")
 
@@ -48,8 +76,10 @@ def check_write_payload(payload: bytes, content_format: int | None, kind: str) -
         body = codec.decode_body(payload, content_format)
     except codec.RequestError:
         return
-    for check in (lambda: codec.value_for_point(body, kind, "lamp/level"),
-                  lambda: codec.override_from_body(body, kind, "lamp/level")):
+    for check in (
+        lambda: codec.value_for_point(body, kind, "lamp/level"),
+        lambda: codec.override_from_body(body, kind, "lamp/level"),
+    ):
         try:
             result = check()
         except codec.RequestError as exc:
@@ -69,8 +99,11 @@ def check_write_payload(payload: bytes, content_format: int | None, kind: str) -
 def test_fuzz_api_queries_and_write_payloads(n: int) -> None:
     """Each example is one query and one write payload (in one of the formats, for one kind)."""
     check_readings_query(text_case(n, QUERY_SEEDS))
-    check_write_payload(bytes_case(n + 1, WRITE_SEEDS, PAYLOAD_HOSTILE), FORMATS[n % len(FORMATS)],
-                        KINDS[n // len(FORMATS) % len(KINDS)])
+    check_write_payload(
+        bytes_case(n + 1, WRITE_SEEDS, PAYLOAD_HOSTILE),
+        FORMATS[n % len(FORMATS)],
+        KINDS[n // len(FORMATS) % len(KINDS)],
+    )
 
 
 def test_mutators_keep_their_types() -> None:
@@ -100,7 +133,9 @@ def test_hostile_requests_answer_4xx_are_counted_and_log_no_traceback(api_site, 
             ctx = await aiocoap.Context.create_client_context()
             try:
                 for query in ("after=99999999999999999999999", "after=²", "limit=1" + "0" * 200):
-                    response = await ctx.request(aiocoap.Message(code=Code.GET, uri=f"{base}/readings?{query}")).response
+                    response = await ctx.request(
+                        aiocoap.Message(code=Code.GET, uri=f"{base}/readings?{query}")
+                    ).response
                     assert response.code == Code.BAD_REQUEST, (query, response)
 
                 remote = f"{base}/points/lamp/level"
@@ -124,5 +159,6 @@ def test_hostile_requests_answer_4xx_are_counted_and_log_no_traceback(api_site, 
     asyncio.run(scenario())
     tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not tracebacks, [r.getMessage() for r in tracebacks]
-    assert all(r.levelno < logging.ERROR for r in caplog.records if r.name.startswith("gateway.coap")), \
-        [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert all(r.levelno < logging.ERROR for r in caplog.records if r.name.startswith("gateway.coap")), [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
+    ]

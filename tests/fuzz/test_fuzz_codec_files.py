@@ -14,14 +14,37 @@ from .mutate import FUZZ, HOSTILE_TEXT, fuzz_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "drivers" / "lorawan" / "examples"
 CODEC_PATH = EXAMPLES / "water-meter.yaml"
-SEEDS = [CODEC_PATH.read_text(encoding="utf-8"),
-         "uplinkDecoder:\n  fileName: water-meter.js\n  examples:\n    - input: {fPort: 1, bytes: [0, 1, 2, 3, 4, 5, 6, 7]}\n"
-         "      output: {data: {volume: 0.066, nested: {a: [1, 2, {b: true}]}}}\n",
-         "uplinkDecoder: {fileName: ../examples/water-meter.js}\ndownlinkEncoder: {fileName: water-meter.js, "
-         "examples: [{input: {data: {report_interval: 1440}}, output: {bytes: [5, 160], fPort: 10}}]}\n"]
-YAML_HOSTILE = HOSTILE_TEXT + ("&a [*a]", "*a", "&a", "!!python/object:os.system", "!!binary", "? ", "- ", ": ",
-                               "\n  - ", "0x" + "f" * 40, "1" + "0" * 400, ".inf", ".nan", "~", "---\n", "...\n",
-                               "[" * 200, "{a: " * 120, "<<: *a", "%YAML 1.1\n", "\t", "fileName: \u0000x")
+SEEDS = [
+    CODEC_PATH.read_text(encoding="utf-8"),
+    "uplinkDecoder:\n  fileName: water-meter.js\n  examples:\n    - input: {fPort: 1, bytes: [0, 1, 2, 3, 4, 5, 6, 7]}\n"
+    "      output: {data: {volume: 0.066, nested: {a: [1, 2, {b: true}]}}}\n",
+    "uplinkDecoder: {fileName: ../examples/water-meter.js}\ndownlinkEncoder: {fileName: water-meter.js, "
+    "examples: [{input: {data: {report_interval: 1440}}, output: {bytes: [5, 160], fPort: 10}}]}\n",
+]
+YAML_HOSTILE = HOSTILE_TEXT + (
+    "&a [*a]",
+    "*a",
+    "&a",
+    "!!python/object:os.system",
+    "!!binary",
+    "? ",
+    "- ",
+    ": ",
+    "\n  - ",
+    "0x" + "f" * 40,
+    "1" + "0" * 400,
+    ".inf",
+    ".nan",
+    "~",
+    "---\n",
+    "...\n",
+    "[" * 200,
+    "{a: " * 120,
+    "<<: *a",
+    "%YAML 1.1\n",
+    "\t",
+    "fileName: \u0000x",
+)
 #: the real script, compiled once: the codec file is what is fuzzed here, not the JavaScript
 SCRIPT = JavaScriptCodec((EXAMPLES / "water-meter.js").read_text(encoding="utf-8"), "water-meter.js")
 

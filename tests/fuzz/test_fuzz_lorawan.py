@@ -26,25 +26,64 @@ NWK_SKEY = bytes.fromhex("44024241ed4ce9a68c6a8bc055233fd3")
 APP_SKEY = bytes.fromhex("ec925802ae430ca77fd3dd73cb2cc588")
 DEV_ADDR = 0x26011BDA
 
-UPLINK = build_data_frame(MType.UNCONFIRMED_UP, DEV_ADDR, 7, NWK_SKEY, APP_SKEY, 1,
-                          encode_uplink({"temperature_1": 21.5, "relative_humidity_2": 40}))
-MAC_UPLINK = build_data_frame(MType.CONFIRMED_UP, DEV_ADDR, 8, NWK_SKEY, APP_SKEY, 0, b"\x02\x03\x07\x06\x10\x20")
-FOPTS_UPLINK = build_data_frame(MType.UNCONFIRMED_UP, DEV_ADDR, 9, NWK_SKEY, APP_SKEY, 2, b"\x01",
-                                fopts=b"\x02\x0d\x03\x07")
+UPLINK = build_data_frame(
+    MType.UNCONFIRMED_UP,
+    DEV_ADDR,
+    7,
+    NWK_SKEY,
+    APP_SKEY,
+    1,
+    encode_uplink({"temperature_1": 21.5, "relative_humidity_2": 40}),
+)
+MAC_UPLINK = build_data_frame(
+    MType.CONFIRMED_UP, DEV_ADDR, 8, NWK_SKEY, APP_SKEY, 0, b"\x02\x03\x07\x06\x10\x20"
+)
+FOPTS_UPLINK = build_data_frame(
+    MType.UNCONFIRMED_UP, DEV_ADDR, 9, NWK_SKEY, APP_SKEY, 2, b"\x01", fopts=b"\x02\x0d\x03\x07"
+)
 JOIN = build_join_request("70B3D57ED0000001", "0004A30B001C0530", 0x1234, NWK_SKEY)
 RX = Rxpk(UPLINK, 123456, 868.1, "SF7BW125", "4/5", -61.0, 8.5, True, 2, 0, "2026-01-01T00:00:00Z")
 
 DATAGRAMS = [
-    gwmp.push_data(1, GATEWAY, [RX, Rxpk(JOIN, 9, 868.3, "SF12BW125", "4/5", -120, -17.5, False)],
-                   stat={"time": "2026-01-01 00:00:00 GMT", "rxnb": 12, "rxok": 10, "rxfw": 10,
-                         "ackr": 100.0, "dwnb": 1, "txnb": 1}),
+    gwmp.push_data(
+        1,
+        GATEWAY,
+        [RX, Rxpk(JOIN, 9, 868.3, "SF12BW125", "4/5", -120, -17.5, False)],
+        stat={
+            "time": "2026-01-01 00:00:00 GMT",
+            "rxnb": 12,
+            "rxok": 10,
+            "rxfw": 10,
+            "ackr": 100.0,
+            "dwnb": 1,
+            "txnb": 1,
+        },
+    ),
     gwmp.push_data(2, GATEWAY, [Rxpk(MAC_UPLINK, 1, 867.5, "SF9BW125", "4/5", -90, 2.0, True)]),
     gwmp.push_data(3, GATEWAY, stat={"rxnb": 0, "ackr": 0.0}, version=1),
     gwmp.pull_data(4, GATEWAY),
     gwmp.tx_ack(5, GATEWAY, "TOO_LATE"),
 ]
-JSON_HOSTILE = (b"1e999", b"-1e999", b"NaN", b"Infinity", b"9" * 5000, b"[" * 2000, b'"\\ud800"',
-                b"null", b"true", b"{}", b"[]", b"\x00", b"\xff", b'"', b",", b":", b"-0", b"0.0")
+JSON_HOSTILE = (
+    b"1e999",
+    b"-1e999",
+    b"NaN",
+    b"Infinity",
+    b"9" * 5000,
+    b"[" * 2000,
+    b'"\\ud800"',
+    b"null",
+    b"true",
+    b"{}",
+    b"[]",
+    b"\x00",
+    b"\xff",
+    b'"',
+    b",",
+    b":",
+    b"-0",
+    b"0.0",
+)
 
 
 def check_gwmp_datagram(data: bytes) -> None:
@@ -61,8 +100,18 @@ def check_gwmp_datagram(data: bytes) -> None:
                 assert number - number == 0  # finite: no inf, no NaN reaches the driver
 
 
-DATA_RATES = ("SF7BW125", "SF12BW125", "SFxBW125", "SFBW", "SF" + "9" * 5000 + "BW125", "SF٣BW125",
-              "SF-3BW125", "BW125SF7", "", "FSK50")
+DATA_RATES = (
+    "SF7BW125",
+    "SF12BW125",
+    "SFxBW125",
+    "SFBW",
+    "SF" + "9" * 5000 + "BW125",
+    "SF٣BW125",
+    "SF-3BW125",
+    "BW125SF7",
+    "",
+    "FSK50",
+)
 PHYS = [UPLINK, MAC_UPLINK, FOPTS_UPLINK, JOIN]
 
 
@@ -84,11 +133,21 @@ def check_phy_payload(phy: bytes) -> None:
 
 
 LPP_SEEDS = [
-    encode_uplink({"temperature_1": -12.5, "relative_humidity_2": 40.5, "digital_in_3": 1,
-                   "analog_in_4": -3.25, "luminosity_5": 700, "presence_6": 1, "barometric_pressure_7": 1013.2}),
+    encode_uplink(
+        {
+            "temperature_1": -12.5,
+            "relative_humidity_2": 40.5,
+            "digital_in_3": 1,
+            "analog_in_4": -3.25,
+            "luminosity_5": 700,
+            "presence_6": 1,
+            "barometric_pressure_7": 1013.2,
+        }
+    ),
     encode_uplink({"gps_1": {"latitude": 52.37, "longitude": 4.89, "altitude": 5.0}}),
-    encode_uplink({"accelerometer_2": {"x": 0.1, "y": -0.2, "z": 1.0},
-                   "gyrometer_3": {"x": 1.5, "y": 0.0, "z": -2.25}}),
+    encode_uplink(
+        {"accelerometer_2": {"x": 0.1, "y": -0.2, "z": 1.0}, "gyrometer_3": {"x": 1.5, "y": 0.0, "z": -2.25}}
+    ),
     encode_uplink({"digital_out_9": 0, "analog_out_10": 1.5}),
 ]
 LPP_CODEC = CayenneLpp()
@@ -121,8 +180,10 @@ def test_stat_with_an_overflowing_count_is_acknowledged_and_counted() -> None:
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            hostile = (gwmp.push_data(0x0102, GATEWAY, [RX])[:-1]
-                       + b',"stat":{"rxnb":1e999,"rxok":NaN,"ackr":-Infinity}}')
+            hostile = (
+                gwmp.push_data(0x0102, GATEWAY, [RX])[:-1]
+                + b',"stat":{"rxnb":1e999,"rxok":NaN,"ackr":-Infinity}}'
+            )
             sock.sendto(hostile, ("127.0.0.1", server.port))
             ack = await asyncio.wait_for(loop.sock_recv(sock, 64), 10)
             assert ack == bytes([2, 0x01, 0x02, GwmpType.PUSH_ACK])

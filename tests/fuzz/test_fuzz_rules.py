@@ -19,16 +19,35 @@ from .test_fuzz_config import DEMO, _demo_text
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "gateway" / "demo" / "rules").glob("*.toml")) + sorted(
-    (ROOT / "tests" / "cases" / "rules").glob("*/rules.toml"))
+    (ROOT / "tests" / "cases" / "rules").glob("*/rules.toml")
+)
 RULE_SEEDS = [path.read_text(encoding="utf-8") for path in RULE_FILES]
 POINTS = parse_config_text(_demo_text(), DEMO, check_data_dir=False).points
 #: points the test-case rule files read, so their expressions compile as far as the demo's do
 for _seed in RULE_SEEDS:
     for _name in re.findall(r"""['"]([a-z][\w.-]*/[\w.-]+)['"]""", _seed):
         POINTS.setdefault(_name, POINTS["lamp-1/level"])
-RULE_HOSTILE = HOSTILE_TEXT + ("[[rule]]\n", "[[rule.trigger]]\n", "[[rule.action]]\n", "condition = ", "expr = ",
-                               'cron = "', 'sun = "', "every = ", "for = ", "cooldown = ", "mode = ", "above = ",
-                               "value = ", "1e308", "sunset+", "lamp-1/level", "avg(", "'10m'", "9" * 400 + "d")
+RULE_HOSTILE = HOSTILE_TEXT + (
+    "[[rule]]\n",
+    "[[rule.trigger]]\n",
+    "[[rule.action]]\n",
+    "condition = ",
+    "expr = ",
+    'cron = "',
+    'sun = "',
+    "every = ",
+    "for = ",
+    "cooldown = ",
+    "mode = ",
+    "above = ",
+    "value = ",
+    "1e308",
+    "sunset+",
+    "lamp-1/level",
+    "avg(",
+    "'10m'",
+    "9" * 400 + "d",
+)
 
 
 def check_rule_file(text: str) -> None:
@@ -46,18 +65,47 @@ def _expressions() -> list[str]:
     found = []
     for seed in RULE_SEEDS:
         found += re.findall(r'^(?:condition|expr|when) = "(.*)"$', seed, flags=re.M)
-    return found + ["lamp-1/level > 3 and not (carpark/free < 2 or hour() >= 22)", "-(-1.5e3) % 7 != 0",
-                    "if(is_dark(), 100, clamp(round(avg('lamp-1/traffic', '5m') * 7, 1), 30, 100))",
-                    "time_between('22:00', '06:30') or sun_between('sunset-1h', 'dawn+15m')",
-                    "min(1, 2, 3) + max('lamp-1/level', '10m') + count('lamp-1/level', '1h')",
-                    "value('lamp-1/level') == 'on' + \"\\\"x\\\"\"", "age('lamp-1/level') > 120 and weekday() < 5"]
+    return found + [
+        "lamp-1/level > 3 and not (carpark/free < 2 or hour() >= 22)",
+        "-(-1.5e3) % 7 != 0",
+        "if(is_dark(), 100, clamp(round(avg('lamp-1/traffic', '5m') * 7, 1), 30, 100))",
+        "time_between('22:00', '06:30') or sun_between('sunset-1h', 'dawn+15m')",
+        "min(1, 2, 3) + max('lamp-1/level', '10m') + count('lamp-1/level', '1h')",
+        "value('lamp-1/level') == 'on' + \"\\\"x\\\"\"",
+        "age('lamp-1/level') > 120 and weekday() < 5",
+    ]
 
 
 EXPRESSIONS = _expressions()
 #: the points the expressions name: did-you-mean over the demo's 111 points would take most of the time
 EXPR_POINTS = {name: spec for name, spec in POINTS.items() if any(name in e for e in EXPRESSIONS)}
-EXPR_HOSTILE = HOSTILE_TEXT + ("(" * 60, "-" * 60, "not " * 60, "(", ")", "-", "not ", " and ", " or ", "==", "<=", "*", "/", "%", ",", "'", '"',
-                               "avg(", "round(", "if(", "1e308", "lamp-1/level", "'5m'", "'25:00'", "'sunset+'")
+EXPR_HOSTILE = HOSTILE_TEXT + (
+    "(" * 60,
+    "-" * 60,
+    "not " * 60,
+    "(",
+    ")",
+    "-",
+    "not ",
+    " and ",
+    " or ",
+    "==",
+    "<=",
+    "*",
+    "/",
+    "%",
+    ",",
+    "'",
+    '"',
+    "avg(",
+    "round(",
+    "if(",
+    "1e308",
+    "lamp-1/level",
+    "'5m'",
+    "'25:00'",
+    "'sunset+'",
+)
 
 
 class _Env:

@@ -19,19 +19,38 @@ from .mutate import FUZZ, HOSTILE_BYTES, _mutate_bytes
 
 
 def _line_parser() -> LineParser:
-    return LineParser(LineRules(
-        patterns=(re.compile(r"^T=(?P<t>\S+) H=(?P<h>\S+)(?: N=(?P<n>\S+))?(?: S=(?P<s>\S+))?(?: M=(?P<m>.*))?$"),
-                  re.compile(r"^COUNT (?P<c>\S+)$")),
-        fields=(LineField("temperature", "t", "float", scale=0.1, offset=-40.0, unit="Cel"),
-                LineField("humidity", "h", "float"), LineField("count", "n", "int", scale=0.5),
-                LineField("pulses", "c", "int"), LineField("door", "s", "bool"), LineField("message", "m", "string")),
-        ignore=(re.compile(r"^#"),), max_length=1000))
+    return LineParser(
+        LineRules(
+            patterns=(
+                re.compile(
+                    r"^T=(?P<t>\S+) H=(?P<h>\S+)(?: N=(?P<n>\S+))?(?: S=(?P<s>\S+))?(?: M=(?P<m>.*))?$"
+                ),
+                re.compile(r"^COUNT (?P<c>\S+)$"),
+            ),
+            fields=(
+                LineField("temperature", "t", "float", scale=0.1, offset=-40.0, unit="Cel"),
+                LineField("humidity", "h", "float"),
+                LineField("count", "n", "int", scale=0.5),
+                LineField("pulses", "c", "int"),
+                LineField("door", "s", "bool"),
+                LineField("message", "m", "string"),
+            ),
+            ignore=(re.compile(r"^#"),),
+            max_length=1000,
+        )
+    )
 
 
 def _utf8_line_parser() -> LineParser:
-    return LineParser(LineRules(patterns=(re.compile(r"^(?P<v>[-+0-9.eE]+);(?P<b>\w+)$"),),
-                                fields=(LineField("v", "v", "int", scale=10.0, offset=0.5), LineField("b", "b", "bool")),
-                                terminator=b"\r", encoding="utf-8", max_length=400))
+    return LineParser(
+        LineRules(
+            patterns=(re.compile(r"^(?P<v>[-+0-9.eE]+);(?P<b>\w+)$"),),
+            fields=(LineField("v", "v", "int", scale=10.0, offset=0.5), LineField("b", "b", "bool")),
+            terminator=b"\r",
+            encoding="utf-8",
+            max_length=400,
+        )
+    )
 
 
 PARSERS = {
@@ -41,19 +60,40 @@ PARSERS = {
     "pms": plantower.PlantowerParser,
     "sds011": sds011.Sds011Parser,
 }
-NMEA_BODIES = ["GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,",
-               "GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W",
-               "GPVTG,054.7,T,034.4,M,005.5,N,010.2,K", "GNGGA,000000,,,,,0,00,,,M,,M,,"]
+NMEA_BODIES = [
+    "GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,",
+    "GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W",
+    "GPVTG,054.7,T,034.4,M,005.5,N,010.2,K",
+    "GNGGA,000000,,,,,0,00,,,M,,M,,",
+]
 SEEDS = {
     "line": [b"T=615 H=40.5 N=12 S=on M=all good\n", b"COUNT 17\r\n", b"# boot\n", b"T=1 H=2\n"],
     "line-utf8": [b"12;true\r", b"3.5;off\r"],
     "nmea": [nmea.encode_sentence(body) for body in NMEA_BODIES],
-    "pms": [plantower.encode_data_frame([i + 100, i + 200, i + 300, i + 50, i, i + 10, 1000 + i, 500 + i,
-                                         100 + i, 10 + i, 5, 1]) for i in (0, 3)] + [plantower.command(0xE1, 1)],
+    "pms": [
+        plantower.encode_data_frame(
+            [i + 100, i + 200, i + 300, i + 50, i, i + 10, 1000 + i, 500 + i, 100 + i, 10 + i, 5, 1]
+        )
+        for i in (0, 3)
+    ]
+    + [plantower.command(0xE1, 1)],
     "sds011": [sds011.encode_data_frame(1.5, 12.5), sds011.encode_sensor_frame(SC.REPLY_COMMAND, bytes(6))],
 }
-HOSTILE = HOSTILE_BYTES + (b"1e999", b"nan", b"inf", b"9" * 400, b"1e308", b"1" + b"0" * 308, b"\xc3\x28", b"*", b",", b"$GP", b"\x42\x4d",
-                           b"\xaa\xc0", b"\xab")
+HOSTILE = HOSTILE_BYTES + (
+    b"1e999",
+    b"nan",
+    b"inf",
+    b"9" * 400,
+    b"1e308",
+    b"1" + b"0" * 308,
+    b"\xc3\x28",
+    b"*",
+    b",",
+    b"$GP",
+    b"\x42\x4d",
+    b"\xaa\xc0",
+    b"\xab",
+)
 NAMES = sorted(PARSERS)
 
 
@@ -63,7 +103,9 @@ def _fixed(name: str, data: bytes, rng: random.Random) -> bytes:
         body = data[1:].split(b"*")[0].decode("latin-1")
         return nmea.encode_sentence(body.encode("ascii", "replace").decode("ascii"))
     if name == "pms" and len(data) >= 32:
-        return plantower.encode_data_frame([int.from_bytes(data[4 + 2 * i:6 + 2 * i], "big") for i in range(13)][:13])
+        return plantower.encode_data_frame(
+            [int.from_bytes(data[4 + 2 * i : 6 + 2 * i], "big") for i in range(13)][:13]
+        )
     if name == "sds011" and len(data) >= 8:
         return sds011.encode_sensor_frame(rng.choice((0xC0, SC.REPLY_COMMAND)), data[2:8].ljust(6, b"\0"))
     return data

@@ -90,8 +90,11 @@ def test_outputs_are_seen_on_the_pins_and_inputs_publish_changes(site):
             await wait_until(lambda: latest(service, "dimmer") == 35.0)
             assert latest(service, "fan_relay") is True
 
-            for bad_value, point, message in ((150, "dimmer", "outside"), ("on", "lamp_relay", "true or false"),
-                                              (True, "dimmer", "number")):
+            for bad_value, point, message in (
+                (150, "dimmer", "outside"),
+                ("on", "lamp_relay", "true or false"),
+                (True, "dimmer", "number"),
+            ):
                 with pytest.raises(WriteError, match=message):
                     await service.devices.write(f"cabinet/{point}", bad_value)
             with pytest.raises(WriteError, match="not a writable point"):
@@ -122,7 +125,9 @@ def test_debounce_publishes_only_the_state_that_held(site):
         service = Service(config)
         async with running(service):
             await wait_until(lambda: latest(service, "loop_detector") is False)
-            sub = service.hub.subscribe("loop", maxsize=100, accepts=lambda r: r.point == "cabinet/loop_detector")
+            sub = service.hub.subscribe(
+                "loop", maxsize=100, accepts=lambda r: r.point == "cabinet/loop_detector"
+            )
             pin = driver_of(service).pin("loop_detector")
             for _ in range(5):  # contact chatter, far faster than 80 ms
                 pin.drive_high()
@@ -162,19 +167,36 @@ def test_sample_config_loads():
     assert not points["street-io/vehicle_loop"].writable
 
 
-@pytest.mark.parametrize("body, message", [
-    ('pin_factory = "lgpoi"\n[[devices.options.points]]\nname = "r"\ntype = "relay"\npin = 4',
-     "'lgpoi' is not one of lgpio, rpigpio, native, mock (did you mean 'lgpio'?)"),
-    ('[[devices.options.points]]\nname = "a"\ntype = "relay"\npin = 4\n'
-     '[[devices.options.points]]\nname = "b"\ntype = "input"\npin = "GPIO4"',
-     "pin GPIO4 is already used by point 'a'"),
-    ('[[devices.options.points]]\nname = "x"\ntype = "input"\npin = 4\npull = "none"',
-     'an input without a pull resistor needs active = "high" or "low"'),
-    ('[[devices.options.points]]\nname = "x"\ntype = "pwm"\npin = 4\ninitial = 120', "must be at most 100.0"),
-    ('[[devices.options.points]]\nname = "x"\ntype = "relay"\npin = 99', "BCM pin numbers run from 0 to 53"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            'pin_factory = "lgpoi"\n[[devices.options.points]]\nname = "r"\ntype = "relay"\npin = 4',
+            "'lgpoi' is not one of lgpio, rpigpio, native, mock (did you mean 'lgpio'?)",
+        ),
+        (
+            '[[devices.options.points]]\nname = "a"\ntype = "relay"\npin = 4\n'
+            '[[devices.options.points]]\nname = "b"\ntype = "input"\npin = "GPIO4"',
+            "pin GPIO4 is already used by point 'a'",
+        ),
+        (
+            '[[devices.options.points]]\nname = "x"\ntype = "input"\npin = 4\npull = "none"',
+            'an input without a pull resistor needs active = "high" or "low"',
+        ),
+        (
+            '[[devices.options.points]]\nname = "x"\ntype = "pwm"\npin = 4\ninitial = 120',
+            "must be at most 100.0",
+        ),
+        (
+            '[[devices.options.points]]\nname = "x"\ntype = "relay"\npin = 99',
+            "BCM pin numbers run from 0 to 53",
+        ),
+    ],
+)
 def test_config_errors_name_the_key(tmp_path, body, message):
-    path = write_site(tmp_path, '[[devices]]\nname = "io"\ndriver = "gpio"\n[devices.options]\n' + body + "\n")
+    path = write_site(
+        tmp_path, '[[devices]]\nname = "io"\ndriver = "gpio"\n[devices.options]\n' + body + "\n"
+    )
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert message in str(raised.value)
@@ -210,8 +232,13 @@ def test_nothing_imports_board_libraries_with_the_mock_factory(tmp_path):
         asyncio.run(main())
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("lgpio", "RPi", "pigpio")))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).parents[2])
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 

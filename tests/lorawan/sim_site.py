@@ -14,9 +14,12 @@ from tests.conftest import running, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 METER_CODEC = ROOT / "drivers" / "lorawan" / "examples" / "water-meter.yaml"
 
-BAY = SimulatedDevice("70B3D57ED0000001", dev_addr=0x26011BDA,
-                      nwk_skey=bytes.fromhex("000102030405060708090A0B0C0D0E0F"),
-                      app_skey=bytes.fromhex("F0E0D0C0B0A090807060504030201000"))
+BAY = SimulatedDevice(
+    "70B3D57ED0000001",
+    dev_addr=0x26011BDA,
+    nwk_skey=bytes.fromhex("000102030405060708090A0B0C0D0E0F"),
+    app_skey=bytes.fromhex("F0E0D0C0B0A090807060504030201000"),
+)
 METER_EUI = "70B3D57ED0000002"
 METER_APP_EUI = "70B3D57ED00000AA"
 METER_APP_KEY = bytes.fromhex("11223344556677889900AABBCCDDEEFF")
@@ -35,8 +38,9 @@ app_key = "{METER_APP_KEY.hex()}"
 """
 
 
-def devices_toml(*, relaxed: bool = False, bay_codec: str = "cayenne", dedup: str = "100ms",
-                 meter_region: str = "EU868") -> str:
+def devices_toml(
+    *, relaxed: bool = False, bay_codec: str = "cayenne", dedup: str = "100ms", meter_region: str = "EU868"
+) -> str:
     return f"""
         [[devices]]
         name = "bay"
@@ -85,8 +89,12 @@ async def network(config) -> AsyncIterator[tuple[Service, NetworkServer]]:
     service = Service(config)
     async with running(service):
         shared = service.devices.shared
-        await wait_until(lambda: shared.get("lorawan", "udp:127.0.0.1:0") is not None
-                         and len(shared.get("lorawan", "udp:127.0.0.1:0").by_eui) == len(config.devices))
+        await wait_until(
+            lambda: (
+                shared.get("lorawan", "udp:127.0.0.1:0") is not None
+                and len(shared.get("lorawan", "udp:127.0.0.1:0").by_eui) == len(config.devices)
+            )
+        )
         yield service, shared.get("lorawan", "udp:127.0.0.1:0")
 
 

@@ -20,10 +20,13 @@ def test_cayenne_lpp_decodes_the_reference_example():
     payload = bytes.fromhex("03670110056700FF")
     assert CayenneLpp().decode_uplink(1, payload).data == {"temperature_3": 27.2, "temperature_5": 25.5}
     accel = bytes.fromhex("067104D2FB2E0000")
-    assert CayenneLpp().decode_uplink(1, accel).data == {"accelerometer_6": {"x": 1.234, "y": -1.234, "z": 0.0}}
+    assert CayenneLpp().decode_uplink(1, accel).data == {
+        "accelerometer_6": {"x": 1.234, "y": -1.234, "z": 0.0}
+    }
     gps = bytes.fromhex("018806765ff2960a0003e8")
-    assert CayenneLpp().decode_uplink(1, gps).data == {"gps_1": {"latitude": 42.3519, "longitude": -87.9094,
-                                                                 "altitude": 10.0}}
+    assert CayenneLpp().decode_uplink(1, gps).data == {
+        "gps_1": {"latitude": 42.3519, "longitude": -87.9094, "altitude": 10.0}
+    }
 
 
 def test_cayenne_round_trip_and_refusals():
@@ -49,7 +52,13 @@ def test_flatten_rejects_junk():
 def test_js_codec_decodes_and_encodes():
     codec = load_codec("examples/water-meter.yaml", ROOT / "drivers" / "lorawan")
     result = codec.decode_uplink(1, bytes.fromhex("0001E24001F4005A"))
-    assert result.data == {"volume": 123.456, "flow": 0.5, "leak": False, "reverse_flow": False, "battery": 90}
+    assert result.data == {
+        "volume": 123.456,
+        "flow": 0.5,
+        "leak": False,
+        "reverse_flow": False,
+        "battery": 90,
+    }
     downlink = codec.encode_downlink({"report_interval": 15})
     assert (downlink.fport, downlink.payload) == (10, b"\x00\x0f")
     with pytest.raises(CodecError, match="refused"):
@@ -67,12 +76,16 @@ def test_js_codec_is_compiled_once_and_shared():
 
 
 def test_infinite_loop_is_stopped_within_its_budget_and_the_codec_recovers():
-    codec = JavaScriptCodec(textwrap.dedent("""
+    codec = JavaScriptCodec(
+        textwrap.dedent("""
         function decodeUplink(input) {
           if (input.bytes[0] === 0xFF) { while (true) {} }
           return { data: { value: input.bytes[0] } };
         }
-    """), "looping.js", time_budget=0.05)
+    """),
+        "looping.js",
+        time_budget=0.05,
+    )
     started = time.monotonic()
     with pytest.raises(CodecError) as info:
         codec.decode_uplink(1, b"\xff")
@@ -97,17 +110,25 @@ def test_memory_bomb_is_stopped_by_the_memory_budget():
     # In a fresh interpreter: after about a dozen memory bombs in one process QuickJS (1.19)
     # is too short of memory to build the error and throws null, so the reason would depend
     # on what other tests ran before this one.
-    out = subprocess.run([sys.executable, "-c", MEMORY_BOMB], capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_BOMB],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "memory", out.stderr
 
 
-@pytest.mark.parametrize("body, reason", [
-    ("function decodeUplink(i) { throw new Error('boom'); }", "threw"),
-    ("function decodeUplink(i) { return 42; }", "junk"),
-    ("function decodeUplink(i) { return { data: 'text' }; }", "junk"),
-    ("function decodeUplink(i) { return undefined; }", "junk"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ("function decodeUplink(i) { throw new Error('boom'); }", "threw"),
+        ("function decodeUplink(i) { return 42; }", "junk"),
+        ("function decodeUplink(i) { return { data: 'text' }; }", "junk"),
+        ("function decodeUplink(i) { return undefined; }", "junk"),
+    ],
+)
 def test_codecs_that_throw_or_return_junk_raise_codec_errors(body, reason):
     codec = JavaScriptCodec(body, "bad.js")
     with pytest.raises(CodecError) as info:
@@ -122,13 +143,15 @@ def test_a_codec_that_does_not_compile_names_the_file():
 
 def test_python_codec(tmp_path):
     path = tmp_path / "bin_fill.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         def decode_uplink(input):
             return {"fill_level": input["bytes"][0], "tilted": bool(input["bytes"][1])}
 
         def encode_downlink(input):
             return {"fPort": 3, "bytes": [int(input["data"]["interval"])]}
-    """))
+    """)
+    )
     codec = PythonCodec(path)
     assert codec.decode_uplink(1, b"\x50\x00").data == {"fill_level": 80, "tilted": False}
     assert codec.encode_downlink({"interval": 9}).payload == b"\x09"
@@ -137,13 +160,16 @@ def test_python_codec(tmp_path):
 
 
 def _codecs_test(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", "codecs", "test", *map(str, paths)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "codecs", "test", *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_codecs_test_command_passes_the_sample_codec():
     result = _codecs_test(ROOT / "drivers" / "lorawan" / "examples")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed, 0 failed" in result.stdout
-
-

@@ -12,8 +12,13 @@ EXAMPLES = ROOT / "drivers" / "lorawan" / "examples"
 
 
 def decode(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", "codecs", "decode", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "codecs", "decode", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def lines(text: str) -> list[list[str]]:
@@ -22,17 +27,31 @@ def lines(text: str) -> list[list[str]]:
 
 def test_cayenne_lpp_reference_payload():
     # The Cayenne LPP documentation's frames: two temperatures, then a GPS fix.
-    result = decode("cayenne", "--port", "1", "03670110056700FF", )
+    result = decode(
+        "cayenne",
+        "--port",
+        "1",
+        "03670110056700FF",
+    )
     assert result.returncode == 0, result.stderr
     assert lines(result.stdout) == [["temperature_3", "27.2"], ["temperature_5", "25.5"]]
     result = decode("cayenne", "--port", "2", "01 88 06 76 5f f2 96 0a 00 03 e8")
-    assert lines(result.stdout) == [["gps_1_latitude", "42.3519"], ["gps_1_longitude", "-87.9094"],
-                                    ["gps_1_altitude", "10.0"]]
+    assert lines(result.stdout) == [
+        ["gps_1_latitude", "42.3519"],
+        ["gps_1_longitude", "-87.9094"],
+        ["gps_1_altitude", "10.0"],
+    ]
 
 
 def test_javascript_codec_from_the_examples_by_script_and_by_yaml(tmp_path):
     # water-meter.yaml's first example: volume 123.456 m3, flow 0.5, no leak, battery 90 %
-    want = [["volume", "123.456"], ["flow", "0.5"], ["leak", "false"], ["reverse_flow", "false"], ["battery", "90"]]
+    want = [
+        ["volume", "123.456"],
+        ["flow", "0.5"],
+        ["leak", "false"],
+        ["reverse_flow", "false"],
+        ["battery", "90"],
+    ]
     by_script = decode(str(EXAMPLES / "water-meter.js"), "--port", "1", "0001E24001F4005A")
     assert by_script.returncode == 0, by_script.stderr
     assert lines(by_script.stdout) == want
@@ -45,7 +64,9 @@ def test_javascript_codec_from_the_examples_by_script_and_by_yaml(tmp_path):
 
 def test_refusals_say_why():
     wrong_port = decode(str(EXAMPLES / "water-meter.js"), "--port", "2", "00")
-    assert wrong_port.returncode == 1 and "error: unknown FPort 2" in wrong_port.stderr and not wrong_port.stdout
+    assert (
+        wrong_port.returncode == 1 and "error: unknown FPort 2" in wrong_port.stderr and not wrong_port.stdout
+    )
     truncated = decode("cayenne", "--port", "1", "0367")
     assert truncated.returncode == 1 and "truncated" in truncated.stderr
     not_hex = decode("cayenne", "--port", "1", "0x3G")

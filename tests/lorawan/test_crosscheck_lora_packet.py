@@ -44,12 +44,26 @@ def test_frames_built_by_lora_packet_decode_here():
     for _mtype, name, fcnt, fport, payload, ack, fopts in CASES:
         nwk, app = _keys()
         dev_addr = rng.randrange(1 << 32)
-        requests.append({"op": "build_data", "mtype": name, "dev_addr": f"{dev_addr:08x}", "fcnt": fcnt,
-                         "fcnt_msb": _msb(fcnt), "fport": fport, "payload": payload.hex(),
-                         "ack": ack, "fopts": fopts.hex(), "nwk_skey": nwk.hex(), "app_skey": app.hex()})
+        requests.append(
+            {
+                "op": "build_data",
+                "mtype": name,
+                "dev_addr": f"{dev_addr:08x}",
+                "fcnt": fcnt,
+                "fcnt_msb": _msb(fcnt),
+                "fport": fport,
+                "payload": payload.hex(),
+                "ack": ack,
+                "fopts": fopts.hex(),
+                "nwk_skey": nwk.hex(),
+                "app_skey": app.hex(),
+            }
+        )
         expected.append((name, dev_addr, fcnt, fport, payload, ack, fopts, nwk, app))
     answers = lora_packet(requests)
-    for answer, (name, dev_addr, fcnt, fport, payload, ack, fopts, nwk, app) in zip(answers, expected, strict=True):
+    for answer, (name, dev_addr, fcnt, fport, payload, ack, fopts, nwk, app) in zip(
+        answers, expected, strict=True
+    ):
         frame = parse_phy(bytes.fromhex(answer["phy"]))
         assert isinstance(frame, DataFrame), name
         assert frame.dev_addr == dev_addr and frame.fcnt16 == fcnt & 0xFFFF and frame.fport == fport
@@ -64,11 +78,19 @@ def test_frames_built_here_decode_in_lora_packet():
         nwk, app = _keys()
         dev_addr = rng.randrange(1 << 32)
         phy = build_data_frame(mtype, dev_addr, fcnt, nwk, app, fport, payload, ack=ack, fopts=fopts)
-        requests.append({"op": "decode_data", "phy": phy.hex(), "nwk_skey": nwk.hex(), "app_skey": app.hex(),
-                         "fcnt_msb": _msb(fcnt)})
+        requests.append(
+            {
+                "op": "decode_data",
+                "phy": phy.hex(),
+                "nwk_skey": nwk.hex(),
+                "app_skey": app.hex(),
+                "fcnt_msb": _msb(fcnt),
+            }
+        )
         expected.append((name, dev_addr, fcnt, fport, payload, ack, fopts))
-    for answer, (name, dev_addr, fcnt, fport, payload, ack, fopts) in zip(lora_packet(requests), expected,
-                                                                          strict=True):
+    for answer, (name, dev_addr, fcnt, fport, payload, ack, fopts) in zip(
+        lora_packet(requests), expected, strict=True
+    ):
         assert answer["mtype"] == name
         assert answer["dev_addr"] == f"{dev_addr:08x}"
         assert answer["fcnt"] == fcnt & 0xFFFF and answer["fport"] == fport
@@ -80,26 +102,50 @@ def test_frames_built_here_decode_in_lora_packet():
 def test_join_request_both_ways():
     app_key = os.urandom(16)
     ours = build_join_request("70B3D57ED0000000", "0004A30B001C0530", 0xA1B2, app_key)
-    theirs = lora_packet([
-        {"op": "decode_join_request", "phy": ours.hex(), "app_key": app_key.hex()},
-        {"op": "build_join_request", "app_eui": "70b3d57ed0000001", "dev_eui": "0004a30b001c0531",
-         "dev_nonce": "c3d4", "app_key": app_key.hex()},
-    ])
-    assert theirs[0] == {"mtype": "Join Request", "app_eui": "70b3d57ed0000000", "dev_eui": "0004a30b001c0530",
-                         "dev_nonce": "a1b2", "mic_ok": True}
+    theirs = lora_packet(
+        [
+            {"op": "decode_join_request", "phy": ours.hex(), "app_key": app_key.hex()},
+            {
+                "op": "build_join_request",
+                "app_eui": "70b3d57ed0000001",
+                "dev_eui": "0004a30b001c0531",
+                "dev_nonce": "c3d4",
+                "app_key": app_key.hex(),
+            },
+        ]
+    )
+    assert theirs[0] == {
+        "mtype": "Join Request",
+        "app_eui": "70b3d57ed0000000",
+        "dev_eui": "0004a30b001c0530",
+        "dev_nonce": "a1b2",
+        "mic_ok": True,
+    }
     parsed = parse_phy(bytes.fromhex(theirs[1]["phy"]))
     assert isinstance(parsed, JoinRequest)
-    assert (parsed.app_eui, parsed.dev_eui, parsed.dev_nonce) == ("70B3D57ED0000001", "0004A30B001C0531", 0xC3D4)
+    assert (parsed.app_eui, parsed.dev_eui, parsed.dev_nonce) == (
+        "70B3D57ED0000001",
+        "0004A30B001C0531",
+        0xC3D4,
+    )
     assert parsed.mic_ok(app_key)
 
 
 def test_join_accept_decrypts_in_lora_packet_with_the_same_session_keys():
     app_key = os.urandom(16)
-    accept = JoinAccept(app_nonce=0x00002A, net_id=0x000013, dev_addr=0x26A1B2C3, rx1_dr_offset=1, rx2_dr=3,
-                        rx_delay=1, cflist=b"")
+    accept = JoinAccept(
+        app_nonce=0x00002A,
+        net_id=0x000013,
+        dev_addr=0x26A1B2C3,
+        rx1_dr_offset=1,
+        rx2_dr=3,
+        rx_delay=1,
+        cflist=b"",
+    )
     phy = build_join_accept(app_key, accept)
-    [answer] = lora_packet([{"op": "decode_join_accept", "phy": phy.hex(), "app_key": app_key.hex(),
-                             "dev_nonce": "1234"}])
+    [answer] = lora_packet(
+        [{"op": "decode_join_accept", "phy": phy.hex(), "app_key": app_key.hex(), "dev_nonce": "1234"}]
+    )
     nwk, app = derive_session_keys(app_key, 0x2A, 0x13, 0x1234)
     assert answer["mtype"] == "Join Accept" and answer["mic_ok"] is True
     assert (answer["app_nonce"], answer["net_id"], answer["dev_addr"]) == ("00002a", "000013", "26a1b2c3")

@@ -20,7 +20,9 @@ def test_demo_forwarder_feeds_the_demo_site(tmp_path, monkeypatch):
             service = Service(config)
             async with running(service):
                 await wait_until(lambda: "bay-lora/presence_1" in service.hub.latest, timeout=20)
-                await wait_until(lambda: "lorawan-gw-AA555A000000DE30/rx_ok" in service.hub.latest, timeout=20)
+                await wait_until(
+                    lambda: "lorawan-gw-AA555A000000DE30/rx_ok" in service.hub.latest, timeout=20
+                )
                 assert service.hub.latest["bay-lora/temperature_2"].unit == "°C"
 
     asyncio.run(scenario())

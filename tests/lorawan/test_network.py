@@ -32,8 +32,11 @@ def test_abp_uplinks_duplicates_replays_and_bad_input(site, tmp_path):
     config = make_site(site, tmp_path)
 
     async def scenario():
-        async with network(config) as (service, server), forwarder(GW_A, ("127.0.0.1", server.port)) as a, \
-                forwarder(GW_B, ("127.0.0.1", server.port)) as b:
+        async with (
+            network(config) as (service, server),
+            forwarder(GW_A, ("127.0.0.1", server.port)) as a,
+            forwarder(GW_B, ("127.0.0.1", server.port)) as b,
+        ):
             bay = fresh_bay()
             bay_driver = driver(service, "bay")
             first = bay.uplink(1, encode_uplink({"presence_1": 1, "temperature_2": 21.5}))
@@ -57,20 +60,26 @@ def test_abp_uplinks_duplicates_replays_and_bad_input(site, tmp_path):
             forged = bytearray(bay.uplink(1, encode_uplink({"presence_1": 0})))
             forged[-1] ^= 0xFF
             a.push(a.rxpk(bytes(forged)))
-            await wait_until(lambda: bay_driver.counters["replay"] == 1 and bay_driver.counters["bad_mic"] == 1)
+            await wait_until(
+                lambda: bay_driver.counters["replay"] == 1 and bay_driver.counters["bad_mic"] == 1
+            )
 
             # Malformed datagrams, a wrong protocol version, bad base64, a truncated PHYPayload,
             # an unknown DevAddr: each counted, none stops the server.
             a.send_raw(b"\x02")
             a.send_raw(b"\x07\x00\x01\x00" + bytes.fromhex(GW_A) + b"{}")
-            a.send_raw(b"\x02\x00\x09\x00" + bytes.fromhex(GW_A) + b'{"rxpk":[{"tmst":1,"freq":868.1,'
-                       b'"datr":"SF7BW125","data":"%%%"}]}')
+            a.send_raw(
+                b"\x02\x00\x09\x00" + bytes.fromhex(GW_A) + b'{"rxpk":[{"tmst":1,"freq":868.1,'
+                b'"datr":"SF7BW125","data":"%%%"}]}'
+            )
             a.send_raw(b"\x02\x00\x0a\x00" + bytes.fromhex(GW_A) + b"not json")
             a.push(a.rxpk(b"\x40\x01\x02\x03"))
             stranger = fresh_bay()
             stranger.dev_addr = 0x01020304
             a.push(a.rxpk(stranger.uplink(1, b"\x01\x66\x01")))
-            await wait_until(lambda: server.counters["unknown_dev_addr"] == 1 and server.counters["phy_truncated"] == 1)
+            await wait_until(
+                lambda: server.counters["unknown_dev_addr"] == 1 and server.counters["phy_truncated"] == 1
+            )
             assert server.counters["gwmp_malformed"] == 1 and server.counters["gwmp_bad_version"] == 1
             assert server.counters["rxpk_bad_base64"] == 1 and server.counters["gwmp_bad_json"] == 1
 
@@ -236,7 +245,8 @@ def test_join_accept_falls_back_to_rx2_when_rx1_is_refused(site, tmp_path):
 def test_codecs_that_loop_or_throw_do_not_stop_the_device(site, tmp_path):
     (tmp_path / "loop.js").write_text(
         "function decodeUplink(i) { if (i.bytes[0] === 1) { while (true) {} }"
-        " if (i.bytes[0] === 2) { throw new Error('bad'); } return { data: { v: i.bytes[0] } }; }")
+        " if (i.bytes[0] === 2) { throw new Error('bad'); } return { data: { v: i.bytes[0] } }; }"
+    )
     config = make_site(site, tmp_path, bay_codec="loop.js")
 
     async def scenario():
@@ -268,7 +278,11 @@ def test_keys_never_reach_the_logs(site, tmp_path, caplog):
 
     health = asyncio.run(scenario())
     text = "\n".join(r.getMessage() for r in caplog.records) + health + repr(config.devices)
-    for secret in (fresh_bay().nwk_skey.hex(), fresh_bay().app_skey.hex(), "11223344556677889900aabbccddeeff"):
+    for secret in (
+        fresh_bay().nwk_skey.hex(),
+        fresh_bay().app_skey.hex(),
+        "11223344556677889900aabbccddeeff",
+    ):
         assert secret not in text.lower()
 
 
@@ -293,8 +307,11 @@ def test_downlink_leaves_through_a_reachable_concentrator_with_its_own_tmst(site
     config = make_site(site, tmp_path)
 
     async def scenario():
-        async with network(config) as (service, server), forwarder(GW_A, ("127.0.0.1", server.port)) as a, \
-                forwarder(GW_B, ("127.0.0.1", server.port)) as b:
+        async with (
+            network(config) as (service, server),
+            forwarder(GW_A, ("127.0.0.1", server.port)) as a,
+            forwarder(GW_B, ("127.0.0.1", server.port)) as b,
+        ):
             a.pull()  # only A keeps a downlink path open; B hears the device better
             await asyncio.wait_for(a.acks.get(), 5)
             bay = fresh_bay()

@@ -31,14 +31,28 @@ def test_any_datagram_is_a_packet_or_a_gwmp_error(data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([MType.UNCONFIRMED_UP, MType.CONFIRMED_UP, MType.UNCONFIRMED_DOWN]),
-       st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), keys, keys, st.integers(1, 223),
-       st.binary(max_size=64), st.binary(max_size=15), st.booleans())
+@given(
+    st.sampled_from([MType.UNCONFIRMED_UP, MType.CONFIRMED_UP, MType.UNCONFIRMED_DOWN]),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    keys,
+    keys,
+    st.integers(1, 223),
+    st.binary(max_size=64),
+    st.binary(max_size=15),
+    st.booleans(),
+)
 def test_built_frames_parse_back(mtype, dev_addr, fcnt, nwk, app, fport, payload, fopts, ack):
     frame = parse_phy(build_data_frame(mtype, dev_addr, fcnt, nwk, app, fport, payload, ack=ack, fopts=fopts))
     assert isinstance(frame, DataFrame)
     assert (frame.mtype, frame.dev_addr, frame.fcnt16, frame.fport, frame.ack, frame.fopts) == (
-        mtype, dev_addr, fcnt & 0xFFFF, fport, ack, fopts)
+        mtype,
+        dev_addr,
+        fcnt & 0xFFFF,
+        fport,
+        ack,
+        fopts,
+    )
     assert frame.mic_ok(nwk, fcnt)
     assert frame.decrypt(nwk, app, fcnt) == payload
 

@@ -27,12 +27,17 @@ from drivers.lorawan.maccommands import split_uplink
 RFC4493_KEY = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
 
 
-@pytest.mark.parametrize("message, mac", [
-    ("", "bb1d6929e95937287fa37d129b756746"),
-    ("6bc1bee22e409f96e93d7e117393172a", "070a16b46b4d4144f79bdd9dd04a287c"),
-    ("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411",
-     "dfa66747de9ae63030ca32611497c827"),
-])
+@pytest.mark.parametrize(
+    "message, mac",
+    [
+        ("", "bb1d6929e95937287fa37d129b756746"),
+        ("6bc1bee22e409f96e93d7e117393172a", "070a16b46b4d4144f79bdd9dd04a287c"),
+        (
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411",
+            "dfa66747de9ae63030ca32611497c827",
+        ),
+    ],
+)
 def test_aes_cmac_matches_rfc4493(message, mac):
     assert crypto.aes_cmac(RFC4493_KEY, bytes.fromhex(message)).hex() == mac
 
@@ -64,7 +69,11 @@ def test_join_round_trip_and_session_keys_agree():
     request = build_join_request("70B3D57ED0000000", "0004A30B001C0530", 0x1234, app_key)
     parsed = parse_phy(request)
     assert isinstance(parsed, JoinRequest)
-    assert (parsed.app_eui, parsed.dev_eui, parsed.dev_nonce) == ("70B3D57ED0000000", "0004A30B001C0530", 0x1234)
+    assert (parsed.app_eui, parsed.dev_eui, parsed.dev_nonce) == (
+        "70B3D57ED0000000",
+        "0004A30B001C0530",
+        0x1234,
+    )
     assert parsed.mic_ok(app_key) and not parsed.mic_ok(bytes(16))
     accept = JoinAccept(0x000102, 0x000013, 0x26012345, 2, 3, 1, b"")
     phy = build_join_accept(app_key, accept)
@@ -74,13 +83,16 @@ def test_join_round_trip_and_session_keys_agree():
         parse_join_accept(phy, bytes(16))
 
 
-@pytest.mark.parametrize("phy, reason", [
-    (b"", "truncated"),
-    (b"\x40\x01\x02", "truncated"),
-    (bytes.fromhex("40F17DBE49000200"), "truncated"),
-    (bytes([0x41]) + KNOWN_FRAME[1:], "bad_major"),
-    (bytes([0x00]) + bytes(10), "truncated"),
-])
+@pytest.mark.parametrize(
+    "phy, reason",
+    [
+        (b"", "truncated"),
+        (b"\x40\x01\x02", "truncated"),
+        (bytes.fromhex("40F17DBE49000200"), "truncated"),
+        (bytes([0x41]) + KNOWN_FRAME[1:], "bad_major"),
+        (bytes([0x00]) + bytes(10), "truncated"),
+    ],
+)
 def test_malformed_phy_payloads_are_refused_with_a_reason(phy, reason):
     with pytest.raises(MacError) as info:
         parse_phy(phy)
@@ -131,14 +143,17 @@ def test_gwmp_pull_resp_carries_tmst_and_inverted_polarity():
     assert base64.b64decode(body["data"]) == b"\x60abc" and body["size"] == 4
 
 
-@pytest.mark.parametrize("datagram, reason", [
-    (b"\x02\x00", "malformed"),
-    (b"\x09\x00\x01\x00" + bytes(8) + b"{}", "bad_version"),
-    (b"\x02\x00\x01\x00" + bytes(8) + b"{not json", "bad_json"),
-    (b"\x02\x00\x01\x00" + bytes(4), "malformed"),
-    (b"\x02\x00\x01\x0e" + bytes(8), "malformed"),
-    (b"\x02\x00\x01\x00" + bytes(8) + b"[1,2]", "bad_json"),
-])
+@pytest.mark.parametrize(
+    "datagram, reason",
+    [
+        (b"\x02\x00", "malformed"),
+        (b"\x09\x00\x01\x00" + bytes(8) + b"{}", "bad_version"),
+        (b"\x02\x00\x01\x00" + bytes(8) + b"{not json", "bad_json"),
+        (b"\x02\x00\x01\x00" + bytes(4), "malformed"),
+        (b"\x02\x00\x01\x0e" + bytes(8), "malformed"),
+        (b"\x02\x00\x01\x00" + bytes(8) + b"[1,2]", "bad_json"),
+    ],
+)
 def test_malformed_datagrams(datagram, reason):
     with pytest.raises(GwmpError) as info:
         gwmp.parse_upstream(datagram)

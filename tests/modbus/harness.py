@@ -41,7 +41,8 @@ def load_site(directory: Path, body: str, profiles: dict[str, str] | None = None
 def meter_and_lamp_on_tcp(port: int | str) -> str:
     """Devices `meter` (unit 1, energy_meter) and `lamp` (unit 2, lamp_controller) behind one
     Modbus TCP endpoint on loopback, polled every 100 ms with verified writes."""
-    return "".join(f"""
+    return "".join(
+        f"""
 [[devices]]
 name = "{name}"
 driver = "modbus"
@@ -52,22 +53,31 @@ host = "127.0.0.1"
 port = {port}
 unit = {unit}
 verify_writes = true
-""" for name, profile, unit in (("meter", "energy_meter", 1), ("lamp", "lamp_controller", 2)))
+"""
+        for name, profile, unit in (("meter", "energy_meter", 1), ("lamp", "lamp_controller", 2))
+    )
 
 
-def make_drivers(config: Any, shared: SharedResources | None = None, clock: Any = None,
-                 ) -> tuple[dict[str, ModbusDriver], Published]:
+def make_drivers(
+    config: Any,
+    shared: SharedResources | None = None,
+    clock: Any = None,
+) -> tuple[dict[str, ModbusDriver], Published]:
     shared = shared or SharedResources()
     clock = clock or SystemClock(assume_synced=True)
     published = Published()
     drivers = {}
     for device in config.devices:
         ctx = DriverContext(
-            device=device.name, site=config.site, clock=clock, data_dir=config.site.data_dir,
+            device=device.name,
+            site=config.site,
+            clock=clock,
+            data_dir=config.site.data_dir,
             config_dir=config.config_dir,
             log=logging.LoggerAdapter(logging.getLogger("gateway.driver.modbus"), {"device": device.name}),
             state=None,  # type: ignore[arg-type]  # the Modbus driver keeps no durable state
-            shared=shared, publish=published,
+            shared=shared,
+            publish=published,
         )
         drivers[device.name] = ModbusDriver(device, ctx)
     return drivers, published

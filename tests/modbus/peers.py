@@ -39,8 +39,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sim_device(unit: int, size: int = TABLE_SIZE, holes: Iterable[tuple[str, int]] = (),
-               action: Any = None) -> SimDevice:
+def sim_device(
+    unit: int, size: int = TABLE_SIZE, holes: Iterable[tuple[str, int]] = (), action: Any = None
+) -> SimDevice:
     """A slave with all four tables 0..size-1; ``holes`` are (table, address) that raise illegal address."""
     holes_by_table: dict[str, set[int]] = {}
     for table, address in holes:
@@ -57,9 +58,16 @@ def sim_device(unit: int, size: int = TABLE_SIZE, holes: Iterable[tuple[str, int
             start = gap + 1
         return out
 
-    return SimDevice(id=unit, simdata=(blocks("coil", True), blocks("discrete_input", True),
-                                       blocks("holding_register", False), blocks("input_register", False)),
-                     action=action)
+    return SimDevice(
+        id=unit,
+        simdata=(
+            blocks("coil", True),
+            blocks("discrete_input", True),
+            blocks("holding_register", False),
+            blocks("input_register", False),
+        ),
+        action=action,
+    )
 
 
 @dataclass
@@ -102,14 +110,22 @@ def _set_fc(table: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def pymodbus_tcp(units: Iterable[int] = (1,), *, framer: FramerType = FramerType.SOCKET,
-                       holes: Iterable[tuple[str, int]] = (), action: Any = None,
-                       ) -> AsyncIterator[tuple[PymodbusPeer, int]]:
+async def pymodbus_tcp(
+    units: Iterable[int] = (1,),
+    *,
+    framer: FramerType = FramerType.SOCKET,
+    holes: Iterable[tuple[str, int]] = (),
+    action: Any = None,
+) -> AsyncIterator[tuple[PymodbusPeer, int]]:
     port = free_port()
     log = RequestLog()
     holes = list(holes)
-    server = ModbusTcpServer([sim_device(u, holes=holes, action=action) for u in units], address=("127.0.0.1", port),
-                             framer=framer, trace_pdu=log.trace)
+    server = ModbusTcpServer(
+        [sim_device(u, holes=holes, action=action) for u in units],
+        address=("127.0.0.1", port),
+        framer=framer,
+        trace_pdu=log.trace,
+    )
     await server.serve_forever(background=True)
     try:
         yield PymodbusPeer(server, log), port
@@ -118,14 +134,24 @@ async def pymodbus_tcp(units: Iterable[int] = (1,), *, framer: FramerType = Fram
 
 
 @contextlib.asynccontextmanager
-async def pymodbus_rtu(device: str, units: Iterable[int] = (1,), *, baudrate: int = 19200,
-                       ) -> AsyncIterator[PymodbusPeer]:
+async def pymodbus_rtu(
+    device: str,
+    units: Iterable[int] = (1,),
+    *,
+    baudrate: int = 19200,
+) -> AsyncIterator[PymodbusPeer]:
     units = list(units)
     log = RequestLog()
     # A missing unit stays silent, as an absent slave on RS-485 does.
-    server = ModbusSerialServer([sim_device(u) for u in units], port=device, baudrate=baudrate,
-                                framer=FramerType.RTU, ignore_missing_devices=True, trace_pdu=log.trace,
-                                reconnect_delay=0)
+    server = ModbusSerialServer(
+        [sim_device(u) for u in units],
+        port=device,
+        baudrate=baudrate,
+        framer=FramerType.RTU,
+        ignore_missing_devices=True,
+        trace_pdu=log.trace,
+        reconnect_delay=0,
+    )
     _silence_missing_units(server, set(units))
     await server.serve_forever(background=True)
     try:
@@ -193,8 +219,11 @@ async def modbus_tk_tcp(units: Iterable[int] = (1,)) -> AsyncIterator[tuple[Modb
 
 
 @contextlib.asynccontextmanager
-async def modbus_tk_rtu(device: str, units: Iterable[int] = (1,), baudrate: int = 19200,
-                        ) -> AsyncIterator[ModbusTkPeer]:
+async def modbus_tk_rtu(
+    device: str,
+    units: Iterable[int] = (1,),
+    baudrate: int = 19200,
+) -> AsyncIterator[ModbusTkPeer]:
     import serial
     from modbus_tk import modbus_rtu
 
@@ -234,7 +263,9 @@ def start_pty_pair(directory: Path) -> PtyPair:
     gateway_end, peer_end = directory / "ttyGW", directory / "ttyPEER"
     process = subprocess.Popen(
         ["socat", "-d", "-d", f"pty,raw,echo=0,link={gateway_end}", f"pty,raw,echo=0,link={peer_end}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     pair = PtyPair(str(gateway_end), str(peer_end), process)
     deadline = time.monotonic() + 10
     while not (gateway_end.exists() and peer_end.exists()):

@@ -18,7 +18,9 @@ async def check_round_trip(driver: Any, peer: Any, unit: int) -> None:
         assert held == layout(kind, order, value), f"{name}: slave holds {held}"
 
     for name, kind, order, address, _ in points():
-        await peer.set(unit, "holding_register", address, layout(kind, order, value_for(kind, name, first=False)))
+        await peer.set(
+            unit, "holding_register", address, layout(kind, order, value_for(kind, name, first=False))
+        )
     await peer.set(unit, "discrete_input", 5, [True])
     await peer.set(unit, "input_register", 10, [1, 2])
     polled = values(await driver.poll())

@@ -58,8 +58,11 @@ def test_devices_sharing_a_serial_port_must_agree_on_its_settings():
         try:
             bus.attach("meter", a)
             bus.attach("meter2", a)
-            with pytest.raises(BusConflict, match="device lamp wants /dev/ttyUSB0@19200-8N1 but device meter "
-                                                  "already uses /dev/ttyUSB0@9600-8N1"):
+            with pytest.raises(
+                BusConflict,
+                match="device lamp wants /dev/ttyUSB0@19200-8N1 but device meter "
+                "already uses /dev/ttyUSB0@9600-8N1",
+            ):
                 bus.attach("lamp", b)
         finally:
             await bus.close()

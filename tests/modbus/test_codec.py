@@ -16,15 +16,23 @@ from drivers.modbus.codec import (
     integer_range,
 )
 
-FORMATS = {DataType.INT16: "h", DataType.UINT16: "H", DataType.INT32: "i", DataType.UINT32: "I",
-           DataType.INT64: "q", DataType.UINT64: "Q", DataType.FLOAT32: "f", DataType.FLOAT64: "d"}
+FORMATS = {
+    DataType.INT16: "h",
+    DataType.UINT16: "H",
+    DataType.INT32: "i",
+    DataType.UINT32: "I",
+    DataType.INT64: "q",
+    DataType.UINT64: "Q",
+    DataType.FLOAT32: "f",
+    DataType.FLOAT64: "d",
+}
 
 
 def expected_registers(kind: DataType, order: WordOrder, value) -> list[int]:
     """Independent statement of the four layouts, straight from their definitions."""
     fmt = FORMATS[kind]
     big, little = struct.pack(">" + fmt, value), struct.pack("<" + fmt, value)
-    words = lambda raw: [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]  # noqa: E731
+    words = lambda raw: [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]  # noqa: E731
     if order is WordOrder.ABCD:
         return words(big)
     if order is WordOrder.DCBA:
@@ -58,8 +66,11 @@ def test_every_type_and_order_matches_the_independent_layout(kind, order):
     assert decode_registers(registers, Encoding(kind, order)) == value
 
 
-@given(st.sampled_from([k for k in DataType if k in FORMATS and k not in (DataType.FLOAT32, DataType.FLOAT64)]),
-       st.sampled_from(list(WordOrder)), st.data())
+@given(
+    st.sampled_from([k for k in DataType if k in FORMATS and k not in (DataType.FLOAT32, DataType.FLOAT64)]),
+    st.sampled_from(list(WordOrder)),
+    st.data(),
+)
 def test_integers_round_trip(kind, order, data):
     low, high = integer_range(kind)
     value = data.draw(st.integers(low, high))
@@ -93,10 +104,13 @@ def test_unscaled_integers_stay_integers():
     assert value == 7 and isinstance(value, int)
 
 
-@pytest.mark.parametrize("order,registers", [
-    (WordOrder.ABCD, [0x4757, 0x2D30, 0x3100, 0x0000]),
-    (WordOrder.BADC, [0x5747, 0x302D, 0x0031, 0x0000]),
-])
+@pytest.mark.parametrize(
+    "order,registers",
+    [
+        (WordOrder.ABCD, [0x4757, 0x2D30, 0x3100, 0x0000]),
+        (WordOrder.BADC, [0x5747, 0x302D, 0x0031, 0x0000]),
+    ],
+)
 def test_strings_pad_with_nul_and_swap_bytes_only(order, registers):
     encoding = Encoding(DataType.STRING, order, length=4)
     assert encode_registers("GW-01", encoding) == registers
@@ -115,15 +129,18 @@ def test_bits_of_a_status_word():
     assert decode_registers([2], Encoding(DataType.BOOL)) is True
 
 
-@pytest.mark.parametrize("kind,value,message", [
-    (DataType.UINT16, 70000, "out of range"),
-    (DataType.INT16, -40000, "out of range"),
-    (DataType.UINT16, -1, "out of range"),
-    (DataType.INT32, 1.5, "whole number"),
-    (DataType.UINT16, "ten", "expects a number"),
-    (DataType.UINT16, True, "expects a number"),
-    (DataType.BOOL, "maybe", "true/false"),
-])
+@pytest.mark.parametrize(
+    "kind,value,message",
+    [
+        (DataType.UINT16, 70000, "out of range"),
+        (DataType.INT16, -40000, "out of range"),
+        (DataType.UINT16, -1, "out of range"),
+        (DataType.INT32, 1.5, "whole number"),
+        (DataType.UINT16, "ten", "expects a number"),
+        (DataType.UINT16, True, "expects a number"),
+        (DataType.BOOL, "maybe", "true/false"),
+    ],
+)
 def test_values_that_do_not_fit_are_refused(kind, value, message):
     with pytest.raises(EncodeError, match=message):
         encode_registers(value, Encoding(kind))

@@ -35,10 +35,14 @@ def test_rendered_demo_site_enables_the_modbus_devices_only_with_the_peer(tmp_pa
 
     async def scenario():
         async with simulated_modbus(tmp_path) as values:
-            with_peer = load_config(render_site(tmp_path, {**values, "serial_air_enabled": "false",
-                                                           "serial_air_port": "/dev/null"}))
-        without = load_config(render_site(tmp_path, {"serial_air_enabled": "false",
-                                                      "serial_air_port": "/dev/null"}))
+            with_peer = load_config(
+                render_site(
+                    tmp_path, {**values, "serial_air_enabled": "false", "serial_air_port": "/dev/null"}
+                )
+            )
+        without = load_config(
+            render_site(tmp_path, {"serial_air_enabled": "false", "serial_air_port": "/dev/null"})
+        )
         return with_peer, without
 
     with_peer, without = asyncio.run(scenario())

@@ -22,8 +22,14 @@ from .scenarios import check_round_trip
 pytestmark = pytest.mark.skipif(not socat_available(), reason="socat is not installed")
 
 
-def rtu_device(name: str, port: str, unit: int, profile: str = "profiles/roundtrip.toml",
-               interval: str = "1s", extra: str = "") -> str:
+def rtu_device(
+    name: str,
+    port: str,
+    unit: int,
+    profile: str = "profiles/roundtrip.toml",
+    interval: str = "1s",
+    extra: str = "",
+) -> str:
     return f"""
 [[devices]]
 name = "{name}"
@@ -48,8 +54,11 @@ def run(coro, timeout: float = 90):
 def test_every_type_and_order_round_trips_over_rtu(tmp_path, peer_factory):
     async def scenario():
         async with pty_pair(tmp_path) as pair, peer_factory(pair.slave, units=(5,)) as peer:
-            config = load_site(tmp_path, rtu_device("rt", pair.master, 5, extra="verify_writes = true"),
-                               {"profiles/roundtrip.toml": profile_toml()})
+            config = load_site(
+                tmp_path,
+                rtu_device("rt", pair.master, 5, extra="verify_writes = true"),
+                {"profiles/roundtrip.toml": profile_toml()},
+            )
             drivers, _ = make_drivers(config)
             await drivers["rt"].open()
             try:
@@ -73,8 +82,9 @@ def test_dead_slave_does_not_stall_the_others_on_the_bus(tmp_path):
 
     async def scenario():
         async with pty_pair(tmp_path) as pair, pymodbus_rtu(pair.slave, units=(1, 2)) as peer:
-            body = "".join(rtu_device(f"lamp{u}", pair.master, u, "lamp_controller", "200ms", extra)
-                           for u in (1, 2, 3))
+            body = "".join(
+                rtu_device(f"lamp{u}", pair.master, u, "lamp_controller", "200ms", extra) for u in (1, 2, 3)
+            )
             config = load_site(tmp_path, body)
             service = Service(config)
             started = asyncio.get_running_loop().time()
@@ -109,6 +119,7 @@ def test_dead_slave_does_not_stall_the_others_on_the_bus(tmp_path):
 
 def test_crc_error_is_told_apart_from_silence(tmp_path, caplog):
     """A slave whose replies are corrupted on the line (a responder writing a bad CRC)."""
+
     async def scenario():
         async with pty_pair(tmp_path) as pair:
             import serial
@@ -128,8 +139,11 @@ def test_crc_error_is_told_apart_from_silence(tmp_path, caplog):
             thread.start()
             try:
                 profile = '[profile]\nname = "one"\n[[points]]\nname = "x"\ntable = "holding_register"\naddress = 7\n'
-                config = load_site(tmp_path, rtu_device("noisy", pair.master, 9, extra='backoff_min = "10ms"'),
-                                   {"profiles/roundtrip.toml": profile})
+                config = load_site(
+                    tmp_path,
+                    rtu_device("noisy", pair.master, 9, extra='backoff_min = "10ms"'),
+                    {"profiles/roundtrip.toml": profile},
+                )
                 drivers, _ = make_drivers(config)
                 driver = drivers["noisy"]
                 await driver.open()
@@ -154,13 +168,27 @@ def test_vanished_serial_adapter_is_survived_and_recovered(tmp_path: Path, caplo
     async def scenario():
         pair = start_pty_pair(tmp_path)
         try:
-            config = load_site(tmp_path, rtu_device("lamp", pair.master, 1, "lamp_controller", "100ms",
-                                                    'backoff_min = "100ms"\nbackoff_max = "500ms"'))
+            config = load_site(
+                tmp_path,
+                rtu_device(
+                    "lamp",
+                    pair.master,
+                    1,
+                    "lamp_controller",
+                    "100ms",
+                    'backoff_min = "100ms"\nbackoff_max = "500ms"',
+                ),
+            )
             service = Service(config)
             async with running(service):
                 async with pymodbus_rtu(pair.slave, units=(1,)):
-                    await wait_until(lambda: service.hub.latest.get("lamp/online") is not None
-                                     and service.hub.latest["lamp/online"].value is True, timeout=20)
+                    await wait_until(
+                        lambda: (
+                            service.hub.latest.get("lamp/online") is not None
+                            and service.hub.latest["lamp/online"].value is True
+                        ),
+                        timeout=20,
+                    )
                 pair.stop()  # the USB adapter is unplugged
                 await wait_until(lambda: service.hub.latest["lamp/online"].value is False, timeout=20)
                 runner = service.devices.runners["lamp"]

@@ -27,7 +27,9 @@ def test_meter_and_lamp_on_one_tcp_gateway_store_readings_and_take_writes(tmp_pa
             await peer.set(2, "input_register", 0, [1234])
             service = Service(load_site(tmp_path, meter_and_lamp_on_tcp(port)))
             async with running(service):
-                await wait_until(lambda: "meter/frequency" in service.hub.latest and "lamp/power" in service.hub.latest)
+                await wait_until(
+                    lambda: "meter/frequency" in service.hub.latest and "lamp/power" in service.hub.latest
+                )
                 await service.actuation.write("lamp/level", 35, source="api")
                 assert await peer.get(2, "holding_register", 0, 1) == [35]
                 await wait_until(lambda: service.hub.latest["lamp/level"].value == 35)
@@ -65,7 +67,8 @@ def test_conflicting_line_settings_are_a_config_error_naming_both_devices(tmp_pa
     """Caught by `gateway check`, not left to a BusConflict retried for ever at run time."""
     port = tmp_path / "ttyUSB0"
     port.touch()
-    body = "".join(f"""
+    body = "".join(
+        f"""
 [[devices]]
 name = "{name}"
 driver = "modbus"
@@ -76,7 +79,9 @@ transport = "rtu"
 serial_port = "{port}"
 baudrate = {baud}
 unit = {unit}
-""" for name, baud, unit in (("a", 9600, 1), ("b", 19200, 2)))
+"""
+        for name, baud, unit in (("a", 9600, 1), ("b", 19200, 2))
+    )
     with pytest.raises(ConfigError) as raised:
         load_site(tmp_path, body)
     assert [p.key for p in raised.value.problems] == ["devices[1].options.baudrate"]

@@ -18,8 +18,14 @@ from .roundtrip import profile_toml
 from .scenarios import check_round_trip
 
 
-def device(name: str, port: int, profile: str = "profiles/roundtrip.toml", unit: int = 1,
-           transport: str = "tcp", extra: str = "") -> str:
+def device(
+    name: str,
+    port: int,
+    profile: str = "profiles/roundtrip.toml",
+    unit: int = 1,
+    transport: str = "tcp",
+    extra: str = "",
+) -> str:
     return f"""
 [[devices]]
 name = "{name}"
@@ -44,8 +50,11 @@ def run(coro):
 def test_every_type_and_order_round_trips_over_tcp(tmp_path, peer_factory):
     async def scenario():
         async with peer_factory(units=(7,)) as (peer, port):
-            config = load_site(tmp_path, device("rt", port, unit=7, extra="verify_writes = true"),
-                               {"profiles/roundtrip.toml": profile_toml()})
+            config = load_site(
+                tmp_path,
+                device("rt", port, unit=7, extra="verify_writes = true"),
+                {"profiles/roundtrip.toml": profile_toml()},
+            )
             drivers, _ = make_drivers(config)
             driver = drivers["rt"]
             await driver.open()
@@ -60,10 +69,14 @@ def test_every_type_and_order_round_trips_over_tcp(tmp_path, peer_factory):
 
 def test_round_trip_over_rtu_framing_on_tcp(tmp_path):
     """A serial-to-Ethernet converter passes RTU frames (with CRC) through a TCP socket."""
+
     async def scenario():
         async with pymodbus_tcp(units=(3,), framer=FramerType.RTU) as (peer, port):
-            config = load_site(tmp_path, device("conv", port, unit=3, transport="rtu_over_tcp"),
-                               {"profiles/roundtrip.toml": profile_toml()})
+            config = load_site(
+                tmp_path,
+                device("conv", port, unit=3, transport="rtu_over_tcp"),
+                {"profiles/roundtrip.toml": profile_toml()},
+            )
             drivers, _ = make_drivers(config)
             await drivers["conv"].open()
             try:
@@ -83,8 +96,9 @@ def scattered_profile(count: int = 40) -> str:
     for i in range(count):
         address += SCATTERED.randint(1, 9)
         kind = SCATTERED.choice(["uint16", "int16", "float32", "uint32"])
-        lines.append(f'\n[[points]]\nname = "r{i}"\ntable = "holding_register"\naddress = {address}\n'
-                     f'type = "{kind}"\n')
+        lines.append(
+            f'\n[[points]]\nname = "r{i}"\ntable = "holding_register"\naddress = {address}\ntype = "{kind}"\n'
+        )
         address += 2
     return "".join(lines)
 
@@ -94,8 +108,11 @@ def test_forty_scattered_registers_are_read_in_a_handful_of_requests(tmp_path):
 
     async def requests_per_poll(coalesce: bool) -> tuple[int, int]:
         async with pymodbus_tcp() as (peer, port):
-            config = load_site(tmp_path, device("m", port, extra=f"coalesce = {str(coalesce).lower()}"),
-                               {"profiles/roundtrip.toml": profile})
+            config = load_site(
+                tmp_path,
+                device("m", port, extra=f"coalesce = {str(coalesce).lower()}"),
+                {"profiles/roundtrip.toml": profile},
+            )
             drivers, _ = make_drivers(config)
             await drivers["m"].open()
             try:
@@ -182,7 +199,10 @@ def test_illegal_address_in_a_bridged_gap_splits_the_block_and_names_the_point(t
     text = caplog.text
     assert "event=block_split device=dev unit=1 register=holding_register:0+14 points=a,b,missing,c" in text
     assert "event=block_split device=dev unit=1 register=holding_register:12+2 points=missing,c" in text
-    assert text.count("event=exception_response device=dev unit=1 point=missing register=holding_register:12+1") == 1
+    assert (
+        text.count("event=exception_response device=dev unit=1 point=missing register=holding_register:12+1")
+        == 1
+    )
     assert "illegal_data_address" in text
 
 
@@ -215,8 +235,9 @@ def test_device_busy_is_logged_and_counted_without_taking_the_device_offline(tmp
 def test_writes_are_refused_with_messages_that_name_point_and_cause(tmp_path):
     async def scenario():
         async with pymodbus_tcp(holes=[("holding_register", 1)]) as (peer, port):
-            config = load_site(tmp_path, device("lamp", port, profile="lamp_controller",
-                                                extra="verify_writes = true"))
+            config = load_site(
+                tmp_path, device("lamp", port, profile="lamp_controller", extra="verify_writes = true")
+            )
             drivers, _ = make_drivers(config)
             driver = drivers["lamp"]
             await driver.open()
@@ -225,8 +246,11 @@ def test_writes_are_refused_with_messages_that_name_point_and_cause(tmp_path):
                     await driver.write("power", 3)
                 with pytest.raises(WriteError, match=r"lamp/level: 70000 is out of range for uint16"):
                     await driver.write("level", 70000)
-                with pytest.raises(WriteError, match=r"lamp/fade_time: write to holding_register:1 of unit 1 "
-                                                     r"failed: exception 2 \(illegal_data_address\)"):
+                with pytest.raises(
+                    WriteError,
+                    match=r"lamp/fade_time: write to holding_register:1 of unit 1 "
+                    r"failed: exception 2 \(illegal_data_address\)",
+                ):
                     await driver.write("fade_time", 2.5)
                 await driver.write("level", 55)
                 assert await peer.get(1, "holding_register", 0, 1) == [55]
@@ -245,8 +269,9 @@ def test_read_back_verification_catches_a_device_that_ignores_the_write(tmp_path
 
     async def scenario():
         async with pymodbus_tcp(action=clamp) as (peer, port):
-            config = load_site(tmp_path, device("lamp", port, profile="lamp_controller",
-                                                extra="verify_writes = true"))
+            config = load_site(
+                tmp_path, device("lamp", port, profile="lamp_controller", extra="verify_writes = true")
+            )
             drivers, published = make_drivers(config)
             driver = drivers["lamp"]
             await driver.open()
@@ -268,8 +293,12 @@ def test_unreachable_endpoint_marks_device_offline_and_recovers(tmp_path, caplog
     port = free_port()
 
     async def scenario():
-        config = load_site(tmp_path, device("meter", port, profile="lamp_controller",
-                                            extra='backoff_min = "50ms"\nconnect_timeout = "1s"'))
+        config = load_site(
+            tmp_path,
+            device(
+                "meter", port, profile="lamp_controller", extra='backoff_min = "50ms"\nconnect_timeout = "1s"'
+            ),
+        )
         drivers, _ = make_drivers(config)
         driver = drivers["meter"]
         await driver.open()
@@ -344,7 +373,9 @@ def test_profile_can_require_function_16_for_single_register_writes(tmp_path):
 
     async def scenario():
         async with pymodbus_tcp() as (peer, port):
-            drivers, _ = make_drivers(load_site(tmp_path, device("plc", port), {"profiles/roundtrip.toml": profile}))
+            drivers, _ = make_drivers(
+                load_site(tmp_path, device("plc", port), {"profiles/roundtrip.toml": profile})
+            )
             await drivers["plc"].open()
             try:
                 await drivers["plc"].write("setpoint", -10.5)
@@ -360,13 +391,20 @@ def test_profile_can_require_function_16_for_single_register_writes(tmp_path):
 
 def test_gateway_reporting_a_silent_slave_trips_the_breaker(tmp_path, caplog):
     """A TCP-to-RTU gateway answers exception 0x0B when the meter behind it does not reply."""
+
     async def silent_behind_gateway(function_code, start_address, address, count, registers, set_values):
         return ExcCodes.GATEWAY_NO_RESPONSE
 
     async def scenario():
         async with pymodbus_tcp(action=silent_behind_gateway) as (peer, port):
-            drivers, _ = make_drivers(load_site(tmp_path, device("meter", port, profile="energy_meter",
-                                                                  extra='backoff_min = "1h"\nbackoff_max = "2h"')))
+            drivers, _ = make_drivers(
+                load_site(
+                    tmp_path,
+                    device(
+                        "meter", port, profile="energy_meter", extra='backoff_min = "1h"\nbackoff_max = "2h"'
+                    ),
+                )
+            )
             driver = drivers["meter"]
             await driver.open()
             try:
@@ -391,8 +429,12 @@ def test_device_timeout_longer_than_connect_timeout_is_honoured(tmp_path):
 
     async def scenario():
         async with pymodbus_tcp(action=slow) as (peer, port):
-            drivers, _ = make_drivers(load_site(tmp_path, device(
-                "plc", port, profile="carpark_controller", extra='connect_timeout = "200ms"')))
+            drivers, _ = make_drivers(
+                load_site(
+                    tmp_path,
+                    device("plc", port, profile="carpark_controller", extra='connect_timeout = "200ms"'),
+                )
+            )
             await drivers["plc"].open()
             try:
                 readings = values(await drivers["plc"].poll())
@@ -408,8 +450,11 @@ def test_device_timeout_longer_than_connect_timeout_is_honoured(tmp_path):
 def test_frames_keep_the_configured_gap(tmp_path):
     async def scenario():
         async with pymodbus_tcp() as (peer, port):
-            drivers, _ = make_drivers(load_site(tmp_path, device("lamp", port, profile="lamp_controller",
-                                                                 extra='frame_gap = "60ms"')))
+            drivers, _ = make_drivers(
+                load_site(
+                    tmp_path, device("lamp", port, profile="lamp_controller", extra='frame_gap = "60ms"')
+                )
+            )
             await drivers["lamp"].open()
             try:
                 await drivers["lamp"].poll()

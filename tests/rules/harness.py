@@ -49,8 +49,9 @@ def load_case(folder: Path) -> Case:
     problems = Problems(str(folder / "case.toml"))
     actuators = parse_actuators_section(raw.get("actuators", {}), problems, points)
     problems.raise_if_any()
-    return Case(folder, start, times, points, dict(actuators.points),
-                parse_duration(raw.get("stale_after", "5m")))
+    return Case(
+        folder, start, times, points, dict(actuators.points), parse_duration(raw.get("stale_after", "5m"))
+    )
 
 
 def read_timeline(path: Path, start: float) -> tuple[list[Reading], float]:
@@ -88,8 +89,11 @@ def run_case(folder: Path) -> tuple[list[str], list[str]]:
     case = load_case(folder)
     result = load_rule_file(folder / "rules.toml", case.points)
     if (folder / "expected.err").exists():
-        wanted = [line.strip() for line in (folder / "expected.err").read_text().splitlines()
-                  if line.strip() and not line.startswith("#")]
+        wanted = [
+            line.strip()
+            for line in (folder / "expected.err").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
         got = [str(p).replace(f"{folder}/", "") for p in result.problems]
         return wanted, got or ["(file loaded without error)"]
     assert result.ok, "\n".join(str(p) for p in result.problems)

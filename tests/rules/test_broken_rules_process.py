@@ -111,8 +111,14 @@ def stop(proc: subprocess.Popen) -> str:
 
 
 def written(records: list[dict], point: str, value, source: str, after: float = 0.0) -> bool:
-    return any(r["point"] == point and r["value"] == value and r["source"] == source
-               and r["result"] == "written" and r["ts"] > after for r in records)
+    return any(
+        r["point"] == point
+        and r["value"] == value
+        and r["source"] == source
+        and r["result"] == "written"
+        and r["ts"] > after
+        for r in records
+    )
 
 
 def test_restart_with_a_broken_rule_file_runs_its_last_accepted_version(tmp_path):
@@ -132,8 +138,9 @@ def test_restart_with_a_broken_rule_file_runs_its_last_accepted_version(tmp_path
     proc = start_daemon(config)
     try:
         # the daemon runs, and the old version's rule drives the lamp again
-        wait_for(lambda: written(actuation_records(tmp_path), "lamp-1/level", 42, "rule:dim",
-                                 after=first_run_end))
+        wait_for(
+            lambda: written(actuation_records(tmp_path), "lamp-1/level", 42, "rule:dim", after=first_run_end)
+        )
         assert proc.poll() is None
         wait_for(lambda: any(e.get("result") == "rejected" for e in rule_events(tmp_path)))
     finally:
@@ -167,8 +174,12 @@ def test_broken_rule_file_without_accepted_version_is_skipped_and_its_actuators_
 def test_a_site_config_problem_still_stops_the_daemon(tmp_path):
     config = make_site(tmp_path, {"dim.toml": BROKEN_DIM.format(value=1)})
     config.write_text(SITE.replace('profile = "streetlight"', 'profile = "streetlite"', 1))
-    proc = subprocess.run([sys.executable, "-m", "gateway", "run", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "streetlite" in proc.stderr
     # the rule-file problem is listed too, apart from the site-config problem

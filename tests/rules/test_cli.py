@@ -58,18 +58,22 @@ def test_rules_test_replays_buffered_history_without_writing(rules_site, tmp_pat
     data = tmp_path / "data"
     data.mkdir()
     db = Database(data / "buffer.db")
-    db.insert([
-        Reading("sensor/traffic", 2, now - 3000),
-        Reading("sensor/traffic", 8, now - 1500),   # > 5 from here: fires 5 minutes later
-        Reading("sensor/traffic", 9, now - 1200),
-        Reading("sensor/traffic", 1, now - 600),
-        Reading("sensor/traffic", 7, now - 7200),   # outside the replayed hour
-    ])
+    db.insert(
+        [
+            Reading("sensor/traffic", 2, now - 3000),
+            Reading("sensor/traffic", 8, now - 1500),  # > 5 from here: fires 5 minutes later
+            Reading("sensor/traffic", 9, now - 1200),
+            Reading("sensor/traffic", 1, now - 600),
+            Reading("sensor/traffic", 7, now - 7200),  # outside the replayed hour
+        ]
+    )
     before = db.count()
     db.close()
     candidate = tmp_path / "candidate.toml"
     candidate.write_text(HOLD)
-    assert main(["rules", "test", str(candidate), "--replay", "1h", "-c", str(tmp_path / "gateway.toml")]) == 0
+    assert (
+        main(["rules", "test", str(candidate), "--replay", "1h", "-c", str(tmp_path / "gateway.toml")]) == 0
+    )
     out = capsys.readouterr().out
     assert "replayed 4 readings from the last 1h; 1 action would have fired (nothing was written)" in out
     fired = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 1500 + 300))
@@ -110,7 +114,9 @@ def test_read_only_and_manual_commands_work_while_a_rule_file_is_broken(rules_si
 
     assert main(["rules", "test", str(tmp_path / "rules" / "follow.toml"), "-c", config]) == 0
     assert "follow: change of sensor/traffic" in capsys.readouterr().out
-    assert main(["rules", "test", str(tmp_path / "rules" / "follow.toml"), "--replay", "1h", "-c", config]) == 0
+    assert (
+        main(["rules", "test", str(tmp_path / "rules" / "follow.toml"), "--replay", "1h", "-c", config]) == 0
+    )
     assert "replayed 1 readings" in capsys.readouterr().out
     assert main(["rules", "test", str(tmp_path / "rules" / "broken.toml"), "-c", config]) == 1
     assert "unknown key 'fore'" in capsys.readouterr().err
@@ -139,8 +145,23 @@ def test_replay_shows_only_what_the_engine_would_have_done_given_the_buffer(rule
     db.close()
     candidate = tmp_path / "candidate.toml"
     candidate.write_text(FOLLOW)
-    proc = subprocess.run([sys.executable, "-m", "gateway", "rules", "test", str(candidate), "--replay", "6h",
-                           "-c", str(tmp_path / "gateway.toml")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "rules",
+            "test",
+            str(candidate),
+            "--replay",
+            "6h",
+            "-c",
+            str(tmp_path / "gateway.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "event=" not in proc.stdout + proc.stderr  # no raw log lines
     assert "(the first reading in the buffer)" in proc.stdout
@@ -167,7 +188,9 @@ def test_replay_primes_the_latest_value_from_before_the_window(rules_site, tmp_p
     when = FOLLOW.replace("[[rule.action]]", '[[rule.trigger]]\npoint = "sensor/door"\n[[rule.action]]')
     candidate = tmp_path / "candidate.toml"
     candidate.write_text(when)
-    assert main(["rules", "test", str(candidate), "--replay", "1h", "-c", str(tmp_path / "gateway.toml")]) == 0
+    assert (
+        main(["rules", "test", str(candidate), "--replay", "1h", "-c", str(tmp_path / "gateway.toml")]) == 0
+    )
     out = capsys.readouterr().out
     fired = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 600))
     assert f"{fired}Z follow set lamp/level 30" in out, out

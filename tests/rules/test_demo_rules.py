@@ -17,15 +17,22 @@ DEMO_DEVICES = {"lamp-1": "streetlight", "lamp-2": "streetlight", "carpark": "pa
 
 
 def demo_points() -> dict[str, PointSpec]:
-    return {f"{device}/{p.name}": PointSpec(p.name, p.unit, p.kind, p.writable)
-            for device, profile in DEMO_DEVICES.items() for p in PROFILES[profile]}
+    return {
+        f"{device}/{p.name}": PointSpec(p.name, p.unit, p.kind, p.writable)
+        for device, profile in DEMO_DEVICES.items()
+        for p in PROFILES[profile]
+    }
 
 
 def test_every_demo_rule_file_loads():
     folder = Path(str(resources.files("gateway.demo").joinpath("rules")))
     files = sorted(folder.glob("*.toml"))
-    assert {f.name for f in files} >= {"street_lighting.toml", "carpark_sign.toml", "air_quality.toml",
-                                       "failsafe_lamps.toml"}
+    assert {f.name for f in files} >= {
+        "street_lighting.toml",
+        "carpark_sign.toml",
+        "air_quality.toml",
+        "failsafe_lamps.toml",
+    }
     virtual = set().union(*(virtual_points_in(tomllib.loads(f.read_text())) for f in files))
     for path in files:
         result = load_rule_file(path, demo_points(), virtual_points=virtual)
@@ -47,7 +54,8 @@ def test_sun_rules_need_a_site_location(rules_site, tmp_path, capsys):
     rules_site({"follow.toml": FOLLOW})
     (tmp_path / "rules" / "dark.toml").write_text(
         '[[rule]]\nname = "dark"\ncondition = "is_dark()"\n[[rule.trigger]]\nevery = "1m"\n'
-        '[[rule.action]]\nset = "lamp/level"\nvalue = 100\n')
+        '[[rule.action]]\nset = "lamp/level"\nvalue = 100\n'
+    )
     config = tmp_path / "gateway.toml"
     text = config.read_text()
     assert SITE_HEADER.strip().splitlines()[3] in text

@@ -12,8 +12,12 @@ from gateway.rules.loader import load_rule_file
 from gateway.rules.replay import advance, replay
 from gateway.rules.timeofday import SiteTimes
 
-POINTS = {"s/a": PointSpec("a"), "s/b": PointSpec("b"), "out/x": PointSpec("x", writable=True),
-          "out/y": PointSpec("y", writable=True)}
+POINTS = {
+    "s/a": PointSpec("a"),
+    "s/b": PointSpec("b"),
+    "out/x": PointSpec("x", writable=True),
+    "out/y": PointSpec("y", writable=True),
+}
 T0 = 1_767_225_600.0
 
 TWO_RULES = """
@@ -79,7 +83,7 @@ def test_saved_state_of_an_edited_rule_is_not_restored(tmp_path):
     engine.feed([Reading("s/a", 9, T0)], T0)
     saved, _ = engine.take_dirty()
     restarted = Engine(SiteTimes(), now=T0 + 10)
-    restarted.load(rules(tmp_path, TWO_RULES.replace("for = \"5m\"", "for = \"6m\"", 1)), saved)
+    restarted.load(rules(tmp_path, TWO_RULES.replace('for = "5m"', 'for = "6m"', 1)), saved)
     assert restarted.states["hold-a"].hold_until is None
 
 
@@ -93,11 +97,23 @@ def test_evaluation_error_applies_failsafe_once_and_recovers(tmp_path):
     """
     engine = Engine(SiteTimes(), {"out/x": ActuatorSettings("out/x", fail_safe=100)}, now=T0)
     engine.load(rules(tmp_path, text.replace("\n    ", "\n")))
-    result = replay(engine, [Reading("s/a", 4, T0), Reading("s/a", 0, T0 + 1), Reading("s/a", 0.0, T0 + 2),
-                             Reading("s/a", 5, T0 + 3)])
+    result = replay(
+        engine,
+        [
+            Reading("s/a", 4, T0),
+            Reading("s/a", 0, T0 + 1),
+            Reading("s/a", 0.0, T0 + 2),
+            Reading("s/a", 5, T0 + 3),
+        ],
+    )
     kinds = [(c.kind, c.value) for c in result.commands]
-    assert kinds == [("set", 25.0), ("error", "set out/x: division by zero"), ("failsafe", 100),
-                     ("set", 20.0), ("info", "recovered: evaluates again; rule in control")]
+    assert kinds == [
+        ("set", 25.0),
+        ("error", "set out/x: division by zero"),
+        ("failsafe", 100),
+        ("set", 20.0),
+        ("info", "recovered: evaluates again; rule in control"),
+    ]
 
 
 def test_virtual_points_feed_other_rules(tmp_path):
@@ -119,7 +135,10 @@ value = 1
     engine.load(rules(tmp_path, text))
     result = replay(engine, [Reading("s/a", 4, T0), Reading("s/b", 3, T0 + 1), Reading("s/b", 8, T0 + 2)])
     assert [(c.kind, c.point, c.value) for c in result.commands] == [
-        ("publish", "virtual/total", 7), ("publish", "virtual/total", 12), ("set", "out/x", 1)]
+        ("publish", "virtual/total", 7),
+        ("publish", "virtual/total", 12),
+        ("set", "out/x", 1),
+    ]
 
 
 def test_stale_trigger_fires_once_per_silence(tmp_path):

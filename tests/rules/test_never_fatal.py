@@ -63,8 +63,9 @@ def test_a_500_deep_expression_at_start_is_rejected_and_the_service_runs(rules_s
 
 def test_a_python_error_while_evaluating_is_a_rule_error_with_fail_safe(rules_site):
     # round(inf) raises OverflowError inside Python: the rule errs, its lamp goes to fail-safe
-    config = rules_site({"follow.toml": FOLLOW.replace("sensor/traffic * 10", "round(sensor/traffic)")},
-                        FAILSAFE)
+    config = rules_site(
+        {"follow.toml": FOLLOW.replace("sensor/traffic * 10", "round(sensor/traffic)")}, FAILSAFE
+    )
 
     async def scenario():
         service = Service(config, clock=ManualClock(time.time()))

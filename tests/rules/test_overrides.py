@@ -17,8 +17,9 @@ from tests.rules.test_service import FOLLOW, _settle
 
 
 def gateway_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_override_holds_point_until_expiry_then_rules_take_over(rules_site, tmp_path):
@@ -32,7 +33,9 @@ def test_cli_override_holds_point_until_expiry_then_rules_take_over(rules_site, 
             await publish(service, "sensor/traffic", 3)
             await wait_until(lambda: level(service) == 30)
 
-            result = await asyncio.to_thread(gateway_cli, "override", "lamp/level", "80", "--for", "10m", "-c", cfg)
+            result = await asyncio.to_thread(
+                gateway_cli, "override", "lamp/level", "80", "--for", "10m", "-c", cfg
+            )
             assert result.returncode == 0, result.stderr
             await _settle(clock, 2.5)
             await wait_until(lambda: level(service) == 80)
@@ -65,8 +68,9 @@ def test_cli_clear_ends_the_override(rules_site, tmp_path):
         async with running(service):
             await publish(service, "sensor/traffic", 2)
             await wait_until(lambda: level(service) == 20)
-            assert (await asyncio.to_thread(gateway_cli, "override", "lamp/level", "70", "--for", "1h",
-                                            "-c", cfg)).returncode == 0
+            assert (
+                await asyncio.to_thread(gateway_cli, "override", "lamp/level", "70", "--for", "1h", "-c", cfg)
+            ).returncode == 0
             await _settle(clock, 2.5)
             await wait_until(lambda: level(service) == 70)
             cleared = await asyncio.to_thread(gateway_cli, "override", "--clear", "lamp/level", "-c", cfg)

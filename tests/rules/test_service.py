@@ -79,8 +79,9 @@ def test_added_and_removed_files_are_picked_up(rules_site, tmp_path):
         async with running(service):
             component = service.components["rules"]
             (tmp_path / "rules" / "follow.toml").unlink()
-            (tmp_path / "rules" / "double.toml").write_text(FOLLOW.replace("* 10", "* 20").replace(
-                '"follow"', '"double"'))
+            (tmp_path / "rules" / "double.toml").write_text(
+                FOLLOW.replace("* 10", "* 20").replace('"follow"', '"double"')
+            )
             await _settle(clock, 2.5)
             await wait_until(lambda: list(component.health()["files"]) == ["double.toml"])
             await publish(service, "sensor/traffic", 2)
@@ -147,7 +148,9 @@ def test_condition_false_during_downtime_cancels_after_restart(rules_site):
         service = Service(config, clock=clock)
         async with running(service):
             await publish(service, "sensor/traffic", 1)
-            await wait_until(lambda: service.components["rules"].engine.states["busy-street"].hold_until is None)
+            await wait_until(
+                lambda: service.components["rules"].engine.states["busy-street"].hold_until is None
+            )
             await _settle(clock, 600)
             assert level(service) == 0
 
@@ -182,7 +185,12 @@ def test_failsafe_on_stale_input_then_rules_take_over(rules_site):
             records = await actuation_records(service)
         failsafe = [r for r in records if r["source"].startswith("failsafe:")]
         assert failsafe and failsafe[0]["value"] == 100 and "sensor/traffic" in failsafe[0]["reason"]
-        assert {"point": "lamp/level", "value": 10, "source": "rule:follow", "result": "clamped",
-                "written": 20.0} in records
+        assert {
+            "point": "lamp/level",
+            "value": 10,
+            "source": "rule:follow",
+            "result": "clamped",
+            "written": 20.0,
+        } in records
 
     asyncio.run(scenario())

@@ -141,17 +141,22 @@ def test_rules_and_fail_safes_keep_driving_a_modbus_lamp_while_the_store_cannot_
                     await wait_until(lambda: store.last_error is None and store.pending == 0, timeout=30)
                     assert store.last_seq >= committed_before + len(accepted)
                     # the store's reason is gone; the meter, silent since, rightly still degrades
-                    await wait_until(lambda: not any("buffer" in r for r in service.health()["reasons"]),
-                                     timeout=10)
-                    assert [r.split(":")[0] for r in service.health()["reasons"]] == ["device meter is offline"]
+                    await wait_until(
+                        lambda: not any("buffer" in r for r in service.health()["reasons"]), timeout=10
+                    )
+                    assert [r.split(":")[0] for r in service.health()["reasons"]] == [
+                        "device meter is offline"
+                    ]
                     dropped = store.dropped_readings
             finally:
                 if meter_up:
                     await meter_server.__aexit__(None, None, None)
 
         db = Database(tmp_path / "data" / "buffer.db")
-        after = [(r.point, int(round(r.ts * 1000)), r.value)
-                 for r in db.read_after(committed_before, len(accepted))]
+        after = [
+            (r.point, int(round(r.ts * 1000)), r.value)
+            for r in db.read_after(committed_before, len(accepted))
+        ]
         assert after == accepted  # every reading the store accepted was committed, in order
         assert db.counter("dropped_queue_full") >= dropped > 0  # turned-away readings, counted durably
 
@@ -173,8 +178,9 @@ def small_filesystem(path: Path, size: str = "2m"):
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
@@ -195,11 +201,14 @@ def fill_filesystem(directory: Path) -> Path:
 
 
 def test_lamps_follow_rules_and_fail_safe_on_a_really_full_filesystem(rules_site, tmp_path):
-    config = rules_site({"follow.toml": FOLLOW_TRAFFIC}, """
+    config = rules_site(
+        {"follow.toml": FOLLOW_TRAFFIC},
+        """
     [actuators."lamp/level"]
     fail_safe = 100
     stale_after = "30s"
-    """)
+    """,
+    )
     # the smallest queue allowed, so a full disk fills it at once
     config = dataclasses.replace(config, store=dataclasses.replace(config.store, queue_size=100))
 

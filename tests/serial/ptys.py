@@ -32,7 +32,10 @@ class PtyPair:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [SOCAT, "-d", "-d", f"pty,raw,echo=0,link={self.dev}", f"pty,raw,echo=0,link={self.peer}"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + timeout
         while not (self.dev.exists() and self.peer.exists()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -94,7 +97,7 @@ class Peer:
     async def write_slowly(self, data: bytes, chunk: int, pause: float = 0.005) -> None:
         """Dribble ``data`` so frames arrive split across many reads, as at 9600 baud."""
         for i in range(0, len(data), chunk):
-            self.write(data[i:i + chunk])
+            self.write(data[i : i + chunk])
             await asyncio.sleep(pause)
 
     async def wait_received(self, predicate, timeout: float = 10.0) -> None:

@@ -22,5 +22,3 @@ def test_sample_config_loads():
     assert config.points["cabinet-probe/temperature"].unit == "Cel"
     assert config.points["van-gps/latitude"].unit == "lat"
     assert config.points["air-north/pm2_5"].unit == "ug/m3"
-
-

@@ -25,7 +25,7 @@ def test_demo_peer_feeds_the_rendered_demo_device(site, tmp_path):
                 name = "air-serial"
                 driver = "serial"
                 [devices.options]
-                port = "{values['serial_air_port']}"
+                port = "{values["serial_air_port"]}"
                 protocol = "pms5003"
             """)
             service = Service(config)

@@ -25,7 +25,7 @@ def bad(events):
 def feed_bytewise(parser, data: bytes):
     out = []
     for i in range(len(data)):
-        out += parser.feed(data[i:i + 1])
+        out += parser.feed(data[i : i + 1])
     return out
 
 
@@ -41,7 +41,7 @@ def test_pms_frame_decodes_every_field():
 
 def test_pms_frame_words_are_big_endian_and_check_code_is_the_byte_sum():
     # Words 1..13 as a PMS5003 sends them indoors; word 13 carries version 0x97, error 0.
-    body = bytes.fromhex("424d001c000b000e000f000b000e000f07ad021d003c000400000000" "9700")
+    body = bytes.fromhex("424d001c000b000e000f000b000e000f07ad021d003c0004000000009700")
     raw = body + sum(body).to_bytes(2, "big")
     assert raw[-2:] == bytes.fromhex("02a5")
     (frame,) = frames(plantower.PlantowerParser().feed(raw))
@@ -51,9 +51,20 @@ def test_pms_frame_words_are_big_endian_and_check_code_is_the_byte_sum():
 
 
 def test_pms_resynchronises_after_junk_partial_and_corrupt_frames():
-    stream = (JUNK + pms_frame(1) + pms_frame(2)[:17] + pms_frame(3) + corrupt(pms_frame(4))
-              + pms_frame(5) + b"\x42" + pms_frame(6))
-    for events in (plantower.PlantowerParser().feed(stream), feed_bytewise(plantower.PlantowerParser(), stream)):
+    stream = (
+        JUNK
+        + pms_frame(1)
+        + pms_frame(2)[:17]
+        + pms_frame(3)
+        + corrupt(pms_frame(4))
+        + pms_frame(5)
+        + b"\x42"
+        + pms_frame(6)
+    )
+    for events in (
+        plantower.PlantowerParser().feed(stream),
+        feed_bytewise(plantower.PlantowerParser(), stream),
+    ):
         got = [dict((s.name, s.value) for s in f.samples)["pm2_5"] for f in frames(events)]
         assert got == [1, 3, 5, 6]
         assert bad(events) == ["checksum", "checksum"]
@@ -83,7 +94,7 @@ def test_pms_mode_reply_is_a_reply_frame():
 # -- SDS011 ---------------------------------------------------------------------------------
 def test_sds011_data_frame_from_the_datasheet():
     # Datasheet example: PM2.5 = 0x00D4 -> 21.2, PM10 = 0x0130 -> 30.4 (little endian), id A160.
-    raw = bytes.fromhex("aac0d4003001a160" )
+    raw = bytes.fromhex("aac0d4003001a160")
     raw += bytes((sum(raw[2:8]) & 0xFF, 0xAB))
     (frame,) = sds011.Sds011Parser().feed(raw)
     assert [(s.name, s.value) for s in frame.samples] == [("pm2_5", 21.2), ("pm10", 30.4)]
@@ -95,9 +106,11 @@ def test_sds011_command_frames_match_the_datasheet():
         return bytes.fromhex(text)
 
     assert sds011.set_reporting_mode(query=True) == spaced(
-        "AA B4 02 01 01 00 00 00 00 00 00 00 00 00 00 FF FF 02 AB")
+        "AA B4 02 01 01 00 00 00 00 00 00 00 00 00 00 FF FF 02 AB"
+    )
     assert sds011.set_reporting_mode(query=False) == spaced(
-        "AA B4 02 01 00 00 00 00 00 00 00 00 00 00 00 FF FF 01 AB")
+        "AA B4 02 01 00 00 00 00 00 00 00 00 00 00 00 FF FF 01 AB"
+    )
     assert sds011.query_data() == spaced("AA B4 04 00 00 00 00 00 00 00 00 00 00 00 00 FF FF 02 AB")
     assert sds011.set_working(False) == spaced("AA B4 06 01 00 00 00 00 00 00 00 00 00 00 00 FF FF 05 AB")
     assert sds011.set_working(True) == spaced("AA B4 06 01 01 00 00 00 00 00 00 00 00 00 00 FF FF 06 AB")
@@ -125,8 +138,14 @@ def test_nmea_gga_and_rmc():
     events = NmeaParser().feed(gga() + rmc())
     gga_frame, rmc_frame = frames(events)
     values = {s.name: s.value for s in gga_frame.samples}
-    assert values == {"fix_quality": 1, "satellites": 8, "latitude": 48.1173, "longitude": 11.5166667,
-                      "hdop": 0.9, "altitude": 545.4}
+    assert values == {
+        "fix_quality": 1,
+        "satellites": 8,
+        "latitude": 48.1173,
+        "longitude": 11.5166667,
+        "hdop": 0.9,
+        "altitude": 545.4,
+    }
     values = {s.name: s.value for s in rmc_frame.samples}
     assert values["fix_valid"] is True and values["speed"] == pytest.approx(22.4 * 0.514444, rel=1e-4)
     assert values["course"] == 84.4
@@ -145,8 +164,15 @@ def test_nmea_southern_western_hemispheres_and_no_fix():
 def test_nmea_damage_is_counted_and_the_next_sentence_survives():
     broken = bytearray(gga())
     broken[10] ^= 0x01
-    stream = (b"noise" + gga()[:20] + rmc() + bytes(broken) + b"$GPGGA,no checksum\r\n"
-              + encode_sentence("GPGGA,1,99x9.0,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,") + gga())
+    stream = (
+        b"noise"
+        + gga()[:20]
+        + rmc()
+        + bytes(broken)
+        + b"$GPGGA,no checksum\r\n"
+        + encode_sentence("GPGGA,1,99x9.0,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")
+        + gga()
+    )
     for events in (NmeaParser().feed(stream), feed_bytewise(NmeaParser(), stream)):
         assert [f.kind for f in frames(events)] == ["RMC", "GGA"]
         assert bad(events) == ["truncated", "checksum", "no_checksum", "malformed"]
@@ -154,7 +180,11 @@ def test_nmea_damage_is_counted_and_the_next_sentence_survives():
 
 def test_nmea_unselected_and_proprietary_sentences_are_ignored_not_bad():
     events = NmeaParser(("GGA",)).feed(rmc() + encode_sentence("PUBX,00,foo") + gga())
-    assert [(f.kind, bool(f.samples)) for f in frames(events)] == [("RMC", False), ("PUBX", False), ("GGA", True)]
+    assert [(f.kind, bool(f.samples)) for f in frames(events)] == [
+        ("RMC", False),
+        ("PUBX", False),
+        ("GGA", True),
+    ]
     assert bad(events) == []
 
 
@@ -168,16 +198,24 @@ def test_nmea_overlong_garbage_is_dropped():
 def counter_rules(**kwargs) -> LineRules:
     return LineRules(
         patterns=(re.compile(r"^C,(?P<cars_in>\d+),(?P<cars_out>\d+)(,T=(?P<temp>-?\d+))?$"),),
-        fields=(LineField("in", "cars_in", "int"), LineField("out", "cars_out", "int"),
-                LineField("temperature", "temp", "float", scale=0.1, unit="Cel")),
-        ignore=(re.compile(r"^#"),), **kwargs)
+        fields=(
+            LineField("in", "cars_in", "int"),
+            LineField("out", "cars_out", "int"),
+            LineField("temperature", "temp", "float", scale=0.1, unit="Cel"),
+        ),
+        ignore=(re.compile(r"^#"),),
+        **kwargs,
+    )
 
 
 def test_line_named_groups_become_typed_samples():
     events = LineParser(counter_rules()).feed(b"C,12,3,T=215\r\nC,13,3\r\n# boot banner\r\n")
     first, second, ignored = frames(events)
     assert [(s.name, s.value, s.unit) for s in first.samples] == [
-        ("in", 12, None), ("out", 3, None), ("temperature", pytest.approx(21.5), "Cel")]
+        ("in", 12, None),
+        ("out", 3, None),
+        ("temperature", pytest.approx(21.5), "Cel"),
+    ]
     assert [s.name for s in second.samples] == ["in", "out"]  # optional group absent
     assert ignored.kind == "ignored" and not ignored.samples
 
@@ -191,8 +229,11 @@ def test_line_errors_are_counted_with_their_text():
 
 
 def test_line_bool_and_custom_terminator():
-    rules = LineRules(patterns=(re.compile(r"DOOR=(?P<door>\w+)"),),
-                      fields=(LineField("door_closed", "door", "bool"),), terminator=b";")
+    rules = LineRules(
+        patterns=(re.compile(r"DOOR=(?P<door>\w+)"),),
+        fields=(LineField("door_closed", "door", "bool"),),
+        terminator=b";",
+    )
     events = LineParser(rules).feed(b"DOOR=closed;DOOR=open;DOOR=ajar;")
     assert [f.samples[0].value for f in frames(events)] == [True, False]
     assert bad(events) == ["bad_value"]

@@ -18,10 +18,17 @@ from .frames import gga, pms_frame, sds_frame
 
 
 def line_parser() -> LineParser:
-    return LineParser(LineRules(
-        patterns=(re.compile(r"^V=(?P<v>[-\d.]+)(,S=(?P<s>\w+))?(,N=(?P<n>-?\d+))?$"),),
-        fields=(LineField("v", "v", "float", scale=2.0), LineField("s", "s", "bool"), LineField("n", "n", "int")),
-        max_length=64))
+    return LineParser(
+        LineRules(
+            patterns=(re.compile(r"^V=(?P<v>[-\d.]+)(,S=(?P<s>\w+))?(,N=(?P<n>-?\d+))?$"),),
+            fields=(
+                LineField("v", "v", "float", scale=2.0),
+                LineField("s", "s", "bool"),
+                LineField("n", "n", "int"),
+            ),
+            max_length=64,
+        )
+    )
 
 
 PARSERS = {
@@ -46,8 +53,10 @@ def _events(name: str, pieces: list[bytes]):
 
 
 def _summary(events):
-    return ([(e.kind, e.samples) for e in events if isinstance(e, Frame)],
-            [e.reason for e in events if isinstance(e, BadFrame)])
+    return (
+        [(e.kind, e.samples) for e in events if isinstance(e, Frame)],
+        [e.reason for e in events if isinstance(e, BadFrame)],
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -58,7 +67,9 @@ def test_arbitrary_bytes_never_raise(name, pieces):
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=st.sampled_from(sorted(PARSERS)), data=st.binary(max_size=200), cuts=st.lists(st.integers(0, 400)))
+@given(
+    name=st.sampled_from(sorted(PARSERS)), data=st.binary(max_size=200), cuts=st.lists(st.integers(0, 400))
+)
 def test_how_the_bytes_are_split_does_not_matter(name, data, cuts):
     data = data + GOOD[name] + data + GOOD[name]
     points = sorted({c % (len(data) + 1) for c in cuts})

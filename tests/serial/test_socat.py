@@ -148,10 +148,10 @@ class Sds011Emulator:
             if start < 0:
                 self.buffer.clear()
                 return
-            frame = bytes(self.buffer[start:start + SC.COMMAND_FRAME_SIZE])
+            frame = bytes(self.buffer[start : start + SC.COMMAND_FRAME_SIZE])
             if len(frame) < SC.COMMAND_FRAME_SIZE:
                 return
-            del self.buffer[:start + SC.COMMAND_FRAME_SIZE]
+            del self.buffer[: start + SC.COMMAND_FRAME_SIZE]
             assert frame[-1] == SC.TAIL and sum(frame[2:17]) & 0xFF == frame[17], frame.hex()
             self.commands.append(frame)
             sub = frame[2]
@@ -167,8 +167,9 @@ class Sds011Emulator:
 
 def test_sds011_query_mode_polls_and_sleep_command_is_confirmed(site, tmp_path):
     pair = PtyPair(tmp_path)
-    config = site(device_block("dust", pair.dev, "sds011", 'mode = "poll"\nresponse_timeout = "3s"',
-                               interval="100ms"))
+    config = site(
+        device_block("dust", pair.dev, "sds011", 'mode = "poll"\nresponse_timeout = "3s"', interval="100ms")
+    )
 
     async def scenario():
         with pair:
@@ -195,7 +196,7 @@ def test_sds011_query_mode_polls_and_sleep_command_is_confirmed(site, tmp_path):
     asyncio.run(scenario())
 
 
-SIGN_AND_COUNTER = r'''
+SIGN_AND_COUNTER = r"""
 pattern = '^CNT (?P<in>\d+) (?P<out>\d+)$'
 ignore = ['^OK$', '^ERR']
 [[devices.options.points]]
@@ -211,7 +212,7 @@ accept = 'FULL|FREE \d{1,4}'
 expect = '^OK$'
 error = '^ERR'
 timeout = "1s"
-'''
+"""
 
 
 def test_line_counter_streams_and_a_sign_takes_templated_commands(site, tmp_path):
@@ -255,7 +256,7 @@ def test_line_counter_streams_and_a_sign_takes_templated_commands(site, tmp_path
 
 def test_polled_line_device_reads_replies_and_counts_timeouts(site, tmp_path):
     pair = PtyPair(tmp_path)
-    extra = r'''
+    extra = r"""
 poll_command = "T?\r\n"
 response_timeout = "300ms"
 pattern = '^T=(?P<t>-?\d+)$'
@@ -264,7 +265,7 @@ name = "temperature"
 group = "t"
 scale = 0.1
 unit = "Cel"
-'''
+"""
     config = site(device_block("probe", pair.dev, "line", extra, interval="100ms"))
     answered = []
 
@@ -293,7 +294,7 @@ unit = "Cel"
 
 def test_gps_receiver_stream(site, tmp_path):
     pair = PtyPair(tmp_path)
-    config = site(device_block("bus-gps", pair.dev, "nmea", 'baudrate = 4800'))
+    config = site(device_block("bus-gps", pair.dev, "nmea", "baudrate = 4800"))
 
     async def scenario():
         with pair:
@@ -304,8 +305,9 @@ def test_gps_receiver_stream(site, tmp_path):
                 try:
                     broken = bytearray(rmc())
                     broken[12] ^= 0x02
-                    await peer.write_slowly(gga() + bytes(broken) + gga(quality=2)[:30] + rmc()
-                                            + b"$GPGSV,3,1,11*00\r\n", chunk=7)
+                    await peer.write_slowly(
+                        gga() + bytes(broken) + gga(quality=2)[:30] + rmc() + b"$GPGSV,3,1,11*00\r\n", chunk=7
+                    )
                     await wait_until(lambda: detail(service, "bus-gps").get("frames", 0) == 2)
                     await wait_until(lambda: detail(service, "bus-gps").get("bad_frames_total", 0) == 3)
                     assert detail(service, "bus-gps").get("bad_frames", 0) == {"checksum": 2, "truncated": 1}
@@ -317,24 +319,38 @@ def test_gps_receiver_stream(site, tmp_path):
     asyncio.run(scenario())
 
 
-def test_a_sign_shares_the_counters_port_and_a_second_streaming_sensor_is_refused_at_check_time(site, tmp_path):
+def test_a_sign_shares_the_counters_port_and_a_second_streaming_sensor_is_refused_at_check_time(
+    site, tmp_path
+):
     pair = PtyPair(tmp_path)
-    counter = device_block("counter", pair.dev, "line", r'''
+    counter = device_block(
+        "counter",
+        pair.dev,
+        "line",
+        r"""
 pattern = '^CNT (?P<n>\d+)$'
 [[devices.options.points]]
 name = "n"
 type = "int"
-''')
-    sign = device_block("sign", pair.dev, "line", r'''
+""",
+    )
+    sign = device_block(
+        "sign",
+        pair.dev,
+        "line",
+        r"""
 [[devices.options.commands]]
 point = "text"
 template = "{value}\r\n"
 expect = '^OK$'
-''')
+""",
+    )
     intruder = device_block("intruder", pair.dev, "pms5003")
     # A second sensor that sends by itself would interleave its frames with the counter's:
     # `gateway check` refuses it, naming both (it used to be refused and retried at run time).
-    with pytest.raises(ConfigError, match="device 'intruder' and device 'counter' both stream from serial port"):
+    with pytest.raises(
+        ConfigError, match="device 'intruder' and device 'counter' both stream from serial port"
+    ):
         site(counter + sign + intruder)
     config = site(counter + sign)
 

@@ -8,5 +8,17 @@ from .javascript import JavaScriptCodec
 from .python import PythonCodec
 from .repository import example_fields, load_codec, read_codec_yaml, run_examples
 
-__all__ = ["Codec", "CodecError", "DecodeResult", "Downlink", "flatten", "CayenneLpp", "JavaScriptCodec",
-           "PythonCodec", "example_fields", "load_codec", "read_codec_yaml", "run_examples"]
+__all__ = [
+    "Codec",
+    "CodecError",
+    "DecodeResult",
+    "Downlink",
+    "flatten",
+    "CayenneLpp",
+    "JavaScriptCodec",
+    "PythonCodec",
+    "example_fields",
+    "load_codec",
+    "read_codec_yaml",
+    "run_examples",
+]

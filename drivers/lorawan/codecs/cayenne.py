@@ -21,20 +21,23 @@ class LppType:
     axes: tuple[str, ...] = ()  # multi-value types
 
 
-TYPES: dict[int, LppType] = {t.code: t for t in (
-    LppType(0, "digital_in", 1, 1, False),
-    LppType(1, "digital_out", 1, 1, False),
-    LppType(2, "analog_in", 2, 0.01, True),
-    LppType(3, "analog_out", 2, 0.01, True),
-    LppType(101, "luminosity", 2, 1, False),
-    LppType(102, "presence", 1, 1, False),
-    LppType(103, "temperature", 2, 0.1, True),
-    LppType(104, "relative_humidity", 1, 0.5, False),
-    LppType(113, "accelerometer", 6, 0.001, True, ("x", "y", "z")),
-    LppType(115, "barometric_pressure", 2, 0.1, False),
-    LppType(134, "gyrometer", 6, 0.01, True, ("x", "y", "z")),
-    LppType(136, "gps", 9, 0, True, ("latitude", "longitude", "altitude")),
-)}
+TYPES: dict[int, LppType] = {
+    t.code: t
+    for t in (
+        LppType(0, "digital_in", 1, 1, False),
+        LppType(1, "digital_out", 1, 1, False),
+        LppType(2, "analog_in", 2, 0.01, True),
+        LppType(3, "analog_out", 2, 0.01, True),
+        LppType(101, "luminosity", 2, 1, False),
+        LppType(102, "presence", 1, 1, False),
+        LppType(103, "temperature", 2, 0.1, True),
+        LppType(104, "relative_humidity", 1, 0.5, False),
+        LppType(113, "accelerometer", 6, 0.001, True, ("x", "y", "z")),
+        LppType(115, "barometric_pressure", 2, 0.1, False),
+        LppType(134, "gyrometer", 6, 0.01, True, ("x", "y", "z")),
+        LppType(136, "gps", 9, 0, True, ("latitude", "longitude", "altitude")),
+    )
+}
 BY_NAME = {t.name: t for t in TYPES.values()}
 GPS_SCALES = (0.0001, 0.0001, 0.01)
 DEFAULT_DOWNLINK_FPORT = 99
@@ -63,15 +66,17 @@ class CayenneLpp:
             kind = TYPES.get(code)
             if kind is None:
                 raise CodecError("threw", f"Cayenne LPP: unknown type {code} on channel {channel}")
-            raw = payload[i + 2:i + 2 + kind.size]
+            raw = payload[i + 2 : i + 2 + kind.size]
             if len(raw) < kind.size:
                 raise CodecError("threw", f"Cayenne LPP: {kind.name} on channel {channel} is truncated")
             name = f"{kind.name}_{channel}"
             if kind.axes:
                 width = kind.size // len(kind.axes)
                 scales = GPS_SCALES if kind.code == 136 else (kind.scale,) * len(kind.axes)
-                data[name] = {axis: _number(raw[n * width:(n + 1) * width], True, scales[n])
-                              for n, axis in enumerate(kind.axes)}
+                data[name] = {
+                    axis: _number(raw[n * width : (n + 1) * width], True, scales[n])
+                    for n, axis in enumerate(kind.axes)
+                }
             else:
                 data[name] = _number(raw, kind.signed, kind.scale)
             i += 2 + kind.size
@@ -83,7 +88,9 @@ class CayenneLpp:
             kind_name, _, channel_text = key.rpartition("_")
             kind = BY_NAME.get(kind_name)
             if kind is None or kind.axes or not channel_text.isdigit() or int(channel_text) > 255:
-                raise CodecError("codec_errors", f"Cayenne LPP cannot encode '{key}' (use e.g. digital_out_1)")
+                raise CodecError(
+                    "codec_errors", f"Cayenne LPP cannot encode '{key}' (use e.g. digital_out_1)"
+                )
             if isinstance(value, bool):
                 value = int(value)
             if not isinstance(value, int | float):
@@ -92,7 +99,9 @@ class CayenneLpp:
             try:
                 encoded = raw.to_bytes(kind.size, "big", signed=kind.signed)
             except OverflowError:
-                raise CodecError("codec_errors", f"Cayenne LPP value {value} of '{key}' is out of range") from None
+                raise CodecError(
+                    "codec_errors", f"Cayenne LPP value {value} of '{key}' is out of range"
+                ) from None
             out += bytes([int(channel_text), kind.code]) + encoded
         return Downlink(self.downlink_fport, bytes(out))
 

@@ -30,8 +30,13 @@ function __gw_encode(json) {
 
 
 class JavaScriptCodec:
-    def __init__(self, source: str, name: str, time_budget: float = DEFAULT_TIME_BUDGET_S,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        time_budget: float = DEFAULT_TIME_BUDGET_S,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    ):
         self.name = name
         self.source = source
         self.time_budget = time_budget
@@ -65,10 +70,14 @@ class JavaScriptCodec:
             message = _first_line(exc)
             if "interrupted" in message:
                 self._compile()  # a stopped codec may have left globals half-updated
-                raise CodecError("timeout", f"codec {self.name} ran past its {self.time_budget * 1000:.0f} ms budget") from None
+                raise CodecError(
+                    "timeout", f"codec {self.name} ran past its {self.time_budget * 1000:.0f} ms budget"
+                ) from None
             if "out of memory" in message:
                 self._compile()
-                raise CodecError("memory", f"codec {self.name} exceeded its {self.memory_budget // 1024} KiB budget") from None
+                raise CodecError(
+                    "memory", f"codec {self.name} exceeded its {self.memory_budget // 1024} KiB budget"
+                ) from None
             raise CodecError("threw", f"codec {self.name} threw: {message}") from None
         except (MemoryError, OverflowError) as exc:
             self._compile()

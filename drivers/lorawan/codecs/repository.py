@@ -41,7 +41,9 @@ def read_codec_yaml(path: Path) -> CodecFile:
     except OSError as exc:
         raise CodecError("compile", f"cannot read codec file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise CodecError("compile", f"codec file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        raise CodecError(
+            "compile", f"codec file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
     return parse_codec_yaml(text, path)
 
 
@@ -81,8 +83,14 @@ def parse_codec_yaml(text: str, path: Path) -> CodecFile:
                 raise CodecError("compile", f"{path}: {key}.examples[{index}] has no input")
             if not isinstance(item.get("output") or {}, dict):
                 raise CodecError("compile", f"{path}: {key}.examples[{index}].output must be a mapping")
-            examples.append(Example(kind, str(item.get("description", f"{key} example {index + 1}")),
-                                    item["input"], item.get("output") or {}))
+            examples.append(
+                Example(
+                    kind,
+                    str(item.get("description", f"{key} example {index + 1}")),
+                    item["input"],
+                    item.get("output") or {},
+                )
+            )
     if scripts["uplink"] is None:
         raise CodecError("compile", f"{path}: uplinkDecoder is missing")
     return CodecFile(path, scripts["uplink"], scripts["downlink"], tuple(examples))
@@ -91,8 +99,14 @@ def parse_codec_yaml(text: str, path: Path) -> CodecFile:
 _CACHE: dict[tuple[str, float, float, int], Codec] = {}
 
 
-def load_codec(spec: str, base_dir: Path, *, time_budget: float = DEFAULT_TIME_BUDGET_S,
-               memory_budget: int = DEFAULT_MEMORY_BUDGET, downlink_fport: int | None = None) -> Codec:
+def load_codec(
+    spec: str,
+    base_dir: Path,
+    *,
+    time_budget: float = DEFAULT_TIME_BUDGET_S,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    downlink_fport: int | None = None,
+) -> Codec:
     """A codec by name ("cayenne") or file (.yaml, .js, .py); scripts are compiled once and
     shared by every device that names the same file."""
     if spec in BUILTIN:
@@ -160,8 +174,11 @@ def run_examples(path: Path, time_budget: float = DEFAULT_TIME_BUDGET_S) -> Iter
     codec_file = read_codec_yaml(path)
     assert codec_file.uplink_script is not None
     uplink = _build(codec_file.uplink_script, time_budget, DEFAULT_MEMORY_BUDGET)
-    downlink = (_build(codec_file.downlink_script, time_budget, DEFAULT_MEMORY_BUDGET)
-                if codec_file.downlink_script else None)
+    downlink = (
+        _build(codec_file.downlink_script, time_budget, DEFAULT_MEMORY_BUDGET)
+        if codec_file.downlink_script
+        else None
+    )
     for example in codec_file.examples:
         try:
             if example.kind == "uplink":
@@ -224,7 +241,12 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (
+        isinstance(a, int | float)
+        and isinstance(b, int | float)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         try:
             return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
         except OverflowError:  # an expected integer of 400 digits is no float

@@ -9,5 +9,15 @@ from .point import PointChanges, PointCrosses
 #: a ``[[rule.trigger]]`` table's kind key -> its parser, in the order problems list them
 PARSERS: dict[str, Parse] = {module.KEY: module.parse for module in (point, when, cron, sun, every, stale)}
 
-__all__ = ["NOT_FIRED", "PARSERS", "Compile", "Evaluate", "Fired", "Parse", "PointChanges", "PointCrosses",
-           "Silence", "Trigger"]
+__all__ = [
+    "NOT_FIRED",
+    "PARSERS",
+    "Compile",
+    "Evaluate",
+    "Fired",
+    "Parse",
+    "PointChanges",
+    "PointCrosses",
+    "Silence",
+    "Trigger",
+]
