@@ -161,7 +161,7 @@ async def run_demo(
     demo_dir: Path, quiet: bool, announce: Callable[[str], None] = print, points: tuple[str, ...] = ()
 ) -> int:
     async with peers_process(demo_dir) as values:
-        site = render_site(demo_dir, values)
+        site = Path(values["site"])  # rendered by the peer process (gateway.demo.peers)
         try:
             config = load_config(site)
         except ConfigError as exc:

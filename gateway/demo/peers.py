@@ -1,7 +1,8 @@
 """The demo's simulated peers (Modbus server, packet forwarder, serial sensor, API keys) in a
 process of their own, as real devices would be: ``python -m gateway.demo.peers DEMO_DIR``.
 
-Prints the site's template values as one JSON line once the peers run, then runs them until
+Renders the demo site from every driver family's part and prints its path and the template
+values as one JSON line once the peers run, then runs them until
 standard input closes or SIGTERM arrives. Ctrl-C is left to the gateway, which stops first.
 """
 
@@ -13,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ..cli.demo import demo_peers
+from ..cli.demo import demo_peers, render_site
 
 
 async def serve(demo_dir: Path) -> None:
@@ -21,6 +22,9 @@ async def serve(demo_dir: Path) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with demo_peers(demo_dir) as values:
+        # The site is rendered here, where every driver family is imported for its peer
+        # anyway: the gateway process then imports only the families the site uses.
+        values["site"] = str(render_site(demo_dir, values))
         print(json.dumps(values), flush=True)
         # EOF on stdin means the gateway is gone, however it went (even kill -9).
         reader = asyncio.StreamReader()
