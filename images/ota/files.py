@@ -45,22 +45,30 @@ class Paths:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """New file next to the old one, fsync, rename over it, fsync the directory: after a
-    power cut the firmware sees the old file or the new one, never half of one (on FAT the
-    rename is as close to atomic as that filesystem gets)."""
+    """New file next to the old one, fsync, rename over it, fsync it again under its new name,
+    fsync the directory: after a power cut the firmware sees the old file or the new one,
+    never half of one (on FAT the rename is as close to atomic as that filesystem gets).
+
+    The second fsync is for Linux's vfat: a rename over an existing file reuses the old
+    file's directory entry and fills in the new file's first cluster and size only when the
+    renamed inode is written back, while the old file's clusters are freed in the FAT at
+    once. A directory fsync writes the FAT but not that entry, so a power cut then left
+    autoboot.txt pointing at a freed cluster (seen in images/test-ota). Fsyncing the renamed
+    file writes its directory entry, then the FAT."""
     tmp = path.with_name(path.name + ".new")
     with open(tmp, "w", encoding="ascii") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on a directory; the rename stands
-        pass
-    finally:
-        os.close(fd)
+    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+        fd = os.open(target, flags)
+        try:
+            os.fsync(fd)
+        except OSError:  # some filesystems refuse fsync on a directory; the rename stands
+            pass
+        finally:
+            os.close(fd)
 
 
 def read_dt_partition(path: Path) -> int | None:
