@@ -24,19 +24,36 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ("bundle_bytes", "bundle_format", "install_s", "install_s_fail_variant", "install_s_schema_hang_variant",
-           "bundle_copy_over_ssh_s", "reboot_to_commit_s", "failed_boot_to_rollback_reported_s",
-           "hung_boot_to_rollback_reported_s", "bundle_build_s", "boots", "wall_s", "passed", "failed")
+FIGURES = (
+    "bundle_bytes",
+    "bundle_format",
+    "install_s",
+    "install_s_fail_variant",
+    "install_s_schema_hang_variant",
+    "bundle_copy_over_ssh_s",
+    "reboot_to_commit_s",
+    "failed_boot_to_rollback_reported_s",
+    "hung_boot_to_rollback_reported_s",
+    "bundle_build_s",
+    "boots",
+    "wall_s",
+    "passed",
+    "failed",
+)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", action="store_true", help="run images/test-ota first")
     parser.add_argument("--result", type=Path, default=REPO / "images" / "out" / "test-ota" / "result.json")
     args = parser.parse_args()
     if args.run:
-        subprocess.run([sys.executable, str(REPO / "images" / "test-ota"), "--work", str(args.result.parent)],
-                       check=False)
+        subprocess.run(
+            [sys.executable, str(REPO / "images" / "test-ota"), "--work", str(args.result.parent)],
+            check=False,
+        )
     result = json.loads(args.result.read_text())
     figures = {key: result.get(key) for key in FIGURES}
     if isinstance(figures["bundle_bytes"], int):

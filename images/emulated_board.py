@@ -65,7 +65,9 @@ class Card:
 
     def partitions(self) -> dict[int, tuple[int, int]]:
         table = json.loads(run("sfdisk", "-J", str(self.path)).stdout)["partitiontable"]
-        return {int(re.sub(r".*?(\d+)$", r"\1", p["node"])): (p["start"], p["size"]) for p in table["partitions"]}
+        return {
+            int(re.sub(r".*?(\d+)$", r"\1", p["node"])): (p["start"], p["size"]) for p in table["partitions"]
+        }
 
     def fat(self, number: int) -> str:
         return f"{self.path}@@{self.partitions()[number][0] * 512}"
@@ -74,8 +76,12 @@ class Card:
         return run("mtype", "-i", self.fat(number), f"::{name}").stdout
 
     def exists(self, number: int, name: str) -> bool:
-        return subprocess.run(["mdir", "-b", "-i", self.fat(number), f"::{name}"],
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["mdir", "-b", "-i", self.fat(number), f"::{name}"], capture_output=True
+            ).returncode
+            == 0
+        )
 
     def delete(self, number: int, name: str) -> None:
         run("mdel", "-i", self.fat(number), f"::{name}")
@@ -101,9 +107,13 @@ def autoboot_partition(text: str, tryboot: bool) -> int:
         line = raw.split("#", 1)[0].strip()
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip().lower()
-        elif line.startswith("boot_partition=") and (section in PI4_SECTIONS or (tryboot and section == "tryboot")):
+        elif line.startswith("boot_partition=") and (
+            section in PI4_SECTIONS or (tryboot and section == "tryboot")
+        ):
             chosen = int(line.split("=", 1)[1].strip())
-    assert chosen is not None, f"no boot_partition for {'a tryboot' if tryboot else 'a normal boot'} in autoboot.txt:\n{text}"
+    assert chosen is not None, (
+        f"no boot_partition for {'a tryboot' if tryboot else 'a normal boot'} in autoboot.txt:\n{text}"
+    )
     return chosen
 
 
@@ -130,7 +140,7 @@ def boot_files(card: Card, partition: int, work: Path) -> tuple[Path, Path, str]
     card.get(partition, "vmlinuz", kernel)
     card.get(partition, "initrd.img", initrd)
     cmdline = card.read(partition, "cmdline.txt").strip()
-    if kernel.read_bytes()[:2] == b"\x1f\x8b":            # qemu wants the uncompressed Image
+    if kernel.read_bytes()[:2] == b"\x1f\x8b":  # qemu wants the uncompressed Image
         image = work / "Image"
         with open(image, "wb") as out:
             subprocess.run(["zcat", str(kernel)], stdout=out, check=True)
@@ -159,7 +169,7 @@ class Qmp(threading.Thread):
                     return
                 time.sleep(0.1)
         with sock, sock.makefile("rwb") as stream:
-            stream.readline()                      # the greeting
+            stream.readline()  # the greeting
             stream.write(b'{"execute": "qmp_capabilities"}\n')
             stream.flush()
             for line in stream:
@@ -192,21 +202,58 @@ class Guest:
         self.console.unlink(missing_ok=True)
         qmp_socket = self.work / f"qmp-{self.name}.sock"
         qmp_socket.unlink(missing_ok=True)
-        args = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
-                "-display", "none", "-monitor", "none", "-no-reboot",
-                "-kernel", str(kernel), "-initrd", str(initrd), "-append", f"{cmdline} console=ttyAMA0,115200",
-                "-drive", f"file={self.card.path},format=raw,if=virtio,cache=writeback",
-                "-device", "i6300esb", "-action", "watchdog=reset",
-                "-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0",
-                "-netdev", f"user,id=n0,hostfwd=udp:127.0.0.1:{COAP_PORT}-:5683,hostfwd=tcp:127.0.0.1:{SSH_PORT}-:22",
-                "-device", "virtio-net-pci,netdev=n0,romfile=", "-serial", f"file:{self.console}",
-                "-qmp", f"unix:{qmp_socket},server=on,wait=off"]
-        log(f"{self.name}: firmware: {'tryboot, ' if self.choice.tryboot else ''}boot_partition="
-            f"{self.choice.partition}; qemu ... append '{cmdline} console=ttyAMA0,115200'")
+        args = [
+            "qemu-system-aarch64",
+            "-M",
+            "virt",
+            "-cpu",
+            "cortex-a72",
+            "-smp",
+            "2",
+            "-m",
+            "1024",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-kernel",
+            str(kernel),
+            "-initrd",
+            str(initrd),
+            "-append",
+            f"{cmdline} console=ttyAMA0,115200",
+            "-drive",
+            f"file={self.card.path},format=raw,if=virtio,cache=writeback",
+            "-device",
+            "i6300esb",
+            "-action",
+            "watchdog=reset",
+            "-object",
+            "rng-random,filename=/dev/urandom,id=rng0",
+            "-device",
+            "virtio-rng-pci,rng=rng0",
+            "-netdev",
+            f"user,id=n0,hostfwd=udp:127.0.0.1:{COAP_PORT}-:5683,hostfwd=tcp:127.0.0.1:{SSH_PORT}-:22",
+            "-device",
+            "virtio-net-pci,netdev=n0,romfile=",
+            "-serial",
+            f"file:{self.console}",
+            "-qmp",
+            f"unix:{qmp_socket},server=on,wait=off",
+        ]
+        log(
+            f"{self.name}: firmware: {'tryboot, ' if self.choice.tryboot else ''}boot_partition="
+            f"{self.choice.partition}; qemu ... append '{cmdline} console=ttyAMA0,115200'"
+        )
         self.started = time.monotonic()
         self.killed = False
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=(self.work / f"qemu-{self.name}.log").open("wb"),
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=(self.work / f"qemu-{self.name}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         self.qmp = Qmp(qmp_socket)
         self.qmp.start()
         return self.choice
@@ -216,7 +263,7 @@ class Guest:
             raw = self.console.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
-        return ANSI.sub("", raw)      # systemd colours unit names on the console
+        return ANSI.sub("", raw)  # systemd colours unit names on the console
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match[str] | None:
         deadline = time.monotonic() + timeout
@@ -266,8 +313,18 @@ class Guest:
 
 #: the private key whose public half the test put on the card (set by the test before any ssh)
 SSH_KEY: Path | None = None
-SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-               "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR")
+SSH_OPTIONS = (
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=20",
+    "-o",
+    "LogLevel=ERROR",
+)
 
 
 def ssh_argv(command: str) -> list[str]:
@@ -276,8 +333,15 @@ def ssh_argv(command: str) -> list[str]:
 
 
 def ssh(command: str, check: bool = True, timeout: float = 120, input: str | None = None) -> str:  # noqa: A002
-    proc = subprocess.run(ssh_argv(command), capture_output=True, text=True, timeout=timeout, check=False,
-                          input=input, stdin=subprocess.DEVNULL if input is None else None)
+    proc = subprocess.run(
+        ssh_argv(command),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
+    )
     if check and proc.returncode != 0:
         raise RuntimeError(f"ssh {command!r}: exit {proc.returncode}: {proc.stderr.strip()}")
     return proc.stdout
@@ -286,11 +350,18 @@ def ssh(command: str, check: bool = True, timeout: float = 120, input: str | Non
 def ssh_put(source: Path, target: str, timeout: float = 900) -> None:
     """Copy a file into the guest (written to target.part, then renamed)."""
     with open(source, "rb") as data:
-        proc = subprocess.run(ssh_argv(f"cat >'{target}.part' && sync '{target}.part' && mv '{target}.part' '{target}'"),
-                              stdin=data, capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            ssh_argv(f"cat >'{target}.part' && sync '{target}.part' && mv '{target}.part' '{target}'"),
+            stdin=data,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     if proc.returncode != 0:
-        raise RuntimeError(f"copying {source} to the guest's {target}: exit {proc.returncode}: "
-                           f"{proc.stderr.decode(errors='replace').strip()}")
+        raise RuntimeError(
+            f"copying {source} to the guest's {target}: exit {proc.returncode}: "
+            f"{proc.stderr.decode(errors='replace').strip()}"
+        )
 
 
 def ssh_ready(timeout: float) -> bool:
@@ -309,8 +380,21 @@ def coap_health(timeout: float = 120) -> dict[str, object] | None:
     """GET /health from the host side of the port forward, with libcoap's client (JSON)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        proc = subprocess.run(["coap-client-notls", "-m", "get", "-A", "50", "-B", "20",
-                               f"coap://127.0.0.1:{COAP_PORT}/health"], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [
+                "coap-client-notls",
+                "-m",
+                "get",
+                "-A",
+                "50",
+                "-B",
+                "20",
+                f"coap://127.0.0.1:{COAP_PORT}/health",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         body = proc.stdout.strip()
         start = body.find("{")
         if start >= 0:

@@ -49,11 +49,14 @@ def network_section(interface: Interface) -> str:
 
 def render_network(network: Network) -> dict[str, str]:
     """File name -> content for /run/systemd/network (sorted before the image's DHCP default)."""
-    files = {"10-gateway-ethernet.network": "# From network.toml [ethernet], written at boot by import-boot-config.\n"
-             "[Match]\nName=eth* en*\n\n" + network_section(network.ethernet)}
+    files = {
+        "10-gateway-ethernet.network": "# From network.toml [ethernet], written at boot by import-boot-config.\n"
+        "[Match]\nName=eth* en*\n\n" + network_section(network.ethernet)
+    }
     if network.wifi is not None:
-        files["10-gateway-wifi.network"] = ("# From network.toml [wifi].\n[Match]\nName=wlan*\n\n"
-                                            + network_section(network.wifi.interface))
+        files["10-gateway-wifi.network"] = (
+            "# From network.toml [wifi].\n[Match]\nName=wlan*\n\n" + network_section(network.wifi.interface)
+        )
     return files
 
 
@@ -63,7 +66,7 @@ def render_wpa_supplicant(network: Network) -> str | None:
         return None
     ssid = wifi.ssid.replace("\\", "\\\\").replace('"', '\\"')
     key = f'\tpsk="{wifi.psk}"\n' if wifi.psk else "\tkey_mgmt=NONE\n"
-    return f"country={wifi.country}\nctrl_interface=/run/wpa_supplicant\n\nnetwork={{\n\tssid=\"{ssid}\"\n{key}}}\n"
+    return f'country={wifi.country}\nctrl_interface=/run/wpa_supplicant\n\nnetwork={{\n\tssid="{ssid}"\n{key}}}\n'
 
 
 def apply_network(network: Network | None, network_dir: Path, run_dir: Path) -> list[str]:

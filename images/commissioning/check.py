@@ -30,7 +30,8 @@ class CheckResult:
     def site_ok(self) -> bool:
         """The site config may be installed (maybe with rule-file problems)."""
         return self.exit_status == EXIT_OK or (
-            self.exit_status == EXIT_RULES and all(f.kind == "rules" for f in self.findings))
+            self.exit_status == EXIT_RULES and all(f.kind == "rules" for f in self.findings)
+        )
 
 
 def parse_problems(output: str, staging: Staging, rules_dir: str) -> list[Finding]:
@@ -40,15 +41,15 @@ def parse_problems(output: str, staging: Staging, rules_dir: str) -> list[Findin
     lines = output.splitlines()
     headers = [i for i, line in enumerate(lines) if _HEADER.match(line)]
     if headers:
-        lines = lines[headers[0] + 1:]
+        lines = lines[headers[0] + 1 :]
     for raw in lines:
         match = _PROBLEM.match(raw)
         if not match:
             continue
         path = match.group("file")
-        rel = path[len(root):] if path.startswith(root) else path
+        rel = path[len(root) :] if path.startswith(root) else path
         if rel.startswith(str(staging.root)):
-            rel = rel[len(str(staging.root)):].lstrip("/")
+            rel = rel[len(str(staging.root)) :].lstrip("/")
         message = staging.rewrite(match.group("message"))
         line = int(match.group("line")) if match.group("line") else line_from_message(message)
         kind = "rules" if rel.startswith(rules_dir + "/") else "site"
@@ -59,8 +60,13 @@ def parse_problems(output: str, staging: Staging, rules_dir: str) -> list[Findin
 def run_check(gateway_bin: str, staging: Staging, rules_dir: str, timeout: float = 120.0) -> CheckResult:
     config = staging.root / SITE_CONFIG
     try:
-        proc = subprocess.run([gateway_bin, "check", "--config", str(config)], capture_output=True,
-                              text=True, timeout=timeout, cwd=staging.root)
+        proc = subprocess.run(
+            [gateway_bin, "check", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=staging.root,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return CheckResult(EXIT_SITE, [Finding(staging.display(SITE_CONFIG), f"could not be checked: {exc}")])
     output = proc.stdout + proc.stderr

@@ -13,10 +13,10 @@ _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    file: str                 # e.g. "gateway/gateway.toml" (on the card) or "/etc/gateway/..." (installed)
+    file: str  # e.g. "gateway/gateway.toml" (on the card) or "/etc/gateway/..." (installed)
     message: str
     line: int | None = None
-    kind: Kind = "site"       # "rules": the daemon keeps the file's last good version
+    kind: Kind = "site"  # "rules": the daemon keeps the file's last good version
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
@@ -28,8 +28,12 @@ class Finding:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Finding:
         line = data.get("line")
-        return cls(str(data["file"]), str(data["message"]), line if isinstance(line, int) else None,
-                   "rules" if data.get("kind") == "rules" else "site")
+        return cls(
+            str(data["file"]),
+            str(data["message"]),
+            line if isinstance(line, int) else None,
+            "rules" if data.get("kind") == "rules" else "site",
+        )
 
 
 def line_from_message(message: str) -> int | None:

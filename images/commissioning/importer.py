@@ -62,14 +62,21 @@ class ImportResult:
     def from_json(cls, data: dict[str, object]) -> ImportResult:
         raw_findings = data.get("findings", [])
         findings = [Finding.from_json(f) for f in raw_findings] if isinstance(raw_findings, list) else []
+
         def strings(key: str) -> list[str]:
             value = data.get(key, [])
             return [str(v) for v in value] if isinstance(value, list) else []
+
         exit_status = data.get("check_exit")
-        return cls(status=data.get("status", "rejected"), at=str(data.get("at", "")),  # type: ignore[arg-type]
-                   check_exit=exit_status if isinstance(exit_status, int) else None, findings=findings,
-                   changed=strings("changed"), removed_from_card=strings("removed_from_card"),
-                   applied=strings("applied"))
+        return cls(
+            status=data.get("status", "rejected"),
+            at=str(data.get("at", "")),  # type: ignore[arg-type]
+            check_exit=exit_status if isinstance(exit_status, int) else None,
+            findings=findings,
+            changed=strings("changed"),
+            removed_from_card=strings("removed_from_card"),
+            applied=strings("applied"),
+        )
 
 
 def _now() -> str:
@@ -97,7 +104,9 @@ def import_site_folder(paths: Paths) -> ImportResult:
             extra.add(UPDATES)
         changed = install(staging, paths.installed, Owner.lookup(paths.owner), extra)
         removed = remove_secrets_from_card(paths.card, staging, extra)
-        status: Status = "imported" if checked.exit_status == EXIT_OK and not findings else "imported-rule-problems"
+        status: Status = (
+            "imported" if checked.exit_status == EXIT_OK and not findings else "imported-rule-problems"
+        )
         return ImportResult(status, _now(), checked.exit_status, findings, changed, removed)
     finally:
         shutil.rmtree(staging.root, ignore_errors=True)
@@ -147,16 +156,19 @@ def main() -> int:
     result = import_site_folder(paths)
     result.applied = apply_installed(paths)
     save_result(result, paths)
-    print(f"event=site_folder_{result.status.replace('-', '_')} card={paths.card} "
-          f"changed={len(result.changed)} removed_from_card={len(result.removed_from_card)} "
-          f"problems={len(result.findings)}", flush=True)
+    print(
+        f"event=site_folder_{result.status.replace('-', '_')} card={paths.card} "
+        f"changed={len(result.changed)} removed_from_card={len(result.removed_from_card)} "
+        f"problems={len(result.findings)}",
+        flush=True,
+    )
     for finding in result.findings:
         print(f"  {finding}", flush=True)
     if paths.card.is_dir():
         try:
             write_report(paths, result, facts=None)
         except OSError as exc:
-            print(f"event=report_not_written path={paths.report_file} error=\"{exc}\"", file=sys.stderr)
+            print(f'event=report_not_written path={paths.report_file} error="{exc}"', file=sys.stderr)
     return 0
 
 

@@ -45,7 +45,9 @@ def _chown(path: Path, owner: Owner | None) -> None:
         os.chown(path, owner.uid, owner.gid, follow_symlinks=False)
 
 
-def install(staging: Staging, target: Path, owner: Owner | None, extra_secrets: set[str] = frozenset()) -> list[str]:
+def install(
+    staging: Staging, target: Path, owner: Owner | None, extra_secrets: set[str] = frozenset()
+) -> list[str]:
     """Make ``target`` hold exactly the staged files; returns the relative paths that changed.
 
     Directories are 0750 and files 0640, secrets 0600, all owned by the daemon's user: it must
@@ -92,7 +94,9 @@ def install(staging: Staging, target: Path, owner: Owner | None, extra_secrets: 
     return changed
 
 
-def remove_secrets_from_card(card: Path, staging: Staging, extra_secrets: set[str] = frozenset()) -> list[str]:
+def remove_secrets_from_card(
+    card: Path, staging: Staging, extra_secrets: set[str] = frozenset()
+) -> list[str]:
     """Delete the installed secrets from the FAT partition; returns what was removed."""
     removed: list[str] = []
     for rel in sorted(staging.from_card):

@@ -9,15 +9,15 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class Paths:
-    card: Path            # the site folder on the config FAT partition (gateway/)
-    installed: Path       # the installed settings on the data partition (/etc/gateway)
-    run: Path             # per-boot scratch and the import result (/run/gateway-image)
-    ssh: Path             # host key and authorized_keys/ on the data partition
-    hostname_file: Path   # /etc/hostname, bound from the data partition
-    network_dir: Path     # generated systemd-networkd files (/run/systemd/network)
-    release_file: Path    # /etc/gateway-image-release, written by images/build
-    gateway_bin: str      # the gateway CLI that validates (`gateway check`)
-    owner: str            # the user the daemon runs as; installed files belong to it
+    card: Path  # the site folder on the config FAT partition (gateway/)
+    installed: Path  # the installed settings on the data partition (/etc/gateway)
+    run: Path  # per-boot scratch and the import result (/run/gateway-image)
+    ssh: Path  # host key and authorized_keys/ on the data partition
+    hostname_file: Path  # /etc/hostname, bound from the data partition
+    network_dir: Path  # generated systemd-networkd files (/run/systemd/network)
+    release_file: Path  # /etc/gateway-image-release, written by images/build
+    gateway_bin: str  # the gateway CLI that validates (`gateway check`)
+    owner: str  # the user the daemon runs as; installed files belong to it
 
     @classmethod
     def from_environment(cls) -> Paths:

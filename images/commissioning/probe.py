@@ -33,10 +33,10 @@ def serial_ports(sys_root: Path = SYS) -> list[str]:
         if not device.exists():
             continue
         if tty.name.startswith("ttyS") and _read(tty / "type") in ("", "0"):
-            continue     # an 8250 slot with no UART behind it
+            continue  # an 8250 slot with no UART behind it
         driver = (device / "driver").resolve().name if (device / "driver").exists() else "?"
         if driver == "port" and (device / ".." / ".." / "driver").exists():
-            driver = (device / ".." / ".." / "driver").resolve().name    # serial core port -> UART driver
+            driver = (device / ".." / ".." / "driver").resolve().name  # serial core port -> UART driver
         ports.append(f"/dev/{tty.name} ({driver})")
     return ports
 
@@ -45,7 +45,7 @@ def devices(sys_root: Path = SYS, dev: Path = Path("/dev")) -> list[str]:
     found = []
     for usb in sorted((sys_root / "bus" / "usb" / "devices").glob("*")):
         vendor = _read(usb / "idVendor")
-        if vendor and _read(usb / "bDeviceClass") != "09":       # skip hubs
+        if vendor and _read(usb / "bDeviceClass") != "09":  # skip hubs
             found.append(f"USB {vendor}:{_read(usb / 'idProduct')} {_read(usb / 'product')}".rstrip())
     found += [f"GPIO {p.name}" for p in sorted(dev.glob("gpiochip*"))]
     found += [f"I2C {p.name}" for p in sorted(dev.glob("i2c-*"))]
@@ -74,8 +74,12 @@ def clock_state(release: dict[str, str]) -> str:
 
 def unit_state(unit: str) -> str:
     try:
-        return subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["systemctl", "is-active", unit], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 
@@ -101,7 +105,7 @@ async def fetch_health(uri: str, timeout: float = 15.0) -> dict[str, Any] | None
         return None
     context = await aiocoap.Context.create_client_context()
     try:
-        request = aiocoap.Message(code=aiocoap.GET, uri=uri, accept=50)   # application/json
+        request = aiocoap.Message(code=aiocoap.GET, uri=uri, accept=50)  # application/json
         response = await asyncio.wait_for(context.request(request).response, timeout)
         if not response.code.is_successful():
             return None
@@ -122,11 +126,15 @@ def describe_upstreams(health: dict[str, Any] | None) -> str:
     parts = []
     for name, state in upstreams.items():
         if state.get("last_success"):
-            parts.append(f"{name}: answered (last success {state['last_success']}, "
-                         f"{state.get('readings_sent', 0)} readings sent)")
+            parts.append(
+                f"{name}: answered (last success {state['last_success']}, "
+                f"{state.get('readings_sent', 0)} readings sent)"
+            )
         else:
-            parts.append(f"{name}: NO ANSWER yet ({state.get('last_error') or 'no reply'}); "
-                         "readings stay buffered on the box")
+            parts.append(
+                f"{name}: NO ANSWER yet ({state.get('last_error') or 'no reply'}); "
+                "readings stay buffered on the box"
+            )
     return "; ".join(parts)
 
 
@@ -135,11 +143,16 @@ def describe_gateway(state: str, health: dict[str, Any] | None) -> str:
         return f"gateway service {state}; health not readable over its CoAP API"
     gateway = health.get("gateway", {})
     devices_health = health.get("devices", {})
-    running = sum(1 for d in devices_health.values() if isinstance(d, dict) and d.get("state") == "running") \
-        if isinstance(devices_health, dict) else 0
+    running = (
+        sum(1 for d in devices_health.values() if isinstance(d, dict) and d.get("state") == "running")
+        if isinstance(devices_health, dict)
+        else 0
+    )
     total = len(devices_health) if isinstance(devices_health, dict) else 0
-    return (f"gateway service {state}, status {health.get('status', '?')}, id '{gateway.get('id', '?')}', "
-            f"{running}/{total} devices running, up {gateway.get('uptime_s', '?')} s")
+    return (
+        f"gateway service {state}, status {health.get('status', '?')}, id '{gateway.get('id', '?')}', "
+        f"{running}/{total} devices running, up {gateway.get('uptime_s', '?')} s"
+    )
 
 
 def upstream_answered(health: dict[str, Any] | None) -> bool:
@@ -162,7 +175,7 @@ def probe(config_path: Path, release: dict[str, str], wait: float = 300.0) -> Fa
     deadline = time.monotonic() + wait
     uri = api_uri(config_path)
     health = None
-    answered_by = None           # when health first answered; upstreams get 30 s more to reply
+    answered_by = None  # when health first answered; upstreams get 30 s more to reply
     state = unit_state("gateway.service")
     while uri is not None and time.monotonic() < deadline:
         state = unit_state("gateway.service")
@@ -180,6 +193,11 @@ def probe(config_path: Path, release: dict[str, str], wait: float = 300.0) -> Fa
             if time.monotonic() - answered_by > 30:
                 break
         time.sleep(3)
-    return Facts(gateway=describe_gateway(state, health), upstream=describe_upstreams(health),
-                 clock=clock_state(release), serial_ports=tuple(serial_ports()), devices=tuple(devices()),
-                 data_partition=data_partition())
+    return Facts(
+        gateway=describe_gateway(state, health),
+        upstream=describe_upstreams(health),
+        clock=clock_state(release),
+        serial_ports=tuple(serial_ports()),
+        devices=tuple(devices()),
+        data_partition=data_partition(),
+    )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 HEADLINES = {
     "imported": "OK - the site folder was checked and installed",
     "imported-rule-problems": "OK WITH RULE PROBLEMS - site settings installed; each broken rule file "
-                              "runs its last good version (or none) until fixed",
+    "runs its last good version (or none) until fixed",
     "rejected": "REJECTED - nothing was changed; the box keeps running its previous settings",
     "no-site-folder": "NOTHING TO IMPORT - no gateway/gateway.toml on the card; the installed settings run",
 }
@@ -69,7 +69,9 @@ def render(release: dict[str, str], result: ImportResult, facts: Facts | None, w
     elif result.accepted:
         lines.append("Installed on the box: no changes since the last import")
     if result.removed_from_card:
-        lines.append("Removed from this card (secrets; the box keeps its copy, later boots need them no more):")
+        lines.append(
+            "Removed from this card (secrets; the box keeps its copy, later boots need them no more):"
+        )
         lines += [f"  {name}" for name in result.removed_from_card]
     if result.applied:
         lines.append("Applied: " + "; ".join(result.applied))
@@ -86,13 +88,18 @@ def render(release: dict[str, str], result: ImportResult, facts: Facts | None, w
         ]
         if facts.data_partition:
             lines.append(f"Data partition: {facts.data_partition}")
-    lines += ["", "Edit the files in this gateway/ folder and boot the box again to apply them.",
-              "The commented *.example files show every setting."]
-    return "\r\n".join(lines) + "\r\n"     # CRLF: Notepad shows it right, everything else too
+    lines += [
+        "",
+        "Edit the files in this gateway/ folder and boot the box again to apply them.",
+        "The commented *.example files show every setting.",
+    ]
+    return "\r\n".join(lines) + "\r\n"  # CRLF: Notepad shows it right, everything else too
 
 
 def write_report(paths: Paths, result: ImportResult, facts: Facts | None) -> Path:
-    text = render(read_release(paths.release_file), result, facts, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
+    text = render(
+        read_release(paths.release_file), result, facts, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    )
     target = paths.report_file
     tmp = target.with_name("report.tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as handle:

@@ -13,5 +13,5 @@ def main() -> int:
     result = load_result(paths) or ImportResult("no-site-folder", "unknown (import-boot-config did not run)")
     facts = probe(paths.installed / "gateway.toml", read_release(paths.release_file))
     target = write_report(paths, result, facts)
-    print(f"gateway-image: {target.name} written import={result.status} status=\"{facts.gateway}\"", flush=True)
+    print(f'gateway-image: {target.name} written import={result.status} status="{facts.gateway}"', flush=True)
     return 0

@@ -20,8 +20,8 @@ SITE_CONFIG = "gateway.toml"
 IDENTITY = "identity.toml"
 NETWORK = "network.toml"
 SSH_KEYS = "ssh.pub"
-UPDATES = hawkbit_config.FILE_NAME   # updates.toml: the fleet's hawkBit-compatible server
-CARD_NAME = "gateway"          # how a technician sees the folder on the card
+UPDATES = hawkbit_config.FILE_NAME  # updates.toml: the fleet's hawkBit-compatible server
+CARD_NAME = "gateway"  # how a technician sees the folder on the card
 
 #: Files that hold keys or passwords: installed readable only by the gateway user, then removed
 #: from the card (anyone can pull an SD card out of a cabinet). network.toml joins them when
@@ -31,8 +31,10 @@ SECRET_PATTERNS = ("*credentials*.toml", "*keys*.toml", "*.key", "*.pem")
 IGNORED_PATTERNS = ("report.txt", "*.example", "README*", ".*", "System Volume Information")
 
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
-                      r"sk-ecdsa-sha2-nistp256@openssh\.com)\s+[A-Za-z0-9+/=]{16,}(\s.*)?$")
+_SSH_KEY = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
+    r"sk-ecdsa-sha2-nistp256@openssh\.com)\s+[A-Za-z0-9+/=]{16,}(\s.*)?$"
+)
 
 
 def is_ignored(name: str) -> bool:
@@ -60,7 +62,7 @@ class Staging:
     """The folder ``gateway check`` sees: installed settings with the card's files on top."""
 
     root: Path
-    origins: dict[str, str] = field(default_factory=dict)   # rel path -> name shown to a technician
+    origins: dict[str, str] = field(default_factory=dict)  # rel path -> name shown to a technician
     from_card: set[str] = field(default_factory=set)
 
     def display(self, rel: str) -> str:
@@ -155,31 +157,43 @@ def check_identity(staging: Staging, findings: list[Finding]) -> Identity | None
     raw, text = loaded
     for key in raw:
         if key not in ("id", "enrolment_token"):
-            findings.append(Finding(shown, f"unknown key '{key}' (known: id, enrolment_token)", key_line(text, "", key)))
+            findings.append(
+                Finding(shown, f"unknown key '{key}' (known: id, enrolment_token)", key_line(text, "", key))
+            )
     gateway_id = raw.get("id")
     if not isinstance(gateway_id, str) or not _HOSTNAME.match(gateway_id.lower()):
-        findings.append(Finding(shown, "id must be text of letters, digits and '-' (it becomes the hostname), "
-                                       f"e.g. id = \"cabinet-17\"; got {gateway_id!r}", key_line(text, "", "id")))
+        findings.append(
+            Finding(
+                shown,
+                "id must be text of letters, digits and '-' (it becomes the hostname), "
+                f'e.g. id = "cabinet-17"; got {gateway_id!r}',
+                key_line(text, "", "id"),
+            )
+        )
         return None
     site = staging.root / SITE_CONFIG
     try:
         site_raw = tomllib.loads(site.read_text(encoding="utf-8"))
         site_text = site.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return Identity(gateway_id)       # gateway check reports the site config itself
+        return Identity(gateway_id)  # gateway check reports the site config itself
     table = site_raw.get("gateway")
     site_id = table.get("id") if isinstance(table, dict) else None
     if isinstance(site_id, str) and site_id != gateway_id:
-        findings.append(Finding(staging.display(SITE_CONFIG),
-                                f"[gateway] id '{site_id}' differs from id '{gateway_id}' in {shown}; "
-                                "make them the same", key_line(site_text, "gateway", "id")))
+        findings.append(
+            Finding(
+                staging.display(SITE_CONFIG),
+                f"[gateway] id '{site_id}' differs from id '{gateway_id}' in {shown}; make them the same",
+                key_line(site_text, "gateway", "id"),
+            )
+        )
     return Identity(gateway_id)
 
 
 @dataclass(frozen=True, slots=True)
 class Interface:
     dhcp: bool = True
-    address: str | None = None     # "192.168.10.17/24"
+    address: str | None = None  # "192.168.10.17/24"
     gateway: str | None = None
     dns: tuple[str, ...] = ()
 
@@ -202,7 +216,9 @@ class Network:
         return self.wifi is not None and self.wifi.psk is not None
 
 
-def _interface(raw: dict[str, object], table: str, text: str, shown: str, findings: list[Finding]) -> Interface:
+def _interface(
+    raw: dict[str, object], table: str, text: str, shown: str, findings: list[Finding]
+) -> Interface:
     def bad(key: str, message: str) -> None:
         findings.append(Finding(shown, f"[{table}] {key}: {message}", key_line(text, table, key)))
 
@@ -230,7 +246,7 @@ def _interface(raw: dict[str, object], table: str, text: str, shown: str, findin
         except ValueError:
             bad("gateway", f"'{gateway}' is not an IP address")
     if not isinstance(dns, list) or not all(isinstance(d, str) for d in dns):
-        bad("dns", "must be a list of addresses, e.g. [\"192.168.10.1\"]")
+        bad("dns", 'must be a list of addresses, e.g. ["192.168.10.1"]')
         dns = []
     else:
         for server in dns:
@@ -240,8 +256,12 @@ def _interface(raw: dict[str, object], table: str, text: str, shown: str, findin
                 bad("dns", f"'{server}' is not an IP address")
     if not dhcp and address is None:
         bad("dhcp", "dhcp = false needs an address (and usually a gateway)")
-    return Interface(dhcp, str(address) if address is not None else None,
-                     str(gateway) if gateway is not None else None, tuple(str(d) for d in dns))
+    return Interface(
+        dhcp,
+        str(address) if address is not None else None,
+        str(gateway) if gateway is not None else None,
+        tuple(str(d) for d in dns),
+    )
 
 
 def check_network(staging: Staging, findings: list[Finding]) -> Network | None:
@@ -257,26 +277,47 @@ def check_network(staging: Staging, findings: list[Finding]) -> Network | None:
     before = len(findings)
     for key in raw:
         if key not in ("ethernet", "wifi"):
-            findings.append(Finding(shown, f"unknown section [{key}] (known: [ethernet], [wifi])",
-                                    table_line(text, key) or key_line(text, "", key)))
+            findings.append(
+                Finding(
+                    shown,
+                    f"unknown section [{key}] (known: [ethernet], [wifi])",
+                    table_line(text, key) or key_line(text, "", key),
+                )
+            )
     eth_raw = raw.get("ethernet", {})
-    ethernet = _interface(eth_raw, "ethernet", text, shown, findings) if isinstance(eth_raw, dict) else Interface()
+    ethernet = (
+        _interface(eth_raw, "ethernet", text, shown, findings) if isinstance(eth_raw, dict) else Interface()
+    )
     wifi = None
     wifi_raw = raw.get("wifi")
     if isinstance(wifi_raw, dict) and wifi_raw:
         interface = _interface(wifi_raw, "wifi", text, shown, findings)
         ssid, psk, country = wifi_raw.get("ssid"), wifi_raw.get("psk"), wifi_raw.get("country", "")
         if not isinstance(ssid, str) or not ssid:
-            findings.append(Finding(shown, "[wifi] ssid: the network name is missing", table_line(text, "wifi")))
+            findings.append(
+                Finding(shown, "[wifi] ssid: the network name is missing", table_line(text, "wifi"))
+            )
         if psk is not None and (not isinstance(psk, str) or not 8 <= len(psk) <= 63):
-            findings.append(Finding(shown, "[wifi] psk: a WPA password has 8 to 63 characters",
-                                    key_line(text, "wifi", "psk")))
+            findings.append(
+                Finding(
+                    shown, "[wifi] psk: a WPA password has 8 to 63 characters", key_line(text, "wifi", "psk")
+                )
+            )
         if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
-            findings.append(Finding(shown, "[wifi] country: two capital letters, e.g. \"NL\" (radio rules differ per country)",
-                                    key_line(text, "wifi", "country") or table_line(text, "wifi")))
+            findings.append(
+                Finding(
+                    shown,
+                    '[wifi] country: two capital letters, e.g. "NL" (radio rules differ per country)',
+                    key_line(text, "wifi", "country") or table_line(text, "wifi"),
+                )
+            )
         if isinstance(ssid, str):
-            wifi = Wifi(ssid, psk if isinstance(psk, str) else None, country if isinstance(country, str) else "",
-                        interface)
+            wifi = Wifi(
+                ssid,
+                psk if isinstance(psk, str) else None,
+                country if isinstance(country, str) else "",
+                interface,
+            )
     return Network(ethernet, wifi) if len(findings) == before else None
 
 
@@ -299,7 +340,9 @@ def check_ssh_keys(staging: Staging, findings: list[Finding]) -> list[str] | Non
         if "PRIVATE KEY" in line:
             findings.append(Finding(shown, "this is a private key: put only the .pub file here", number))
         elif not _SSH_KEY.match(line):
-            findings.append(Finding(shown, "not an SSH public key (expected e.g. 'ssh-ed25519 AAAA... name')", number))
+            findings.append(
+                Finding(shown, "not an SSH public key (expected e.g. 'ssh-ed25519 AAAA... name')", number)
+            )
         else:
             keys.append(line)
     return keys
@@ -318,15 +361,24 @@ def check_updates(staging: Staging, findings: list[Finding]) -> hawkbit_config.U
         findings.append(Finding(shown, f"cannot be read as UTF-8 text: {exc}"))
         return None
     try:
-        config = hawkbit_config.parse(text, path=shown, identity_id=hawkbit_config.identity_id(staging.root / IDENTITY),
-                                      base_dir=path.parent)
+        config = hawkbit_config.parse(
+            text,
+            path=shown,
+            identity_id=hawkbit_config.identity_id(staging.root / IDENTITY),
+            base_dir=path.parent,
+        )
     except hawkbit_config.ConfigError as exc:
         message = str(exc).removeprefix(f"{shown}: ")
         line = line_from_message(message) or (key_line(text, "hawkbit", exc.field) if exc.field else None)
         findings.append(Finding(shown, message, line))
         return None
     if config is not None and config.ca_file is not None and not config.ca_file.is_file():
-        findings.append(Finding(shown, f"[hawkbit] ca_file: {config.ca_file.name} is not in the site folder",
-                                key_line(text, "hawkbit", "ca_file")))
+        findings.append(
+            Finding(
+                shown,
+                f"[hawkbit] ca_file: {config.ca_file.name} is not in the site folder",
+                key_line(text, "hawkbit", "ca_file"),
+            )
+        )
         return None
     return config

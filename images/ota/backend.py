@@ -105,8 +105,7 @@ class Backend:
             return
         self._write_autoboot(tryboot.try_next(current, slot), current)
         write_atomic(self.paths.tryboot_request, slot + "\n")
-        log(event="set-primary", slot=slot, tryboot=tryboot.boot_partition_of(slot),
-            default=current.default)
+        log(event="set-primary", slot=slot, tryboot=tryboot.boot_partition_of(slot), default=current.default)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,8 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 backend.set_primary(slot)
             case _:
                 log(error="usage", args=" ".join(args) or "none")
-                print("usage: rauc-tryboot-backend get-primary | get-current | get-state SLOT | "
-                      "set-state SLOT good|bad | set-primary SLOT", file=sys.stderr)
+                print(
+                    "usage: rauc-tryboot-backend get-primary | get-current | get-state SLOT | "
+                    "set-state SLOT good|bad | set-primary SLOT",
+                    file=sys.stderr,
+                )
                 return 2
     except (tryboot.TrybootError, OSError) as exc:
         log(error=f'"{exc}"', command=" ".join(args))

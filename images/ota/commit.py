@@ -32,7 +32,11 @@ UPDATE_FILE = "update.json"
 
 
 def log(**fields: object) -> None:
-    print("gateway-commit " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items()), file=sys.stderr, flush=True)
+    print(
+        "gateway-commit " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items()),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _quote(value: object) -> str:
@@ -110,16 +114,23 @@ class Commit:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Commit:
         env = dict(os.environ if env is None else env)
-        config = gate.GateConfig(hold_s=_seconds_env(env, "GATEWAY_COMMIT_HOLD", 300.0),
-                                 deadline_s=_seconds_env(env, "GATEWAY_COMMIT_DEADLINE", 1200.0))
+        config = gate.GateConfig(
+            hold_s=_seconds_env(env, "GATEWAY_COMMIT_HOLD", 300.0),
+            deadline_s=_seconds_env(env, "GATEWAY_COMMIT_DEADLINE", 1200.0),
+        )
         return cls(
-            paths=Paths.from_env(env), data_dir=Path(env.get("GATEWAY_DATA_DIR", "/var/lib/gateway")),
+            paths=Paths.from_env(env),
+            data_dir=Path(env.get("GATEWAY_DATA_DIR", "/var/lib/gateway")),
             release=Path(env.get("GATEWAY_IMAGE_RELEASE", "/etc/gateway-image-release")),
-            watchdog_status=Path(env.get("GATEWAY_WATCHDOG_BOOTSTATUS", "/sys/class/watchdog/watchdog0/bootstatus")),
-            config=config, interval_s=_seconds_env(env, "GATEWAY_COMMIT_INTERVAL", 2.0),
+            watchdog_status=Path(
+                env.get("GATEWAY_WATCHDOG_BOOTSTATUS", "/sys/class/watchdog/watchdog0/bootstatus")
+            ),
+            config=config,
+            interval_s=_seconds_env(env, "GATEWAY_COMMIT_INTERVAL", 2.0),
             systemctl=shlex.split(env.get("GATEWAY_COMMIT_SYSTEMCTL", "systemctl")),
             rauc=shlex.split(env.get("GATEWAY_COMMIT_RAUC", "rauc")),
-            reboot=shlex.split(env.get("GATEWAY_COMMIT_REBOOT", "systemctl reboot")))
+            reboot=shlex.split(env.get("GATEWAY_COMMIT_REBOOT", "systemctl reboot")),
+        )
 
     # -- files -----------------------------------------------------------------------------
 
@@ -161,7 +172,9 @@ class Commit:
                 age = max(self.clock() - float(snapshot["snapshot"]["written_at"]), 0.0)
             except (KeyError, TypeError, ValueError):
                 snapshot = None
-        return gate.Inputs(now=self.monotonic(), started=started, unit=unit, health=snapshot, health_age_s=age)
+        return gate.Inputs(
+            now=self.monotonic(), started=started, unit=unit, health=snapshot, health_age_s=age
+        )
 
     # -- the two roles -----------------------------------------------------------------------
 
@@ -184,8 +197,14 @@ class Commit:
 
     def settle(self, booted: str, default: str) -> dict[str, Any] | None:
         tried = read_json(self.tried_file)
-        outcome = records.settle(tried, read_json(self.attempt_file), booted=booted, default=default,
-                                 watchdog_reset=self.watchdog_reset(), now=self.clock())
+        outcome = records.settle(
+            tried,
+            read_json(self.attempt_file),
+            booted=booted,
+            default=default,
+            watchdog_reset=self.watchdog_reset(),
+            now=self.clock(),
+        )
         if outcome is None:
             return None
         if outcome["result"] == records.ROLLED_BACK:
@@ -193,8 +212,13 @@ class Commit:
         write_json(self.data_dir / UPDATE_FILE, outcome)
         for path in (self.tried_file, self.attempt_file):
             path.unlink(missing_ok=True)
-        log(event="update_settled", result=outcome["result"], version=outcome.get("version"),
-            check=outcome.get("check"), reason=outcome.get("reason"))
+        log(
+            event="update_settled",
+            result=outcome["result"],
+            version=outcome.get("version"),
+            check=outcome.get("check"),
+            reason=outcome.get("reason"),
+        )
         return outcome
 
     def gate(self, booted: str) -> int:
@@ -202,16 +226,30 @@ class Commit:
         version = image_version(self.release)
         started = self.monotonic()
         last: str | None = None
-        log(event="gate_started", slot=booted, version=version, hold_s=self.config.hold_s,
-            deadline_s=self.config.deadline_s)
+        log(
+            event="gate_started",
+            slot=booted,
+            version=version,
+            hold_s=self.config.hold_s,
+            deadline_s=self.config.deadline_s,
+        )
         while True:
             decision = gate.decide(self.inputs(started), self.config)
             match decision:
                 case gate.Wait(waiting_for=waiting, check=check):
                     if last != check:  # one write per check reached, not one per poll (SD wear)
-                        write_json(self.attempt_file, records.attempt_record(
-                            tried, slot=booted, version=version, stage=records.CHECKING, now=self.clock(),
-                            check=check, reason=waiting))
+                        write_json(
+                            self.attempt_file,
+                            records.attempt_record(
+                                tried,
+                                slot=booted,
+                                version=version,
+                                stage=records.CHECKING,
+                                now=self.clock(),
+                                check=check,
+                                reason=waiting,
+                            ),
+                        )
                         last = check
                         log(event="waiting", check=check, waiting_for=waiting)
                     self.sleep(self.interval_s)
@@ -226,24 +264,52 @@ class Commit:
         autoboot = self.backend.autoboot()
         if autoboot.default != booted:
             why = (done.stderr.strip() if done is not None else "") or "autoboot.txt was not rewritten"
-            self.fail(booted, gate.Fail("commit", f"rauc status mark-good did not commit slot {booted}: {why}"),
-                      tried, version)
+            self.fail(
+                booted,
+                gate.Fail("commit", f"rauc status mark-good did not commit slot {booted}: {why}"),
+                tried,
+                version,
+            )
             return 1
-        write_json(self.attempt_file, records.attempt_record(
-            tried, slot=booted, version=version, stage=records.DONE, now=self.clock(), reason=summary))
+        write_json(
+            self.attempt_file,
+            records.attempt_record(
+                tried, slot=booted, version=version, stage=records.DONE, now=self.clock(), reason=summary
+            ),
+        )
         log(event="committed", slot=booted, version=version, summary=summary)
         self.settle(booted, autoboot.default)
         return 0
 
-    def fail(self, booted: str, failure: gate.Fail, tried: Mapping[str, Any] | None = None,
-             version: str | None = None) -> None:
+    def fail(
+        self,
+        booted: str,
+        failure: gate.Fail,
+        tried: Mapping[str, Any] | None = None,
+        version: str | None = None,
+    ) -> None:
         if tried is None:
             tried = read_json(self.tried_file)
-        write_json(self.attempt_file, records.attempt_record(
-            tried, slot=booted, version=version or image_version(self.release), stage=records.FAILED,
-            now=self.clock(), check=failure.check, reason=failure.reason, exit_status=failure.exit_status))
-        log(event="check_failed", slot=booted, check=failure.check, reason=failure.reason,
-            exit_status=failure.exit_status)
+        write_json(
+            self.attempt_file,
+            records.attempt_record(
+                tried,
+                slot=booted,
+                version=version or image_version(self.release),
+                stage=records.FAILED,
+                now=self.clock(),
+                check=failure.check,
+                reason=failure.reason,
+                exit_status=failure.exit_status,
+            ),
+        )
+        log(
+            event="check_failed",
+            slot=booted,
+            check=failure.check,
+            reason=failure.reason,
+            exit_status=failure.exit_status,
+        )
         self._run([*self.rauc, "status", "mark-bad"])
         log(event="rebooting", into="default slot")
         self._run(self.reboot)
@@ -253,11 +319,21 @@ class Commit:
     def post_install(self, env: Mapping[str, str]) -> int:
         booted = self.backend.booted()
         bundle = Path(env.get("RAUC_BUNDLE_MOUNT_POINT", "/nonexistent"))
-        record = records.tried_record(slot=tryboot.other(booted), version=manifest_version(bundle),
-                                      from_slot=booted, from_version=image_version(self.release), now=self.clock())
+        record = records.tried_record(
+            slot=tryboot.other(booted),
+            version=manifest_version(bundle),
+            from_slot=booted,
+            from_version=image_version(self.release),
+            now=self.clock(),
+        )
         self.attempt_file.unlink(missing_ok=True)
         write_json(self.tried_file, record)
-        log(event="installed", slot=record["slot"], version=record["version"], from_version=record["from_version"])
+        log(
+            event="installed",
+            slot=record["slot"],
+            version=record["version"],
+            from_version=record["from_version"],
+        )
         return 0
 
 

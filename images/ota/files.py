@@ -38,8 +38,9 @@ class Paths:
         return cls(
             config=Path(env.get("GATEWAY_TRYBOOT_DIR", "/boot/config")),
             cmdline=Path(env.get("GATEWAY_TRYBOOT_CMDLINE", "/proc/cmdline")),
-            dt_partition=Path(env.get("GATEWAY_TRYBOOT_DT_PARTITION",
-                                      "/proc/device-tree/chosen/bootloader/partition")),
+            dt_partition=Path(
+                env.get("GATEWAY_TRYBOOT_DT_PARTITION", "/proc/device-tree/chosen/bootloader/partition")
+            ),
             data=Path(env.get("GATEWAY_UPDATE_DIR", "/data/update")),
         )
 

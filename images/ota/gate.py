@@ -15,9 +15,19 @@ from typing import Any
 #: the units this gate judges, for the record
 UNIT = "gateway.service"
 #: ``systemctl show -p`` of what ``UnitView.parse`` reads
-SHOW_PROPERTIES = ("ActiveState", "SubState", "Result", "ExecMainCode", "ExecMainStatus", "NRestarts",
-                   "ActiveEnterTimestampMonotonic", "WatchdogTimestampMonotonic", "WatchdogUSec",
-                   "ConditionResult", "MainPID")
+SHOW_PROPERTIES = (
+    "ActiveState",
+    "SubState",
+    "Result",
+    "ExecMainCode",
+    "ExecMainStatus",
+    "NRestarts",
+    "ActiveEnterTimestampMonotonic",
+    "WatchdogTimestampMonotonic",
+    "WatchdogUSec",
+    "ConditionResult",
+    "MainPID",
+)
 #: ExecMainCode values (siginfo's si_code) that mean "killed by a signal"
 CLD_KILLED, CLD_DUMPED = 2, 3
 
@@ -53,19 +63,26 @@ class UnitView:
 
         watchdog = props.get("WatchdogUSec", "0")
         return cls(
-            active_state=props.get("ActiveState", "unknown"), sub_state=props.get("SubState", "unknown"),
-            result=props.get("Result", "unknown"), exit_code=number("ExecMainCode"),
-            exit_status=number("ExecMainStatus"), restarts=number("NRestarts"),
+            active_state=props.get("ActiveState", "unknown"),
+            sub_state=props.get("SubState", "unknown"),
+            result=props.get("Result", "unknown"),
+            exit_code=number("ExecMainCode"),
+            exit_status=number("ExecMainStatus"),
+            restarts=number("NRestarts"),
             active_since=mono("ActiveEnterTimestampMonotonic"),
             last_watchdog=mono("WatchdogTimestampMonotonic"),
             watchdog_s=number("WatchdogUSec") / 1e6 if watchdog.isdigit() else _seconds(watchdog),
-            condition_met=props.get("ConditionResult", "yes") != "no", main_pid=number("MainPID"))
+            condition_met=props.get("ConditionResult", "yes") != "no",
+            main_pid=number("MainPID"),
+        )
 
     def how_it_ended(self) -> str:
         if self.result == "watchdog":
             return "stopped sending WATCHDOG=1 and was killed by systemd"
         if self.exit_code in (CLD_KILLED, CLD_DUMPED):
-            return f"was killed by signal {self.exit_status}" + (" (core dumped)" if self.exit_code == CLD_DUMPED else "")
+            return f"was killed by signal {self.exit_status}" + (
+                " (core dumped)" if self.exit_code == CLD_DUMPED else ""
+            )
         if self.exit_status:
             return f"exited with status {self.exit_status}"
         return f"ended ({self.result})"
@@ -82,8 +99,9 @@ class GateConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.hold_s < self.deadline_s:
-            raise ValueError(f"commit hold ({self.hold_s:g} s) must be shorter than the deadline "
-                             f"({self.deadline_s:g} s)")
+            raise ValueError(
+                f"commit hold ({self.hold_s:g} s) must be shorter than the deadline ({self.deadline_s:g} s)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +140,23 @@ def decide(inputs: Inputs, config: GateConfig) -> Decision:
     unit = inputs.unit
     waited = inputs.now - inputs.started
     if unit is not None:
-        if unit.restarts > 0 or unit.active_state == "failed" or (
-                unit.active_since is not None and unit.active_state in ("inactive", "deactivating")):
+        if (
+            unit.restarts > 0
+            or unit.active_state == "failed"
+            or (unit.active_since is not None and unit.active_state in ("inactive", "deactivating"))
+        ):
             check = "watchdog" if unit.result == "watchdog" else UNIT
             restarted = f" (restarted {unit.restarts} times)" if unit.restarts else ""
-            return Fail(check, f"{UNIT} {unit.how_it_ended()}{restarted}",
-                        None if unit.result == "watchdog" else unit.exit_status)
+            return Fail(
+                check,
+                f"{UNIT} {unit.how_it_ended()}{restarted}",
+                None if unit.result == "watchdog" else unit.exit_status,
+            )
         if not unit.condition_met:
             if waited >= config.hold_s:
-                return Commit(f"{UNIT} is not configured on this box (no site config): only the boot was checked")
+                return Commit(
+                    f"{UNIT} is not configured on this box (no site config): only the boot was checked"
+                )
             return Wait("the boot to settle (the gateway is not configured)", "ready")
     pending = _pending(inputs, config)
     if pending is None:
@@ -139,8 +165,10 @@ def decide(inputs: Inputs, config: GateConfig) -> Decision:
             return Commit(f"{UNIT} ready and watched for {held:.0f} s; store committing; drivers started")
         pending = Wait(f"{config.hold_s - held:.0f} s more of WATCHDOG=1", "watchdog")
     if waited >= config.deadline_s:
-        return Fail(pending.check, f"not healthy {config.deadline_s:.0f} s after boot: still waiting for "
-                                   f"{pending.waiting_for}")
+        return Fail(
+            pending.check,
+            f"not healthy {config.deadline_s:.0f} s after boot: still waiting for {pending.waiting_for}",
+        )
     return pending
 
 
@@ -160,7 +188,9 @@ def _pending(inputs: Inputs, config: GateConfig) -> Wait | None:
         return Wait("a fresh health snapshot from the daemon", "snapshot")
     pid = health.get("snapshot", {}).get("pid")
     if pid is not None and unit.main_pid and pid != unit.main_pid:
-        return Wait("a health snapshot from the running daemon (this one is from an earlier process)", "snapshot")
+        return Wait(
+            "a health snapshot from the running daemon (this one is from an earlier process)", "snapshot"
+        )
     store = health.get("store", {})
     if store.get("full") or store.get("last_error") or store.get("stalled"):
         return Wait("the buffer to commit (" + str(store.get("last_error") or "it is stalled") + ")", "store")
@@ -179,7 +209,7 @@ def _seconds(text: str) -> float:
     total = 0.0
     for word in text.split():
         number = word.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = word[len(number):] or "s"
+        unit = word[len(number) :] or "s"
         try:
             total += float(number) * units[unit]
         except (ValueError, KeyError):

@@ -54,10 +54,10 @@ class Phase(StrEnum):
 def parse_sleep(text: object, field: str = "config.polling.sleep") -> float:
     """hawkBit's polling interval ``HH:MM:SS`` in seconds, clamped to [1 s, 24 h]."""
     if not isinstance(text, str):
-        raise DdiError(f"{field} must be a text \"HH:MM:SS\", got {text!r}")
+        raise DdiError(f'{field} must be a text "HH:MM:SS", got {text!r}')
     match = _SLEEP.match(text.strip())
     if match is None:
-        raise DdiError(f"{field} must be \"HH:MM:SS\" (e.g. \"00:05:00\"), got {text!r}")
+        raise DdiError(f'{field} must be "HH:MM:SS" (e.g. "00:05:00"), got {text!r}')
     hours, minutes, seconds = (int(g) for g in match.groups())
     return min(max(float(hours * 3600 + minutes * 60 + seconds), MIN_SLEEP_S), MAX_SLEEP_S)
 
@@ -103,8 +103,12 @@ class ControllerBase:
             if "sleep" in polling:
                 sleep_s = parse_sleep(polling["sleep"])
         links = _object(root.get("_links", {}), "_links")
-        return cls(sleep_s=sleep_s, deployment=_href(links, "deploymentBase", "_links"),
-                   config_data=_href(links, "configData", "_links"), cancel=_href(links, "cancelAction", "_links"))
+        return cls(
+            sleep_s=sleep_s,
+            deployment=_href(links, "deploymentBase", "_links"),
+            config_data=_href(links, "configData", "_links"),
+            cancel=_href(links, "cancelAction", "_links"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,10 @@ class Artifact:
         for algorithm in DIGESTS:
             if algorithm in self.hashes:
                 return algorithm, self.hashes[algorithm]
-        raise DdiError(f"artifact {self.filename!r} has no sha256 or sha1 in hashes "
-                       f"(got {', '.join(sorted(self.hashes)) or 'none'}); it cannot be verified")
+        raise DdiError(
+            f"artifact {self.filename!r} has no sha256 or sha1 in hashes "
+            f"(got {', '.join(sorted(self.hashes)) or 'none'}); it cannot be verified"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +183,13 @@ class Deployment:
         window = deployment.get("maintenanceWindow")
         if window is not None and window not in ("available", "unavailable"):
             raise DdiError(f"deployment.maintenanceWindow must be available or unavailable, got {window!r}")
-        return cls(action_id=str(raw_id), download=handling["download"], update=handling["update"], chunks=chunks,
-                   maintenance_window=window)
+        return cls(
+            action_id=str(raw_id),
+            download=handling["download"],
+            update=handling["update"],
+            chunks=chunks,
+            maintenance_window=window,
+        )
 
     def bundle(self) -> tuple[Chunk, Artifact]:
         """The one RAUC bundle of this deployment (``*.raucb``, or the only artifact there is)."""
@@ -191,7 +202,9 @@ class Deployment:
         if len(found) == 1:
             return found[0]
         names = ", ".join(a.filename for _, a in found)
-        raise DdiError(f"action {self.action_id}: expected one RAUC bundle (*.raucb) among the artifacts, got {names}")
+        raise DdiError(
+            f"action {self.action_id}: expected one RAUC bundle (*.raucb) among the artifacts, got {names}"
+        )
 
 
 def _chunk(value: object, field: str) -> Chunk:
@@ -202,8 +215,12 @@ def _chunk(value: object, field: str) -> Chunk:
     version = raw.get("version", "")
     if not isinstance(version, str):
         raise DdiError(f"{field}.version must be a text, got {version!r}")
-    return Chunk(part=str(raw.get("part", "")), name=str(raw.get("name", "")), version=version,
-                 artifacts=tuple(_artifact(a, f"{field}.artifacts[{i}]") for i, a in enumerate(artifacts)))
+    return Chunk(
+        part=str(raw.get("part", "")),
+        name=str(raw.get("name", "")),
+        version=version,
+        artifacts=tuple(_artifact(a, f"{field}.artifacts[{i}]") for i, a in enumerate(artifacts)),
+    )
 
 
 def _artifact(value: object, field: str) -> Artifact:
@@ -222,10 +239,15 @@ def _artifact(value: object, field: str) -> Artifact:
     lengths = {"sha256": 64, "sha1": 40, "md5": 32}
     for algorithm, length in lengths.items():
         if algorithm in hashes and len(hashes[algorithm]) != length:
-            raise DdiError(f"{field}.hashes.{algorithm} must be {length} hex digits, got {len(hashes[algorithm])}")
+            raise DdiError(
+                f"{field}.hashes.{algorithm} must be {length} hex digits, got {len(hashes[algorithm])}"
+            )
     links_raw = _object(raw.get("_links", {}), f"{field}._links")
-    links = {name: href for name in ("download", "download-http")
-             if (href := _href(links_raw, name, f"{field}._links")) is not None}
+    links = {
+        name: href
+        for name in ("download", "download-http")
+        if (href := _href(links_raw, name, f"{field}._links")) is not None
+    }
     return Artifact(filename=filename, size=size, hashes=hashes, links=links)
 
 
@@ -255,11 +277,19 @@ class Action:
     def from_json(cls, raw: object) -> Action:
         data = _object(raw, "action")
         try:
-            return cls(action_id=str(data["action_id"]), feedback=str(data["feedback"]), version=str(data["version"]),
-                       filename=str(data["filename"]), url=str(data["url"]), size=int(data["size"]),
-                       algorithm=str(data["algorithm"]), digest=str(data["digest"]), phase=Phase(data["phase"]),
-                       tried_id=None if data.get("tried_id") is None else str(data["tried_id"]),
-                       started_at=float(data.get("started_at", 0.0)))
+            return cls(
+                action_id=str(data["action_id"]),
+                feedback=str(data["feedback"]),
+                version=str(data["version"]),
+                filename=str(data["filename"]),
+                url=str(data["url"]),
+                size=int(data["size"]),
+                algorithm=str(data["algorithm"]),
+                digest=str(data["digest"]),
+                phase=Phase(data["phase"]),
+                tried_id=None if data.get("tried_id") is None else str(data["tried_id"]),
+                started_at=float(data.get("started_at", 0.0)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise DdiError(f"in-flight action record is damaged: {exc!r}") from None
 
@@ -278,13 +308,28 @@ def start(deployment: Deployment, deployment_href: str, *, prefer_plain_http: bo
     """The action to carry out for a deployment base (DdiError when it cannot be carried out)."""
     chunk, artifact = deployment.bundle()
     algorithm, digest = artifact.digest()
-    return Action(action_id=deployment.action_id, feedback=feedback_url(deployment_href, deployment.action_id),
-                  version=chunk.version, filename=artifact.filename, url=artifact.url(prefer_plain_http),
-                  size=artifact.size, algorithm=algorithm, digest=digest, started_at=now)
+    return Action(
+        action_id=deployment.action_id,
+        feedback=feedback_url(deployment_href, deployment.action_id),
+        version=chunk.version,
+        filename=artifact.filename,
+        url=artifact.url(prefer_plain_http),
+        size=artifact.size,
+        algorithm=algorithm,
+        digest=digest,
+        started_at=now,
+    )
 
 
-def feedback(execution: Execution, finished: Finished, details: Sequence[str], *, action_id: str | None = None,
-             progress: tuple[int, int] | None = None, now: float | None = None) -> dict[str, Any]:
+def feedback(
+    execution: Execution,
+    finished: Finished,
+    details: Sequence[str],
+    *,
+    action_id: str | None = None,
+    progress: tuple[int, int] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
     """A feedback body for ``POST …/deploymentBase/{actionId}/feedback``."""
     result: dict[str, Any] = {"finished": str(finished)}
     if progress is not None:
@@ -301,8 +346,13 @@ def feedback(execution: Execution, finished: Finished, details: Sequence[str], *
 def progress_feedback(action: Action, done: int, note: str) -> dict[str, Any]:
     """Proceeding with a percentage (``Downloaded N%`` is also what goosebit reads progress from)."""
     percent = 100 * done // action.size if action.size else 100
-    return feedback(Execution.PROCEEDING, Finished.NONE, [f"Downloaded {percent}%", note],
-                    action_id=action.action_id, progress=(percent, 100))
+    return feedback(
+        Execution.PROCEEDING,
+        Finished.NONE,
+        [f"Downloaded {percent}%", note],
+        action_id=action.action_id,
+        progress=(percent, 100),
+    )
 
 
 def failure_feedback(action: Action, *details: str) -> dict[str, Any]:
@@ -318,13 +368,19 @@ def outcome_feedback(action: Action, outcome: Mapping[str, Any] | None) -> dict[
     if outcome.get("id") != action.tried_id:
         return None
     if outcome.get("result") == records.COMMITTED:
-        return feedback(Execution.CLOSED, Finished.SUCCESS,
-                        [f"version {action.version} committed in slot {outcome.get('slot')} after the health gate"],
-                        action_id=action.action_id, progress=(100, 100))
+        return feedback(
+            Execution.CLOSED,
+            Finished.SUCCESS,
+            [f"version {action.version} committed in slot {outcome.get('slot')} after the health gate"],
+            action_id=action.action_id,
+            progress=(100, 100),
+        )
     if outcome.get("result") == records.ROLLED_BACK:
-        details = [f"rolled back: {outcome.get('reason') or 'no reason recorded'}",
-                   f"check: {outcome.get('check')}",
-                   f"running {outcome.get('from_version')} in slot {outcome.get('running_slot')} again"]
+        details = [
+            f"rolled back: {outcome.get('reason') or 'no reason recorded'}",
+            f"check: {outcome.get('check')}",
+            f"running {outcome.get('from_version')} in slot {outcome.get('running_slot')} again",
+        ]
         if outcome.get("exit_status") is not None:
             details.append(f"exit status: {outcome.get('exit_status')}")
         return failure_feedback(action, *details)
@@ -335,8 +391,15 @@ def config_data(*, compatible: str, version: str, hw_revision: str = "default") 
     """``PUT …/configData``: the attributes a server matches bundles against. goosebit keys
     hardware on ``hw_boardname``/``hw_revision`` (a RAUC bundle's ``compatible``) and skips a
     rollout whose version equals ``sw_version``."""
-    return {"mode": "merge", "data": {"hw_boardname": compatible, "hw_revision": hw_revision,
-                                      "sw_version": version, "updater": "city-gateway rauc"}}
+    return {
+        "mode": "merge",
+        "data": {
+            "hw_boardname": compatible,
+            "hw_revision": hw_revision,
+            "sw_version": version,
+            "updater": "city-gateway rauc",
+        },
+    }
 
 
 def cancel_stop_id(body: object) -> str:

@@ -42,7 +42,12 @@ def log(**fields: object) -> None:
     def quote(value: object) -> str:
         text = str(value)
         return f'"{text}"' if (" " in text or not text) else text
-    print("gateway-hawkbit " + " ".join(f"{k}={quote(v)}" for k, v in fields.items()), file=sys.stderr, flush=True)
+
+    print(
+        "gateway-hawkbit " + " ".join(f"{k}={quote(v)}" for k, v in fields.items()),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class HttpError(Exception):
@@ -67,16 +72,20 @@ class Http:
             self.context = ssl.create_default_context(cafile=str(self.config.ca_file))
 
     def _headers(self, url: str, extra: Mapping[str, str]) -> dict[str, str]:
-        headers = {"Accept": "application/hal+json, application/json", "User-Agent": "city-gateway-hawkbit/1",
-                   **extra}
+        headers = {
+            "Accept": "application/hal+json, application/json",
+            "User-Agent": "city-gateway-hawkbit/1",
+            **extra,
+        }
         server = urlsplit(self.config.server)
         target = urlsplit(url)
         if self.config.authorization and (server.scheme, server.netloc) == (target.scheme, target.netloc):
             headers["Authorization"] = self.config.authorization
         return headers
 
-    def open(self, method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None
-             ) -> http.client.HTTPResponse:
+    def open(
+        self, method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> http.client.HTTPResponse:
         data = None
         extra = dict(headers or {})
         if body is not None:
@@ -85,7 +94,8 @@ class Http:
         request = urllib.request.Request(url, data=data, method=method, headers=self._headers(url, extra))
         try:
             response: http.client.HTTPResponse = urllib.request.urlopen(  # noqa: S310 - http(s) only, checked
-                request, timeout=HTTP_TIMEOUT_S, context=self.context)
+                request, timeout=HTTP_TIMEOUT_S, context=self.context
+            )
         except urllib.error.HTTPError as exc:
             if exc.code == 416:
                 return exc  # type: ignore[return-value]
@@ -163,12 +173,15 @@ class Client:
         if config is None:
             return None
         paths = Paths.from_env(env)
-        return cls(config=config, store=Store(Path(env.get("GATEWAY_HAWKBIT_DIR", str(paths.data / "hawkbit")))),
-                   outcome_file=Path(env.get("GATEWAY_DATA_DIR", "/var/lib/gateway")) / "update.json",
-                   tried_file=paths.data / "tried.json",
-                   release=Path(env.get("GATEWAY_IMAGE_RELEASE", "/etc/gateway-image-release")),
-                   install=shlex.split(env.get("GATEWAY_HAWKBIT_INSTALL", "rauc install")),
-                   reboot=shlex.split(env.get("GATEWAY_HAWKBIT_REBOOT", "systemctl reboot '0 tryboot'")))
+        return cls(
+            config=config,
+            store=Store(Path(env.get("GATEWAY_HAWKBIT_DIR", str(paths.data / "hawkbit")))),
+            outcome_file=Path(env.get("GATEWAY_DATA_DIR", "/var/lib/gateway")) / "update.json",
+            tried_file=paths.data / "tried.json",
+            release=Path(env.get("GATEWAY_IMAGE_RELEASE", "/etc/gateway-image-release")),
+            install=shlex.split(env.get("GATEWAY_HAWKBIT_INSTALL", "rauc install")),
+            reboot=shlex.split(env.get("GATEWAY_HAWKBIT_REBOOT", "systemctl reboot '0 tryboot'")),
+        )
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -211,8 +224,9 @@ class Client:
     # -- the parts ------------------------------------------------------------------------
 
     def send_config_data(self, href: str) -> None:
-        body = hawkbit.config_data(compatible=self.config.compatible,
-                                    version=hawkbit.bundle_version(image_version(self.release)))
+        body = hawkbit.config_data(
+            compatible=self.config.compatible, version=hawkbit.bundle_version(image_version(self.release))
+        )
         self.ddi.json("PUT", href, body)
         log(event="config_data_sent", version=body["data"]["sw_version"])
 
@@ -230,14 +244,29 @@ class Client:
         stop_id = hawkbit.cancel_stop_id(self.ddi.json("GET", href))
         url = href.split("?", 1)[0].rstrip("/") + "/feedback"
         if action is not None and action.action_id == stop_id and action.phase is Phase.INSTALLED:
-            self.ddi.json("POST", url, hawkbit.feedback(hawkbit.Execution.REJECTED, hawkbit.Finished.FAILURE,
-                                                         ["already installed; waiting for the commit"],
-                                                         action_id=stop_id))
+            self.ddi.json(
+                "POST",
+                url,
+                hawkbit.feedback(
+                    hawkbit.Execution.REJECTED,
+                    hawkbit.Finished.FAILURE,
+                    ["already installed; waiting for the commit"],
+                    action_id=stop_id,
+                ),
+            )
             return
         if action is not None and action.action_id == stop_id:
             self.store.clear()
-        self.ddi.json("POST", url, hawkbit.feedback(hawkbit.Execution.CLOSED, hawkbit.Finished.SUCCESS,
-                                                     ["cancelled before the install"], action_id=stop_id))
+        self.ddi.json(
+            "POST",
+            url,
+            hawkbit.feedback(
+                hawkbit.Execution.CLOSED,
+                hawkbit.Finished.SUCCESS,
+                ["cancelled before the install"],
+                action_id=stop_id,
+            ),
+        )
         log(event="cancelled", action=stop_id)
 
     def work(self, href: str, action: Action | None) -> None:
@@ -254,8 +283,16 @@ class Client:
                 action = hawkbit.start(deployment, href, prefer_plain_http=prefer_http, now=self.clock())
             except DdiError as exc:
                 url = hawkbit.feedback_url(href, deployment.action_id)
-                self.ddi.json("POST", url, hawkbit.feedback(hawkbit.Execution.CLOSED, hawkbit.Finished.FAILURE,
-                                                             [f"refused: {exc}"], action_id=deployment.action_id))
+                self.ddi.json(
+                    "POST",
+                    url,
+                    hawkbit.feedback(
+                        hawkbit.Execution.CLOSED,
+                        hawkbit.Finished.FAILURE,
+                        [f"refused: {exc}"],
+                        action_id=deployment.action_id,
+                    ),
+                )
                 log(event="action_refused", action=deployment.action_id, error=exc)
                 return
             self.store.save(action)
@@ -267,8 +304,12 @@ class Client:
             action = action.advance(Phase.INSTALLING)
             self.store.save(action)
         if not deployment.may_install:
-            log(event="install_deferred", action=action.action_id, update=deployment.update,
-                maintenance_window=deployment.maintenance_window)
+            log(
+                event="install_deferred",
+                action=action.action_id,
+                update=deployment.update,
+                maintenance_window=deployment.maintenance_window,
+            )
             return
         self.install_bundle(action)
 
@@ -284,8 +325,9 @@ class Client:
             with self.ddi.open("GET", action.url, headers=headers) as response:
                 status = response.status
                 if status == 206 and not _range_starts_at(response.headers.get("Content-Range"), have):
-                    raise ShortDownload(f"server answered Range bytes={have}- with "
-                                        f"{response.headers.get('Content-Range')!r}")
+                    raise ShortDownload(
+                        f"server answered Range bytes={have}- with {response.headers.get('Content-Range')!r}"
+                    )
                 if status == 200:
                     have = 0
                 elif status == 416:  # the server's artifact is not the one begun: start over
@@ -303,8 +345,11 @@ class Client:
                 digest.update(chunk)
         if digest.hexdigest() != action.digest:
             path.unlink()
-            self.fail(action, f"download of {action.filename} does not match its {action.algorithm} "
-                              f"({digest.hexdigest()} != {action.digest}); nothing was installed")
+            self.fail(
+                action,
+                f"download of {action.filename} does not match its {action.algorithm} "
+                f"({digest.hexdigest()} != {action.digest}); nothing was installed",
+            )
             return False
         log(event="downloaded", action=action.action_id, size=have, algorithm=action.algorithm)
         self.post_quietly(action, hawkbit.progress_feedback(action, have, f"verified {action.algorithm}"))
@@ -320,8 +365,9 @@ class Client:
                 except (OSError, http.client.HTTPException) as exc:
                     f.flush()
                     os.fsync(f.fileno())
-                    raise ShortDownload(f"{action.filename}: connection lost at {have} of {action.size} bytes: "
-                                        f"{exc!r}") from None
+                    raise ShortDownload(
+                        f"{action.filename}: connection lost at {have} of {action.size} bytes: {exc!r}"
+                    ) from None
                 if not chunk:
                     break
                 f.write(chunk)
@@ -354,12 +400,23 @@ class Client:
         action = action.advance(Phase.INSTALLED, tried_id=str(tried["id"]))
         self.store.save(action)
         bundle.unlink(missing_ok=True)
-        log(event="installed", action=action.action_id, version=action.version, slot=tried.get("slot"),
-            tried=action.tried_id)
-        self.post_quietly(action, hawkbit.feedback(
-            hawkbit.Execution.PROCEEDING, hawkbit.Finished.NONE,
-            [f"installed {action.version} into slot {tried.get('slot')}; rebooting to try it"],
-            action_id=action.action_id, progress=(100, 100)))
+        log(
+            event="installed",
+            action=action.action_id,
+            version=action.version,
+            slot=tried.get("slot"),
+            tried=action.tried_id,
+        )
+        self.post_quietly(
+            action,
+            hawkbit.feedback(
+                hawkbit.Execution.PROCEEDING,
+                hawkbit.Finished.NONE,
+                [f"installed {action.version} into slot {tried.get('slot')}; rebooting to try it"],
+                action_id=action.action_id,
+                progress=(100, 100),
+            ),
+        )
         rebooted = subprocess.run(list(self.reboot), capture_output=True, text=True, timeout=120)
         log(event="rebooting", command=" ".join(self.reboot), exit_status=rebooted.returncode)
 
@@ -373,8 +430,12 @@ class Client:
             log(event="result_not_sent", action=action.action_id, error=exc)
             return action
         self.store.clear()  # reported: this outcome is never sent again
-        log(event="result_reported", action=action.action_id, version=action.version,
-            finished=body["status"]["result"]["finished"])
+        log(
+            event="result_reported",
+            action=action.action_id,
+            version=action.version,
+            finished=body["status"]["result"]["finished"],
+        )
         return None
 
     def fail(self, action: Action, *details: str) -> None:

@@ -42,8 +42,14 @@ class UpdatesConfig:
         return self.authorization is not None
 
 
-def parse(text: str, *, path: str, identity_id: str | None, base_dir: Path | None = None,
-          compatible: str = "city-gateway-rpi") -> UpdatesConfig | None:
+def parse(
+    text: str,
+    *,
+    path: str,
+    identity_id: str | None,
+    base_dir: Path | None = None,
+    compatible: str = "city-gateway-rpi",
+) -> UpdatesConfig | None:
     """None when the file has no [hawkbit] table (updates from a server are off)."""
     try:
         raw = tomllib.loads(text)
@@ -60,14 +66,17 @@ def parse(text: str, *, path: str, identity_id: str | None, base_dir: Path | Non
     return _parse_table(table, path, identity_id, base_dir, compatible)
 
 
-def _parse_table(table: dict[str, Any], path: str, identity_id: str | None, base_dir: Path | None,
-                 compatible: str) -> UpdatesConfig:
+def _parse_table(
+    table: dict[str, Any], path: str, identity_id: str | None, base_dir: Path | None, compatible: str
+) -> UpdatesConfig:
     for key in table:
         if key not in KEYS:
             raise ConfigError(path, key, f"unknown key (known: {', '.join(KEYS)})")
     server = table.get("server")
     if not isinstance(server, str):
-        raise ConfigError(path, "server", 'required: the server\'s URL, e.g. server = "https://updates.city.example"')
+        raise ConfigError(
+            path, "server", 'required: the server\'s URL, e.g. server = "https://updates.city.example"'
+        )
     parts = urlsplit(server)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigError(path, "server", f"must be an http:// or https:// URL without query, got {server!r}")
@@ -78,8 +87,11 @@ def _parse_table(table: dict[str, Any], path: str, identity_id: str | None, base
     if controller_id is None:
         raise ConfigError(path, "controller_id", "not set and identity.toml has no id to default to")
     if not isinstance(controller_id, str) or not _ID.match(controller_id):
-        raise ConfigError(path, "controller_id",
-                          f"must be letters, digits, '.', '_', ':' or '-' (at most 64), got {controller_id!r}")
+        raise ConfigError(
+            path,
+            "controller_id",
+            f"must be letters, digits, '.', '_', ':' or '-' (at most 64), got {controller_id!r}",
+        )
     authorization = None
     tokens = [k for k in ("target_token", "gateway_token") if k in table]
     if len(tokens) > 1:
@@ -102,8 +114,14 @@ def _parse_table(table: dict[str, Any], path: str, identity_id: str | None, base
         compatible = table["compatible"]
         if not isinstance(compatible, str) or not compatible:
             raise ConfigError(path, "compatible", f"must be a text, got {compatible!r}")
-    return UpdatesConfig(server=server.rstrip("/"), tenant=tenant, controller_id=controller_id,
-                         authorization=authorization, ca_file=ca_file, compatible=compatible)
+    return UpdatesConfig(
+        server=server.rstrip("/"),
+        tenant=tenant,
+        controller_id=controller_id,
+        authorization=authorization,
+        ca_file=ca_file,
+        compatible=compatible,
+    )
 
 
 def identity_id(identity_toml: Path) -> str | None:

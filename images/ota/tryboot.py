@@ -87,11 +87,13 @@ def parse_autoboot(text: str) -> Autoboot:
         try:
             found[section] = int(value.strip(), 0)
         except ValueError:
-            raise TrybootError(f"autoboot.txt line {number}: boot_partition={value.strip()!r} "
-                               "is not a partition number") from None
+            raise TrybootError(
+                f"autoboot.txt line {number}: boot_partition={value.strip()!r} is not a partition number"
+            ) from None
     if "all" not in found:
-        raise TrybootError("autoboot.txt has no [all] boot_partition: the firmware would not know "
-                           "which slot to boot")
+        raise TrybootError(
+            "autoboot.txt has no [all] boot_partition: the firmware would not know which slot to boot"
+        )
     default = bootname_of(found["all"])
     tryboot = bootname_of(found["tryboot"]) if "tryboot" in found else other(default)
     return Autoboot(default, tryboot)
@@ -118,8 +120,10 @@ def booted_slot(cmdline: str, dt_partition: int | None = None) -> str:
                     return name
     if dt_partition is not None:
         return bootname_of(dt_partition)
-    raise TrybootError("cannot tell the booted slot: the kernel command line has neither "
-                       "gateway.slot= nor root=PARTUUID=…-05/-06")
+    raise TrybootError(
+        "cannot tell the booted slot: the kernel command line has neither "
+        "gateway.slot= nor root=PARTUUID=…-05/-06"
+    )
 
 
 class BootState(Enum):

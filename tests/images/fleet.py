@@ -71,16 +71,23 @@ def with_env(path: Path, env: dict[str, str], argv: list[str]) -> Path:
 class Box:
     """One cabinet: p1 (autoboot.txt), the data partition, /etc/gateway, and its client process."""
 
-    def __init__(self, root: Path, device_id: str, server: str, card: rauc_host.Card | None = None,
-                 install: str | None = None):
+    def __init__(
+        self,
+        root: Path,
+        device_id: str,
+        server: str,
+        card: rauc_host.Card | None = None,
+        install: str | None = None,
+    ):
         self.root, self.id, self.card, self.install = root, device_id, card, install
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         etc = root / "etc"
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "identity.toml").write_text(f'id = "{device_id}"\n')
-        (etc / "updates.toml").write_text(f'[hawkbit]\nserver = "{server}"\ntenant = "DEFAULT"\n'
-                                          f'target_token = "token-{device_id}"\n')
+        (etc / "updates.toml").write_text(
+            f'[hawkbit]\nserver = "{server}"\ntenant = "DEFAULT"\ntarget_token = "token-{device_id}"\n'
+        )
         self.state = root / "state"
         self.state.mkdir(exist_ok=True)
         if card is None:
@@ -92,31 +99,61 @@ class Box:
 
     @property
     def paths(self) -> Paths:
-        return Paths(config=self.root / "config", cmdline=self.root / "cmdline", dt_partition=self.root / "no-dt",
-                     data=self.root / "data/update")
+        return Paths(
+            config=self.root / "config",
+            cmdline=self.root / "cmdline",
+            dt_partition=self.root / "no-dt",
+            data=self.root / "data/update",
+        )
 
     @property
     def env(self) -> dict[str, str]:
-        base = self.card.env if self.card is not None else {
-            **os.environ, "GATEWAY_TRYBOOT_DIR": str(self.paths.config), "GATEWAY_TRYBOOT_CMDLINE": str(self.paths.cmdline),
-            "GATEWAY_TRYBOOT_DT_PARTITION": str(self.paths.dt_partition), "GATEWAY_UPDATE_DIR": str(self.paths.data),
-            "GATEWAY_IMAGE_RELEASE": str(self.root / "release")}
-        install = self.install or ("rauc install" if self.card is not None else str(
-            executable(self.root / "install", RECORDING_INSTALL.format(python=sys.executable, lib=str(LIB)))))
-        return {**base, "GATEWAY_IMAGE_LIB": str(LIB), "GATEWAY_HAWKBIT_CONFIG": str(self.root / "etc/updates.toml"),
-                "GATEWAY_HAWKBIT_DIR": str(self.root / "data/update/hawkbit"), "GATEWAY_DATA_DIR": str(self.state),
-                "GATEWAY_HAWKBIT_INSTALL": install, "GATEWAY_HAWKBIT_REBOOT": f"touch {self.root / 'rebooted'}",
-                "BOX_ROOT": str(self.root), "BOX_BUNDLE_VERSION": "2.0.0", "PYTHONUNBUFFERED": "1"}
+        base = (
+            self.card.env
+            if self.card is not None
+            else {
+                **os.environ,
+                "GATEWAY_TRYBOOT_DIR": str(self.paths.config),
+                "GATEWAY_TRYBOOT_CMDLINE": str(self.paths.cmdline),
+                "GATEWAY_TRYBOOT_DT_PARTITION": str(self.paths.dt_partition),
+                "GATEWAY_UPDATE_DIR": str(self.paths.data),
+                "GATEWAY_IMAGE_RELEASE": str(self.root / "release"),
+            }
+        )
+        install = self.install or (
+            "rauc install"
+            if self.card is not None
+            else str(
+                executable(
+                    self.root / "install", RECORDING_INSTALL.format(python=sys.executable, lib=str(LIB))
+                )
+            )
+        )
+        return {
+            **base,
+            "GATEWAY_IMAGE_LIB": str(LIB),
+            "GATEWAY_HAWKBIT_CONFIG": str(self.root / "etc/updates.toml"),
+            "GATEWAY_HAWKBIT_DIR": str(self.root / "data/update/hawkbit"),
+            "GATEWAY_DATA_DIR": str(self.state),
+            "GATEWAY_HAWKBIT_INSTALL": install,
+            "GATEWAY_HAWKBIT_REBOOT": f"touch {self.root / 'rebooted'}",
+            "BOX_ROOT": str(self.root),
+            "BOX_BUNDLE_VERSION": "2.0.0",
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def boot_cmdline(self, slot: str) -> None:
         part = {"A": 5, "B": 6}[slot]
-        self.paths.cmdline.write_text(f"root=PARTUUID=6a7e0001-0{part} rootfstype=erofs ro gateway.slot={slot}\n")
+        self.paths.cmdline.write_text(
+            f"root=PARTUUID=6a7e0001-0{part} rootfstype=erofs ro gateway.slot={slot}\n"
+        )
 
     def start(self) -> None:
         self.starts += 1
         log = open(self.root / f"client-{self.starts}.log", "wb")
-        self.process = subprocess.Popen([sys.executable, str(CLIENT), "run"], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, str(CLIENT), "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -142,12 +179,23 @@ class Box:
         if self.card is not None:
             rauc = with_env(self.root / "rauc-cli", self.card.env, ["rauc"])
         else:
-            backend = executable(self.root / "backend-rauc", BACKEND_RAUC.format(python=sys.executable, lib=str(LIB)))
+            backend = executable(
+                self.root / "backend-rauc", BACKEND_RAUC.format(python=sys.executable, lib=str(LIB))
+            )
             rauc = with_env(self.root / "rauc-cli", self.env, [str(backend)])
         release = self.root / f"release-{slot}"
         release.write_text("IMAGE_VERSION=" + ("2.0.0" if slot == "B" else "1.0") + "\n")
-        return Commit(paths=self.paths, data_dir=self.state, release=release, watchdog_status=self.root / "none",
-                      config=GATE, interval_s=0.1, systemctl=["true"], rauc=[str(rauc)], reboot=["true"])
+        return Commit(
+            paths=self.paths,
+            data_dir=self.state,
+            release=release,
+            watchdog_status=self.root / "none",
+            config=GATE,
+            interval_s=0.1,
+            systemctl=["true"],
+            rauc=[str(rauc)],
+            reboot=["true"],
+        )
 
     def reboot_into_tried_slot(self, healthy: bool) -> None:
         """The reboot the client asked for: the firmware's one tryboot of B, then gateway-commit
@@ -165,11 +213,11 @@ class Box:
             assert commit.commit("B", tried, "2.0.0", "test: the gate passed") == 0
             assert tryboot.parse_autoboot(self.paths.autoboot.read_text()).default == "B"
         else:
-            commit.fail("B", gate.Fail("gateway.service", "gateway.service exited with status 3", 3), tried, "2.0.0")
+            commit.fail(
+                "B", gate.Fail("gateway.service", "gateway.service exited with status 3", 3), tried, "2.0.0"
+            )
             self.boot_cmdline("A")
             if self.card is not None:
                 self.card.boot("A")
             assert self.commit_service("A").run() == 0
         self.start()
-
-

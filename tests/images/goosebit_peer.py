@@ -29,8 +29,10 @@ VENV = REPO / ".goosebit-venv"
 
 def missing() -> str | None:
     if not (VENV / "bin/uvicorn").exists() or not (VENV / "bin/aerich").exists():
-        return f"goosebit is not installed in {VENV} (tests/run makes it: python3 -m venv .goosebit-venv && " \
-               ".goosebit-venv/bin/pip install goosebit==0.2.12)"
+        return (
+            f"goosebit is not installed in {VENV} (tests/run makes it: python3 -m venv .goosebit-venv && "
+            ".goosebit-venv/bin/pip install goosebit==0.2.12)"
+        )
     return None
 
 
@@ -69,26 +71,50 @@ class Goosebit:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "GOOSEBIT_DB_URI": f"sqlite://{self.root / 'db.sqlite3'}",
-                "GOOSEBIT_ARTIFACTS_DIR": str(self.root / "artifacts"), "GOOSEBIT_POLL_TIME": self.poll_time,
-                "GOOSEBIT_SECRET_KEY": secrets.token_hex(32),
-                # goosebit's dictConfig would otherwise switch off uvicorn's access log
-                "GOOSEBIT_LOGGING": json.dumps({"version": 1, "disable_existing_loggers": False,
-                                                "root": {"level": "WARNING"}}),
-                "PYTHONPATH": ""}
+        return {
+            **os.environ,
+            "GOOSEBIT_DB_URI": f"sqlite://{self.root / 'db.sqlite3'}",
+            "GOOSEBIT_ARTIFACTS_DIR": str(self.root / "artifacts"),
+            "GOOSEBIT_POLL_TIME": self.poll_time,
+            "GOOSEBIT_SECRET_KEY": secrets.token_hex(32),
+            # goosebit's dictConfig would otherwise switch off uvicorn's access log
+            "GOOSEBIT_LOGGING": json.dumps(
+                {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+            ),
+            "PYTHONPATH": "",
+        }
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         site = next((VENV / "lib").glob("python3*/site-packages"))
         (self.root / "pyproject.toml").write_text(
             '[tool.aerich]\ntortoise_orm = "goosebit.db.config.TORTOISE_CONF"\n'
-            f'location = "{site}/goosebit/db/migrations"\n')
-        done = subprocess.run([str(VENV / "bin/aerich"), "upgrade"], cwd=self.root, env=self.env,
-                              capture_output=True, text=True, timeout=300)
+            f'location = "{site}/goosebit/db/migrations"\n'
+        )
+        done = subprocess.run(
+            [str(VENV / "bin/aerich"), "upgrade"],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"aerich upgrade failed: {done.stdout}{done.stderr}"
         self.process = subprocess.Popen(
-            [str(VENV / "bin/uvicorn"), "goosebit:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--access-log"], cwd=self.root, env=self.env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+            [
+                str(VENV / "bin/uvicorn"),
+                "goosebit:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--access-log",
+            ],
+            cwd=self.root,
+            env=self.env,
+            stdout=open(self.log, "wb"),
+            stderr=subprocess.STDOUT,
+        )
 
         def up() -> bool:
             assert self.process is not None and self.process.poll() is None, self.log.read_text()
@@ -97,8 +123,11 @@ class Goosebit:
                     return r.status == 200
             except OSError:
                 return False
+
         wait_for(up, 120, "goosebit to answer")
-        self.token = self._form("/setup", {"username": "operator@city.example", "password": "a long passphrase"})
+        self.token = self._form(
+            "/setup", {"username": "operator@city.example", "password": "a long passphrase"}
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -113,31 +142,57 @@ class Goosebit:
 
     def _form(self, path: str, fields: dict[str, str]) -> str:
         body = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in fields.items()).encode()
-        request = urllib.request.Request(self.url + path, data=body, method="POST",
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        request = urllib.request.Request(
+            self.url + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         with urllib.request.urlopen(request, timeout=30) as r:
             return str(json.loads(r.read())["access_token"])
 
-    def api(self, method: str, path: str, body: Any = None, *, data: bytes | None = None,
-            content_type: str = "application/json") -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         if body is not None:
             data = json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Authorization": f"Bearer {self.token}",
-                                                  "Content-Type": content_type})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
+        )
         with urllib.request.urlopen(request, timeout=60) as r:
             return json.loads(r.read())
 
     def upload(self, bundle: Path) -> int:
         boundary = "----gateway" + secrets.token_hex(8)
-        data = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{bundle.name}\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n").encode() + bundle.read_bytes() + \
-            f"\r\n--{boundary}--\r\n".encode()
-        return int(self.api("PUT", "/api/v1/software", data=data,
-                            content_type=f"multipart/form-data; boundary={boundary}")["id"])
+        data = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{bundle.name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + bundle.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return int(
+            self.api(
+                "PUT", "/api/v1/software", data=data, content_type=f"multipart/form-data; boundary={boundary}"
+            )["id"]
+        )
 
     def rollout(self, software_id: int, name: str, feed: str = "default") -> int:
-        return int(self.api("PUT", "/api/v1/rollouts", {"name": name, "feed": feed, "software_id": software_id})["id"])
+        return int(
+            self.api("PUT", "/api/v1/rollouts", {"name": name, "feed": feed, "software_id": software_id})[
+                "id"
+            ]
+        )
 
     def devices(self) -> dict[str, dict[str, Any]]:
         return {d["id"]: d for d in self.api("GET", "/api/v1/devices")["devices"]}
@@ -150,7 +205,9 @@ class Goosebit:
 
     def access_log(self, device_id: str) -> list[tuple[str, int]]:
         """(request line, status) of each artifact download uvicorn logged for a device."""
-        pattern = re.compile(rf'"(GET /DEFAULT/controller/v1/{re.escape(device_id)}/download[^"]*)" (\d{{3}})')
+        pattern = re.compile(
+            rf'"(GET /DEFAULT/controller/v1/{re.escape(device_id)}/download[^"]*)" (\d{{3}})'
+        )
         return [(m.group(1), int(m.group(2))) for m in pattern.finditer(self.log.read_text(errors="replace"))]
 
 
@@ -197,6 +254,7 @@ class FlakyNetwork:
             self._server.close()
             self._loop.run_until_complete(self._server.wait_closed())
             self._loop.close()
+
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
         assert ready.wait(10)
@@ -250,7 +308,7 @@ class FlakyNetwork:
                         break
                     if device in self.corrupt and record.bytes_sent < 65536 <= record.bytes_sent + len(chunk):
                         at = 65536 - record.bytes_sent
-                        chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1:]
+                        chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
                     record.bytes_sent += len(chunk)
                     if device in self.slow:
                         await asyncio.sleep(len(chunk) / self.rate)

@@ -43,7 +43,11 @@ def missing() -> str | None:
         return "RAUC installs loop-mount the bundle: run as root"
     absent = [t for t in TOOLS if shutil.which(t) is None and not Path("/usr/sbin", t).exists()]
     if absent:
-        return "missing host tools: " + ", ".join(absent) + " (apt-get install rauc squashfs-tools erofs-utils dosfstools mtools)"
+        return (
+            "missing host tools: "
+            + ", ".join(absent)
+            + " (apt-get install rauc squashfs-tools erofs-utils dosfstools mtools)"
+        )
     if not Path("/dev/loop-control").exists():
         return "no loop devices on this host"
     return None
@@ -51,8 +55,9 @@ def missing() -> str | None:
 
 def make_fat(path: Path, mib: int, label: str, files: dict[str, str]) -> None:
     path.unlink(missing_ok=True)
-    subprocess.run(["mkfs.vfat", "-C", "-n", label, str(path), str(mib * 1024)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mkfs.vfat", "-C", "-n", label, str(path), str(mib * 1024)], check=True, capture_output=True
+    )
     src = path.with_suffix(".files")
     src.mkdir(exist_ok=True)
     for name, text in files.items():
@@ -72,9 +77,15 @@ def fake_build(out: Path, version: str, payload_bytes: int = 0) -> None:
         (root / "payload").write_bytes(os.urandom(payload_bytes))
     subprocess.run(["mkfs.erofs", "--quiet", str(out / f"{name}.system.erofs"), str(root)], check=True)
     for slot, part in (("A", 5), ("B", 6)):
-        make_fat(out / f"{name}.boot-{slot}.vfat", 4, f"BOOT-{slot}", {
-            "cmdline.txt": f"root=PARTUUID=6a7e0001-0{part} rootfstype=erofs ro gateway.slot={slot}\n",
-            "version.txt": version + "\n"})
+        make_fat(
+            out / f"{name}.boot-{slot}.vfat",
+            4,
+            f"BOOT-{slot}",
+            {
+                "cmdline.txt": f"root=PARTUUID=6a7e0001-0{part} rootfstype=erofs ro gateway.slot={slot}\n",
+                "version.txt": version + "\n",
+            },
+        )
     (out / f"{name}.img").write_bytes(b"")
     (out / "gateway.img").unlink(missing_ok=True)
     (out / "gateway.img").symlink_to(f"{name}.img")
@@ -83,9 +94,26 @@ def fake_build(out: Path, version: str, payload_bytes: int = 0) -> None:
 def make_key(directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=someone else", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=someone else",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -112,12 +140,16 @@ class Card:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.root / 'bus'}",
-                "GATEWAY_IMAGE_LIB": str(IMAGES), "GATEWAY_TRYBOOT_DIR": str(self.config),
-                "GATEWAY_TRYBOOT_CMDLINE": str(self.cmdline),
-                "GATEWAY_TRYBOOT_DT_PARTITION": str(self.root / "no-dt"),
-                "GATEWAY_UPDATE_DIR": str(self.root / "data/update"),
-                "GATEWAY_IMAGE_RELEASE": str(self.root / "release")}
+        return {
+            **os.environ,
+            "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.root / 'bus'}",
+            "GATEWAY_IMAGE_LIB": str(IMAGES),
+            "GATEWAY_TRYBOOT_DIR": str(self.config),
+            "GATEWAY_TRYBOOT_CMDLINE": str(self.cmdline),
+            "GATEWAY_TRYBOOT_DT_PARTITION": str(self.root / "no-dt"),
+            "GATEWAY_UPDATE_DIR": str(self.root / "data/update"),
+            "GATEWAY_IMAGE_RELEASE": str(self.root / "release"),
+        }
 
     def prepare(self) -> None:
         self.config.mkdir(parents=True)
@@ -132,8 +164,9 @@ class Card:
         (self.root / "release").write_text("IMAGE_VERSION=1.0\n")
         conf = (IMAGES / "rootfs/etc/rauc/system.conf").read_text()
         devices = {"05": "rootfs.0", "06": "rootfs.1", "02": "boot.0", "03": "boot.1"}
-        conf = re.sub(r"/dev/disk/by-partuuid/6a7e0001-(0\d)",
-                      lambda m: str(self.slot(devices[m.group(1)])), conf)
+        conf = re.sub(
+            r"/dev/disk/by-partuuid/6a7e0001-(0\d)", lambda m: str(self.slot(devices[m.group(1)])), conf
+        )
         conf = conf.replace("/etc/rauc/keyring.pem", str(self.keyring))
         conf = conf.replace("/usr/lib/gateway-image/", str(IMAGES / "rootfs/usr/lib/gateway-image") + "/")
         conf = conf.replace("/data/rauc/status.raucs", str(self.root / "data/status.raucs"))
@@ -156,7 +189,10 @@ class Card:
         self.log.append(log)
         self.service = subprocess.Popen(
             ["rauc", "service", f"--conf={self.root / 'system.conf'}", f"--override-boot-slot={slot}"],
-            env=self.env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+            env=self.env,
+            stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT,
+        )
         while self.rauc("status", check=False).returncode != 0:
             assert self.service.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "rauc service did not answer"
@@ -165,8 +201,10 @@ class Card:
     def rauc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(["rauc", *args], env=self.env, capture_output=True, text=True, timeout=120)
         if check and done.returncode != 0:
-            raise AssertionError(f"rauc {' '.join(args)} failed: {done.stdout}{done.stderr}\n"
-                                 + "".join(p.read_text() for p in self.log))
+            raise AssertionError(
+                f"rauc {' '.join(args)} failed: {done.stdout}{done.stderr}\n"
+                + "".join(p.read_text() for p in self.log)
+            )
         return done
 
     def shutdown(self) -> None:

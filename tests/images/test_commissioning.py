@@ -48,10 +48,17 @@ def box(tmp_path: Path, request: pytest.FixtureRequest) -> Paths:
     (tmp_path / "state").mkdir()
     os.environ["STATE_DIRECTORY"] = str(tmp_path / "state")
     (tmp_path / "release").write_text("IMAGE_VERSION=test-1\nGATEWAY_VERSION=0.1.0\nIMAGE_SOURCE=debian\n")
-    return Paths(card=card, installed=tmp_path / "data" / "etc-gateway", run=tmp_path / "run",
-                 ssh=tmp_path / "data" / "ssh", hostname_file=tmp_path / "data" / "hostname",
-                 network_dir=tmp_path / "run" / "network", release_file=tmp_path / "release",
-                 gateway_bin=gateway_bin, owner=pwd.getpwuid(os.getuid()).pw_name)
+    return Paths(
+        card=card,
+        installed=tmp_path / "data" / "etc-gateway",
+        run=tmp_path / "run",
+        ssh=tmp_path / "data" / "ssh",
+        hostname_file=tmp_path / "data" / "hostname",
+        network_dir=tmp_path / "run" / "network",
+        release_file=tmp_path / "release",
+        gateway_bin=gateway_bin,
+        owner=pwd.getpwuid(os.getuid()).pw_name,
+    )
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -68,7 +75,10 @@ def test_first_import_installs_the_folder_and_takes_the_credentials_off_the_card
     result = import_site_folder(box)
     assert result.status == "imported", result.findings
     assert (box.installed / "gateway.toml").read_text() == (TEST_SITE / "gateway.toml").read_text()
-    assert sorted(p.name for p in (box.installed / "rules").iterdir()) == ["failsafe_lamps.toml", "street_lighting.toml"]
+    assert sorted(p.name for p in (box.installed / "rules").iterdir()) == [
+        "failsafe_lamps.toml",
+        "street_lighting.toml",
+    ]
     credentials = box.installed / "credentials.toml"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     assert stat.S_IMODE((box.installed / "gateway.toml").stat().st_mode) == 0o640
@@ -99,8 +109,9 @@ def test_a_broken_site_config_changes_nothing_and_names_the_file_on_the_card(box
     result = import_site_folder(box)
     assert result.status == "rejected"
     assert (box.installed / "gateway.toml").read_text() == before
-    assert any(f.file == "gateway/gateway.toml" and f.line == line for f in result.findings), \
-        [str(f) for f in result.findings]
+    assert any(f.file == "gateway/gateway.toml" and f.line == line for f in result.findings), [
+        str(f) for f in result.findings
+    ]
     assert all(str(box.run) not in str(f) for f in result.findings)
     text = render({}, result, None, "now")
     assert f"gateway/gateway.toml:{line}:" in text and "REJECTED" in text
@@ -142,7 +153,9 @@ def test_identity_must_match_the_site_id(box: Paths) -> None:
     result = import_site_folder(box)
     assert result.status == "rejected"
     finding = next(f for f in result.findings if f.file == "gateway/gateway.toml")
-    assert "cabinet-18" in finding.message and finding.line == line_of(box.card / "gateway.toml", 'id = "cabinet')
+    assert "cabinet-18" in finding.message and finding.line == line_of(
+        box.card / "gateway.toml", 'id = "cabinet'
+    )
 
 
 def test_identity_sets_the_hostname(box: Paths) -> None:
@@ -153,8 +166,10 @@ def test_identity_sets_the_hostname(box: Paths) -> None:
 
 
 def test_a_static_address_becomes_a_networkd_file(box: Paths) -> None:
-    (box.card / "network.toml").write_text('[ethernet]\ndhcp = false\naddress = "192.168.10.17/24"\n'
-                                           'gateway = "192.168.10.1"\ndns = ["192.168.10.1"]\n')
+    (box.card / "network.toml").write_text(
+        '[ethernet]\ndhcp = false\naddress = "192.168.10.17/24"\n'
+        'gateway = "192.168.10.1"\ndns = ["192.168.10.1"]\n'
+    )
     assert import_site_folder(box).status == "imported"
     apply_installed(box)
     text = (box.network_dir / "10-gateway-ethernet.network").read_text()
@@ -169,7 +184,9 @@ def test_a_bad_address_is_rejected_with_its_line(box: Paths) -> None:
 
 
 def test_a_wifi_password_leaves_the_card(box: Paths) -> None:
-    (box.card / "network.toml").write_text('[wifi]\ncountry = "NL"\nssid = "cabinet-net"\npsk = "correct horse"\n')
+    (box.card / "network.toml").write_text(
+        '[wifi]\ncountry = "NL"\nssid = "cabinet-net"\npsk = "correct horse"\n'
+    )
     result = import_site_folder(box)
     assert result.status == "imported"
     assert not (box.card / "network.toml").exists()
@@ -180,11 +197,15 @@ def test_a_wifi_password_leaves_the_card(box: Paths) -> None:
 
 
 def test_ssh_keys_are_checked_and_installed(box: Paths) -> None:
-    (box.card / "ssh.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\nnot a key\n")
+    (box.card / "ssh.pub").write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\nnot a key\n"
+    )
     result = import_site_folder(box)
     assert result.status == "rejected"
     assert [(f.file, f.line) for f in result.findings] == [("gateway/ssh.pub", 2)]
-    (box.card / "ssh.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\n")
+    (box.card / "ssh.pub").write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\n"
+    )
     assert import_site_folder(box).status == "imported"
     assert "ssh: 1 authorized key for root" in apply_installed(box)
     assert (box.ssh / "authorized_keys" / "root").read_text().startswith("ssh-ed25519 ")
@@ -197,10 +218,17 @@ def test_no_site_folder_changes_nothing(box: Paths) -> None:
 
 
 def test_main_writes_the_result_and_the_report(box: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"GATEWAY_CARD_DIR": box.card, "GATEWAY_ETC_DIR": box.installed, "GATEWAY_RUN_DIR": box.run,
-                        "GATEWAY_SSH_DIR": box.ssh, "GATEWAY_HOSTNAME_FILE": box.hostname_file,
-                        "GATEWAY_NETWORK_DIR": box.network_dir, "GATEWAY_RELEASE_FILE": box.release_file,
-                        "GATEWAY_BIN": box.gateway_bin, "GATEWAY_USER": box.owner}.items():
+    for name, value in {
+        "GATEWAY_CARD_DIR": box.card,
+        "GATEWAY_ETC_DIR": box.installed,
+        "GATEWAY_RUN_DIR": box.run,
+        "GATEWAY_SSH_DIR": box.ssh,
+        "GATEWAY_HOSTNAME_FILE": box.hostname_file,
+        "GATEWAY_NETWORK_DIR": box.network_dir,
+        "GATEWAY_RELEASE_FILE": box.release_file,
+        "GATEWAY_BIN": box.gateway_bin,
+        "GATEWAY_USER": box.owner,
+    }.items():
         monkeypatch.setenv(name, str(value))
     assert main() == 0
     saved = load_result(box)
@@ -212,35 +240,65 @@ def test_main_writes_the_result_and_the_report(box: Paths, monkeypatch: pytest.M
 
 
 def test_problem_lines_are_mapped_back_to_the_card(tmp_path: Path) -> None:
-    staging = Staging(tmp_path / "stage", {"gateway.toml": "gateway/gateway.toml",
-                                           "credentials.toml": "/etc/gateway/credentials.toml (installed earlier)"})
-    output = (f"event=credentials_file_too_open path=x\n2 problems found:\n  {tmp_path}/stage/gateway.toml:17: api.credentials: in "
-              f"{tmp_path}/stage/credentials.toml: file not found\n"
-              f"  {tmp_path}/stage/rules/a.toml: malformed TOML: Invalid value (at line 29, column 7)\n")
+    staging = Staging(
+        tmp_path / "stage",
+        {
+            "gateway.toml": "gateway/gateway.toml",
+            "credentials.toml": "/etc/gateway/credentials.toml (installed earlier)",
+        },
+    )
+    output = (
+        f"event=credentials_file_too_open path=x\n2 problems found:\n  {tmp_path}/stage/gateway.toml:17: api.credentials: in "
+        f"{tmp_path}/stage/credentials.toml: file not found\n"
+        f"  {tmp_path}/stage/rules/a.toml: malformed TOML: Invalid value (at line 29, column 7)\n"
+    )
     findings = parse_problems(output, staging, "rules")
     assert [str(f) for f in findings] == [
         "gateway/gateway.toml:17: api.credentials: in /etc/gateway/credentials.toml (installed earlier): file not found",
-        "gateway/rules/a.toml:29: malformed TOML: Invalid value (at line 29, column 7)"]
+        "gateway/rules/a.toml:29: malformed TOML: Invalid value (at line 29, column 7)",
+    ]
     assert [f.kind for f in findings] == ["site", "rules"]
 
 
 def test_report_lists_what_the_box_found() -> None:
     from commissioning.importer import ImportResult
-    result = ImportResult("imported", "2026-12-02T04:00:00Z", 0, changed=["gateway.toml"],
-                          removed_from_card=["gateway/credentials.toml"])
-    facts = Facts(gateway="gateway service active, status ok, id 'cab-1'", upstream="city: answered",
-                  clock="NOT synchronised with NTP", serial_ports=("/dev/ttyAMA0 (uart-pl011)",),
-                  devices=("GPIO gpiochip0",), data_partition="1000 MiB, 1% used")
+
+    result = ImportResult(
+        "imported",
+        "2026-12-02T04:00:00Z",
+        0,
+        changed=["gateway.toml"],
+        removed_from_card=["gateway/credentials.toml"],
+    )
+    facts = Facts(
+        gateway="gateway service active, status ok, id 'cab-1'",
+        upstream="city: answered",
+        clock="NOT synchronised with NTP",
+        serial_ports=("/dev/ttyAMA0 (uart-pl011)",),
+        devices=("GPIO gpiochip0",),
+        data_partition="1000 MiB, 1% used",
+    )
     text = render({"IMAGE_VERSION": "v1", "GATEWAY_VERSION": "0.1.0", "KERNEL": "6.12"}, result, facts, "now")
-    for expected in ("Image:    v1", "Gateway:  version 0.1.0", "Import:   OK", "Installed on the box: gateway.toml",
-                     "gateway/credentials.toml", "Status:   gateway service active", "Upstream: city: answered",
-                     "Clock:    NOT synchronised", "Serial ports: /dev/ttyAMA0 (uart-pl011)",
-                     "Devices:  GPIO gpiochip0", "Data partition: 1000 MiB"):
+    for expected in (
+        "Image:    v1",
+        "Gateway:  version 0.1.0",
+        "Import:   OK",
+        "Installed on the box: gateway.toml",
+        "gateway/credentials.toml",
+        "Status:   gateway service active",
+        "Upstream: city: answered",
+        "Clock:    NOT synchronised",
+        "Serial ports: /dev/ttyAMA0 (uart-pl011)",
+        "Devices:  GPIO gpiochip0",
+        "Data partition: 1000 MiB",
+    ):
         assert expected in text, expected
 
 
 def test_a_hostname_that_cannot_be_set_does_not_keep_ssh_keys_away(box: Paths) -> None:
-    (box.card / "ssh.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\n")
+    (box.card / "ssh.pub").write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFake tech@laptop\n"
+    )
     assert import_site_folder(box).status == "imported"
     broken = dataclasses.replace(box, hostname_file=box.run / "missing-dir" / "hostname")
     done = apply_installed(broken)

@@ -20,26 +20,40 @@ T0 = 1000.0  # CLOCK_MONOTONIC at the gate's start
 
 
 def unit(**overrides):
-    props = {"ActiveState": "active", "SubState": "running", "Result": "success", "ExecMainCode": "0",
-             "ExecMainStatus": "0", "NRestarts": "0", "ActiveEnterTimestampMonotonic": str(int(T0 * 1e6)),
-             "WatchdogTimestampMonotonic": str(int(T0 * 1e6)), "WatchdogUSec": "30s",
-             "ConditionResult": "yes", "MainPID": "4242"}
+    props = {
+        "ActiveState": "active",
+        "SubState": "running",
+        "Result": "success",
+        "ExecMainCode": "0",
+        "ExecMainStatus": "0",
+        "NRestarts": "0",
+        "ActiveEnterTimestampMonotonic": str(int(T0 * 1e6)),
+        "WatchdogTimestampMonotonic": str(int(T0 * 1e6)),
+        "WatchdogUSec": "30s",
+        "ConditionResult": "yes",
+        "MainPID": "4242",
+    }
     props.update({k: str(v) for k, v in overrides.items()})
     return "\n".join(f"{k}={v}" for k, v in props.items()) + "\n"
 
 
 def health(**store):
-    return {"snapshot": {"written_at": 0, "pid": 4242},
-            "devices": {"meter-1": {"state": "running", "status": "online"},
-                        "lamp-1": {"state": "backoff", "status": "offline", "last_error": "timeout"}},
-            "store": {"committed_readings": 12, "commits": 3, **store},
-            "components": {"upstreams": {"city": {"failures_in_row": 50, "last_error": "unreachable"}}}}
+    return {
+        "snapshot": {"written_at": 0, "pid": 4242},
+        "devices": {
+            "meter-1": {"state": "running", "status": "online"},
+            "lamp-1": {"state": "backoff", "status": "offline", "last_error": "timeout"},
+        },
+        "store": {"committed_readings": 12, "commits": 3, **store},
+        "components": {"upstreams": {"city": {"failures_in_row": 50, "last_error": "unreachable"}}},
+    }
 
 
 def decide(now, show=None, snapshot=None, age=1.0):
     view = gate.UnitView.parse(show if show is not None else unit())
-    return gate.decide(gate.Inputs(now=now, started=T0, unit=view, health=snapshot or health(),
-                                   health_age_s=age), CONFIG)
+    return gate.decide(
+        gate.Inputs(now=now, started=T0, unit=view, health=snapshot or health(), health_age_s=age), CONFIG
+    )
 
 
 def test_parse_reads_systemctl_show_in_both_duration_spellings():
@@ -51,51 +65,95 @@ def test_parse_reads_systemctl_show_in_both_duration_spellings():
 
 def test_commits_after_the_hold_with_the_uplink_down_and_a_device_offline():
     """The network is never a condition, nor a device whose cable is out (its driver runs)."""
-    assert decide(T0 + 299, unit(WatchdogTimestampMonotonic=int((T0 + 290) * 1e6))) == \
-        gate.Wait("1 s more of WATCHDOG=1", "watchdog")
+    assert decide(T0 + 299, unit(WatchdogTimestampMonotonic=int((T0 + 290) * 1e6))) == gate.Wait(
+        "1 s more of WATCHDOG=1", "watchdog"
+    )
     decision = decide(T0 + 301, unit(WatchdogTimestampMonotonic=int((T0 + 295) * 1e6)))
     assert isinstance(decision, gate.Commit)
 
 
-@pytest.mark.parametrize("show, check, words, status", [
-    (unit(ActiveState="failed", Result="exit-code", ExecMainCode=1, ExecMainStatus=3), "gateway.service",
-     "gateway.service exited with status 3", 3),
-    (unit(NRestarts=1, ExecMainCode=2, ExecMainStatus=11), "gateway.service",
-     "gateway.service was killed by signal 11 (restarted 1 times)", 11),
-    (unit(ActiveState="activating", SubState="auto-restart", Result="watchdog", NRestarts=1), "watchdog",
-     "gateway.service stopped sending WATCHDOG=1 and was killed by systemd", None),
-])
+@pytest.mark.parametrize(
+    "show, check, words, status",
+    [
+        (
+            unit(ActiveState="failed", Result="exit-code", ExecMainCode=1, ExecMainStatus=3),
+            "gateway.service",
+            "gateway.service exited with status 3",
+            3,
+        ),
+        (
+            unit(NRestarts=1, ExecMainCode=2, ExecMainStatus=11),
+            "gateway.service",
+            "gateway.service was killed by signal 11 (restarted 1 times)",
+            11,
+        ),
+        (
+            unit(ActiveState="activating", SubState="auto-restart", Result="watchdog", NRestarts=1),
+            "watchdog",
+            "gateway.service stopped sending WATCHDOG=1 and was killed by systemd",
+            None,
+        ),
+    ],
+)
 def test_a_crash_a_restart_or_a_watchdog_kill_fails_at_once(show, check, words, status):
     decision = decide(T0 + 5, show)
     assert isinstance(decision, gate.Fail)
     assert decision.check == check and decision.reason.startswith(words) and decision.exit_status == status
 
 
-@pytest.mark.parametrize("show, snapshot, age, check, words", [
-    (unit(ActiveState="activating", SubState="start", ActiveEnterTimestampMonotonic=0), None, 1.0, "ready",
-     "gateway.service to send READY=1"),
-    (unit(WatchdogTimestampMonotonic=0), None, 1.0, "watchdog", "a WATCHDOG=1"),
-    (unit(WatchdogUSec=0), None, 1.0, "watchdog", "to have a WatchdogSec"),
-    (unit(), None, 60.0, "snapshot", "a fresh health snapshot"),
-    (unit(), {**health(), "snapshot": {"written_at": 0, "pid": 99}}, 1.0, "snapshot", "an earlier process"),
-    (unit(), health(committed_readings=0), 1.0, "store", "the first readings committed"),
-    (unit(), health(last_error="disk I/O error"), 1.0, "store", "the buffer to commit (disk I/O error)"),
-    (unit(), {**health(), "devices": {"m": {"state": "starting"}}}, 1.0, "drivers", "drivers to start: m"),
-])
+@pytest.mark.parametrize(
+    "show, snapshot, age, check, words",
+    [
+        (
+            unit(ActiveState="activating", SubState="start", ActiveEnterTimestampMonotonic=0),
+            None,
+            1.0,
+            "ready",
+            "gateway.service to send READY=1",
+        ),
+        (unit(WatchdogTimestampMonotonic=0), None, 1.0, "watchdog", "a WATCHDOG=1"),
+        (unit(WatchdogUSec=0), None, 1.0, "watchdog", "to have a WatchdogSec"),
+        (unit(), None, 60.0, "snapshot", "a fresh health snapshot"),
+        (
+            unit(),
+            {**health(), "snapshot": {"written_at": 0, "pid": 99}},
+            1.0,
+            "snapshot",
+            "an earlier process",
+        ),
+        (unit(), health(committed_readings=0), 1.0, "store", "the first readings committed"),
+        (unit(), health(last_error="disk I/O error"), 1.0, "store", "the buffer to commit (disk I/O error)"),
+        (
+            unit(),
+            {**health(), "devices": {"m": {"state": "starting"}}},
+            1.0,
+            "drivers",
+            "drivers to start: m",
+        ),
+    ],
+)
 def test_each_check_is_waited_for_then_fails_at_the_deadline_naming_it(show, snapshot, age, check, words):
     now = T0 + 400
-    show_now = show.replace(f"WatchdogTimestampMonotonic={int(T0 * 1e6)}",
-                            f"WatchdogTimestampMonotonic={int((now - 1) * 1e6)}")
+    show_now = show.replace(
+        f"WatchdogTimestampMonotonic={int(T0 * 1e6)}", f"WatchdogTimestampMonotonic={int((now - 1) * 1e6)}"
+    )
     waiting = decide(now, show_now, snapshot, age)
     assert isinstance(waiting, gate.Wait) and waiting.check == check and words in waiting.waiting_for
     late = T0 + 1200
-    failed = decide(late, show_now.replace(f"={int((now - 1) * 1e6)}", f"={int((late - 1) * 1e6)}"), snapshot, age)
+    failed = decide(
+        late, show_now.replace(f"={int((now - 1) * 1e6)}", f"={int((late - 1) * 1e6)}"), snapshot, age
+    )
     assert isinstance(failed, gate.Fail) and failed.check == check
-    assert failed.reason.startswith("not healthy 1200 s after boot: still waiting for ") and words in failed.reason
+    assert (
+        failed.reason.startswith("not healthy 1200 s after boot: still waiting for ")
+        and words in failed.reason
+    )
 
 
 def test_a_box_without_a_site_config_commits_on_the_boot_alone():
-    show = unit(ActiveState="inactive", SubState="dead", ConditionResult="no", ActiveEnterTimestampMonotonic=0)
+    show = unit(
+        ActiveState="inactive", SubState="dead", ConditionResult="no", ActiveEnterTimestampMonotonic=0
+    )
     assert isinstance(decide(T0 + 10, show), gate.Wait)
     assert "not configured" in decide(T0 + 300, show).summary
 
@@ -108,29 +166,70 @@ def test_hold_must_be_shorter_than_the_deadline():
 TRIED = records.tried_record(slot="B", version="2.0", from_slot="A", from_version="1.0", now=50.0)
 
 
-@pytest.mark.parametrize("attempt, reset, check, words", [
-    (None, False, records.NEVER_REACHED, "never reached the commit"),
-    (records.attempt_record(TRIED, slot="B", version="2.0", stage=records.FAILED, now=60, check="gateway.service",
-                            reason="gateway.service exited with status 3", exit_status=3),
-     False, "gateway.service", "exited with status 3"),
-    (records.attempt_record(TRIED, slot="B", version="2.0", stage=records.CHECKING, now=60, check="ready",
-                            reason="gateway.service to send READY=1"), True, records.WATCHDOG_RESET,
-     "hardware watchdog reset the box while waiting for gateway.service to send READY=1"),
-    (records.attempt_record(TRIED, slot="B", version="2.0", stage=records.CHECKING, now=60, check="store",
-                            reason="x"), False, records.RESET, "watchdog reset or power loss"),
-    (records.attempt_record({"id": "older"}, slot="B", version="1.9", stage=records.FAILED, now=1),
-     False, records.NEVER_REACHED, "never reached"),
-])
+@pytest.mark.parametrize(
+    "attempt, reset, check, words",
+    [
+        (None, False, records.NEVER_REACHED, "never reached the commit"),
+        (
+            records.attempt_record(
+                TRIED,
+                slot="B",
+                version="2.0",
+                stage=records.FAILED,
+                now=60,
+                check="gateway.service",
+                reason="gateway.service exited with status 3",
+                exit_status=3,
+            ),
+            False,
+            "gateway.service",
+            "exited with status 3",
+        ),
+        (
+            records.attempt_record(
+                TRIED,
+                slot="B",
+                version="2.0",
+                stage=records.CHECKING,
+                now=60,
+                check="ready",
+                reason="gateway.service to send READY=1",
+            ),
+            True,
+            records.WATCHDOG_RESET,
+            "hardware watchdog reset the box while waiting for gateway.service to send READY=1",
+        ),
+        (
+            records.attempt_record(
+                TRIED, slot="B", version="2.0", stage=records.CHECKING, now=60, check="store", reason="x"
+            ),
+            False,
+            records.RESET,
+            "watchdog reset or power loss",
+        ),
+        (
+            records.attempt_record({"id": "older"}, slot="B", version="1.9", stage=records.FAILED, now=1),
+            False,
+            records.NEVER_REACHED,
+            "never reached",
+        ),
+    ],
+)
 def test_settle_names_why_a_rollback_happened(attempt, reset, check, words):
     outcome = records.settle(TRIED, attempt, booted="A", default="A", watchdog_reset=reset, now=70)
-    assert outcome["result"] == records.ROLLED_BACK and outcome["check"] == check and words in outcome["reason"]
+    assert (
+        outcome["result"] == records.ROLLED_BACK and outcome["check"] == check and words in outcome["reason"]
+    )
     assert outcome["version"] == "2.0" and outcome["from_version"] == "1.0" and outcome["id"] == TRIED["id"]
 
 
 def test_settle_is_quiet_without_an_update_and_in_the_tried_slot():
     assert records.settle(None, None, booted="A", default="A", watchdog_reset=False, now=1) is None
     assert records.settle(TRIED, None, booted="B", default="A", watchdog_reset=False, now=1) is None
-    assert records.settle(TRIED, None, booted="B", default="B", watchdog_reset=False, now=1)["result"] == "committed"
+    assert (
+        records.settle(TRIED, None, booted="B", default="B", watchdog_reset=False, now=1)["result"]
+        == "committed"
+    )
 
 
 # -- gateway-commit run, on files ---------------------------------------------------------------
@@ -165,7 +264,9 @@ class World:
         self.config = tmp_path / "config"
         self.config.mkdir()
         (self.config / "autoboot.txt").write_text((REPO / "images/boot/autoboot.txt").read_text())
-        (tmp_path / "cmdline").write_text(f"root=PARTUUID=6a7e0001-0{5 if booted == 'A' else 6} gateway.slot={booted}\n")
+        (tmp_path / "cmdline").write_text(
+            f"root=PARTUUID=6a7e0001-0{5 if booted == 'A' else 6} gateway.slot={booted}\n"
+        )
         self.data_dir = tmp_path / "gateway-state"
         self.data_dir.mkdir()
         self.update = tmp_path / "update"
@@ -174,25 +275,43 @@ class World:
         self.show.write_text(unit())
         (tmp_path / "release").write_text("IMAGE_VERSION=2.0\n")
         self.mono, self.wall = T0, 5000.0
-        env = {"GATEWAY_TRYBOOT_DIR": str(self.config), "GATEWAY_TRYBOOT_CMDLINE": str(tmp_path / "cmdline"),
-               "GATEWAY_TRYBOOT_DT_PARTITION": str(tmp_path / "none"), "GATEWAY_UPDATE_DIR": str(self.update),
-               "FAKE_LOG": str(self.log)}
+        env = {
+            "GATEWAY_TRYBOOT_DIR": str(self.config),
+            "GATEWAY_TRYBOOT_CMDLINE": str(tmp_path / "cmdline"),
+            "GATEWAY_TRYBOOT_DT_PARTITION": str(tmp_path / "none"),
+            "GATEWAY_UPDATE_DIR": str(self.update),
+            "FAKE_LOG": str(self.log),
+        }
         os.environ.update(env)  # for the stand-in scripts; restored by the fixture
         systemctl = script(tmp_path / "systemctl", f"#!/bin/sh\ncat {self.show}\n")
         rauc = script(tmp_path / "rauc", FAKE_RAUC.format(python=sys.executable, lib=str(REPO / "images")))
         reboot = script(tmp_path / "reboot", f"#!/bin/sh\necho reboot >>{self.log}\n")
         self.on_tick = lambda world: None
         self.commit = Commit(
-            paths=Paths.from_env(env), data_dir=self.data_dir, release=tmp_path / "release",
-            watchdog_status=tmp_path / "bootstatus", config=CONFIG, interval_s=2.0,
-            systemctl=[str(systemctl)], rauc=[str(rauc)], reboot=[str(reboot)],
-            monotonic=lambda: self.mono, clock=lambda: self.wall, sleep=self.tick)
+            paths=Paths.from_env(env),
+            data_dir=self.data_dir,
+            release=tmp_path / "release",
+            watchdog_status=tmp_path / "bootstatus",
+            config=CONFIG,
+            interval_s=2.0,
+            systemctl=[str(systemctl)],
+            rauc=[str(rauc)],
+            reboot=[str(reboot)],
+            monotonic=lambda: self.mono,
+            clock=lambda: self.wall,
+            sleep=self.tick,
+        )
 
     def tick(self, seconds: float) -> None:
         self.mono += seconds
         self.wall += seconds
-        self.show.write_text(re.sub(r"(?m)^WatchdogTimestampMonotonic=[1-9]\d*$",  # a daemon that pings
-                                    f"WatchdogTimestampMonotonic={int((self.mono - 1) * 1e6)}", self.show.read_text()))
+        self.show.write_text(
+            re.sub(
+                r"(?m)^WatchdogTimestampMonotonic=[1-9]\d*$",  # a daemon that pings
+                f"WatchdogTimestampMonotonic={int((self.mono - 1) * 1e6)}",
+                self.show.read_text(),
+            )
+        )
         self.write_health()
         self.on_tick(self)
 
@@ -210,12 +329,18 @@ class World:
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
-    for key in ("GATEWAY_TRYBOOT_DIR", "GATEWAY_TRYBOOT_CMDLINE", "GATEWAY_TRYBOOT_DT_PARTITION",
-                "GATEWAY_UPDATE_DIR", "FAKE_LOG"):
+    for key in (
+        "GATEWAY_TRYBOOT_DIR",
+        "GATEWAY_TRYBOOT_CMDLINE",
+        "GATEWAY_TRYBOOT_DT_PARTITION",
+        "GATEWAY_UPDATE_DIR",
+        "FAKE_LOG",
+    ):
         monkeypatch.delenv(key, raising=False)
 
     def make(booted):
         return World(tmp_path, booted)
+
     yield make
 
 
@@ -249,7 +374,10 @@ def test_a_crash_in_the_tried_slot_reboots_at_once_and_the_old_slot_records_why(
 
     def crash_at_60s(world):
         if world.mono - T0 >= 60:
-            world.show.write_text(unit(ActiveState="failed", Result="exit-code", ExecMainCode=1, ExecMainStatus=3))
+            world.show.write_text(
+                unit(ActiveState="failed", Result="exit-code", ExecMainCode=1, ExecMainStatus=3)
+            )
+
     w.on_tick = crash_at_60s
     assert w.commit.run() == 1
     assert w.mono - T0 < 70, "at once, not at the deadline"
@@ -260,10 +388,19 @@ def test_a_crash_in_the_tried_slot_reboots_at_once_and_the_old_slot_records_why(
 
     # the firmware boots the default slot: A's commit service settles the update
     (tmp_path / "cmdline").write_text("root=PARTUUID=6a7e0001-05 gateway.slot=A\n")
-    old = Commit(paths=w.commit.paths, data_dir=w.data_dir, release=tmp_path / "release-a",
-                 watchdog_status=tmp_path / "bs", config=CONFIG, systemctl=w.commit.systemctl,
-                 rauc=w.commit.rauc, reboot=w.commit.reboot, monotonic=lambda: 0.0, clock=lambda: 9000.0,
-                 sleep=lambda s: None)
+    old = Commit(
+        paths=w.commit.paths,
+        data_dir=w.data_dir,
+        release=tmp_path / "release-a",
+        watchdog_status=tmp_path / "bs",
+        config=CONFIG,
+        systemctl=w.commit.systemctl,
+        rauc=w.commit.rauc,
+        reboot=w.commit.reboot,
+        monotonic=lambda: 0.0,
+        clock=lambda: 9000.0,
+        sleep=lambda s: None,
+    )
     assert old.run() == 0
     outcome = json.loads((w.data_dir / "update.json").read_text())
     assert outcome["result"] == "rolled-back" and outcome["check"] == "gateway.service"
@@ -284,6 +421,7 @@ def test_a_hang_leaves_the_check_it_waited_for_and_the_watchdog_reset_is_named(w
 
     def hang(world):
         raise Hang  # the box froze here; the hardware watchdog resets it
+
     w.on_tick = hang
     with pytest.raises(Hang):
         w.commit.gate("B")
@@ -313,15 +451,22 @@ def test_the_post_install_handler_records_the_slot_and_version_to_try(world, tmp
     w = world("A")
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "manifest.raucm").write_text(textwrap.dedent("""\
+    (bundle / "manifest.raucm").write_text(
+        textwrap.dedent("""\
         [update]
         compatible=city-gateway-rpi
         version=2.1
 
         [image.rootfs]
         filename=system.img
-        """))
+        """)
+    )
     (tmp_path / "release").write_text("IMAGE_VERSION=2.0\n")
     assert w.commit.post_install({"RAUC_BUNDLE_MOUNT_POINT": str(bundle)}) == 0
     tried = json.loads((w.update / "tried.json").read_text())
-    assert (tried["slot"], tried["version"], tried["from_slot"], tried["from_version"]) == ("B", "2.1", "A", "2.0")
+    assert (tried["slot"], tried["version"], tried["from_slot"], tried["from_version"]) == (
+        "B",
+        "2.1",
+        "A",
+        "2.0",
+    )

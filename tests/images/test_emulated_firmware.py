@@ -39,14 +39,23 @@ def card(tmp_path: Path) -> board.Card:
     os.environ["MTOOLS_SKIP_CHECK"] = "1"
     path = tmp_path / "card.img"
     fat = tmp_path / "p1.vfat"
-    subprocess.run(["mkfs.vfat", "-C", "-n", "GWCONFIG", str(fat), str(8 * 1024)], check=True, capture_output=True)
+    subprocess.run(
+        ["mkfs.vfat", "-C", "-n", "GWCONFIG", str(fat), str(8 * 1024)], check=True, capture_output=True
+    )
     (tmp_path / "autoboot.txt").write_text(AUTOBOOT)
     subprocess.run(["mcopy", "-i", str(fat), str(tmp_path / "autoboot.txt"), "::autoboot.txt"], check=True)
     with open(path, "wb") as f:
         f.truncate((2048 + 8 * 2048) * 512)
-    subprocess.run(["sfdisk", "-q", str(path)], input="label: dos\nstart=2048, size=16384, type=c\n",
-                   text=True, check=True, capture_output=True)
-    subprocess.run(["dd", f"if={fat}", f"of={path}", "bs=512", "seek=2048", "conv=notrunc", "status=none"], check=True)
+    subprocess.run(
+        ["sfdisk", "-q", str(path)],
+        input="label: dos\nstart=2048, size=16384, type=c\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["dd", f"if={fat}", f"of={path}", "bs=512", "seek=2048", "conv=notrunc", "status=none"], check=True
+    )
     return board.Card(path)
 
 

@@ -31,8 +31,12 @@ PAYLOAD = 3 << 20  # a bundle of ~3 MiB: long enough to interrupt on loopback
 def bundle(tmp_path):
     out = tmp_path / "out"
     rauc_host.fake_build(out, "2.0", payload_bytes=PAYLOAD)
-    done = subprocess.run([str(LIB / "bundle"), "--out", str(out), "--format", "plain", "--cache",
-                           str(tmp_path / "cache")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(LIB / "bundle"), "--out", str(out), "--format", "plain", "--cache", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return Path(done.stdout.strip()), tmp_path / "cache/rauc-test-key/cert.pem"
 
@@ -78,9 +82,16 @@ def test_a_rollout_reaches_ten_boxes_resumes_downloads_and_reports_a_rollback(fl
         def registered(devices):
             def check():
                 known = server.devices()
-                return all(known.get(d, {}).get("hardware", {}).get("model") == "city-gateway-rpi"
-                           for d in devices) and known
+                return (
+                    all(
+                        known.get(d, {}).get("hardware", {}).get("model") == "city-gateway-rpi"
+                        for d in devices
+                    )
+                    and known
+                )
+
             return check
+
         boxes[DEVICES[0]].start()
         wait_for(registered(DEVICES[:1]), 60, f"{DEVICES[0]} to register")
         for device in DEVICES[1:]:
@@ -110,6 +121,7 @@ def test_a_rollout_reaches_ten_boxes_resumes_downloads_and_reports_a_rollback(fl
         def settled():
             devices = server.devices()
             return all(devices[d]["last_state"] in ("Finished", "Error") for d in DEVICES) and devices
+
         devices = wait_for(settled, 120, "every box to report its result")
         reached_all_s = time.monotonic() - started
     except BaseException:
@@ -158,8 +170,17 @@ def test_a_rollout_reaches_ten_boxes_resumes_downloads_and_reports_a_rollback(fl
         assert ranges[0] is None and all(r and r.startswith("bytes=") for r in ranges[1:]), ranges
         sent = sum(d.bytes_sent for d in network.downloads if d.device == device)
         assert sent < 1.5 * path.stat().st_size, (device, sent)
-    print(json.dumps({"bench": "ota_rollout_goosebit", "devices": len(DEVICES), "bundle_bytes": path.stat().st_size,
-                      "upload_to_all_reported_s": round(reached_all_s, 1), "killed_at_bytes": killed_at}))
+    print(
+        json.dumps(
+            {
+                "bench": "ota_rollout_goosebit",
+                "devices": len(DEVICES),
+                "bundle_bytes": path.stat().st_size,
+                "upload_to_all_reported_s": round(reached_all_s, 1),
+                "killed_at_bytes": killed_at,
+            }
+        )
+    )
 
 
 def test_a_corrupted_download_and_a_refused_bundle_are_reported_and_nothing_is_tried(tmp_path, bundle):
@@ -171,19 +192,28 @@ def test_a_corrupted_download_and_a_refused_bundle_are_reported_and_nothing_is_t
         server.start()
         network.upstream = server.port
         network.start()
-        refuse = executable(tmp_path / "refusing-rauc", "#!/bin/sh\necho 'installing' \n"
-                            "echo 'rauc: Failed to verify bundle: signature verification failed' >&2\nexit 1\n")
+        refuse = executable(
+            tmp_path / "refusing-rauc",
+            "#!/bin/sh\necho 'installing' \n"
+            "echo 'rauc: Failed to verify bundle: signature verification failed' >&2\nexit 1\n",
+        )
         bad_wire = Box(tmp_path / "gw-bad-wire", "gw-bad-wire", network.url)
         refused = Box(tmp_path / "gw-refused", "gw-refused", server.url, install=str(refuse))
         boxes += [bad_wire, refused]
         software = server.upload(path)
         for box in boxes:
             box.start()
-            wait_for(lambda box=box: server.devices().get(box.id, {}).get("last_state") == "Registered", 60,
-                     f"{box.id} to register")
+            wait_for(
+                lambda box=box: server.devices().get(box.id, {}).get("last_state") == "Registered",
+                60,
+                f"{box.id} to register",
+            )
         server.rollout(software, "2.0.0")
-        devices = wait_for(lambda: all(d["last_state"] == "Error" for d in server.devices().values())
-                           and server.devices(), 120, "both boxes to report a failure")
+        devices = wait_for(
+            lambda: all(d["last_state"] == "Error" for d in server.devices().values()) and server.devices(),
+            120,
+            "both boxes to report a failure",
+        )
         logs = {box.id: server.device_log(box.id) for box in boxes}
         (rollout,) = server.rollouts()
     except BaseException:
@@ -203,6 +233,9 @@ def test_a_corrupted_download_and_a_refused_bundle_are_reported_and_nothing_is_t
     for box in boxes:
         assert box.paths.autoboot.read_text() == (LIB / "boot/autoboot.txt").read_text(), box.id
         assert not (box.paths.config / "tryboot.req").exists(), f"{box.id} must not try anything"
-        assert not (box.root / "rebooted").exists() and not (box.root / "data/update/hawkbit/action.json").exists()
+        assert (
+            not (box.root / "rebooted").exists()
+            and not (box.root / "data/update/hawkbit/action.json").exists()
+        )
     assert sum(line.startswith("download of ") for line in logs["gw-bad-wire"].splitlines()) == 1
     assert rollout["success_count"] == 0

@@ -24,8 +24,12 @@ def built(tmp_path):
     out = tmp_path / "out"
     fake_build(out, "2.0")
     cache = tmp_path / "cache"
-    done = subprocess.run([str(IMAGES / "bundle"), "--out", str(out), "--format", "plain", "--cache", str(cache)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(IMAGES / "bundle"), "--out", str(out), "--format", "plain", "--cache", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "CI TEST KEY" in done.stderr
     bundle = out / "gateway-2.0.raucb"
@@ -49,13 +53,20 @@ def autoboot(card):
 def install_into_b(card, bundle, out):
     card.boot("A")
     info = card.rauc("info", f"--keyring={card.keyring}", "--output-format=shell", str(bundle))
-    assert "RAUC_MF_VERSION='2.0.0'" in info.stdout, "the manifest's version is semver (X.Y as X.Y.0)" and "RAUC_MF_COMPATIBLE='city-gateway-rpi'" in info.stdout
+    assert "RAUC_MF_VERSION='2.0.0'" in info.stdout, (
+        "the manifest's version is semver (X.Y as X.Y.0)"
+        and "RAUC_MF_COMPATIBLE='city-gateway-rpi'" in info.stdout
+    )
     card.rauc("install", str(bundle))
     erofs = out / "gateway-2.0.system.erofs"
     assert sha(card.slot("rootfs.1"), erofs.stat().st_size) == sha(erofs)
     boot_b = out / "gateway-2.0.boot-B.vfat"
-    assert sha(card.slot("boot.1"), boot_b.stat().st_size) == sha(boot_b), "slot B got the boot FAT naming system B"
-    assert card.slot("rootfs.0").read_bytes().count(0) == card.slot("rootfs.0").stat().st_size, "slot A untouched"
+    assert sha(card.slot("boot.1"), boot_b.stat().st_size) == sha(boot_b), (
+        "slot B got the boot FAT naming system B"
+    )
+    assert card.slot("rootfs.0").read_bytes().count(0) == card.slot("rootfs.0").stat().st_size, (
+        "slot A untouched"
+    )
     assert autoboot(card) == tryboot.Autoboot("A", "B"), "the default stays A until B commits"
     assert (card.config / "tryboot.req").read_text() == "B\n"
     tried = json.loads((card.root / "data/update/tried.json").read_text())
@@ -89,14 +100,31 @@ def test_a_failed_tried_slot_is_marked_bad_and_the_default_stays(card, built):
 def test_a_bundle_signed_by_another_key_is_refused_and_nothing_is_written(card, built, tmp_path):
     out, _bundle, _ = built
     cert, key = make_key(tmp_path / "other-key")
-    done = subprocess.run([str(IMAGES / "bundle"), "--out", str(out), "--format", "plain",
-                           "--cert", str(cert), "--key", str(key)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(IMAGES / "bundle"),
+            "--out",
+            str(out),
+            "--format",
+            "plain",
+            "--cert",
+            str(cert),
+            "--key",
+            str(key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     card.boot("A")
     before = sha(card.config / "autoboot.txt")
     refused = card.rauc("install", str(out / "gateway-2.0.raucb"), check=False)
     assert refused.returncode != 0
-    assert "signature" in (refused.stdout + refused.stderr).lower() or "verif" in (refused.stdout + refused.stderr).lower()
+    assert (
+        "signature" in (refused.stdout + refused.stderr).lower()
+        or "verif" in (refused.stdout + refused.stderr).lower()
+    )
     assert card.slot("rootfs.1").read_bytes().count(0) == card.slot("rootfs.1").stat().st_size
     assert sha(card.config / "autoboot.txt") == before
     assert not (card.config / "tryboot.req").exists()

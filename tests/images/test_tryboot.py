@@ -21,17 +21,22 @@ def test_the_shipped_autoboot_boots_a_and_tries_b():
 
 
 def test_parse_follows_the_firmware_sections_and_ignores_the_rest():
-    text = ("# comment\n[pi4]\nboot_partition=7\n[all]\ntryboot_a_b=1\nboot_partition = 3 # B\n"
-            "[tryboot]\nboot_partition=2\n[none]\nboot_partition=9\n")
+    text = (
+        "# comment\n[pi4]\nboot_partition=7\n[all]\ntryboot_a_b=1\nboot_partition = 3 # B\n"
+        "[tryboot]\nboot_partition=2\n[none]\nboot_partition=9\n"
+    )
     assert tryboot.parse_autoboot(text) == tryboot.Autoboot("B", "A")
     assert tryboot.parse_autoboot("boot_partition=3\n") == tryboot.Autoboot("B", "A")
 
 
-@pytest.mark.parametrize("text, words", [
-    ("[tryboot]\nboot_partition=3\n", "no [all] boot_partition"),
-    ("[all]\nboot_partition=5\n", "neither slot A (2) nor slot B (3)"),
-    ("[all]\nboot_partition=two\n", "line 2"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[tryboot]\nboot_partition=3\n", "no [all] boot_partition"),
+        ("[all]\nboot_partition=5\n", "neither slot A (2) nor slot B (3)"),
+        ("[all]\nboot_partition=two\n", "line 2"),
+    ],
+)
 def test_parse_refuses_what_the_firmware_could_not_boot(text, words):
     with pytest.raises(tryboot.TrybootError, match=re.escape(words)):
         tryboot.parse_autoboot(text)
@@ -136,11 +141,16 @@ def test_write_atomic_leaves_no_temporary_file(tmp_path):
 
 
 def run_script(card, *args):
-    env = {**os.environ, "GATEWAY_IMAGE_LIB": str(REPO / "images"),
-           "GATEWAY_TRYBOOT_DIR": str(card.config), "GATEWAY_TRYBOOT_CMDLINE": str(card.cmdline),
-           "GATEWAY_TRYBOOT_DT_PARTITION": str(card.dt_partition)}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True,
-                          text=True, timeout=30)
+    env = {
+        **os.environ,
+        "GATEWAY_IMAGE_LIB": str(REPO / "images"),
+        "GATEWAY_TRYBOOT_DIR": str(card.config),
+        "GATEWAY_TRYBOOT_CMDLINE": str(card.cmdline),
+        "GATEWAY_TRYBOOT_DT_PARTITION": str(card.dt_partition),
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_the_installed_script_speaks_rauc_s_interface(card):
