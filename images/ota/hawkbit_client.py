@@ -155,7 +155,8 @@ class Client:
     tried_file: Path  # RAUC's post-install handler's tried.json
     release: Path
     install: Sequence[str] = ("rauc", "install")
-    reboot: Sequence[str] = ("systemctl", "reboot", "0 tryboot")
+    # systemd 257 (trixie) refuses the argument without --reboot-argument ("Too many arguments")
+    reboot: Sequence[str] = ("systemctl", "reboot", "--reboot-argument=0 tryboot")
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     ddi: Http = field(init=False)
@@ -180,7 +181,9 @@ class Client:
             tried_file=paths.data / "tried.json",
             release=Path(env.get("GATEWAY_IMAGE_RELEASE", "/etc/gateway-image-release")),
             install=shlex.split(env.get("GATEWAY_HAWKBIT_INSTALL", "rauc install")),
-            reboot=shlex.split(env.get("GATEWAY_HAWKBIT_REBOOT", "systemctl reboot '0 tryboot'")),
+            reboot=shlex.split(
+                env.get("GATEWAY_HAWKBIT_REBOOT", "systemctl reboot '--reboot-argument=0 tryboot'")
+            ),
         )
 
     # -- the loop -------------------------------------------------------------------------
