@@ -173,3 +173,13 @@ def test_codecs_test_command_passes_the_sample_codec():
     result = _codecs_test(ROOT / "drivers" / "lorawan" / "examples")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed, 0 failed" in result.stdout
+
+
+@pytest.mark.parametrize("fport", [10**400, -1, 256, True])
+def test_a_javascript_codec_refuses_an_fport_outside_one_byte_before_quickjs_sees_it(fport):
+    """QuickJS's binding crashes the process on an integer too large for a double; a codec
+    file's example may hold one, so it must be a CodecError, not a SIGSEGV."""
+    codec = JavaScriptCodec("function decodeUplink(i) { return {data: {port: i.fPort}}; }", "port.js")
+    with pytest.raises(CodecError, match="FPort must be 0..255"):
+        codec.decode_raw(fport, b"\x01")
+    assert codec.decode_raw(255, b"\x01") == {"data": {"port": 255}}

@@ -12,6 +12,8 @@ from .base import CodecError, DecodeResult, Downlink, tts_downlink, tts_result
 
 DEFAULT_TIME_BUDGET_S = 0.1
 DEFAULT_MEMORY_BUDGET = 16 * 1024 * 1024
+#: an FPort is one byte (0: MAC commands, 1..223: the application, 224..255: reserved)
+MAX_FPORT = 255
 
 # The codec sees exactly The Things Stack's input objects; results cross the boundary as JSON
 # text so no engine object escapes into Python.
@@ -90,11 +92,20 @@ class JavaScriptCodec:
             raise CodecError("junk", f"codec {self.name} returned text that is not JSON") from None
 
     def decode_uplink(self, fport: int, payload: bytes) -> DecodeResult:
-        return tts_result(self._call(self._decode, payload.hex(), fport), self.name)
+        return tts_result(self._call(self._decode, payload.hex(), self._fport(fport)), self.name)
 
     def decode_raw(self, fport: int, payload: bytes) -> Any:
         """The untouched decodeUplink result (for ``gateway codecs test``)."""
-        return self._call(self._decode, payload.hex(), fport)
+        return self._call(self._decode, payload.hex(), self._fport(fport))
+
+    def _fport(self, fport: int) -> int:
+        # Checked before QuickJS sees it: the binding crashes the whole process (SIGSEGV) on
+        # an integer too large for a double, as a codec file's example can hold.
+        if isinstance(fport, bool) or not isinstance(fport, int) or not 0 <= fport <= MAX_FPORT:
+            raise CodecError(
+                "fport", f"codec {self.name}: FPort must be 0..{MAX_FPORT}, got {str(fport)[:20]}"
+            )
+        return fport
 
     def encode_downlink(self, data: Mapping[str, Any]) -> Downlink:
         return tts_downlink(self._call(self._encode, json.dumps(dict(data))), self.name)
