@@ -103,6 +103,13 @@ class DemoPart:
     #: the placeholders' values when the peer did not run, so the site still parses
     defaults: Mapping[str, str] = field(default_factory=dict)
 
+    def site_fragment(self) -> str:
+        """The text of the ``site`` fragment, from the family's package."""
+        from importlib import resources  # only the demo reads it
+
+        package, _, file = self.site.partition("/")
+        return resources.files(package).joinpath(file).read_text(encoding="utf-8")
+
 
 #: a driver family's own typed options (what ``parse_options`` returns)
 OptionsT = TypeVar("OptionsT")

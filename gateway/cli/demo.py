@@ -59,9 +59,8 @@ def site_text(values: dict[str, str]) -> str:
     parts = demo_parts()
     fragments = []
     for name, part in parts.items():
-        package, _, file = part.site.partition("/")
         try:
-            fragments.append(resources.files(package).joinpath(file).read_text(encoding="utf-8").strip())
+            fragments.append(part.site_fragment().strip())
         except (OSError, ModuleNotFoundError) as exc:
             raise RuntimeError(
                 f"driver {name}: its demo site part {part.site} cannot be read: {exc}"

@@ -8,8 +8,7 @@ from gateway.config import load_config
 def test_every_template_value_has_a_default_so_the_site_parses_without_peers(tmp_path):
     texts = [resources.files("gateway.demo").joinpath("site.toml").read_text()]
     for part in demo_parts().values():
-        package, _, file = part.site.partition("/")
-        texts.append(resources.files(package).joinpath(file).read_text())
+        texts.append(part.site_fragment())
     names = set(re.findall(r"\{\{(\w+)\}\}", "\n".join(texts))) - {"data_dir", "names", "devices"}
     assert names <= set(template_defaults()), names - set(template_defaults())
     config = load_config(render_site(tmp_path, {}))

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 from ...model import Reading
 from ...options import Table
+from ...problems import did_you_mean
 from ..expr import Expr
 from ..timeofday import SiteTimes
 
@@ -91,8 +92,6 @@ class Parse(Protocol):
 
 def known_point(table: Table, key: str, name: str | None, readable: Mapping[str, Any]) -> str | None:
     """``name`` if it is a point rules may read, else None with a did-you-mean problem."""
-    from ...problems import did_you_mean
-
     if name is None:
         return None
     if name not in readable:
