@@ -99,6 +99,7 @@ class Commit:
     release: Path
     watchdog_status: Path
     config: gate.GateConfig
+    exits_file: Path = Path(gate.EXITS_FILE)  # how each run of the daemon ended (ExecStopPost=)
     interval_s: float = 2.0
     systemctl: Sequence[str] = ("systemctl",)
     rauc: Sequence[str] = ("rauc",)
@@ -126,6 +127,7 @@ class Commit:
                 env.get("GATEWAY_WATCHDOG_BOOTSTATUS", "/sys/class/watchdog/watchdog0/bootstatus")
             ),
             config=config,
+            exits_file=Path(env.get("GATEWAY_COMMIT_EXITS", gate.EXITS_FILE)),
             interval_s=_seconds_env(env, "GATEWAY_COMMIT_INTERVAL", 2.0),
             systemctl=shlex.split(env.get("GATEWAY_COMMIT_SYSTEMCTL", "systemctl")),
             rauc=shlex.split(env.get("GATEWAY_COMMIT_RAUC", "rauc")),
@@ -172,8 +174,12 @@ class Commit:
                 age = max(self.clock() - float(snapshot["snapshot"]["written_at"]), 0.0)
             except (KeyError, TypeError, ValueError):
                 snapshot = None
+        try:
+            exits = gate.MainExit.parse_lines(self.exits_file.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            exits = ()
         return gate.Inputs(
-            now=self.monotonic(), started=started, unit=unit, health=snapshot, health_age_s=age
+            now=self.monotonic(), started=started, unit=unit, health=snapshot, health_age_s=age, exits=exits
         )
 
     # -- the two roles -----------------------------------------------------------------------

@@ -8,7 +8,8 @@ network is never a condition: a cabinet whose uplink is down must still be able 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import signal
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,59 @@ SHOW_PROPERTIES = (
 )
 #: ExecMainCode values (siginfo's si_code) that mean "killed by a signal"
 CLD_KILLED, CLD_DUMPED = 2, 3
+#: where the gateway unit's ExecStopPost= appends one ``MainExit`` line per run (tmpfs: no card
+#: writes, and a new boot starts with none)
+EXITS_FILE = "/run/gateway-commit/gateway.service.exits"
+
+
+@dataclass(frozen=True, slots=True)
+class MainExit:
+    """How one run of the daemon ended, as systemd hands it to ``ExecStopPost=``:
+    ``$SERVICE_RESULT`` (success, exit-code, signal, core-dump, watchdog, timeout, …),
+    ``$EXIT_CODE`` (exited, killed, dumped) and ``$EXIT_STATUS`` (a number, or a signal name)."""
+
+    result: str
+    code: str
+    status: str
+
+    @classmethod
+    def parse_lines(cls, text: str) -> tuple[MainExit, ...]:
+        """``SERVICE_RESULT=… EXIT_CODE=… EXIT_STATUS=…`` lines; anything else is skipped."""
+        exits = []
+        for line in text.splitlines():
+            fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+            if fields.get("SERVICE_RESULT"):
+                exits.append(
+                    cls(fields["SERVICE_RESULT"], fields.get("EXIT_CODE", ""), fields.get("EXIT_STATUS", ""))
+                )
+        return tuple(exits)
+
+    @property
+    def failed(self) -> bool:
+        return self.result != "success"
+
+    @property
+    def exit_status(self) -> int | None:
+        """The exit status, or the signal's number; None when systemd gave neither."""
+        if self.status.isdigit():
+            return int(self.status)
+        try:
+            return int(signal.Signals["SIG" + self.status.removeprefix("SIG")])
+        except KeyError:
+            return None
+
+    def how_it_ended(self) -> str:
+        if self.result == "watchdog":
+            return "stopped sending WATCHDOG=1 and was killed by systemd"
+        if self.result == "timeout":
+            return "timed out (it did not start or stop in time)"
+        if self.code in ("killed", "dumped"):
+            name = self.status if self.status.startswith("SIG") or not self.status else "SIG" + self.status
+            dumped = " (core dumped)" if self.code == "dumped" else ""
+            return f"was killed by signal {self.exit_status} ({name}){dumped}"
+        if self.code == "exited" and self.status not in ("", "0"):
+            return f"exited with status {self.status}"
+        return f"ended ({self.result})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +165,7 @@ class Inputs:
     unit: UnitView | None  # None: systemctl did not answer
     health: Mapping[str, Any] | None  # None: no snapshot (yet)
     health_age_s: float | None
+    exits: Sequence[MainExit] = ()  # every run of the daemon that ended in this boot, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +194,22 @@ def decide(inputs: Inputs, config: GateConfig) -> Decision:
     kill; fail at the deadline with the check that was still waited for."""
     unit = inputs.unit
     waited = inputs.now - inputs.started
+    crashed = next((end for end in inputs.exits if end.failed), None)
+    if crashed is not None:
+        # The first run that failed says why, whatever systemd shows of the runs since.
+        restarts = unit.restarts if unit is not None else 0
+        restarted = f" (restarted {restarts} times)" if restarts else ""
+        watchdog = crashed.result == "watchdog"
+        return Fail(
+            "watchdog" if watchdog else UNIT,
+            f"{UNIT} {crashed.how_it_ended()}{restarted}",
+            None if watchdog else crashed.exit_status,
+        )
     if unit is not None:
         if (
             unit.restarts > 0
             or unit.active_state == "failed"
+            or unit.sub_state == "auto-restart"
             or (unit.active_since is not None and unit.active_state in ("inactive", "deactivating"))
         ):
             check = "watchdog" if unit.result == "watchdog" else UNIT

@@ -367,6 +367,78 @@ def test_the_tried_slot_commits_after_the_hold_and_records_the_outcome(world):
     assert oct((w.data_dir / "update.json").stat().st_mode & 0o777) == "0o644"
 
 
+def test_the_first_failed_run_names_the_failure_after_systemd_restarted_the_daemon():
+    """systemctl show already describes the next, running process (status 0): the exit
+    record of the run that failed says why."""
+    exits = gate.MainExit.parse_lines(
+        "SERVICE_RESULT=success EXIT_CODE=exited EXIT_STATUS=0\n"
+        "garbage line\n"
+        "SERVICE_RESULT=exit-code EXIT_CODE=exited EXIT_STATUS=2\n"
+        "SERVICE_RESULT=signal EXIT_CODE=killed EXIT_STATUS=TERM\n"
+    )
+    running_again = gate.UnitView.parse(
+        unit(NRestarts=1, ActiveEnterTimestampMonotonic=0, ActiveState="activating")
+    )
+    decision = gate.decide(
+        gate.Inputs(now=T0 + 5, started=T0, unit=running_again, health=None, health_age_s=None, exits=exits),
+        CONFIG,
+    )
+    assert decision == gate.Fail(
+        "gateway.service", "gateway.service exited with status 2 (restarted 1 times)", 2
+    )
+    watchdog = gate.MainExit.parse_lines("SERVICE_RESULT=watchdog EXIT_CODE=killed EXIT_STATUS=ABRT\n")
+    decision = gate.decide(
+        gate.Inputs(now=T0 + 5, started=T0, unit=None, health=None, health_age_s=None, exits=watchdog), CONFIG
+    )
+    assert decision == gate.Fail(
+        "watchdog", "gateway.service stopped sending WATCHDOG=1 and was killed by systemd", None
+    )
+    # a run stopped on purpose (a restart after a config import) is not a failure
+    clean = gate.MainExit.parse_lines("SERVICE_RESULT=success EXIT_CODE=killed EXIT_STATUS=TERM\n")
+    view = gate.UnitView.parse(unit())
+    decision = gate.decide(
+        gate.Inputs(now=T0 + 5, started=T0, unit=view, health=health(), health_age_s=1.0, exits=clean), CONFIG
+    )
+    assert isinstance(decision, gate.Wait) and decision.check == "watchdog"
+
+
+def test_a_crash_waiting_for_its_restart_fails_at_once():
+    decision = decide(
+        T0 + 5,
+        unit(
+            ActiveState="activating",
+            SubState="auto-restart",
+            Result="exit-code",
+            ExecMainCode=1,
+            ExecMainStatus=2,
+            ActiveEnterTimestampMonotonic=0,
+        ),
+    )
+    assert decision == gate.Fail("gateway.service", "gateway.service exited with status 2", 2)
+
+
+def test_a_crash_the_gate_sees_only_after_the_restart_is_recorded_with_its_status(world, tmp_path):
+    """The daemon exits 2 and systemd restarts it between two polls of the gate."""
+    w = world("B")
+    install_tried(w)
+    w.write_health()
+    exits = tmp_path / "gateway.service.exits"
+    w.commit.exits_file = exits
+
+    def crash_and_restart_at_60s(world):
+        if world.mono - T0 >= 60 and not exits.exists():
+            exits.write_text("SERVICE_RESULT=exit-code EXIT_CODE=exited EXIT_STATUS=2\n")
+            world.show.write_text(
+                unit(NRestarts=1, ActiveState="activating", SubState="start", ActiveEnterTimestampMonotonic=0)
+            )
+
+    w.on_tick = crash_and_restart_at_60s
+    assert w.commit.run() == 1
+    attempt = json.loads((w.update / "attempt.json").read_text())
+    assert attempt["stage"] == "failed" and attempt["check"] == "gateway.service"
+    assert attempt["exit_status"] == 2 and "exited with status 2" in attempt["reason"]
+
+
 def test_a_crash_in_the_tried_slot_reboots_at_once_and_the_old_slot_records_why(world, tmp_path):
     w = world("B")
     install_tried(w)

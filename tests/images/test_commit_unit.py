@@ -24,3 +24,23 @@ def test_the_commit_service_is_not_ordered_after_a_gateway_that_may_restart_for_
     after = commit.get("Unit", "After").split()
     assert "gateway.service" not in after
     assert "gateway-import-config.service" in after  # the site config is in place before the gate looks
+
+
+def test_each_run_of_the_gateway_leaves_how_it_ended_for_the_gate(tmp_path):
+    # The ExecStopPost= line run as systemd would run it: "$$" unescaped to "$", the variables
+    # systemd sets for ExecStopPost=, the record's directory moved under tmp_path.
+    import subprocess
+
+    from ota import gate
+
+    dropin = unit("gateway.service.d/gateway-exits.conf")
+    command = dropin.get("Service", "ExecStopPost")
+    assert command.startswith("+/bin/sh -c '") and gate.EXITS_FILE in command
+    script = command.removeprefix("+/bin/sh -c '").removesuffix("'").replace("$$", "$")
+    script = script.replace("/run/gateway-commit", str(tmp_path / "run"))
+    for result, code, status in (("exit-code", "exited", "2"), ("signal", "killed", "SEGV")):
+        env = {"PATH": "/usr/bin:/bin", "SERVICE_RESULT": result, "EXIT_CODE": code, "EXIT_STATUS": status}
+        subprocess.run(["/bin/sh", "-c", script], env=env, check=True)
+    exits = gate.MainExit.parse_lines((tmp_path / "run" / "gateway.service.exits").read_text())
+    assert [(e.result, e.exit_status) for e in exits] == [("exit-code", 2), ("signal", 11)]
+    assert exits[1].how_it_ended() == "was killed by signal 11 (SIGSEGV)"
