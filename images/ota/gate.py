@@ -73,17 +73,16 @@ class MainExit:
             return None
 
     def how_it_ended(self) -> str:
-        if self.result == "watchdog":
-            return "stopped sending WATCHDOG=1 and was killed by systemd"
         if self.result == "timeout":
             return "timed out (it did not start or stop in time)"
-        if self.code in ("killed", "dumped"):
-            name = self.status if self.status.startswith("SIG") or not self.status else "SIG" + self.status
-            dumped = " (core dumped)" if self.code == "dumped" else ""
-            return f"was killed by signal {self.exit_status} ({name}){dumped}"
-        if self.code == "exited" and self.status not in ("", "0"):
-            return f"exited with status {self.status}"
-        return f"ended ({self.result})"
+        name = self.status if self.status.startswith("SIG") or not self.status else "SIG" + self.status
+        return _how_it_ended(
+            self.result,
+            killed=self.code == "killed",
+            dumped=self.code == "dumped",
+            status=self.exit_status,
+            signal_name=name,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +130,26 @@ class UnitView:
         )
 
     def how_it_ended(self) -> str:
-        if self.result == "watchdog":
-            return "stopped sending WATCHDOG=1 and was killed by systemd"
-        if self.exit_code in (CLD_KILLED, CLD_DUMPED):
-            return f"was killed by signal {self.exit_status}" + (
-                " (core dumped)" if self.exit_code == CLD_DUMPED else ""
-            )
-        if self.exit_status:
-            return f"exited with status {self.exit_status}"
-        return f"ended ({self.result})"
+        return _how_it_ended(
+            self.result,
+            killed=self.exit_code == CLD_KILLED,
+            dumped=self.exit_code == CLD_DUMPED,
+            status=self.exit_status,
+        )
+
+
+def _how_it_ended(
+    result: str, *, killed: bool, dumped: bool, status: int | None, signal_name: str = ""
+) -> str:
+    """One run's end in words, whether systemctl show or ExecStopPost= told it."""
+    if result == "watchdog":
+        return "stopped sending WATCHDOG=1 and was killed by systemd"
+    if killed or dumped:
+        name = f" ({signal_name})" if signal_name else ""
+        return f"was killed by signal {status}{name}" + (" (core dumped)" if dumped else "")
+    if status:
+        return f"exited with status {status}"
+    return f"ended ({result})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,31 +204,29 @@ def decide(inputs: Inputs, config: GateConfig) -> Decision:
     kill; fail at the deadline with the check that was still waited for."""
     unit = inputs.unit
     waited = inputs.now - inputs.started
-    crashed = next((end for end in inputs.exits if end.failed), None)
-    if crashed is not None:
-        # The first run that failed says why, whatever systemd shows of the runs since.
-        restarts = unit.restarts if unit is not None else 0
-        restarted = f" (restarted {restarts} times)" if restarts else ""
-        watchdog = crashed.result == "watchdog"
-        return Fail(
-            "watchdog" if watchdog else UNIT,
-            f"{UNIT} {crashed.how_it_ended()}{restarted}",
-            None if watchdog else crashed.exit_status,
-        )
-    if unit is not None:
-        if (
+    # The first run that failed says why, whatever systemd shows of the runs since.
+    ended: MainExit | UnitView | None = next((end for end in inputs.exits if end.failed), None)
+    if (
+        ended is None
+        and unit is not None
+        and (
             unit.restarts > 0
             or unit.active_state == "failed"
             or unit.sub_state == "auto-restart"
             or (unit.active_since is not None and unit.active_state in ("inactive", "deactivating"))
-        ):
-            check = "watchdog" if unit.result == "watchdog" else UNIT
-            restarted = f" (restarted {unit.restarts} times)" if unit.restarts else ""
-            return Fail(
-                check,
-                f"{UNIT} {unit.how_it_ended()}{restarted}",
-                None if unit.result == "watchdog" else unit.exit_status,
-            )
+        )
+    ):
+        ended = unit
+    if ended is not None:
+        restarts = unit.restarts if unit is not None else 0
+        restarted = f" (restarted {restarts} times)" if restarts else ""
+        watchdog = ended.result == "watchdog"
+        return Fail(
+            "watchdog" if watchdog else UNIT,
+            f"{UNIT} {ended.how_it_ended()}{restarted}",
+            None if watchdog else ended.exit_status,
+        )
+    if unit is not None:
         if not unit.condition_met:
             if waited >= config.hold_s:
                 return Commit(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import configparser
+import subprocess
 from pathlib import Path
+
+from ota import gate
 
 UNITS = Path(__file__).resolve().parents[2] / "images" / "rootfs" / "etc" / "systemd" / "system"
 
@@ -29,10 +32,6 @@ def test_the_commit_service_is_not_ordered_after_a_gateway_that_may_restart_for_
 def test_each_run_of_the_gateway_leaves_how_it_ended_for_the_gate(tmp_path):
     # The ExecStopPost= line run as systemd would run it: "$$" unescaped to "$", the variables
     # systemd sets for ExecStopPost=, the record's directory moved under tmp_path.
-    import subprocess
-
-    from ota import gate
-
     dropin = unit("gateway.service.d/gateway-exits.conf")
     command = dropin.get("Service", "ExecStopPost")
     assert command.startswith("+/bin/sh -c '") and gate.EXITS_FILE in command
