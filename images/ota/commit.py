@@ -108,6 +108,7 @@ class Commit:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     backend: Backend = field(init=False)
+    last_run_error: str = field(default="", init=False)  # why the last command gave no result
 
     def __post_init__(self) -> None:
         self.backend = Backend(self.paths)
@@ -153,9 +154,13 @@ class Commit:
     def _run(self, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str] | None:
         try:
             return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        except subprocess.TimeoutExpired as exc:
+            self.last_run_error = f"{argv[0]} did not finish within {timeout:g} s"
             log(event="command_failed", command=" ".join(argv), error=exc)
-            return None
+        except OSError as exc:
+            self.last_run_error = f"{argv[0]} could not run: {exc.strerror or exc}"
+            log(event="command_failed", command=" ".join(argv), error=exc)
+        return None
 
     # -- what the gate sees ------------------------------------------------------------------
 
@@ -269,7 +274,10 @@ class Commit:
         done = self._run([*self.rauc, "status", "mark-good"])
         autoboot = self.backend.autoboot()
         if autoboot.default != booted:
-            why = (done.stderr.strip() if done is not None else "") or "autoboot.txt was not rewritten"
+            if done is None:
+                why = self.last_run_error
+            else:
+                why = done.stderr.strip() or f"it exited {done.returncode} and autoboot.txt was not rewritten"
             self.fail(
                 booted,
                 gate.Fail("commit", f"rauc status mark-good did not commit slot {booted}: {why}"),
