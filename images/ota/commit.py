@@ -101,6 +101,7 @@ class Commit:
     config: gate.GateConfig
     exits_file: Path = Path(gate.EXITS_FILE)  # how each run of the daemon ended (ExecStopPost=)
     interval_s: float = 2.0
+    mark_good_timeout_s: float = 60.0  # a box starved by a hang may never finish it
     systemctl: Sequence[str] = ("systemctl",)
     rauc: Sequence[str] = ("rauc",)
     reboot: Sequence[str] = ("systemctl", "reboot")
@@ -271,7 +272,7 @@ class Commit:
                     return 1
 
     def commit(self, booted: str, tried: Mapping[str, Any] | None, version: str, summary: str) -> int:
-        done = self._run([*self.rauc, "status", "mark-good"])
+        done = self._run([*self.rauc, "status", "mark-good"], self.mark_good_timeout_s)
         autoboot = self.backend.autoboot()
         if autoboot.default != booted:
             if done is None:

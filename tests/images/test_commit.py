@@ -367,6 +367,24 @@ def test_the_tried_slot_commits_after_the_hold_and_records_the_outcome(world):
     assert oct((w.data_dir / "update.json").stat().st_mode & 0o777) == "0o644"
 
 
+def test_a_mark_good_that_does_not_finish_is_a_failed_commit_saying_so(world, tmp_path):
+    w = world("B")
+    install_tried(w)
+    w.write_health()
+    slow = script(
+        tmp_path / "slow-rauc",
+        f'#!/bin/sh\n[ "$2" = mark-good ] && exec sleep 30\nexec {w.commit.rauc[0]} "$@"\n',
+    )
+    w.commit.rauc = [str(slow)]
+    w.commit.mark_good_timeout_s = 0.5
+    assert w.commit.run() == 1
+    attempt = json.loads((w.update / "attempt.json").read_text())
+    assert attempt["stage"] == "failed" and attempt["check"] == "commit"
+    assert "did not finish within 0.5 s" in attempt["reason"], attempt["reason"]
+    assert w.commands() == ["status mark-bad", "reboot"]
+    assert w.autoboot().default == "A"
+
+
 def test_the_first_failed_run_names_the_failure_after_systemd_restarted_the_daemon():
     """systemctl show already describes the next, running process (status 0): the exit
     record of the run that failed says why."""
