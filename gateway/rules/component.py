@@ -135,7 +135,7 @@ class RulesComponent:
         now = self.clock.time()
         latest = await self.ctx.store.latest(new)
         history: list[Any] = []
-        for point, seconds in self.engine._window_span.items():
+        for point, seconds in self.engine.window_spans.items():
             if point in new:
                 history.extend(await self.ctx.store.history(point, now - seconds, now))
         self.engine.prime(Reading(r.point, r.value, r.ts, r.unit) for r in [*history, *latest])

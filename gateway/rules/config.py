@@ -16,7 +16,7 @@ from ..driver import PointSpec
 from ..options import Table
 from ..problems import Problem, Problems
 from .accepted import AcceptedCopies
-from .engine import DEFAULT_STALE_AFTER
+from .failsafe import DEFAULT_STALE_AFTER
 from .ruleset import RuleDirectory
 
 
