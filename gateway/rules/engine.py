@@ -6,7 +6,6 @@ to call ``tick`` next. It orchestrates inputs, firing, modes, fail-safe and rule
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from .expr import EvalError, Expr, truth
 from .failsafe import DEFAULT_STALE_AFTER, FailSafe
 from .inputs import Inputs, InputsEnv, NoValue
 from .model import RULES_EVENT_POINT, Command, Delay, FailSafeCommand, Rule, RuleNotice
-from .state import RuleState, RuleStates
+from .state import RuleState, RuleStates, status
 from .timeofday import SiteTimes
 
 #: a schedule (cron, sun) missed while the gateway was down fires at start if this recent
@@ -359,22 +358,5 @@ class Engine:
         return self._states.take_dirty()
 
     def status(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for name, state in self.states.items():
-            out[name] = {
-                "file": self.rules[name].file,
-                "fired": state.fired,
-                "last_fired": _iso(state.last_fired),
-                "holding_until": _iso(state.hold_until),
-                "running": state.step is not None,
-                "failsafe": state.failsafe,
-                "error": state.error,
-                "skipped_triggers": state.skipped,
-            }
-        return out
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        """Per rule, what health and ``gateway rules`` show."""
+        return {name: status(self.rules[name], state) for name, state in self.states.items()}

@@ -1,13 +1,15 @@
-"""What the engine remembers about each rule, and the part of it that survives a restart
-(``for`` timers, hysteresis sides, schedules, fail-safe and error state), kept in the store
-by the rules component: which rules changed since the last save, which went away.
+"""What the engine remembers about each rule, the part that survives a restart (``for`` timers,
+latches, schedules, fail-safe and error) and which rules changed since the store last saved.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .model import Rule
 
 
 @dataclass
@@ -113,3 +115,23 @@ class RuleStates:
         self._dirty.clear()
         self._removed.clear()
         return changed, removed
+
+
+def status(rule: Rule, state: RuleState) -> dict[str, Any]:
+    """What health and ``gateway rules`` show of one rule."""
+    return {
+        "file": rule.file,
+        "fired": state.fired,
+        "last_fired": _iso(state.last_fired),
+        "holding_until": _iso(state.hold_until),
+        "running": state.step is not None,
+        "failsafe": state.failsafe,
+        "error": state.error,
+        "skipped_triggers": state.skipped,
+    }
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
