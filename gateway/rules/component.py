@@ -47,6 +47,9 @@ MAX_VIRTUAL_DEPTH = 8
 
 
 class RulesComponent:
+    """The ``[rules]`` component: owns the engine, feeds it hub readings and its timers,
+    carries out its commands, reloads rule files and saves rule state."""
+
     name = "rules"
 
     def __init__(self, ctx: ComponentContext, config: RulesConfig):
