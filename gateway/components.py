@@ -6,7 +6,7 @@ A component is built as ``cls(ctx, section_config)`` and started in registry ord
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from .devices import Devices
     from .hub import Hub
     from .overrides import Overrides
+    from .problems import Problem
     from .store.store import Store
+
+
+class SectionConfig(Protocol):
+    """What every component section parses into: its component's typed config, which may
+    carry problems that are reported but do not stop the start (broken rule files)."""
+
+    @property
+    def nonfatal_problems(self) -> Sequence[Problem]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +35,7 @@ class Section:
 
     name: str
     #: ``module:function`` called as ``parse(raw, problems, SectionContext)``; returns the
-    #: section's typed config (and reports problems with the section's keys)
+    #: section's typed config, a ``SectionConfig`` (and reports problems with the section's keys)
     parser: str
     #: ``module:Class`` of the component the section runs
     component: str

@@ -10,10 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from .actuators import ActuatorsConfig, parse_actuators_section
-from .components import SECTIONS
+from .components import SECTIONS, SectionConfig
 from .driver import Driver, PointSpec, available_drivers, load_driver, load_target
 from .model import is_valid_name_part
 from .options import Table
@@ -23,6 +23,8 @@ from .wiring import OpensSerialPort, WiredDevice, check_serial_wiring
 
 CORE_SECTIONS = ("gateway", "store", "devices", "actuators")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+S = TypeVar("S", bound=SectionConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,7 @@ class GatewayConfig:
     store: StoreConfig
     devices: tuple[DeviceConfig, ...]
     #: component sections by name (``components.SECTIONS``), each its component's typed config
-    sections: Mapping[str, Any]
+    sections: Mapping[str, SectionConfig]
     #: worth a look, never a reason not to start (e.g. a serial port not plugged in yet)
     warnings: tuple[Problem, ...] = ()
     actuators: ActuatorsConfig = field(default_factory=ActuatorsConfig)
@@ -95,13 +97,22 @@ class GatewayConfig:
     def device(self, name: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.name == name), None)
 
-    def section(self, name: str) -> Any:
-        return self.sections.get(name)
+    @overload
+    def section(self, name: str) -> SectionConfig | None: ...
+    @overload
+    def section(self, name: str, kind: type[S]) -> S | None: ...
+    def section(self, name: str, kind: type[S] | None = None) -> SectionConfig | S | None:
+        """The typed config of section ``name``, None when the site has no such section; with
+        ``kind``, a TypeError unless it is one (the section registry names another parser)."""
+        value = self.sections.get(name)
+        if value is not None and kind is not None and not isinstance(value, kind):
+            raise TypeError(f"section [{name}] holds {type(value).__name__}, not {kind.__name__}")
+        return value
 
     @property
     def nonfatal_problems(self) -> list[Problem]:
-        """Problems the daemon starts with (in rule files), from sections that report them."""
-        return [p for s in self.sections.values() for p in getattr(s, "nonfatal_problems", ())]
+        """Problems the daemon starts with (in rule files), from the sections that report them."""
+        return [p for s in self.sections.values() for p in s.nonfatal_problems]
 
 
 def load_config(path: Path | str, *, check_data_dir: bool = True) -> GatewayConfig:
@@ -155,7 +166,7 @@ def parse_config(
     points = {f"{d.name}/{p.name}": p for d in devices for p in d.points}
     actuators = parse_actuators_section(raw.get("actuators", {}), problems, points)
     ctx = SectionContext(site, config_dir, points, {d.name: d for d in devices})
-    sections: dict[str, Any] = {}
+    sections: dict[str, SectionConfig] = {}
     for section in SECTIONS:
         if section.name not in raw:
             continue
@@ -166,13 +177,15 @@ def parse_config(
                 section.name, f"section '{section.name}' is not supported by this build of the gateway"
             )
             continue
-        sections[section.name] = parser(raw[section.name], problems, ctx)
+        parsed = parser(raw[section.name], problems, ctx)
+        if parsed is not None:
+            sections[section.name] = parsed
     return GatewayConfig(path, site, store, tuple(devices), sections, tuple(problems.warnings), actuators)
 
 
 def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: bool) -> SiteConfig | None:
     site_id = table.str("id")
-    if isinstance(site_id, str) and not is_valid_name_part(site_id):
+    if site_id is not None and not is_valid_name_part(site_id):
         table.error("id", "use letters, digits, '_', '-' and '.' only")
     name = table.str("name", site_id or "")
     latitude = table.float("latitude", None, min=-90, max=90)
@@ -183,23 +196,22 @@ def _parse_site(table: Table, config_dir: Path, problems: Problems, check_dir: b
             "set both latitude and longitude, or neither",
         )
     timezone = table.str("timezone", "UTC")
-    if isinstance(timezone, str):
-        try:
-            import zoneinfo
+    try:
+        import zoneinfo
 
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            # OSError: a name too long for a file name, or a directory such as "Europe".
-            table.error(
-                "timezone", f"unknown time zone '{timezone[:60]}' (use an IANA name such as Europe/Amsterdam)"
-            )
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name too long for a file name, or a directory such as "Europe".
+        table.error(
+            "timezone", f"unknown time zone '{timezone[:60]}' (use an IANA name such as Europe/Amsterdam)"
+        )
     data_dir_text = table.str("data_dir", os.environ.get("STATE_DIRECTORY", "data"))
     log_level = table.str("log_level", "info", choices=LOG_LEVELS)
     table.finish()
-    if isinstance(data_dir_text, str) and "\0" in data_dir_text:
+    if "\0" in data_dir_text:
         table.error("data_dir", "contains a NUL character; write a directory path")
         return None
-    if not isinstance(site_id, str) or not isinstance(data_dir_text, str):
+    if site_id is None:
         return None
     data_dir = (config_dir / data_dir_text).resolve()
     if check_dir:
@@ -235,7 +247,7 @@ def _parse_store(table: Table) -> StoreConfig:
     hard_max_bytes = table.size("hard_max_bytes", max(defaults.hard_max_bytes, max_bytes or 0))
     max_age = table.duration("max_age", defaults.max_age, min=60)
     retention_interval = table.duration("retention_interval", defaults.retention_interval, min=1)
-    if isinstance(max_bytes, int) and isinstance(hard_max_bytes, int) and hard_max_bytes < max_bytes:
+    if hard_max_bytes < max_bytes:
         table.error("hard_max_bytes", f"must be at least max_bytes ({max_bytes})")
     table.finish()
     return StoreConfig(
@@ -256,13 +268,13 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
         stale_after = table.duration("stale_after", None, min=0.1)
         options_table = table.table("options")
         table.finish(extra_known=("options",))
-        if isinstance(name, str):
+        if name is not None:
             if not is_valid_name_part(name):
                 table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
             elif name in seen:
                 table.error("name", f"device '{name}' is defined twice (first at {seen[name]})")
             seen.setdefault(name, table.prefix)
-        if not isinstance(driver_name, str):
+        if driver_name is None:
             continue
         if driver_name not in drivers:
             table.error(
@@ -278,7 +290,7 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
             continue
         before = len(problems.items)
         options = driver_class.parse_options(options_table, config_dir)
-        if len(problems.items) > before or not isinstance(name, str):
+        if len(problems.items) > before or name is None:
             continue
         points = tuple(driver_class.declare_points(options))
         names = [p.name for p in points]

@@ -34,6 +34,8 @@ MIN_STALE_S = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
+    """The verdict on a health snapshot: ok or degraded, and the plain reasons for it."""
+
     status: str  # OK | DEGRADED
     reasons: tuple[str, ...]
 

@@ -71,7 +71,7 @@ def gateway_resource(
 def parse(options: Table, config_dir: Path) -> CoapOptions | None:
     uri = options.str("uri")
     peer_text = options.str("peer", PeerKind.DEVICE.value, choices=[k.value for k in PeerKind])
-    peer = PeerKind(peer_text) if isinstance(peer_text, str) else PeerKind.DEVICE
+    peer = PeerKind(peer_text)
     security = options.str("security", "none", choices=SECURITY)
     credentials_file = options.str("credentials_file", None)
     credentials_name = options.str("credentials", None)
@@ -90,11 +90,10 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
     profile: Profile | None = None
     if peer is PeerKind.GATEWAY:
         raw_globs = options.list("observe", [])
-        if isinstance(raw_globs, list):
-            if not all(isinstance(g, str) and g for g in raw_globs):
-                options.error("observe", 'must be a list of point globs such as "loop-*/occupied"')
-            else:
-                globs = tuple(raw_globs)
+        if not all(isinstance(g, str) and g for g in raw_globs):
+            options.error("observe", 'must be a list of point globs such as "loop-*/occupied"')
+        else:
+            globs = tuple(raw_globs)
         seen: set[str] = set()
         for table in options.tables("points"):
             resource = _declared_point(table, seen)
@@ -103,7 +102,7 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
         if options.has("profile"):
             options.seen.add("profile")
             options.error("profile", "a gateway peer is read through its discovery; use observe and points")
-        if not globs and not resources and isinstance(raw_globs, list):
+        if not globs and not resources:
             options.error("observe", "a gateway peer needs observe globs or [[devices.options.points]]")
     else:
         reference = options.str("profile")
@@ -113,7 +112,7 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
                 options.error(
                     key, 'only applies to peer = "gateway"; a device\'s points come from its profile'
                 )
-        if isinstance(reference, str):
+        if reference is not None:
             path = resolve_profile(reference, config_dir)
             if path is None:
                 options.error("profile", unknown_profile_message(reference))
@@ -126,14 +125,14 @@ def parse(options: Table, config_dir: Path) -> CoapOptions | None:
                     resources = list(profile.resources)
     options.finish()
 
-    if isinstance(uri, str):
+    if uri is not None:
         uri = _check_uri(options, uri, security)
-    if isinstance(retry_min, float) and isinstance(retry_max, float) and retry_max < retry_min:
+    if retry_max < retry_min:
         options.error("retry_max", f"must be at least retry_min ({retry_min:g}s)")
     if any(p.name == ONLINE_POINT for r in resources for p in r.points):
         options.error("points", f"'{ONLINE_POINT}' is the driver's own point; rename the mapped one")
     entry = _credentials(options, config_dir, security, credentials_file, credentials_name)
-    if not isinstance(uri, str) or not isinstance(security, str):
+    if uri is None:
         return None
     if security != "none" and entry is None:
         return None
@@ -176,7 +175,7 @@ def _declared_point(table: Table, seen: set[str]) -> ResourceDef | None:
     writable = table.bool("writable", False)
     description = table.str("description", "")
     table.finish()
-    if not isinstance(name, str):
+    if name is None:
         return None
     parts = name.split("/")
     if len(parts) < 2 or not all(is_valid_name_part(p) for p in parts):
@@ -189,7 +188,7 @@ def _declared_point(table: Table, seen: set[str]) -> ResourceDef | None:
     return gateway_resource(name, unit, kind or "number", bool(writable), description or "")
 
 
-def _check_uri(options: Table, uri: str, security: object) -> str | None:
+def _check_uri(options: Table, uri: str, security: str) -> str | None:
     parts = urlsplit(uri)
     if parts.scheme not in ("coap", "coaps"):
         options.error("uri", f"'{uri}' must start with coap:// or coaps://")
@@ -214,19 +213,18 @@ def _check_uri(options: Table, uri: str, security: object) -> str | None:
 
 
 def _credentials(
-    options: Table, config_dir: Path, security: object, file_text: object, entry_name: object
+    options: Table, config_dir: Path, security: str, file_text: str | None, entry_name: str | None
 ) -> CredentialEntry | None:
     if security not in ("oscore", "dtls-psk"):
         if file_text is not None:
             options.error("credentials_file", 'is only used with security = "oscore" or "dtls-psk"')
         return None
-    if not isinstance(file_text, str):
-        if file_text is None:
-            options.error(
-                "credentials_file",
-                "is required for this security (a TOML file kept apart "
-                "from the site config, see drivers/coap/README.md)",
-            )
+    if file_text is None:
+        options.error(
+            "credentials_file",
+            "is required for this security (a TOML file kept apart "
+            "from the site config, see drivers/coap/README.md)",
+        )
         return None
     path = Path(file_text)
     if not path.is_absolute():
@@ -236,7 +234,7 @@ def _credentials(
     except ConfigError as exc:
         options.problems.items.extend(exc.problems)
         return None
-    wanted = entry_name if isinstance(entry_name, str) else None
+    wanted = entry_name
     if wanted is None:
         options.error("credentials", f'name the entry of {path} to use (e.g. credentials = "cabinet-b")')
         return None

@@ -76,7 +76,7 @@ def _parse_point(table: Table) -> GpioPoint | None:
         table.error("pin", 'is required (BCM number such as 17, or a name such as "GPIO17" or "BOARD11")')
     if isinstance(pin, int) and not 0 <= pin <= 53:
         table.error("pin", f"BCM pin numbers run from 0 to 53, got {pin}")
-    if isinstance(name, str) and not is_valid_name_part(name):
+    if name is not None and not is_valid_name_part(name):
         table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
     active = table.str("active", None, choices=LEVELS)
     point = None
@@ -87,7 +87,7 @@ def _parse_point(table: Table) -> GpioPoint | None:
         else:
             initial = table.float("initial", 0.0, min=0.0, max=100.0)
         frequency = table.int("frequency", 100, min=1, max=40_000) if kind == "pwm" else 100
-        if isinstance(name, str) and kind and pin is not None:
+        if name is not None and kind and pin is not None:
             point = GpioPoint(
                 name,
                 kind,
@@ -104,7 +104,7 @@ def _parse_point(table: Table) -> GpioPoint | None:
             table.error("active", 'an input without a pull resistor needs active = "high" or "low"')
         implied = "low" if pull == "up" else "high"
         invert = pull != "none" and active is not None and active != implied
-        if isinstance(name, str) and kind and pin is not None and pull:
+        if name is not None and kind and pin is not None and pull:
             point = GpioPoint(
                 name,
                 kind,

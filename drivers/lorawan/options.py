@@ -53,8 +53,8 @@ class LorawanOptions:
 
 def parse(options: Table, config_dir: Path) -> LorawanOptions | None:
     dev_eui_raw = options.str("dev_eui")
-    dev_eui = normalise_eui(dev_eui_raw) if isinstance(dev_eui_raw, str) else None
-    if isinstance(dev_eui_raw, str) and dev_eui is None:
+    dev_eui = normalise_eui(dev_eui_raw) if dev_eui_raw is not None else None
+    if dev_eui_raw is not None and dev_eui is None:
         options.error("dev_eui", f"'{dev_eui_raw}' is not a DevEUI (16 hex digits)")
     credentials_name = options.str("credentials", DEFAULT_CREDENTIALS)
     region = options.str("region", "EU868", choices=tuple(PLANS))
@@ -69,17 +69,16 @@ def parse(options: Table, config_dir: Path) -> LorawanOptions | None:
     rx1_dr_offset = options.int("rx1_dr_offset", 0, min=0, max=5)
     dedup_window = options.duration("dedup_window", DEDUP_WINDOW_S, min=0.0)
     net_id = 0
-    if isinstance(net_id_text, str):
-        try:
-            net_id = int(net_id_text, 16)
-            if not 0 <= net_id < 1 << 24:
-                raise ValueError
-        except ValueError:
-            options.error("net_id", f"'{net_id_text}' is not a NetID (6 hex digits)")
+    try:
+        net_id = int(net_id_text, 16)
+        if not 0 <= net_id < 1 << 24:
+            raise ValueError
+    except ValueError:
+        options.error("net_id", f"'{net_id_text}' is not a NetID (6 hex digits)")
     points = []
     for table in options.tables("points"):
         name = table.str("name")
-        if isinstance(name, str) and not is_valid_name_part(name):
+        if name is not None and not is_valid_name_part(name):
             table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
         spec = PointSpec(
             name or "?",
@@ -91,7 +90,7 @@ def parse(options: Table, config_dir: Path) -> LorawanOptions | None:
         table.finish()
         points.append(spec)
     options.finish()
-    if dev_eui is None or not isinstance(credentials_name, str) or not isinstance(codec, str):
+    if dev_eui is None:
         return None
     credentials_path = config_dir / credentials_name
     try:

@@ -127,11 +127,11 @@ def parse_modbus_options(options: OptionTable, config_dir: Path) -> ModbusOption
     backoff_min = options.duration("backoff_min", 1.0, min=0.01)
     backoff_max = options.duration("backoff_max", 60.0, min=0.01)
     failures_to_offline = options.int("failures_to_offline", 1, min=1, max=100)
-    if isinstance(backoff_min, float) and isinstance(backoff_max, float) and backoff_max < backoff_min:
+    if backoff_max < backoff_min:
         options.error("backoff_max", f"must be at least backoff_min ({backoff_min:g}s)")
 
     profile = None
-    if isinstance(reference, str):
+    if reference is not None:
         path = resolve_profile(reference, config_dir)
         if path is None:
             options.error("profile", unknown_profile_message(reference))

@@ -118,11 +118,7 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     exclusive = options.bool("exclusive", True)
     reconnect_min = options.duration("reconnect_min", 1.0, min=0.01)
     reconnect_max = options.duration("reconnect_max", 30.0, min=0.01)
-    if (
-        isinstance(reconnect_min, float)
-        and isinstance(reconnect_max, float)
-        and reconnect_max < reconnect_min
-    ):
+    if reconnect_max < reconnect_min:
         options.error("reconnect_max", f"must be at least reconnect_min ({reconnect_min:g}s)")
     poll_command_text = options.str("poll_command", None)
     mode = options.str("mode", "poll" if poll_command_text is not None else "stream", choices=MODES)
@@ -130,12 +126,11 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
     configure_on_open = options.bool("configure_on_open", True)
     reopen_after_silence = options.duration("reopen_after_silence", None, min=0.1)
     encoding = options.str("encoding", LC.DEFAULT_ENCODING)
-    if isinstance(encoding, str):
-        try:
-            "".encode(encoding)
-        except LookupError:
-            options.error("encoding", f"unknown text encoding '{encoding}'")
-            encoding = LC.DEFAULT_ENCODING
+    try:
+        "".encode(encoding)
+    except LookupError:
+        options.error("encoding", f"unknown text encoding '{encoding}'")
+        encoding = LC.DEFAULT_ENCODING
 
     sentences: tuple[str, ...] = NC.DEFAULT_SENTENCES
     working_period = None
@@ -170,7 +165,7 @@ def parse_serial_options(options: Table, config_dir: Path) -> SerialOptions | No
         options.error("poll_command", f"the {protocol} protocol knows its own query; remove poll_command")
     poll_command = _text_bytes(options, "poll_command", poll_command_text, encoding or "ascii")
     options.finish()
-    if not isinstance(port_name, str) or protocol is None or mode is None:
+    if port_name is None or protocol is None or mode is None:
         return None
     port = PortOptions(
         port_name,
@@ -221,14 +216,14 @@ def _parse_line(options: Table, encoding: str) -> LineRules | None:
         true_values = table.list("true_values", list(LC.DEFAULT_TRUE_VALUES))
         false_values = table.list("false_values", list(LC.DEFAULT_FALSE_VALUES))
         table.finish()
-        if not isinstance(name, str):
+        if name is None:
             continue
         if not is_valid_name_part(name):
             table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
         if name in seen:
             table.error("name", f"point '{name}' is declared twice")
         seen.add(name)
-        if isinstance(group, str) and patterns and group not in groups:
+        if group is not None and patterns and group not in groups:
             table.error(
                 "group",
                 f"no pattern has a named group '(?P<{group}>...)'"
@@ -254,7 +249,7 @@ def _parse_line(options: Table, encoding: str) -> LineRules | None:
             f"pattern group '{group}' is not mapped to a point; add"
             f' [[devices.options.points]] name = "{group}"',
         )
-    if not isinstance(terminator, str) or not terminator:
+    if not terminator:
         return None
     try:
         term = terminator.encode(encoding)
@@ -280,9 +275,9 @@ def _parse_commands(options: Table, encoding: str) -> tuple[CommandTemplate, ...
         false_text = table.str("false_text", "OFF")
         unit = table.str("unit", None)
         table.finish()
-        if isinstance(point, str) and not is_valid_name_part(point):
+        if point is not None and not is_valid_name_part(point):
             table.error("point", f"'{point}' may use letters, digits, '_', '-' and '.' only")
-        if isinstance(template, str):
+        if template is not None:
             try:
                 check_template(template)
             except TemplateError as exc:
@@ -292,7 +287,7 @@ def _parse_commands(options: Table, encoding: str) -> tuple[CommandTemplate, ...
             key: _regex(table, key, text) if text is not None else None
             for key, text in (("accept", accept), ("expect", expect), ("error", error))
         }
-        if isinstance(point, str) and isinstance(template, str):
+        if point is not None and template is not None:
             out.append(
                 CommandTemplate(
                     point,

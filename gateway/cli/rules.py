@@ -15,7 +15,9 @@ from typing import assert_never
 
 from ..config import GatewayConfig
 from ..model import Reading
+from ..rules.config import RulesConfig
 from ..rules.engine import Engine
+from ..rules.failsafe import DEFAULT_STALE_AFTER
 from ..rules.loader import load_rule_file
 from ..rules.model import Delay, PublishVirtual, RaiseEvent, Rule, SetPoint
 from ..rules.replay import format_command, replay
@@ -71,7 +73,7 @@ def command_test(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     points = config.points
-    rules_section = config.section("rules")
+    rules_section = config.section("rules", RulesConfig)
     virtual: set[str] = set()
     if rules_section is not None:
         directory = RuleDirectory(
@@ -148,11 +150,12 @@ def make_engine(
 ) -> Engine:
     """An engine for ``rules`` as the daemon would build it, its clock at ``now``."""
     site = config.site
+    section = config.section("rules", RulesConfig)
     engine = Engine(
         SiteTimes(site.timezone, site.latitude, site.longitude),
         config.actuators.points,
         now=now,
-        default_stale_after=getattr(config.section("rules"), "stale_after", 300.0),
+        default_stale_after=section.stale_after if section is not None else DEFAULT_STALE_AFTER,
     )
     if started_at is not None:
         engine.started_at = started_at

@@ -39,6 +39,9 @@ class ApiError(Exception):
 
 
 class ApiComponent:
+    """The ``[api]`` component: owns the CoAP server (and its DTLS endpoint) that serves
+    points, readings, health and rules to clients on the site network."""
+
     name = "api"
 
     def __init__(self, ctx: ComponentContext, config: ApiConfig):

@@ -9,11 +9,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..config import SectionContext
 from ..options import Table
-from ..problems import ConfigError, Problems, did_you_mean
+from ..problems import ConfigError, Problem, Problems, did_you_mean
 from .credentials import CredentialEntry, load_credentials
 from .numbers import COAP_PORT
 
@@ -35,6 +35,11 @@ class ApiClient:
 
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
+    """The ``[api]`` section: where the CoAP API listens, its limits and the clients let in."""
+
+    #: a ``SectionConfig``: nothing in this section is reported without stopping the start
+    nonfatal_problems: ClassVar[tuple[Problem, ...]] = ()
+
     bind: str = "::"
     port: int = COAP_PORT
     dtls_port: int | None = None
@@ -54,7 +59,7 @@ class ApiConfig:
         return [c for c in self.clients.values() if c.credentials.psk is not None]
 
 
-def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiConfig | None:
+def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiConfig:
     table = Table(raw, problems, "api")
     defaults = ApiConfig()
     bind = table.str("bind", defaults.bind)
@@ -68,13 +73,12 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
     clients_table = table.table("clients")
     table.finish()
 
-    if isinstance(bind, str):
-        try:
-            ipaddress.ip_address(bind)
-        except ValueError:
-            table.error("bind", f'\'{bind}\' is not an IP address (use e.g. "::", "0.0.0.0" or "127.0.0.1")')
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        table.error("bind", f'\'{bind}\' is not an IP address (use e.g. "::", "0.0.0.0" or "127.0.0.1")')
     groups: set[str] = set()
-    for index, item in enumerate(public if isinstance(public, list) else []):
+    for index, item in enumerate(public):
         if item not in RESOURCE_GROUPS:
             table.error(
                 f"public[{index}]",
@@ -83,22 +87,22 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
             )
         else:
             groups.add(item)
-    if isinstance(page_size, int) and isinstance(max_page_size, int) and page_size > max_page_size:
+    if page_size > max_page_size:
         table.error("page_size", f"must not exceed max_page_size ({max_page_size})")
-    if isinstance(port, int) and port == dtls_port:
+    if port == dtls_port:
         table.error("dtls_port", "must differ from port")
 
     access_by_name: dict[str, str] = {}
     for name in list(clients_table.raw):
         value = clients_table.str(name, choices=ACCESS_LEVELS)
-        if isinstance(value, str):
+        if value is not None:
             access_by_name[name] = value
 
     credentials_path: Path | None = None
     clients: dict[str, ApiClient] = {}
-    if isinstance(credentials_text, str) and "\0" in credentials_text:
+    if credentials_text is not None and "\0" in credentials_text:
         table.error("credentials", "contains a NUL character; write the path of the keys file")
-    elif isinstance(credentials_text, str):
+    elif credentials_text is not None:
         credentials_path = (ctx.config_dir / credentials_text).resolve()
         clients = _load_clients(credentials_path, access_by_name, table)
     elif access_by_name:
@@ -117,10 +121,8 @@ def parse_api_section(raw: Any, problems: Problems, ctx: SectionContext) -> ApiC
     if any(c.credentials.psk for c in clients.values()) and dtls_port is None:
         table.error("dtls_port", "clients with a DTLS key need dtls_port (e.g. 5684)")
 
-    if not all(isinstance(v, int) for v in (port, page_size, max_page_size, observe_queue)):
-        return None
     return ApiConfig(
-        bind if isinstance(bind, str) else defaults.bind,
+        bind,
         port,
         dtls_port,
         frozenset(groups),

@@ -57,6 +57,8 @@ OSCORE_ALGORITHMS = (
 
 @dataclass(frozen=True, slots=True)
 class OscoreKeys:
+    """An entry's OSCORE (RFC 8613) keying material: the ids of both ends, secret and salt."""
+
     sender_id: bytes
     recipient_id: bytes
     master_secret: bytes = field(repr=False)
@@ -67,12 +69,17 @@ class OscoreKeys:
 
 @dataclass(frozen=True, slots=True)
 class PskKeys:
+    """An entry's DTLS pre-shared key and the identity it is sent under."""
+
     identity: bytes
     key: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class CredentialEntry:
+    """One named entry of the credentials file: any of its OSCORE keys, DTLS key and
+    platform token (a peer or an upstream names the entry it uses)."""
+
     name: str
     oscore: OscoreKeys | None = None
     psk: PskKeys | None = None
@@ -83,6 +90,8 @@ class CredentialEntry:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """A whole credentials file, read and checked: its entries by name."""
+
     path: Path
     entries: Mapping[str, CredentialEntry]
 

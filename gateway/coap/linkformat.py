@@ -16,6 +16,9 @@ class LinkFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Link:
+    """One link of a document: its target URI and its attributes in order (a name without
+    a value has None), as a gateway's discovery lists a resource."""
+
     target: str
     attributes: tuple[tuple[str, str | None], ...] = ()
 

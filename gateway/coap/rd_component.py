@@ -28,6 +28,9 @@ class DirectoryError(Exception):
 
 
 class DirectoryComponent:
+    """The ``[directory]`` component: owns the gateway's registration with a CoRE resource
+    directory and keeps it refreshed."""
+
     name = "directory"
 
     def __init__(self, ctx: ComponentContext, config: DirectoryConfig):

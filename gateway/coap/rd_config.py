@@ -6,17 +6,22 @@ Parsed once into ``DirectoryConfig``; the endpoint name defaults to the gateway 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ..config import SectionContext
 from ..model import is_valid_name_part
 from ..options import Table
-from ..problems import Problems
+from ..problems import Problem, Problems
 
 
 @dataclass(frozen=True, slots=True)
 class DirectoryConfig:
+    """The ``[directory]`` section: the resource directory the gateway registers with."""
+
+    #: a ``SectionConfig``: nothing in this section is reported without stopping the start
+    nonfatal_problems: ClassVar[tuple[Problem, ...]] = ()
+
     uri: str
     endpoint: str
     sector: str | None = None
@@ -43,7 +48,7 @@ def parse_directory_section(raw: Any, problems: Problems, ctx: SectionContext) -
     retry_min = table.duration("retry_min", 2.0, min=0.01)
     retry_max = table.duration("retry_max", 300.0, min=0.01)
     table.finish()
-    if isinstance(uri, str):
+    if uri is not None:
         parts = urlsplit(uri)
         if parts.scheme != "coap" or not parts.hostname:
             table.error("uri", f"'{uri}' must be coap://host[:port] of the resource directory")
@@ -53,13 +58,13 @@ def parse_directory_section(raw: Any, problems: Problems, ctx: SectionContext) -
                 "give only coap://host[:port]; set registration_path for a fixed "
                 "registration interface (else the directory is asked for it)",
             )
-    if isinstance(endpoint, str) and not is_valid_name_part(endpoint):
+    if not is_valid_name_part(endpoint):
         table.error("endpoint", f"'{endpoint}' may use letters, digits, '_', '-' and '.' only")
-    if isinstance(registration_path, str) and not registration_path.startswith("/"):
+    if registration_path is not None and not registration_path.startswith("/"):
         table.error("registration_path", "must start with '/' (e.g. \"/rd\")")
-    if isinstance(lifetime, int | float) and lifetime > 4294967295:
+    if lifetime > 4294967295:
         table.error("lifetime", "must be at most 4294967295 seconds (RFC 9176)")
-    if not isinstance(uri, str) or not isinstance(endpoint, str) or not isinstance(lifetime, int | float):
+    if uri is None:
         return None
     return DirectoryConfig(
         uri=uri.rstrip("/"),

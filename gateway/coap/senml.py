@@ -123,6 +123,8 @@ class SenmlError(ValueError):
 
 
 class ReadingLike(Protocol):
+    """What a pack is encoded from: a point name, its value, when it was read and its unit."""
+
     @property
     def point(self) -> str: ...
     @property
@@ -163,6 +165,9 @@ class ResolvedRecord:
 
 @dataclass(frozen=True, slots=True)
 class SenmlPack:
+    """A decoded pack: its records with base values applied, and the batch id and dropped
+    range a gateway adds, when present."""
+
     records: tuple[ResolvedRecord, ...]
     batch: BatchId | None = None
     dropped: Dropped | None = None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ..config import SectionContext
 from ..model import is_valid_name_part
 from ..options import Table
-from ..problems import ConfigError, Problems
+from ..problems import ConfigError, Problem, Problems
 from .credentials import CredentialEntry, load_credentials
 from .uplink_select import PointFilter
 
@@ -79,8 +79,12 @@ class UpstreamConfig:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamsConfig:
+    """The ``[[upstreams]]`` section: every upstream the uplink forwards readings to."""
+
     upstreams: tuple[UpstreamConfig, ...]
     data_dir: Path
+    #: a ``SectionConfig``: nothing in this section is reported without stopping the start
+    nonfatal_problems: ClassVar[tuple[Problem, ...]] = ()
 
 
 def parse_upstreams_section(raw: Any, problems: Problems, ctx: SectionContext) -> UpstreamsConfig:
@@ -126,41 +130,30 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         table.error("commands", f"needs format = {' or '.join(repr(f) for f in COMMAND_FORMATS)}")
     if table.has("health_interval") and fmt != "thingsboard":
         table.error("health_interval", 'is only used with format = "thingsboard"')
-    if fmt == "hono" and not isinstance(tenant, str):
-        if tenant is None:
-            table.error("tenant", 'is required for format = "hono" (the Hono tenant id of the gateway)')
+    if fmt == "hono" and tenant is None:
+        table.error("tenant", 'is required for format = "hono" (the Hono tenant id of the gateway)')
     elif fmt != "hono":
         for key in ("tenant", "command_ttd"):
             if table.has(key):
                 table.error(key, 'is only used with format = "hono"')
 
-    if isinstance(name, str):
+    if name is not None:
         if not is_valid_name_part(name):
             table.error("name", f"'{name}' may use letters, digits, '_', '-' and '.' only")
         elif name in seen:
             table.error("name", f"upstream '{name}' is defined twice")
         seen.add(name)
-    if isinstance(uri, str):
+    if uri is not None:
         _check_uri(table, uri, security, fmt)
-    if isinstance(retry_min, float) and isinstance(retry_max, float) and retry_max < retry_min:
+    if retry_max < retry_min:
         table.error("retry_max", f"must be at least retry_min ({retry_min:g}s)")
-    if backlog is None and isinstance(batch_size, int):
+    if backlog is None:
         backlog = max(batch_size, min(batch_size * 10, 5000))
-    if isinstance(backlog, int) and isinstance(batch_size, int) and backlog < batch_size:
+    if backlog < batch_size:
         table.error("backlog_batch_size", f"must be at least batch_size ({batch_size})")
 
     entry = _credentials(table, ctx, name, security, fmt, credentials_file, credentials_name)
-    if not (
-        isinstance(name, str)
-        and isinstance(uri, str)
-        and isinstance(fmt, str)
-        and isinstance(method, str)
-        and isinstance(security, str)
-        and isinstance(gateway_id, str)
-        and isinstance(start, str)
-    ):
-        return None
-    if not (isinstance(batch_size, int) and isinstance(backlog, int)):
+    if name is None or uri is None:
         return None
     return UpstreamConfig(
         name=name,
@@ -169,7 +162,7 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         method=method,
         security=security,
         gateway_id=gateway_id,
-        base_name=base_name if isinstance(base_name, str) else f"{gateway_id}/",
+        base_name=base_name if base_name is not None else f"{gateway_id}/",
         batch_size=batch_size,
         backlog_batch_size=backlog,
         linger=linger,
@@ -182,13 +175,13 @@ def _parse_one(table: Table, ctx: SectionContext, seen: set[str]) -> UpstreamCon
         commands=commands is True,
         health_interval=(
             float(health_interval)
-            if isinstance(health_interval, int | float)
+            if health_interval is not None
             else 60.0
             if entry is not None and entry.device_tokens
             else 0.0
         ),
-        tenant=tenant if isinstance(tenant, str) else "",
-        command_ttd=command_ttd if isinstance(command_ttd, int) else defaults.command_ttd,
+        tenant=tenant if tenant is not None else "",
+        command_ttd=command_ttd,
         credentials=entry,
     )
 
@@ -208,12 +201,12 @@ def _globs(table: Table, key: str) -> tuple[str, ...]:
             table.error(key, f"'{item}' names no point: use device/point or a glob such as '{item}/*'")
         else:
             out.append(item)
-    if key == "include" and isinstance(raw, list) and not raw:
+    if key == "include" and not raw:
         table.error(key, "is empty, so this upstream would receive nothing: leave it out to send every point")
     return tuple(out)
 
 
-def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
+def _check_uri(table: Table, uri: str, security: str, fmt: str) -> None:
     parts = urlsplit(uri)
     if parts.scheme not in ("coap", "coaps"):
         table.error("uri", f"'{uri}' must start with coap:// or coaps://")
@@ -239,7 +232,13 @@ def _check_uri(table: Table, uri: str, security: Any, fmt: Any) -> None:
 
 
 def _credentials(
-    table: Table, ctx: SectionContext, name: Any, security: Any, fmt: Any, file_text: Any, entry_name: Any
+    table: Table,
+    ctx: SectionContext,
+    name: str | None,
+    security: str,
+    fmt: str,
+    file_text: str | None,
+    entry_name: str | None,
 ) -> CredentialEntry | None:
     needs = security in ("oscore", "dtls-psk") or fmt == "thingsboard"
     if not needs:
@@ -249,13 +248,12 @@ def _credentials(
                 'is only used with security = "oscore" or "dtls-psk" or format = "thingsboard"',
             )
         return None
-    if not isinstance(file_text, str):
-        if file_text is None:
-            table.error(
-                "credentials_file",
-                "is required for this upstream's security or format "
-                "(a TOML file kept apart from this config, see gateway/coap/README.md)",
-            )
+    if file_text is None:
+        table.error(
+            "credentials_file",
+            "is required for this upstream's security or format "
+            "(a TOML file kept apart from this config, see gateway/coap/README.md)",
+        )
         return None
     path = Path(file_text)
     if not path.is_absolute():
@@ -266,8 +264,8 @@ def _credentials(
         for problem in exc.problems:
             table.problems.items.append(problem)
         return None
-    wanted = entry_name if isinstance(entry_name, str) else name
-    if not isinstance(wanted, str):
+    wanted = entry_name if entry_name is not None else name
+    if wanted is None:
         return None
     entry = credentials.entry(wanted)
     if entry is None:

@@ -47,6 +47,9 @@ MAX_VIRTUAL_DEPTH = 8
 
 
 class RulesComponent:
+    """The ``[rules]`` component: owns the engine, feeds it hub readings and its timers,
+    carries out its commands, reloads rule files and saves rule state."""
+
     name = "rules"
 
     def __init__(self, ctx: ComponentContext, config: RulesConfig):
@@ -135,7 +138,7 @@ class RulesComponent:
         now = self.clock.time()
         latest = await self.ctx.store.latest(new)
         history: list[Any] = []
-        for point, seconds in self.engine._window_span.items():
+        for point, seconds in self.engine.window_spans.items():
             if point in new:
                 history.extend(await self.ctx.store.history(point, now - seconds, now))
         self.engine.prime(Reading(r.point, r.value, r.ts, r.unit) for r in [*history, *latest])

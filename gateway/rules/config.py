@@ -12,16 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import SectionContext
 from ..driver import PointSpec
 from ..options import Table
 from ..problems import Problem, Problems
 from .accepted import AcceptedCopies
-from .engine import DEFAULT_STALE_AFTER
+from .failsafe import DEFAULT_STALE_AFTER
 from .ruleset import RuleDirectory
 
 
 @dataclass(frozen=True)
 class RulesConfig:
+    """The ``[rules]`` section: the rule directory, how often it is checked, the default
+    ``stale_after``, and what loading the rule files found."""
+
     directory: Path
     reload_interval: float = 2.0
     stale_after: float = DEFAULT_STALE_AFTER
@@ -53,17 +57,17 @@ class RulesConfig:
         return text
 
 
-def parse_rules_section(raw: Any, problems: Problems, ctx: Any) -> RulesConfig:
+def parse_rules_section(raw: Any, problems: Problems, ctx: SectionContext) -> RulesConfig:
     table = Table(raw, problems, "rules")
-    directory_text: str | None = table.str("directory", "rules")
+    directory_text = table.str("directory", "rules")
     reload_interval = table.duration("reload_interval", 2.0, min=0.2)
     stale_after = table.duration("stale_after", DEFAULT_STALE_AFTER, min=1)
     enabled = table.bool("enabled", True)
     table.finish()
-    if isinstance(directory_text, str) and "\0" in directory_text:  # resolve() would raise ValueError
+    if "\0" in directory_text:  # resolve() would raise ValueError
         table.error("directory", "contains a NUL character; write the path of the rules directory")
-        directory_text = None
-    directory = (Path(ctx.config_dir) / (directory_text or "rules")).resolve()
+        directory_text = "rules"
+    directory = (ctx.config_dir / (directory_text or "rules")).resolve()
     config = RulesConfig(
         directory, reload_interval or 2.0, stale_after or DEFAULT_STALE_AFTER, bool(enabled), dict(ctx.points)
     )

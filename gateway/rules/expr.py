@@ -7,7 +7,6 @@ closures that only read point values, windows and the clock through an ``Env``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from typing import Any, Protocol
 
 from ..model import Value
 from ..problems import did_you_mean
-from ..units import parse_duration
 
 
 class ExprSyntaxError(Exception):
@@ -268,7 +266,7 @@ class Compiler:
             if token.text == "not":
                 operand = self._expression(_NOT_POWER)
                 fn = operand.fn
-                return Node(lambda env: not _truth(fn(env)), depth=operand.depth + 1)
+                return Node(lambda env: not truth(fn(env)), depth=operand.depth + 1)
             if self._peek().text == "(":
                 return self._call(token)
             raise ExprSyntaxError(
@@ -312,7 +310,7 @@ class Compiler:
             raise self._too_deep(token.column)
         return node
 
-    # helpers used by function builders
+    # what function builders ask of the compiler: literal arguments, points read
     def const_string(self, node: Node, what: str) -> str:
         if not (node.is_const and isinstance(node.const, str)):
             raise ExprSyntaxError(f"{what} must be a quoted string")
@@ -325,16 +323,6 @@ class Compiler:
         self.points.add(name)
         return name
 
-    def duration_arg(self, node: Node) -> float:
-        text = self.const_string(node, "the window")
-        try:
-            seconds = parse_duration(text)
-        except ValueError as exc:
-            raise ExprSyntaxError(str(exc)) from None
-        if seconds <= 0:
-            raise ExprSyntaxError("the window must be longer than 0s")
-        return seconds
-
 
 # -- evaluation helpers -----------------------------------------------------------------------
 
@@ -343,7 +331,8 @@ def _const(value: Any) -> Node:
     return Node(lambda env: value, value, True, isinstance(value, str))
 
 
-def _truth(value: Any) -> bool:
+def truth(value: Any) -> bool:
+    """The value as a condition: numbers are true unless 0, text unless empty."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
@@ -424,9 +413,9 @@ def _binary(op: str, left: Node, right: Node) -> Node:
     lf, rf = left.fn, right.fn
     depth = 1 + max(left.depth, right.depth)
     if op == "and":
-        return Node(lambda env: _truth(lf(env)) and _truth(rf(env)), depth=depth)
+        return Node(lambda env: truth(lf(env)) and truth(rf(env)), depth=depth)
     if op == "or":
-        return Node(lambda env: _truth(lf(env)) or _truth(rf(env)), depth=depth)
+        return Node(lambda env: truth(lf(env)) or truth(rf(env)), depth=depth)
     fn = _arith(op) if op in "+-*/%" else _compare(op)
     if left.is_const and right.is_const:
         try:
@@ -449,7 +438,7 @@ def _unary_minus(operand: Node) -> Node:
     return Node(lambda env: -as_number(fn(env), "-"), depth=operand.depth + 1)
 
 
-# -- functions --------------------------------------------------------------------------------
+# -- entry point ------------------------------------------------------------------------------
 
 
 def compile_expr(text: str, known_points: Mapping[str, Any] | frozenset[str] | set[str]) -> Expr:
@@ -457,11 +446,3 @@ def compile_expr(text: str, known_points: Mapping[str, Any] | frozenset[str] | s
     from .functions import FUNCTIONS  # the library builds on this module's nodes
 
     return Compiler(known_points, FUNCTIONS).compile(text)
-
-
-def truth(value: Any) -> bool:
-    return _truth(value)
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

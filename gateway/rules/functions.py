@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..units import parse_duration
 from .expr import Compiler, Env, EvalError, ExprSyntaxError, FunctionBuilder, Node, as_number, truth
 from .timeofday import parse_clock_time, parse_sun_spec
 
@@ -18,6 +19,18 @@ def _arity(args: list[Node], low: int, high: int | None = None) -> None:
     if not low <= len(args) <= high:
         wanted = str(low) if low == high else f"{low} to {high}"
         raise ExprSyntaxError(f"takes {wanted} arguments, got {len(args)}")
+
+
+def _window_arg(c: Compiler, node: Node) -> float:
+    """The window of an aggregate, a quoted duration such as "10m", in seconds."""
+    text = c.const_string(node, "the window")
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ExprSyntaxError(str(exc)) from None
+    if seconds <= 0:
+        raise ExprSyntaxError("the window must be longer than 0s")
+    return seconds
 
 
 def _is_window_call(args: list[Node]) -> bool:
@@ -36,7 +49,7 @@ def _window_fn(kind: str) -> Callable[[Compiler, list[Node]], Node]:
             return Node(lambda env: pick(as_number(f(env), kind) for f in fns))
         _arity(args, 2)
         point = c.point_arg(args[0])
-        seconds = c.duration_arg(args[1])
+        seconds = _window_arg(c, args[1])
         c.windows[point] = max(seconds, c.windows.get(point, 0.0))
 
         def run(env: Env) -> Any:

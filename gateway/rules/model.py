@@ -76,6 +76,9 @@ Action = SetPoint | PublishVirtual | RaiseEvent | Delay
 
 @dataclass(frozen=True)
 class Rule:
+    """One ``[[rule]]`` of a rule file, parsed: its triggers, conditions, ``for``, mode and
+    actions, and what it reads and writes (for indexing and fail-safe)."""
+
     name: str
     file: str
     description: str

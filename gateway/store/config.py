@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
+    """The ``[store]`` section: how often the buffer is flushed, its queue, its size quotas and
+    how long readings are kept."""
+
     flush_interval: float = 0.2
     flush_readings: int = 1000
     queue_size: int = 20_000

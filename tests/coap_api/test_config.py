@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.coap.api_config import ApiConfig
 from gateway.problems import ConfigError
 
 from .helpers import write_credentials
@@ -11,7 +12,7 @@ from .helpers import write_credentials
 
 def test_defaults_keep_everything_but_discovery_private(site):
     config = site("[api]\n")
-    api = config.section("api")
+    api = config.section("api", ApiConfig)
     assert api.port == 5683 and api.bind == "::" and api.public == frozenset({"discovery"})
     assert api.clients == {} and api.dtls_port is None
 
@@ -25,7 +26,7 @@ def test_clients_come_from_the_credentials_file(site, tmp_path):
         [api.clients]
         scada = "control"
         dashboard = "read"
-    """).section("api")
+    """).section("api", ApiConfig)
     assert api.credentials_path == tmp_path / "api-credentials.toml"
     assert {n: c.access for n, c in api.clients.items()} == {"scada": "control", "dashboard": "read"}
     assert "master_secret" not in repr(api) and "0102030405" not in repr(api)

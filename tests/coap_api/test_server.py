@@ -12,6 +12,7 @@ import pytest
 from aiocoap.numbers.codes import Code
 
 from gateway.coap.api import ApiComponent, ApiError
+from gateway.coap.api_config import ApiConfig
 from gateway.coap.senml import decode_senml_cbor
 from gateway.config import load_config
 from gateway.model import Reading
@@ -260,7 +261,7 @@ def test_port_in_use_is_a_clear_start_error(api_site):
         blocker = await aiocoap.Context.create_server_context(None, ("127.0.0.1", port), transports=["udp6"])
         try:
             service = Service(config)
-            component = ApiComponent(service, config.section("api"))
+            component = ApiComponent(service, config.section("api", ApiConfig))
             await service.store.open()
             try:
                 with pytest.raises(ApiError, match=f"cannot listen on 127.0.0.1 port {port}"):

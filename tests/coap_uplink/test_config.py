@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from gateway.coap.credentials import load_credentials
+from gateway.coap.uplink_config import UpstreamsConfig
 from gateway.problems import ConfigError
 
 SECRET = "00112233445566778899aabbccddeeff"
@@ -41,7 +42,7 @@ def test_defaults(site):
 name = "cloud"
 uri = "coap://127.0.0.1:5683/ingest"
 """)
-    (upstream,) = config.section("upstreams").upstreams
+    (upstream,) = config.section("upstreams", UpstreamsConfig).upstreams
     assert upstream.format == "senml+cbor" and upstream.security == "none"
     assert upstream.gateway_id == "test-site" and upstream.base_name == "test-site/"
     assert upstream.batch_size == 500 and upstream.backlog_batch_size == 5000
@@ -56,7 +57,7 @@ name = "cloud"
 uri = "coap://127.0.0.1:5683/ingest"
 compact_floats = true
 """)
-    assert config.section("upstreams").upstreams[0].compact_floats is True
+    assert config.section("upstreams", UpstreamsConfig).upstreams[0].compact_floats is True
 
 
 def test_credentials_are_resolved_and_never_printed(site, tmp_path):
@@ -74,7 +75,7 @@ uri = "coap://127.0.0.1:5683"
 format = "thingsboard"
 credentials_file = "credentials.toml"
 """)
-    cloud, tb = config.section("upstreams").upstreams
+    cloud, tb = config.section("upstreams", UpstreamsConfig).upstreams
     assert cloud.credentials.oscore.master_secret == bytes.fromhex(SECRET)
     assert tb.request_uri == "coap://127.0.0.1:5683/api/v1/TB_TOKEN_123/telemetry"
     assert "TB_TOKEN" not in tb.safe_uri

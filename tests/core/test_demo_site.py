@@ -1,6 +1,8 @@
 import re
 from importlib import resources
 
+import pytest
+
 from gateway.cli.demo import demo_parts, render_site, template_defaults
 from gateway.config import load_config
 
@@ -44,3 +46,14 @@ def test_rule_templates_are_written_only_where_absent_and_reset_restores_them(tm
     assert (
         note.startswith("--reset: rule files rewritten from the templates") and "street_lighting.toml" in note
     )
+
+
+def test_a_section_is_asked_for_by_its_type(tmp_path):
+    from gateway.coap.api_config import ApiConfig
+    from gateway.rules.config import RulesConfig
+
+    config = load_config(render_site(tmp_path, {}))
+    assert isinstance(config.section("api", ApiConfig), ApiConfig)
+    assert config.section("directory", ApiConfig) is None  # not on the demo site
+    with pytest.raises(TypeError, match=r"section \[api\] holds ApiConfig, not RulesConfig"):
+        config.section("api", RulesConfig)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: the modules a driver family or a component is written against
+#: the modules a driver family, a component or a trigger kind is written against
 SDK_MODULES = (
     "gateway/driver.py",
     "gateway/options.py",
@@ -24,6 +24,18 @@ SDK_MODULES = (
     "gateway/overrides.py",
     "gateway/devices.py",
     "gateway/store/store.py",
+    "gateway/store/config.py",
+    "gateway/coap/linkformat.py",
+    "gateway/coap/credentials.py",
+    "gateway/coap/senml.py",
+    "gateway/coap/numbers.py",
+    "gateway/rules/triggers/base.py",
+    "gateway/rules/triggers/cron.py",
+    "gateway/rules/triggers/every.py",
+    "gateway/rules/triggers/point.py",
+    "gateway/rules/triggers/stale.py",
+    "gateway/rules/triggers/sun.py",
+    "gateway/rules/triggers/when.py",
 )
 
 

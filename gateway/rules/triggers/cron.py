@@ -15,6 +15,8 @@ KEY = "cron"
 
 @dataclass(frozen=True, slots=True)
 class Cron(Trigger):
+    """Due at each time of a cron ``expression`` in the site's time zone."""
+
     expression: str
 
     def next_time(self, times: SiteTimes, after: float) -> float | None:

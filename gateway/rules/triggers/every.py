@@ -15,6 +15,8 @@ KEY = "every"
 
 @dataclass(frozen=True, slots=True)
 class Every(Trigger):
+    """Due every ``seconds`` from the start; the interval is not saved across a restart."""
+
     seconds: float
 
     saves_schedule: ClassVar[bool] = False

@@ -16,6 +16,9 @@ KEY = "point"
 
 @dataclass(frozen=True, slots=True)
 class PointChanges(Trigger):
+    """Fires when a reading of ``point`` differs from the one before (the first included), or
+    with ``to``, when it changes to that value."""
+
     point: str
     to: Value | None = None
 

@@ -15,6 +15,8 @@ KEY = "stale"
 
 @dataclass(frozen=True, slots=True)
 class Silent(Trigger):
+    """Fires once when ``point`` has sent nothing for ``seconds``, again only after it reports."""
+
     point: str
     seconds: float
 

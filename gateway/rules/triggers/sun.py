@@ -15,6 +15,9 @@ KEY = "sun"
 
 @dataclass(frozen=True, slots=True)
 class SunEvent(Trigger):
+    """Due at a sun event of the site's location (sunrise, sunset, dawn, dusk, noon) with
+    its offset."""
+
     spec: SunSpec
 
     uses_sun: ClassVar[bool] = True

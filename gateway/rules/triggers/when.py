@@ -17,6 +17,8 @@ KEY = "when"
 
 @dataclass(frozen=True, slots=True)
 class BecomesTrue(Trigger):
+    """Fires when ``condition`` turns from false (or not yet known) to true."""
+
     condition: Expr
 
     @property
