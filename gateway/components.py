@@ -23,10 +23,20 @@ if TYPE_CHECKING:
 
 class SectionConfig(Protocol):
     """What every component section parses into: its component's typed config, which may
-    carry problems that are reported but do not stop the start (broken rule files)."""
+    carry problems that are reported but do not stop the start (broken rule files).
+
+    Section configs subclass it, so they get the default ``summary``.
+    """
+
+    __slots__ = ()  # section configs are slotted dataclasses
 
     @property
     def nonfatal_problems(self) -> Sequence[Problem]: ...
+
+    def summary(self) -> str | None:
+        """What ``gateway check`` prints for the section (rules and files loaded, say); None:
+        nothing beyond "OK"."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)

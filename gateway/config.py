@@ -297,7 +297,7 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
         for duplicate in sorted({n for n in names if names.count(n) > 1}):
             table.error("options", f"point '{name}/{duplicate}' is declared more than once")
         if interval is None and _is_polled(driver_class):
-            interval = getattr(options, "interval", None) or 10.0
+            interval = driver_class.default_interval(options)
         devices.append(
             DeviceConfig(name, driver_name, interval, enabled, options, points, driver_class, stale_after)
         )

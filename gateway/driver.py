@@ -114,6 +114,9 @@ class DemoPart:
 #: a driver family's own typed options (what ``parse_options`` returns)
 OptionsT = TypeVar("OptionsT")
 
+#: seconds between polls of a polled device whose config sets no ``interval``
+DEFAULT_POLL_INTERVAL = 10.0
+
 
 class Driver(abc.ABC, Generic[OptionsT]):
     """Base class of every device driver, generic over its options type.
@@ -159,6 +162,12 @@ class Driver(abc.ABC, Generic[OptionsT]):
         forwards them upstream itself, so the uplink here skips them), or None: the readings
         originate here. Only drivers that read other gateways override this."""
         return None
+
+    @classmethod
+    def default_interval(cls, options: OptionsT) -> float:
+        """Seconds between polls of a polled device with these options whose config sets no
+        ``interval``; a family whose options know a better default overrides this."""
+        return DEFAULT_POLL_INTERVAL
 
     def __init__(self, device: DeviceConfig, ctx: DriverContext):
         self.device = device

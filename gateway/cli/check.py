@@ -44,9 +44,9 @@ def command(args: argparse.Namespace) -> int:
     if config.actuators.points:
         print(f"  actuators: {config.actuators.summary()}")
     for name, section in config.sections.items():
-        summary = getattr(section, "summary", None)
-        if callable(summary):
-            print(f"  {name}: {summary()}")
+        summary = section.summary()
+        if summary is not None:
+            print(f"  {name}: {summary}")
     if config.warnings:
         print_problem_list(config.warnings, "(the gateway still starts)", noun="warning")
     if rule_problems:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from ..components import SectionConfig
 from ..config import SectionContext
 from ..options import Table
 from ..problems import ConfigError, Problem, Problems, did_you_mean
@@ -34,7 +35,7 @@ class ApiClient:
 
 
 @dataclass(frozen=True, slots=True)
-class ApiConfig:
+class ApiConfig(SectionConfig):
     """The ``[api]`` section: where the CoAP API listens, its limits and the clients let in."""
 
     #: a ``SectionConfig``: nothing in this section is reported without stopping the start

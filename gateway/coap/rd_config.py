@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from ..components import SectionConfig
 from ..config import SectionContext
 from ..model import is_valid_name_part
 from ..options import Table
@@ -16,7 +17,7 @@ from ..problems import Problem, Problems
 
 
 @dataclass(frozen=True, slots=True)
-class DirectoryConfig:
+class DirectoryConfig(SectionConfig):
     """The ``[directory]`` section: the resource directory the gateway registers with."""
 
     #: a ``SectionConfig``: nothing in this section is reported without stopping the start

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..components import ComponentContext
+from ..config import GatewayConfig
 from ..model import StoredReading
 from ..plain import plain_error
 from . import numbers
@@ -82,7 +83,7 @@ class Uplink:
         self.attempts = 0
         self.readings_dropped_announced = 0
         #: devices relaying another gateway's readings: that gateway forwards them, we do not
-        self.relayed = relayed_devices(getattr(ctx, "config", None))
+        self.relayed = relayed_devices(ctx.config)
         self.readings_skipped_relayed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -449,11 +450,9 @@ class Uplink:
         }
 
 
-def relayed_devices(config: Any) -> frozenset[str]:
+def relayed_devices(config: GatewayConfig) -> frozenset[str]:
     """Devices whose driver relays another gateway's readings (``Driver.relayed_from``)."""
-    return frozenset(
-        d.name for d in getattr(config, "devices", ()) if d.driver_class.relayed_from(d.options) is not None
-    )
+    return frozenset(d.name for d in config.devices if d.driver_class.relayed_from(d.options) is not None)
 
 
 def _raise_if_cancelling() -> None:

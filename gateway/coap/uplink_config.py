@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from ..components import SectionConfig
 from ..config import SectionContext
 from ..model import is_valid_name_part
 from ..options import Table
@@ -78,7 +79,7 @@ class UpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class UpstreamsConfig:
+class UpstreamsConfig(SectionConfig):
     """The ``[[upstreams]]`` section: every upstream the uplink forwards readings to."""
 
     upstreams: tuple[UpstreamConfig, ...]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..components import SectionConfig
 from ..config import SectionContext
 from ..driver import PointSpec
 from ..options import Table
@@ -22,7 +23,7 @@ from .ruleset import RuleDirectory
 
 
 @dataclass(frozen=True)
-class RulesConfig:
+class RulesConfig(SectionConfig):
     """The ``[rules]`` section: the rule directory, how often it is checked, the default
     ``stale_after``, and what loading the rule files found."""
 
