@@ -10,11 +10,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from .actuators import ActuatorsConfig, parse_actuators_section
 from .components import SECTIONS, SectionConfig
-from .driver import Driver, PointSpec, available_drivers, load_driver, load_target
+from .driver import Driver, OptionsT, PointSpec, available_drivers, load_driver, load_target
 from .model import is_valid_name_part
 from .options import Table
 from .problems import ConfigError, Problem, Problems, did_you_mean, load_toml, parse_toml
@@ -41,16 +41,17 @@ class SiteConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceConfig:
-    """One ``[[devices]]`` entry: its driver, poll interval and the driver's typed options."""
+class DeviceConfig(Generic[OptionsT]):
+    """One ``[[devices]]`` entry: its driver, poll interval and the driver's typed options;
+    a driver is handed a ``DeviceConfig`` of its own options type."""
 
     name: str
     driver: str
     interval: float | None
     enabled: bool
-    options: Any
+    options: OptionsT
     points: tuple[PointSpec, ...]
-    driver_class: type[Driver[Any]] = field(repr=False, compare=False)
+    driver_class: type[Driver[OptionsT]] = field(repr=False, compare=False)
     #: silence after which the device is ``stale``; None: the driver kind's default
     stale_after: float | None = None
 
@@ -68,7 +69,8 @@ class SectionContext:
     site: SiteConfig
     config_dir: Path
     points: Mapping[str, PointSpec]
-    devices: Mapping[str, DeviceConfig]
+    #: each device with its own driver family's options, hence Any
+    devices: Mapping[str, DeviceConfig[Any]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class GatewayConfig:
     path: Path
     site: SiteConfig
     store: StoreConfig
-    devices: tuple[DeviceConfig, ...]
+    #: devices of every driver family, each with its own options type, hence Any
+    devices: tuple[DeviceConfig[Any], ...]
     #: component sections by name (``components.SECTIONS``), each its component's typed config
     sections: Mapping[str, SectionConfig]
     #: worth a look, never a reason not to start (e.g. a serial port not plugged in yet)
@@ -94,7 +97,7 @@ class GatewayConfig:
     def points(self) -> dict[str, PointSpec]:
         return {f"{d.name}/{p.name}": p for d in self.devices for p in d.points}
 
-    def device(self, name: str) -> DeviceConfig | None:
+    def device(self, name: str) -> DeviceConfig[Any] | None:
         return next((d for d in self.devices if d.name == name), None)
 
     @overload
@@ -255,9 +258,9 @@ def _parse_store(table: Table) -> StoreConfig:
     )
 
 
-def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) -> list[DeviceConfig]:
+def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) -> list[DeviceConfig[Any]]:
     drivers = available_drivers()
-    devices: list[DeviceConfig] = []
+    devices: list[DeviceConfig[Any]] = []
     seen: dict[str, str] = {}
     wired: list[WiredDevice] = []
     for table in tables:
@@ -308,5 +311,5 @@ def _parse_devices(tables: list[Table], config_dir: Path, problems: Problems) ->
     return devices
 
 
-def _is_polled(driver_class: type[Driver[Any]]) -> bool:
+def _is_polled(driver_class: type[Driver[OptionsT]]) -> bool:
     return driver_class.poll is not Driver.poll

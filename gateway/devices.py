@@ -12,11 +12,11 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 
 from .clock import Clock
 from .config import DeviceConfig, GatewayConfig
-from .driver import Driver, DriverContext, Publish, WriteError
+from .driver import Driver, DriverContext, OptionsT, Publish, WriteError
 from .judgement import default_stale_after, device_status
 from .model import Reading, Value
 from .plain import error_reason, plain_error
@@ -53,15 +53,15 @@ class DeviceHealth:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-class DeviceRunner:
+class DeviceRunner(Generic[OptionsT]):
     """Runs one device's driver: opens it, polls it or lets it push, and restarts it with
     backoff when it fails; the device's health is kept here."""
 
-    def __init__(self, config: DeviceConfig, ctx: DriverContext, clock: Clock):
+    def __init__(self, config: DeviceConfig[OptionsT], ctx: DriverContext, clock: Clock):
         self.config = config
         self.ctx = ctx
         self.clock = clock
-        self.driver: Driver[Any] | None = None
+        self.driver: Driver[OptionsT] | None = None
         self.health = DeviceHealth()
         self._ready = asyncio.Event()
         #: silence after which the device is stale; set from the driver kind once it exists
@@ -125,7 +125,7 @@ class DeviceRunner:
                 await self.clock.sleep(delay)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _poll_loop(self, driver: Driver[Any], interval: float) -> None:
+    async def _poll_loop(self, driver: Driver[OptionsT], interval: float) -> None:
         next_at = self.clock.monotonic()
         consecutive_failures = 0
         while True:
@@ -152,7 +152,7 @@ class DeviceRunner:
                 delay = 0
             await self.clock.sleep(delay)
 
-    async def _close(self, driver: Driver[Any]) -> None:
+    async def _close(self, driver: Driver[OptionsT]) -> None:
         try:
             await asyncio.shield(driver.close())
         except Exception as exc:  # noqa: BLE001
@@ -211,7 +211,8 @@ class Devices:
     ):
         self.config = config
         self.shared = shared or SharedResources()
-        self.runners: dict[str, DeviceRunner] = {}
+        #: one runner per device; the families differ, so their options types do (hence Any)
+        self.runners: dict[str, DeviceRunner[Any]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         for device in config.devices:
             ctx = DriverContext(

@@ -169,7 +169,7 @@ class Driver(abc.ABC, Generic[OptionsT]):
         ``interval``; a family whose options know a better default overrides this."""
         return DEFAULT_POLL_INTERVAL
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[OptionsT], ctx: DriverContext):
         self.device = device
         self.options = device.options
         self.ctx = ctx

@@ -65,7 +65,7 @@ class CoapDriver(Driver[CoapOptions]):
             return options.uri
         return None
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[CoapOptions], ctx: DriverContext):
         super().__init__(device, ctx)
         self.options: CoapOptions = device.options
         self.client: PeerClient | None = None

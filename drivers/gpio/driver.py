@@ -64,7 +64,7 @@ class GpioDriver(Driver[GpioOptions]):
                 )
         return specs
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[GpioOptions], ctx: DriverContext):
         super().__init__(device, ctx)
         self._shared: SharedFactory | None = None
         self._outputs: dict[str, tuple[GpioPoint, Any]] = {}

@@ -72,7 +72,7 @@ class LorawanDriver(Driver[lorawan_options.LorawanOptions]):
     def declare_points(cls, options: lorawan_options.LorawanOptions | None) -> Sequence[PointSpec]:
         return lorawan_options.declare(options)
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[lorawan_options.LorawanOptions], ctx: DriverContext):
         super().__init__(device, ctx)
         opts: lorawan_options.LorawanOptions = self.options
         self.dev_eui = opts.dev_eui

@@ -59,7 +59,7 @@ class ModbusDriver(Driver[ModbusOptions]):
         specs.append(PointSpec(ONLINE_POINT, None, "bool", False, "device answers on the bus"))
         return specs
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[ModbusOptions], ctx: DriverContext):
         super().__init__(device, ctx)
         self.options: ModbusOptions = device.options
         self._points = {p.name: p for p in self.options.profile.points}

@@ -62,7 +62,7 @@ class SerialDriver(Driver[SerialOptions]):
             return []
         return protocols.declare_points(options)
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[SerialOptions], ctx: DriverContext):
         super().__init__(device, ctx)
         self._parser = protocols.make_parser(self.options)
         self._commands = {c.point: c for c in self.options.commands}

@@ -73,7 +73,7 @@ class SimulatedDriver(Driver[SimulatedOptions]):
             return []
         return [PointSpec(p.name, p.unit, p.kind, p.writable) for p in options.points]
 
-    def __init__(self, device: DeviceConfig, ctx: DriverContext):
+    def __init__(self, device: DeviceConfig[SimulatedOptions], ctx: DriverContext):
         super().__init__(device, ctx)
         rng = random.Random(f"{device.name}:{self.options.seed}")
         self._signals = {
