@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 if TYPE_CHECKING:
     from .actuation import Actuation
     from .clock import Clock
-    from .config import GatewayConfig
+    from .config import GatewayConfig, SectionContext
     from .devices import Devices
     from .hub import Hub
     from .overrides import Overrides
-    from .problems import Problem
+    from .problems import Problem, Problems
     from .store.store import Store
 
 
@@ -37,6 +37,17 @@ class SectionConfig(Protocol):
         """What ``gateway check`` prints for the section (rules and files loaded, say); None:
         nothing beyond "OK"."""
         return None
+
+
+class SectionParser(Protocol):
+    """A section's parser: reports problems with the section's keys and returns its typed
+    config, or None when the section runs nothing. ``raw`` is the section's TOML value."""
+
+    def __call__(self, raw: Any, problems: Problems, ctx: SectionContext) -> SectionConfig | None: ...
+
+
+def is_section_parser(value: object) -> TypeGuard[SectionParser]:
+    return callable(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,17 @@ class Component(Protocol):
     async def run(self) -> None: ...
     async def stop(self) -> None: ...
     def health(self) -> dict[str, Any]: ...
+
+
+class ComponentClass(Protocol):
+    """A component class: built with the context and the config its own section's parser
+    returned (the registry pairs them, so each gets the config type it declares)."""
+
+    def __call__(self, ctx: ComponentContext, config: SectionConfig, /) -> Component: ...
+
+
+def is_component_class(value: object) -> TypeGuard[ComponentClass]:
+    return isinstance(value, type)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from .actuators import ActuatorsConfig, parse_actuators_section
-from .components import SECTIONS, SectionConfig
+from .components import SECTIONS, SectionConfig, is_section_parser
 from .driver import Driver, OptionsT, PointSpec, available_drivers, load_driver, load_target
 from .model import is_valid_name_part
 from .options import Table
@@ -174,7 +174,7 @@ def parse_config(
         if section.name not in raw:
             continue
         try:
-            parser = load_target(section.parser)
+            parser = load_target(section.parser, "a section parser", is_section_parser)
         except (ImportError, AttributeError):
             problems.add(
                 section.name, f"section '{section.name}' is not supported by this build of the gateway"

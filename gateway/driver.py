@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeGuard, TypeVar
 
 from .entrypoints import EntryPoint, entry_points
 from .model import Reading, Value
@@ -210,7 +210,7 @@ class Driver(abc.ABC, Generic[OptionsT]):
         return {}
 
 
-def available_drivers() -> dict[str, Any]:
+def available_drivers() -> dict[str, EntryPoint]:
     """Entry points of every installed driver, by name (not yet imported)."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
@@ -237,6 +237,15 @@ def loadable_drivers() -> dict[str, type[Driver[Any]]]:
     return found
 
 
-def load_target(target: str) -> Any:
-    """The object a ``module:attr`` string names (a driver's command or demo peer)."""
-    return EntryPoint("", target, "").load()
+#: what ``load_target`` returns: the type its ``accepts`` check vouches for
+T = TypeVar("T")
+
+
+def load_target(target: str, what: str, accepts: Callable[[object], TypeGuard[T]]) -> T:
+    """The object a ``module:attr`` string names (a section's parser or component, a driver
+    family's command or demo peer), once ``accepts`` takes it for ``what`` it should be; a
+    TypeError naming the target otherwise."""
+    value = EntryPoint("", target, "").load()
+    if not accepts(value):
+        raise TypeError(f"{target} is not {what}: it is a {type(value).__name__}")
+    return value

@@ -12,7 +12,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 METADATA_DIRS = (".dist-info", ".egg-info")
 
@@ -25,13 +24,14 @@ class EntryPoint:
     value: str
     group: str
 
-    def load(self) -> Any:
+    def load(self) -> object:
+        """The object the value names, imported; what it is, the caller checks."""
         match = re.fullmatch(
             r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?(?P<extras>\[.*\])?\s*", self.value
         )
         if match is None:
             raise ValueError(f"entry point {self.group}:{self.name} has a malformed value {self.value!r}")
-        target: Any = importlib.import_module(match.group("module"))
+        target: object = importlib.import_module(match.group("module"))
         for attr in filter(None, (match.group("attr") or "").split(".")):
             target = getattr(target, attr)
         return target

@@ -21,7 +21,7 @@ from . import __version__
 from .actuation import EVENT_POINT, Actuation
 from .atomicfile import write_atomically
 from .clock import Clock, SystemClock
-from .components import SECTIONS, Component, ComponentContext
+from .components import SECTIONS, Component, ComponentContext, is_component_class
 from .config import GatewayConfig
 from .devices import Devices
 from .driver import load_target
@@ -180,7 +180,8 @@ class Service:
         for section in SECTIONS:
             section_config = self.config.section(section.name)
             if section_config is not None:
-                self.components[section.name] = load_target(section.component)(self.context, section_config)
+                cls = load_target(section.component, "a component class", is_component_class)
+                self.components[section.name] = cls(self.context, section_config)
 
     async def _watchdog(self) -> None:
         """WATCHDOG=1 only while the loop runs and the store's writer thread answers."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeGuard
 
 from .. import __version__
 
@@ -60,10 +61,18 @@ def _driver_commands() -> dict[str, str]:
     return commands
 
 
+#: a driver family's command: ``register(sub)`` adds it to the sub-parsers
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], object]
+
+
+def _is_register(value: object) -> TypeGuard[Register]:
+    return callable(value)
+
+
 def _register_target(sub: argparse._SubParsersAction, target: str) -> None:  # type: ignore[type-arg]
     from ..driver import load_target
 
-    load_target(target)(sub)
+    load_target(target, "a command's register function", _is_register)(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TypeGuard
 
 from ..config import load_config
 from ..demo.rule_templates import install_rule_templates, rule_template_notes
@@ -110,9 +111,17 @@ def render_site(demo_dir: Path, values: dict[str, str]) -> Path:
     return path
 
 
-def load_peers() -> list[Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, str]]]]:
+#: a demo peer: ``peer(demo_dir)`` runs it and yields the ``{{name}}`` values for the site
+Peer = Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, str]]]
+
+
+def _is_peer(value: object) -> TypeGuard[Peer]:
+    return callable(value)
+
+
+def load_peers() -> list[Peer]:
     targets = [part.peer for part in demo_parts().values() if part.peer] + CORE_PEERS
-    return [load_target(target) for target in targets]
+    return [load_target(target, "a demo peer factory", _is_peer) for target in targets]
 
 
 @contextlib.asynccontextmanager

@@ -134,3 +134,14 @@ def test_entry_points_are_what_importlib_metadata_finds(installed_flaky_package,
     ]
     assert "flakier" not in {ep.name for ep in entry_points("gateway.drivers")}
     assert available_drivers()["flaky"].load().__name__ == "FlakyDriver"
+
+
+def test_load_target_names_a_target_that_is_not_what_was_asked_for():
+    from gateway.components import is_component_class, is_section_parser
+    from gateway.driver import load_target
+
+    assert load_target("gateway.rules.component:RulesComponent", "a component class", is_component_class)
+    with pytest.raises(
+        TypeError, match=r"gateway.driver:ENTRY_POINT_GROUP is not a section parser: it is a str"
+    ):
+        load_target("gateway.driver:ENTRY_POINT_GROUP", "a section parser", is_section_parser)
