@@ -7,6 +7,9 @@ import sys
 
 
 class LogfmtFormatter(logging.Formatter):
+    """Formats log records as ``key=value`` lines (level, logger, the device a driver logs for)
+    so journald and grep both read them."""
+
     def __init__(self, with_time: bool):
         super().__init__()
         self.with_time = with_time

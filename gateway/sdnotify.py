@@ -7,6 +7,9 @@ import socket
 
 
 class Notifier:
+    """The daemon's line to systemd: READY/STATUS/WATCHDOG messages on $NOTIFY_SOCKET (a no-op
+    without one) and the watchdog interval systemd asked for."""
+
     def __init__(self, address: str | None = None):
         address = address if address is not None else os.environ.get("NOTIFY_SOCKET")
         self._address: str | None = None

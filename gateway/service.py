@@ -49,6 +49,10 @@ STOP_COMPONENTS_BUDGET = 2.0
 
 
 class Service:
+    """The running gateway: owns the store, hub, devices, overrides, actuation path and the
+    components, the TaskGroup they run in, the watchdog and the health snapshot, and the
+    bounded shutdown that stops them in order."""
+
     def __init__(
         self, config: GatewayConfig, *, clock: Clock | None = None, notifier: Notifier | None = None
     ):

@@ -30,6 +30,8 @@ def add_buffer_args(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True, slots=True)
 class BufferSite:
+    """The buffer an offline command reads, how to show its times, and the points configured."""
+
     path: Path
     times: TimeFormat
     configured_points: tuple[str, ...]

@@ -19,6 +19,8 @@ def is_glob(pattern: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SelectionProblem:
+    """A pattern of a point selection that finds no readings, in words for the technician."""
+
     message: str
     #: the name is in neither the buffer nor the config: most likely a typo
     unknown: bool

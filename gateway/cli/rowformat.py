@@ -16,6 +16,8 @@ CSV_COLUMNS = ("seq", "point", "ts", "value", "unit", "quality", "clock_synced")
 
 
 class RowWriter(Protocol):
+    """Writes batches of buffered readings in one output format; ``close`` ends the output."""
+
     def write(self, rows: Iterable[StoredReading]) -> int: ...
 
     def close(self) -> None: ...

@@ -61,15 +61,17 @@ class RequestError(ValueError):
 
 
 class NotAcceptable(RequestError):
-    pass
+    """The client's Accept option names no format this resource offers (4.06)."""
 
 
 class UnsupportedFormat(RequestError):
-    pass
+    """A write's payload is in a content format the API does not read (4.15)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReadingsQuery:
+    """A readings page asked for: after which sequence number, how many, and which points."""
+
     after: int
     limit: int
     points: tuple[str, ...] | None = None

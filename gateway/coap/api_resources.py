@@ -33,6 +33,8 @@ POINT_RT = "gateway.point"
 
 @dataclass
 class ApiCounters:
+    """The API's request, write, page and notification counts for its health."""
+
     requests: int = 0
     refused: int = 0
     writes: int = 0
@@ -262,6 +264,8 @@ def _as_stored(r: Reading) -> StoredReading:
 
 
 class HealthResource(_ApiResource):
+    """``/health``: the gateway's whole health document."""
+
     group = "health"
     ct = " ".join(map(str, codec.DOCUMENT_FORMATS))
     rt = "gateway.health"
@@ -275,6 +279,8 @@ class HealthResource(_ApiResource):
 
 
 class RulesResource(_ApiResource):
+    """``/rules``: the rules component's state, or that rules are not configured."""
+
     group = "rules"
     ct = " ".join(map(str, codec.DOCUMENT_FORMATS))
     rt = "gateway.rules"

@@ -32,6 +32,8 @@ class Command:
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     #: written | clamped | ramping | refused (override, limits, min_interval) | invalid | failed
+    """How a platform's write ended (written, clamped, refused, ...), as the reply to it says."""
+
     status: str
     point: str
     value: Value | None = None

@@ -64,6 +64,8 @@ def command_wait_query(ttd: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class HonoCommand:
+    """A command Eclipse Hono delivered for a device, with the request id a reply must carry."""
+
     tenant: str
     device: str
     name: str

@@ -71,6 +71,8 @@ def refresh_delay(lifetime: int) -> float:
 
 
 class Outcome(enum.Enum):
+    """What a registration or refresh at the resource directory came to."""
+
     REGISTERED = "registered"  # 2.01 (or 2.04 to a refresh)
     LOST = "lost"  # 4.04 to a refresh: the directory no longer knows it
     RETRY = "retry"  # anything else: try again after a delay

@@ -32,6 +32,8 @@ class SecurityError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """Whether the API lets a request in, and if not the CoAP error and the reason to log."""
+
     allowed: bool
     code: str = ""  # "unauthorized" (4.01) or "forbidden" (4.03) when refused
     reason: str = ""

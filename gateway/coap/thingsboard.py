@@ -100,6 +100,8 @@ def health_telemetry(health: Mapping[str, Any], ts: float, *, max_keys: int = 20
 
 @dataclass(frozen=True, slots=True)
 class RpcRequest:
+    """A ThingsBoard RPC request: its id (the reply names it), method and raw params."""
+
     id: int
     method: str
     params: Any

@@ -29,6 +29,9 @@ COMMAND_FORMATS = ("thingsboard", "hono")
 
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
+    """One ``[[upstreams]]`` entry: where readings go, in which format and with what security,
+    the batch sizes, retry bounds and which points it receives."""
+
     name: str
     uri: str
     format: str = "senml+cbor"

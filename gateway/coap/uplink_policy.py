@@ -13,6 +13,8 @@ from . import numbers
 
 
 class Action(enum.Enum):
+    """What the uplink does with a batch after the upstream's answer."""
+
     DELIVERED = "delivered"  # 2.xx: the batch is the upstream's now
     SHRINK = "shrink"  # 4.13: send fewer readings under the same batch number
     RETRY = "retry"  # anything else: the same batch again after a delay
@@ -20,6 +22,8 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The uplink's next step for a batch, and any wait the upstream asked for."""
+
     action: Action
     #: seconds the upstream asked us to wait (Max-Age on 4.29 / 5.03), else None
     server_delay: float | None = None

@@ -90,6 +90,8 @@ MAX_NUMBER_LENGTH = 400
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One token of a rule expression, with the column its errors point at."""
+
     kind: str  # number | string | point | name | op | end
     text: str
     column: int

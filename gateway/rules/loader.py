@@ -35,6 +35,8 @@ ACTION_KINDS = ("set", "publish", "event", "delay")
 
 @dataclass(frozen=True)
 class RuleFile:
+    """One rule file as read: its rules, its problems and the text kept as accepted copy."""
+
     path: Path
     rules: tuple[Rule, ...]
     problems: tuple[Problem, ...]

@@ -20,6 +20,8 @@ _MAX_TICKS_PER_STEP = 100_000
 
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
+    """The commands a replay of readings produced, and how many readings it fed."""
+
     commands: list[Command]
     readings: int
 

@@ -32,6 +32,8 @@ Signature = tuple[float, int]
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
+    """What one reload of the rule directory did: files loaded, removed, rejected or restored."""
+
     changed: bool
     loaded: tuple[str, ...]
     removed: tuple[str, ...]
@@ -42,6 +44,9 @@ class ReloadResult:
 
 
 class RuleDirectory:
+    """The rule files of one directory: which are active, which rejected and which run their
+    last accepted copy instead; ``reload`` reads what changed."""
+
     def __init__(
         self,
         directory: Path,

@@ -43,6 +43,8 @@ class SchemaTooNewError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
+    """What one retention pass removed, by reason, and the buffer's size after it."""
+
     evicted_forwarded: int
     evicted_age: int
     dropped_unforwarded: int
