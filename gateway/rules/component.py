@@ -16,6 +16,7 @@ from typing import Any, assert_never
 from ..actuation import WriteSkipped
 from ..components import ComponentContext
 from ..driver import WriteError
+from ..hub import Subscription
 from ..model import Reading
 from ..store.state import NamespacedState
 from .accepted import AcceptedCopies
@@ -72,7 +73,7 @@ class RulesComponent:
             default_stale_after=config.stale_after,
         )
         self._wanted: frozenset[str] = frozenset()
-        self._subscription: Any = None
+        self._subscription: Subscription | None = None
         self._commands: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
         self._retries: dict[str, tuple[float, Command]] = {}
         self._wake = asyncio.Event()
