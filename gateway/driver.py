@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeGuard, TypeVar
 
 from .entrypoints import EntryPoint, entry_points
-from .model import Reading, Value
+from .model import Quality, Reading, Value
 from .options import Table
 
 if TYPE_CHECKING:
@@ -61,7 +61,13 @@ class DriverContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def reading(
-        self, point: str, value: Value, unit: str | None = None, ts: float | None = None, **kwargs: Any
+        self,
+        point: str,
+        value: Value,
+        unit: str | None = None,
+        ts: float | None = None,
+        *,
+        quality: Quality = Quality.GOOD,
     ) -> Reading:
         """A reading of this device's ``point`` stamped with the gateway clock."""
         return Reading(
@@ -69,8 +75,8 @@ class DriverContext:
             value,
             self.clock.time() if ts is None else ts,
             unit,
+            quality,
             clock_synced=self.clock.synced(),
-            **kwargs,
         )
 
 
