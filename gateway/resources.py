@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol, TypeVar, cast
 
 
 class SharedResource(Protocol):
@@ -17,20 +17,27 @@ class SharedResource(Protocol):
     async def close(self) -> None: ...
 
 
+#: the kind of resource one family's factory makes
+R = TypeVar("R", bound=SharedResource)
+
+
 class SharedResources:
     """The one owner of every shared resource, by family and key (``modbus``, ``/dev/ttyUSB0``):
     the first ``acquire`` creates it, every ``release`` counts down, the last one closes it."""
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str], tuple[Any, int]] = {}
+        self._items: dict[tuple[str, str], tuple[SharedResource, int]] = {}
         self._lock = asyncio.Lock()
 
-    async def acquire(self, family: str, key: str, factory: Callable[[], Awaitable[Any]]) -> Any:
+    async def acquire(self, family: str, key: str, factory: Callable[[], Awaitable[R]]) -> R:
+        """The resource of ``family`` and ``key``, made by ``factory`` if nobody holds it yet.
+        Every device of a family makes the same kind for a key, so one made by another
+        device of the family is the kind this ``factory`` makes."""
         async with self._lock:
             found = self._items.get((family, key))
             if found is not None:
                 self._items[(family, key)] = (found[0], found[1] + 1)
-                return found[0]
+                return cast(R, found[0])
             resource = await factory()
             self._items[(family, key)] = (resource, 1)
             return resource
@@ -47,7 +54,7 @@ class SharedResources:
             del self._items[(family, key)]
         await resource.close()
 
-    def get(self, family: str, key: str) -> Any | None:
+    def get(self, family: str, key: str) -> SharedResource | None:
         found = self._items.get((family, key))
         return None if found is None else found[0]
 

@@ -12,7 +12,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
 
 SNAPSHOT_FILE = "health.json"
 #: seconds between snapshots; a reader calls one older than ``STALE_FACTOR`` periods dead
@@ -22,7 +26,7 @@ STALE_FACTOR = 3
 RATE_WINDOW_S = 600.0
 
 
-def in_daemon_thread(fn: Any) -> Any:
+def in_daemon_thread(fn: Callable[[], object]) -> asyncio.Future[None]:
     """Run ``fn`` in a daemon thread and return an awaitable of its end: a write stuck on a
     hung card then holds neither the event loop nor the process's exit."""
     import asyncio

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zoneinfo
-from typing import Any
+from collections.abc import Iterable
 
+from ..model import Reading
 from .pointsel import PointSelection
 from .timefmt import show_value
 
@@ -53,10 +54,10 @@ class ReadingConsole:
         self.zone = zoneinfo.ZoneInfo(timezone)
         self.selection = PointSelection(patterns)
 
-    def lines(self, batch: Any) -> list[str]:
+    def lines(self, batch: Iterable[Reading]) -> list[str]:
         return [self.format(r) for r in batch if self.selection.matches(r.point)]
 
-    def format(self, r: Any) -> str:
+    def format(self, r: Reading) -> str:
         when = dt.datetime.fromtimestamp(r.ts, self.zone).strftime("%H:%M:%S")
         unit = f" {r.unit}" if r.unit else ""
         return f"{when}  {r.point:<28} {show_value(r.value)}{unit}"
