@@ -25,6 +25,7 @@ from .security import Decision, Policy
 
 if TYPE_CHECKING:
     from ..components import ComponentContext
+    from ..overrides import Override
 
 log = logging.getLogger("gateway.coap.api")
 
@@ -362,5 +363,5 @@ class OverrideResource(_ApiResource):
         return aiocoap.Message(code=Code.DELETED)
 
 
-def _override_document(o: Any) -> dict[str, Any]:
+def _override_document(o: Override) -> dict[str, Any]:
     return {"point": o.point, "value": o.value, "until": o.until, "source": o.source, "set_at": o.set_at}

@@ -89,7 +89,7 @@ def requested(method: str, params: Any, device: str, platform: str) -> Command |
     return Command(point, params["value"], platform)
 
 
-def read_result(point: str, value: Any, ts: float | None) -> dict[str, Any]:
+def read_result(point: str, value: Value | None, ts: float | None) -> dict[str, Any]:
     if ts is None:
         return {"status": "unknown", "point": point, "error": f"no reading of {point} yet"}
     if isinstance(value, float) and not math.isfinite(value):

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..model import Value
 from .commands import Command, CommandResult, Read, read_result, requested
 from .senml import ReadingLike
 
@@ -155,5 +156,5 @@ def command_response(result: CommandResult | dict[str, Any]) -> tuple[int, bytes
     return HTTP_STATUS.get(str(body.get("status")), 500), json.dumps(body, separators=(",", ":")).encode()
 
 
-def read_response(point: str, value: Any, ts: float | None) -> tuple[int, bytes]:
+def read_response(point: str, value: Value | None, ts: float | None) -> tuple[int, bytes]:
     return command_response(read_result(point, value, ts))

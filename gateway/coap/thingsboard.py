@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..model import Value
 from .commands import Command, CommandResult, Read, read_result, requested
 from .senml import ReadingLike
 
@@ -135,7 +136,7 @@ def rpc_reply(result: CommandResult) -> bytes:
     return json.dumps(result.as_json(), separators=(",", ":")).encode()
 
 
-def read_reply(point: str, value: Any, ts: float | None) -> bytes:
+def read_reply(point: str, value: Value | None, ts: float | None) -> bytes:
     return json.dumps(read_result(point, value, ts), separators=(",", ":")).encode()
 
 
