@@ -10,7 +10,7 @@ from gateway.clock import ManualClock
 from gateway.rules.accepted import FOLDER
 from gateway.service import Service
 from tests.conftest import running, wait_until
-from tests.rules.helpers import actuation_records, level, publish
+from tests.rules.helpers import actuation_records, level, publish, quiet
 from tests.rules.test_service import FOLLOW, _settle
 
 FAILSAFE = """
@@ -46,7 +46,7 @@ def test_new_broken_file_holds_its_actuators_at_fail_safe_until_fixed(rules_site
             assert component.health()["rejected_outcome"] == {"follow.toml": "skipped_failsafe"}
             await publish(svc, "sensor/door", False)
             await publish(svc, "sensor/door", True)  # the other rule steps back while held
-            await asyncio.sleep(0.1)
+            await quiet(svc)
             assert level(svc) == 90
             path.write_text(FOLLOW)
             await _settle(clock, 2.5)

@@ -12,7 +12,7 @@ from gateway.actuation import LimitError, WriteSkipped
 from gateway.clock import ManualClock
 from gateway.service import Service
 from tests.conftest import running, wait_until
-from tests.rules.helpers import actuation_records, level, publish
+from tests.rules.helpers import actuation_records, level, publish, quiet
 from tests.rules.test_service import FOLLOW, _settle
 
 
@@ -45,7 +45,7 @@ def test_cli_override_holds_point_until_expiry_then_rules_take_over(rules_site, 
 
             await publish(service, "sensor/traffic", 5)  # the rule wants 50 but must not fight
             await publish(service, "sensor/traffic", 6)
-            await clock.settle()  # every task the readings woke has run: nothing was written
+            await quiet(service)  # everything the readings caused has happened: nothing was written
             assert level(service) == 80
 
             await _settle(clock, 600)
@@ -137,7 +137,7 @@ def test_rule_write_ramps_to_target_under_max_rate(rules_site):
             await publish(service, "sensor/traffic", 1)
             await wait_until(lambda: level(service) == 10)
             await publish(service, "sensor/traffic", 5)  # target 50, at most 2 %/s
-            await clock.settle()
+            await quiet(service)
             for _ in range(40):
                 if level(service) == 50:
                     break
@@ -162,7 +162,7 @@ def test_override_set_in_process_ramps_to_its_value_under_max_rate(rules_site):
             seen = []
             for _ in range(10):
                 await _settle(clock, 2.0)
-                await asyncio.sleep(0.05)
+                await quiet(service)
                 seen.append(level(service))
                 if level(service) == 90:
                     break
