@@ -257,7 +257,7 @@ def oscore_context(keys: OscoreKeys, state_dir: Path, lock: StateLock | None = N
     ``lock``: the directory's lock when the caller took it already (``lock_state_dir``); the
     context keeps it and releases it when it saves its state.
     """
-    from .lazyimport import defer_import
+    from ..lazyimport import defer_import
 
     # aiocoap.oscore imports filelock at its top for FilesystemSecurityContext.__init__,
     # which _Context replaces; the stand-in keeps filelock unloaded.

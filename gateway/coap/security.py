@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..lazyimport import defer_import
 from .api_config import ApiClient, ApiConfig
 from .credentials import OscoreKeys, StateLock, check_sequence_file, lock_state_dir, oscore_context
-from .lazyimport import defer_import
 
 log = logging.getLogger("gateway.coap.api")
 
