@@ -10,7 +10,11 @@ Before and while memory is sampled the bench runs the commands the demo prints: 
 (a point, discovery, a page of readings, health) with libcoap's ``coap-client-notls``, an
 Observe of a point that stays open through the sampling, and the OSCORE-protected write
 with ``aiocoap-client`` (one before sampling, one in the middle). ``gateway_vmhwm_mb`` is
-the process's peak RSS over its whole life (start-up included). Which imports cost what:
+the process's peak RSS over its whole life (start-up included); the ``*_max`` figures are the
+highest of the once-a-second samples. The API loads OSCORE (aiocoap.oscore and its
+dependencies) on the first protected request, so ``gateway_*_before_oscore`` is the gateway
+after the plain reads and before the first OSCORE write (what a site whose API is never
+written to pays), and the sampled figures include OSCORE. Which imports cost what:
 bench/import_costs.py. The CPU figure includes that traffic (an Observe notification every
 few seconds), so it is near idle but not idle.
 
@@ -149,6 +153,7 @@ def main() -> None:
             if not peers:
                 raise SystemExit("demo started no peer process")
             exercise(base)
+            before_oscore = rss_kb(proc.pid), pss_kb(proc.pid)
             oscore_write(write, 40)
             # the Observe the demo prints as "live", open through the sampling
             observe = subprocess.Popen(
@@ -212,6 +217,8 @@ def main() -> None:
                 "gateway_rss_mb_end": round(samples[-1] / 1024, 1),
                 "gateway_pss_mb_max": round(max(pss_samples) / 1024, 1),
                 "gateway_vmhwm_mb": round(hwm_kb / 1024, 1),
+                "gateway_rss_mb_before_oscore": round(before_oscore[0] / 1024, 1),
+                "gateway_pss_mb_before_oscore": round(before_oscore[1] / 1024, 1),
                 "gateway_rss_anon_mb_end": round(anon_kb / 1024, 1),
                 "gateway_rss_file_mb_end": round(file_kb / 1024, 1),
                 "gateway_threads": thread_count,

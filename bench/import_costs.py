@@ -1,8 +1,20 @@
 """What each feature's imports cost the daemon in memory, measured one by one.
 
-Each module is imported in a fresh interpreter that has already imported the gateway's core
-(``gateway.service``); the figure is the RSS (and anonymous RSS) it adds on top. A site pays
-only for the features it configures, so this says what a feature costs a site that uses it.
+Each feature's modules are imported, in order, in a fresh interpreter that has already
+imported the gateway's core (``gateway.service``); the figure is the RSS (and anonymous RSS)
+they add on top. A site pays only for the features it configures, so this says what a
+feature costs a site that uses it. Features share libraries (the LoRaWAN driver and OSCORE
+both use cryptography), so a site with several pays less than the sum.
+
+When they load: a driver's modules when a device of that family is configured; rules, the
+API and the uplink when their sections are; croniter and astral when a rule uses cron or
+sun times; quickjs and yaml when a LoRaWAN device has a JS codec or a codec file. OSCORE
+(aiocoap.oscore, cryptography, cbor-diag) is loaded by the API on the first OSCORE-protected
+request, by an OSCORE uplink or CoAP device when it starts; lakers only when a peer starts
+EDHOC. Never imported by the daemon: filelock (OSCORE state is locked with flock) and
+importlib.metadata with email (GPIO: gpiozero's entry_points is deferred). The core itself
+(``core:`` rows, measured on bare Python) is mostly asyncio and ssl (asyncio's and pymodbus's
+``import ssl`` maps libssl and libcrypto), sqlite3 and the gateway's own modules.
 
 Prints JSON.
 """
@@ -14,25 +26,35 @@ import json
 import subprocess
 import sys
 
-#: what a site pulls in by using a feature (module the daemon imports for it)
-FEATURES = {
+#: what a site pulls in by using a feature (modules the daemon imports for it, in order)
+FEATURES: dict[str, str | tuple[str, ...]] = {
     "core (gateway.service)": "gateway.service",
+    "core: asyncio (with ssl)": "asyncio",
+    "core: ssl alone": "ssl",
+    "core: sqlite3": "sqlite3",
     "driver: simulated": "drivers.simulated",
     "driver: modbus": "drivers.modbus.driver",
     "driver: serial": "drivers.serial.driver",
     "driver: gpio": "drivers.gpio.driver",
+    "driver: gpio with gpiozero's mock pins (as the demo)": ("drivers.gpio.driver", "gpiozero.pins.mock"),
     "driver: lorawan": "drivers.lorawan.driver",
     "rules": "gateway.rules.component",
     "rules: cron (croniter)": "croniter",
     "rules: sun times (astral)": "astral.sun",
     "coap uplink": "gateway.coap.uplink",
     "coap api": "gateway.coap.api",
-    "oscore (aiocoap.oscore)": "aiocoap.oscore",
+    "aiocoap.oscore imported plainly (with filelock)": "aiocoap.oscore",
+    "oscore on the api's first protected request (api already loaded)": (
+        "gateway.coap.credentials:oscore",
+        "aiocoap.oscore_sitewrapper",
+    ),
     "lorawan js codecs (quickjs)": "quickjs",
     "lorawan codec files (yaml)": "yaml",
     "cryptography (AES)": "cryptography.hazmat.primitives.ciphers",
     "pymodbus client": "pymodbus.client",
     "gpiozero": "gpiozero",
+    "importlib.metadata (not imported: deferred for gpiozero)": "importlib.metadata",
+    "filelock (not imported: flock instead)": "filelock",
 }
 
 PROBE = """
@@ -44,19 +66,26 @@ def rss():
         fields[key] = int(value.split()[0]) if value.split() and value.split()[0].isdigit() else 0
     return fields['VmRSS'], fields['RssAnon']
 import importlib
-base = sys.argv[1]
-if base:
-    importlib.import_module(base)
+for name in filter(None, sys.argv[1].split(",")):
+    importlib.import_module(name)
 before = rss()
-importlib.import_module(sys.argv[2])
+for name in sys.argv[2].split(","):
+    if name == "gateway.coap.credentials:oscore":
+        # what OscoreOnDemand does on the first protected request (the stand-ins included)
+        from gateway.lazyimport import defer_import
+        defer_import("lakers")
+        defer_import("filelock")
+        import aiocoap.oscore
+    else:
+        importlib.import_module(name)
 after = rss()
 print(after[0] - before[0], after[1] - before[1], after[0], len(sys.modules))
 """
 
 
-def measure(base: str, module: str) -> dict[str, float]:
+def measure(base: str, modules: tuple[str, ...]) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, base, module], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, base, ",".join(modules)], capture_output=True, text=True, check=True
     ).stdout.split()
     rss, anon, total, modules = (int(x) for x in out)
     return {
@@ -71,8 +100,11 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     figures = {}
     for feature, module in FEATURES.items():
-        base = "" if module == "gateway.service" else "gateway.service"
-        figures[feature] = {"module": module, **measure(base, module)}
+        modules = (module,) if isinstance(module, str) else module
+        base = "" if feature.startswith("core") else "gateway.service"
+        if "api already loaded" in feature:
+            base += ",gateway.coap.api"
+        figures[feature] = {"module": module, **measure(base, modules)}
     print(json.dumps({"baseline": "python + gateway.service", "added_by_import": figures}, indent=1))
 
 

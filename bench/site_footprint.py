@@ -107,6 +107,11 @@ def main() -> None:
             cpu = cpu_seconds(gateway.pid) - cpu0
             elapsed = time.monotonic() - t0
             modules = Path(f"/proc/{gateway.pid}/maps").read_text()
+            hwm_kb = next(
+                int(line.split()[1])
+                for line in Path(f"/proc/{gateway.pid}/status").read_text().splitlines()
+                if line.startswith("VmHWM:")
+            )
             gateway.send_signal(signal.SIGTERM)
             gateway.communicate(timeout=30)
         finally:
@@ -121,6 +126,7 @@ def main() -> None:
                 "seconds": round(elapsed, 1),
                 "gateway_rss_mb_peak": peak_rss,
                 "gateway_pss_mb_peak": peak_pss,
+                "gateway_vmhwm_mb": round(hwm_kb / 1024, 1),
                 "gateway_cpu_percent_of_one_core": round(100 * cpu / elapsed, 2),
                 "loads_cryptography": "cryptography" in modules,
                 "goal_rss_mb": "well under 40",

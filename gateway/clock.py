@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import heapq
 import itertools
 import time
@@ -34,14 +33,24 @@ class _Timex(ctypes.Structure):
     _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
 
 
+_LIBC: list[ctypes.CDLL] = []
+
+
+def _libc() -> ctypes.CDLL:
+    """The C library's symbols, as the interpreter already has them loaded (no ctypes.util:
+    its find_library runs ldconfig in a subprocess and imports about 1 MB of modules)."""
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
 def kernel_clock_synced() -> bool:
     """True when NTP (timesyncd, chrony, ntpd) has synchronised the system clock."""
     if _TIMESYNCD_FLAG.exists():
         return True
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         timex = _Timex()
-        state = libc.adjtimex(ctypes.byref(timex))
+        state = _libc().adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):
         return True
     return bool(state != _TIME_ERROR and state >= 0)

@@ -25,7 +25,6 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +126,13 @@ class Decoded:
 BUILTIN_DIR = "profiles"
 
 
+def _builtin_dir() -> Path:
+    # files next to this module, read with pathlib (importlib.resources: about 0.6 MB of imports)
+    return Path(__file__).parent / BUILTIN_DIR
+
+
 def builtin_profiles() -> list[str]:
-    folder = resources.files(__package__).joinpath(BUILTIN_DIR)
+    folder = _builtin_dir()
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -137,7 +141,7 @@ def resolve_profile(reference: str, config_dir: Path) -> Path | None:
     if reference.endswith(".toml") or "/" in reference:
         return config_dir / reference
     if reference in builtin_profiles():
-        return Path(str(resources.files(__package__).joinpath(BUILTIN_DIR, f"{reference}.toml")))
+        return _builtin_dir() / f"{reference}.toml"
     return None
 
 

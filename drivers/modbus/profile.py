@@ -7,7 +7,6 @@ the site config only names the profile. Every problem names the profile file and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from gateway.model import is_valid_name_part
@@ -71,11 +70,13 @@ class Profile:
 
 
 def builtin_profiles() -> dict[str, Path]:
-    folder = resources.files("drivers.modbus").joinpath("profiles")
+    # Files next to this module (the package is installed as files, never zipped); read with
+    # pathlib, not importlib.resources, which costs a Modbus site about 0.6 MB of imports.
+    folder = Path(__file__).parent / "profiles"
     out: dict[str, Path] = {}
     for item in folder.iterdir():
         if item.name.endswith(PROFILE_SUFFIX):
-            out[item.name[: -len(PROFILE_SUFFIX)]] = Path(str(item))
+            out[item.name[: -len(PROFILE_SUFFIX)]] = item
     return out
 
 

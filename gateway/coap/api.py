@@ -26,7 +26,7 @@ from .api_resources import (
     ReadingsResource,
     RulesResource,
 )
-from .security import Policy, SecurityError, ServerCredentials, oscore_site
+from .security import OscoreOnDemand, Policy, SecurityError, ServerCredentials
 
 if TYPE_CHECKING:
     from ..components import ComponentContext
@@ -94,7 +94,7 @@ class ApiComponent:
         credentials = self._credentials.map if cfg.clients else None
         site: Any = self.site
         if self._credentials.has_oscore:
-            site = oscore_site(self.site, self._credentials.map)
+            site = OscoreOnDemand(self.site, self._credentials)
         try:
             # aiocoap binds with SO_REUSEPORT, so a second gateway would silently share the
             # port; a plain bind first turns that into a clear error.

@@ -23,15 +23,18 @@ File format (TOML), one table per named entry; an entry holds any of the three k
 
 API: ``load_credentials(path) -> Credentials`` (raises ``ConfigError`` naming file, line and
 key); ``Credentials.entry(name) -> CredentialEntry | None``; ``oscore_context(keys,
-state_dir)`` builds an aiocoap security context whose sequence numbers live in ``state_dir``.
+state_dir)`` builds an aiocoap security context whose sequence numbers live in ``state_dir``;
+``StateLock(state_dir)`` holds that directory for one process, before or with its context.
 Secret fields are excluded from ``repr`` so they cannot reach a log line by accident.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import secrets
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -203,16 +206,96 @@ def _parse_psk(table: Table) -> PskKeys | None:
     return PskKeys(identity.encode(), key)
 
 
-def oscore_context(keys: OscoreKeys, state_dir: Path) -> Any:
+class StateLock:
+    """An exclusive ``flock`` on ``state_dir/lock``: one process per OSCORE state directory.
+
+    The same lock file and kind of lock as aiocoap's own contexts take (through filelock), so
+    a gateway and an aiocoap tool on one directory still exclude each other; taken without
+    importing filelock (about 1.5 MB). ``lock_file`` and ``release()`` are what aiocoap's
+    context uses of its lock when it saves its state and lets go."""
+
+    def __init__(self, state_dir: Path):
+        self.lock_file = str(state_dir / "lock")
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise TimeoutError(f"{self.lock_file} is held by another process") from None
+        self._fd: int | None = fd
+
+    @property
+    def is_locked(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def lock_state_dir(state_dir: Path) -> StateLock:
+    """Create ``state_dir`` (mode 0700) and lock it; ``TimeoutError`` when another process has it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o700)
+    return StateLock(state_dir)
+
+
+def check_sequence_file(state_dir: Path) -> None:
+    """Raise what loading ``state_dir``'s persisted sequence numbers would raise (ValueError,
+    KeyError, OSError), without building the context: a broken file is found at start-up."""
+    try:
+        sequence = json.loads((state_dir / "sequence.json").read_text())
+    except FileNotFoundError:
+        return
+    int(sequence["next-to-send"])
+    received = sequence["received"]
+    if received != "unknown" and not (
+        isinstance(received, dict) and {"index", "bitfield"} <= received.keys()
+    ):
+        raise ValueError("sequence.json: 'received' is neither \"unknown\" nor a replay window")
+
+
+def oscore_context(keys: OscoreKeys, state_dir: Path, lock: StateLock | None = None) -> Any:
     """An aiocoap OSCORE security context for ``keys``.
 
     Key material stays in memory; only the sender sequence number and replay window are
     persisted, in ``state_dir/sequence.json`` (OSCORE must never reuse a sequence number
     with the same keys, so this directory must survive restarts and must not be copied).
+    ``lock``: the directory's lock when the caller took it already (``lock_state_dir``); the
+    context keeps it and releases it when it saves its state.
     """
+    from ..lazyimport import defer_import
+
+    # aiocoap.oscore imports filelock at its top for FilesystemSecurityContext.__init__,
+    # which _Context replaces; the stand-in keeps filelock unloaded.
+    defer_import("filelock")
     from aiocoap import oscore
 
     class _Context(oscore.FilesystemSecurityContext):
+        lockfile: StateLock | None
+
+        def __init__(self, basedir: str, state_lock: StateLock):
+            # aiocoap's constructor with the lock taken by StateLock instead of filelock
+            self.basedir = basedir
+            self.lockfile = state_lock
+            self.echo_recovery = secrets.token_bytes(8)
+            try:
+                self._load()
+            except KeyError as k:
+                state_lock.release()
+                self.lockfile = None
+                raise self.LoadError(f"Configuration key missing: {k.args[0]}") from None
+            except BaseException:
+                state_lock.release()
+                self.lockfile = None
+                raise
+            self.sequence_number_chunksize_start = 10
+            self.sequence_number_chunksize_limit = 10000
+            self.sequence_number_chunksize = 10
+            self.sequence_number_persisted = self.sender_sequence_number
+
         def _load(self) -> None:
             self.alg_aead = oscore.algorithms[keys.algorithm]
             self.hashfun = oscore.hashfunctions[oscore.DEFAULT_HASHFUNCTION]
@@ -238,6 +321,6 @@ def oscore_context(keys: OscoreKeys, state_dir: Path) -> Any:
                 self.recipient_replay_window.initialize_from_persisted(received)
                 self.replay_window_persisted = True
 
-    state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o700)
-    return _Context(str(state_dir))
+    if lock is None:
+        lock = lock_state_dir(state_dir)
+    return _Context(str(state_dir), lock)

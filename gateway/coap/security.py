@@ -1,22 +1,22 @@
 """Who is asking the CoAP API, and what they may do: OSCORE and DTLS-PSK server credentials.
 
 Builds aiocoap's server ``CredentialsMap`` from the API clients; ``Policy`` decides per request;
-``oscore_site`` wraps the resource tree in aiocoap's OSCORE layer.
+``OscoreOnDemand`` puts aiocoap's OSCORE layer before the resource tree when a request needs it.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import logging
-import sys
-import types
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..lazyimport import defer_import
 from .api_config import ApiClient, ApiConfig
-from .credentials import oscore_context
+from .credentials import OscoreKeys, StateLock, check_sequence_file, lock_state_dir, oscore_context
 
 log = logging.getLogger("gateway.coap.api")
 
@@ -69,40 +69,11 @@ class Policy:
         return Decision(True)
 
 
+#: where aiocoap's OSCORE site wrapper answers EDHOC
+EDHOC_PATH = (".well-known", "edhoc")
 #: what aiocoap's OSCORE site wrapper (through aiocoap.edhoc) imports only to run EDHOC key
 #: exchanges (/.well-known/edhoc); the API's clients have static OSCORE keys
 EDHOC_MODULES = ("lakers",)
-
-
-class DeferredModule(types.ModuleType):
-    """Stands in sys.modules for a module not yet run; its first attribute use imports it.
-
-    Code that imported the stand-in keeps it and reaches the real module through it."""
-
-    def __getattr__(self, attr: str) -> Any:  # only for names the stand-in itself lacks
-        real = sys.modules.get(self.__name__)
-        if real is None or real is self:
-            sys.modules.pop(self.__name__, None)
-            real = importlib.import_module(self.__name__)
-        return getattr(real, attr)
-
-
-def defer_import(name: str) -> None:
-    """Put a stand-in for ``name`` in sys.modules, so ``import name`` costs nothing until used.
-
-    A module that is already imported, or cannot be found, is left alone (the real import
-    then fails where it always did)."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        return
-    stand_in = DeferredModule(name)
-    stand_in.__spec__ = spec
-    sys.modules[name] = stand_in
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, stand_in)
 
 
 def oscore_site(site: Any, credentials: Any) -> Any:
@@ -117,37 +88,54 @@ def oscore_site(site: Any, credentials: Any) -> Any:
     return OscoreSiteWrapper(site, credentials)
 
 
+@dataclass(slots=True)
+class _PendingOscore:
+    client: ApiClient
+    keys: OscoreKeys
+    state_dir: Path
+    lock: StateLock
+
+
 class ServerCredentials:
-    """aiocoap server credentials for every API client, with OSCORE state under the data dir."""
+    """aiocoap server credentials for every API client, with OSCORE state under the data dir.
+
+    The OSCORE state directories are locked and checked at start-up, but the OSCORE contexts
+    (aiocoap.oscore with cryptography, about 10 MB) are built by ``oscore_map()``, which the
+    API calls on the first request that needs them."""
 
     def __init__(self, config: ApiConfig, data_dir: Path):
         from aiocoap.credentials import DTLS, CredentialsMap
 
         self.map = CredentialsMap()
+        self._pending: list[_PendingOscore] = []
         self._oscore: list[Any] = []
         try:
             for client in config.oscore_clients:
                 assert client.credentials.oscore is not None
                 state_dir = data_dir / OSCORE_STATE_DIR / client.name
                 try:
-                    context = oscore_context(client.credentials.oscore, state_dir)
+                    lock = lock_state_dir(state_dir)
                 except TimeoutError:
                     raise SecurityError(
                         f"OSCORE state {state_dir} is locked by another process;"
                         " is a second gateway running on this data dir?"
                     ) from None
-                except (OSError, ValueError, KeyError) as exc:
+                except OSError as exc:
                     raise SecurityError(
                         f"OSCORE state {state_dir} for client '{client.name}' cannot be used: {exc}"
                     ) from None
-                context.authenticated_claims = [CLAIM_PREFIX + client.name]
-                self._oscore.append(context)
-                self.map[CLAIM_PREFIX + client.name] = context
+                self._pending.append(_PendingOscore(client, client.credentials.oscore, state_dir, lock))
+                try:
+                    check_sequence_file(state_dir)
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    raise SecurityError(
+                        f"OSCORE state {state_dir} for client '{client.name}' cannot be used: {exc}"
+                    ) from None
             for client in config.psk_clients:
                 psk = client.credentials.psk
                 assert psk is not None
                 key = CLAIM_PREFIX + client.name
-                if key in self.map:
+                if any(p.client.name == client.name for p in self._pending):
                     # One client may hold both kinds; DTLS is looked up by identity, not by key.
                     key = f"{key}{CLAIM_PREFIX}dtls"
                 self.map[key] = DTLS(psk.key, psk.identity)
@@ -157,10 +145,32 @@ class ServerCredentials:
 
     @property
     def has_oscore(self) -> bool:
-        return bool(self._oscore)
+        return bool(self._pending or self._oscore)
+
+    def oscore_map(self) -> Any:
+        """The credentials map with every client's OSCORE context in it (built on first call)."""
+        while self._pending:
+            pending = self._pending[0]
+            try:
+                context = oscore_context(pending.keys, pending.state_dir, pending.lock)
+            except Exception:
+                log.exception("event=oscore_context_failed dir=%s", pending.state_dir)
+                raise
+            self._pending.pop(0)
+            context.authenticated_claims = [CLAIM_PREFIX + pending.client.name]
+            self._oscore.append(context)
+            self.map[CLAIM_PREFIX + pending.client.name] = context
+        log.info("event=api_oscore_ready clients=%d", len(self._oscore))
+        return self.map
 
     def close(self) -> None:
         """Persist OSCORE sequence numbers and release the state locks."""
+        for pending in self._pending:
+            # never used: nothing to persist; unlink and unlock as aiocoap's context does
+            with contextlib.suppress(OSError):
+                os.unlink(pending.lock.lock_file)
+            pending.lock.release()
+        self._pending.clear()
         for context in self._oscore:
             try:
                 if context.lockfile is not None:
@@ -168,3 +178,36 @@ class ServerCredentials:
             except Exception as exc:  # noqa: BLE001 - shutting down; report, keep going
                 log.warning("event=oscore_state_save_failed dir=%s error=%r", context.basedir, str(exc))
         self._oscore.clear()
+
+
+class OscoreOnDemand:
+    """The resource tree as the API's server site, with aiocoap's OSCORE layer put in front of
+    it on the first OSCORE-protected (or EDHOC) request; until then plain requests go
+    straight to the tree and aiocoap.oscore and cryptography stay unloaded."""
+
+    def __init__(self, site: Any, credentials: ServerCredentials):
+        self._site = site
+        self._credentials = credentials
+        self._wrapper: Any = None
+
+    @property
+    def oscore_loaded(self) -> bool:
+        return self._wrapper is not None
+
+    def get_resources_as_linkheader(self) -> Any:
+        return self._site.get_resources_as_linkheader()
+
+    async def render(self, request: Any) -> Any:
+        raise RuntimeError("OscoreOnDemand is used through render_to_pipe only")
+
+    async def needs_blockwise_assembly(self, request: Any) -> bool:
+        raise RuntimeError("OscoreOnDemand is used through render_to_pipe only")
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        if self._wrapper is None:
+            request = pipe.request
+            if request.opt.oscore is None and tuple(request.opt.uri_path) != EDHOC_PATH:
+                await self._site.render_to_pipe(pipe)
+                return
+            self._wrapper = oscore_site(self._site, self._credentials.oscore_map())
+        await self._wrapper.render_to_pipe(pipe)

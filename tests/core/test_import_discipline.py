@@ -33,6 +33,8 @@ NOT_FOR_THIS_SITE = {
     "gpiozero": "the GPIO driver",
     "importlib.metadata": "nothing in the daemon (driver discovery reads entry_points.txt)",
     "email": "nothing in the daemon (importlib.metadata pulls it in)",
+    "importlib.resources": "nothing in the daemon (only the demo reads its packaged files)",
+    "ctypes.util": "nothing in the daemon (the clock's adjtimex uses the libc already loaded)",
     "sqlite_utils": "the offline export tool",
     "gateway.rules": "rules",
     "gateway.coap.api": "the CoAP API",

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.atomicfile",
             "gateway.plain",
             "gateway.logfmt",
+            "gateway.lazyimport",
         ),
     ),
     ("store", ("gateway.store",)),

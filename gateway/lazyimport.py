@@ -1,0 +1,69 @@
+"""Stand-ins for modules a library imports at its top but uses only on some paths.
+
+``defer_import(name)`` puts a stand-in in sys.modules; its first attribute use imports the module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+
+def _real(name: str, stand_in: types.ModuleType) -> types.ModuleType:
+    real = sys.modules.get(name)
+    if real is None or real is stand_in:
+        sys.modules.pop(name, None)
+        real = importlib.import_module(name)
+    return real
+
+
+class DeferredModule(types.ModuleType):
+    """Stands in sys.modules for a module not yet run; its first attribute use imports it.
+
+    Code that imported the stand-in keeps it and reaches the real module through it."""
+
+    _deferred_functions: tuple[str, ...] = ()
+
+    def __getattr__(self, attr: str) -> Any:  # only for names the stand-in itself lacks
+        if attr.startswith("__") and (attr != "__path__" or self._deferred_functions):
+            # Probes of module dunders (``__file__``, ``__version__``; ``__path__``, which
+            # ``from pkg import f`` asks first) must not import it: the stand-in has none.
+            # A plain stand-in answers ``__path__``, so a submodule import still works.
+            raise AttributeError(attr)
+        return getattr(_real(self.__name__, self), attr)
+
+
+def _deferred_function(stand_in: DeferredModule, attr: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_real(stand_in.__name__, stand_in), attr)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attr
+    return call
+
+
+def defer_import(name: str, functions: tuple[str, ...] = ()) -> None:
+    """Put a stand-in for ``name`` in sys.modules, so ``import name`` costs nothing until used.
+
+    ``functions``: names a library takes with ``from name import f`` at its import; each is a
+    function on the stand-in that imports the module when called (the library must import
+    no submodule of ``name`` while the stand-in is there). A module that is already
+    imported, or cannot be found, is left alone (the real import then fails where it always
+    did)."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    stand_in = DeferredModule(name)
+    stand_in.__spec__ = spec
+    for attr in functions:
+        setattr(stand_in, attr, _deferred_function(stand_in, attr))
+    stand_in._deferred_functions = functions
+    sys.modules[name] = stand_in
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, stand_in)

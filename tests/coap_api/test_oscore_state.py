@@ -1,0 +1,59 @@
+"""The API's OSCORE state directories are locked and checked at start-up, before any context is
+built: a second gateway on the data dir, or a broken sequence file, stops the start as before,
+and the lock is the one aiocoap's own tools take (flock on ``lock``)."""
+
+from __future__ import annotations
+
+import json
+
+import filelock
+import pytest
+
+from gateway.coap.security import OSCORE_STATE_DIR, SecurityError, ServerCredentials
+
+
+def test_a_second_gateway_on_the_data_dir_is_refused_at_start(api_site):
+    config, _, _ = api_site()
+    api, data_dir = config.section("api"), config.site.data_dir
+    first = ServerCredentials(api, data_dir)
+    try:
+        assert first.has_oscore
+        with pytest.raises(SecurityError, match="locked by another process"):
+            ServerCredentials(api, data_dir)
+        # aiocoap's own lock on the same directory (what aiocoap-client or -fileserver take)
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(str(data_dir / OSCORE_STATE_DIR / "scada" / "lock")).acquire(timeout=0.01)
+    finally:
+        first.close()
+    ServerCredentials(api, data_dir).close()  # released on close
+
+
+def test_a_broken_sequence_file_is_reported_at_start(api_site):
+    config, _, _ = api_site()
+    api, data_dir = config.section("api"), config.site.data_dir
+    state = data_dir / OSCORE_STATE_DIR / "scada"
+    state.mkdir(parents=True)
+    (state / "sequence.json").write_text(json.dumps({"received": "unknown"}))
+    with pytest.raises(SecurityError, match="'scada' cannot be used"):
+        ServerCredentials(api, data_dir)
+    (state / "sequence.json").write_text(json.dumps({"next-to-send": 5, "received": "unknown"}))
+    ServerCredentials(api, data_dir).close()  # and the failed start let go of its locks
+
+
+def test_contexts_built_on_demand_keep_the_sequence_numbers(api_site):
+    config, _, _ = api_site()
+    api, data_dir = config.section("api"), config.site.data_dir
+    credentials = ServerCredentials(api, data_dir)
+    contexts = [c for c in credentials.oscore_map().values() if hasattr(c, "sender_sequence_number")]
+    assert len(contexts) == len(api.oscore_clients)
+    for context in contexts:
+        context.sender_sequence_number = 41
+    credentials.close()
+    state = json.loads((data_dir / OSCORE_STATE_DIR / "scada" / "sequence.json").read_text())
+    assert state["next-to-send"] >= 41
+    again = ServerCredentials(api, data_dir)
+    try:
+        scada = again.oscore_map()[":scada"]
+        assert scada.sender_sequence_number >= 41
+    finally:
+        again.close()
