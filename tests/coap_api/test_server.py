@@ -95,8 +95,11 @@ def test_libcoap_observes_a_point(api_site):
         assert rc == 0
         notifications = out.decode().replace("}{", "}\n{").splitlines()
         timestamps = [json.loads(n)["ts"] for n in notifications]
-        assert len(timestamps) >= 3  # initial answer plus live updates at 20 per second
-        assert timestamps == sorted(timestamps) and len(set(timestamps)) == len(timestamps)
+        # initial answer plus live updates at 20 per second, in order. Each notification is
+        # the point's state when it is rendered, so two batches that arrive before the first
+        # render both show the newer reading: a repeat is the current state, never an old one.
+        assert len(set(timestamps)) >= 3
+        assert timestamps == sorted(timestamps)
 
     asyncio.run(scenario())
 
