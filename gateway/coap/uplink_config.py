@@ -16,6 +16,7 @@ from ..config import SectionContext
 from ..model import is_valid_name_part
 from ..options import Table
 from ..problems import ConfigError, Problem, Problems
+from .api_config import dtls_unavailable
 from .credentials import CredentialEntry, load_credentials
 from .uplink_select import PointFilter
 
@@ -221,6 +222,9 @@ def _check_uri(table: Table, uri: str, security: str, fmt: str) -> None:
         table.error("security", 'a coaps:// URI needs security = "dtls-psk"')
     if parts.scheme == "coap" and security == "dtls-psk":
         table.error("uri", 'security = "dtls-psk" needs a coaps:// URI')
+    if security == "dtls-psk" and (missing := dtls_unavailable()) is not None:
+        # without it aiocoap's client would only time out, batch after batch
+        table.error("security", missing)
     if fmt == "thingsboard" and parts.path not in ("", "/"):
         table.error(
             "uri",

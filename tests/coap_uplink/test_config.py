@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 import pytest
 
@@ -120,6 +121,17 @@ def test_errors_name_the_key(site, tmp_path, body, message):
         site(f'[[upstreams]]\nname = "cloud"\n{body}\n')
     assert message in str(info.value)
     assert "upstreams[0]" in str(info.value) or ".toml" in str(info.value)
+
+
+def test_dtls_without_its_transport_is_a_config_error_naming_security(site, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "DTLSSocket", None)  # as on a box where it did not build
+    write_credentials(tmp_path, '[cloud.psk]\nidentity = "gw-1"\nkey = "sesame-key"\n')
+    with pytest.raises(ConfigError) as info:
+        site(
+            '[[upstreams]]\nname = "cloud"\nuri = "coaps://x/"\nsecurity = "dtls-psk"\n'
+            'credentials_file = "credentials.toml"\n'
+        )
+    assert "security" in str(info.value) and "DTLSSocket" in str(info.value)
 
 
 def test_duplicate_names_are_refused(site):

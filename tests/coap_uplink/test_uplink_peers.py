@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.coap.api_config import dtls_unavailable
 from gateway.coap.senml import BatchId, decode_senml_cbor
 from gateway.config import load_config
 from gateway.service import Service
@@ -194,6 +195,7 @@ def assert_same_stream(records: list, sent: list, batch_size: int) -> None:
 
 
 @pytest.mark.skipif(shutil.which("coap-server-gnutls") is None, reason="libcoap3-bin not installed")
+@pytest.mark.skipif(dtls_unavailable() is not None, reason=str(dtls_unavailable()))
 def test_dtls_psk_uplink_to_libcoap_gnutls_server(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     port = free_udp_port()  # libcoap serves DTLS on port + 1

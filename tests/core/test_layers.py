@@ -6,6 +6,8 @@ annotations under ``if TYPE_CHECKING:`` do not make a cycle at import time."""
 import ast
 from pathlib import Path
 
+from tests.source import parse_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: lowest first; a module may import its own layer and the ones before it. Modules not
@@ -76,7 +78,7 @@ def runtime_imports(path: Path, module: str) -> set[str]:
                 found.update(f"{target}.{alias.name}" for alias in child.names)
             visit(child)
 
-    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    visit(parse_file(path))
     return {name for name in found if name == "gateway" or name.startswith("gateway.")}
 
 

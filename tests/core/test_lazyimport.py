@@ -6,9 +6,8 @@ Run in fresh interpreters: the test process has imported everything already."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+
+from tests.fresh import run_fresh
 
 PROBE = """
 import gc, inspect, json, sys
@@ -35,13 +34,7 @@ print(json.dumps(steps))
 
 
 def test_a_deferred_module_loads_on_first_use_and_not_on_probes():
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parents[2],
-    )
+    run = run_fresh(PROBE)
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout) == {
         "after_probes": [False, False, False],

@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+from tests.source import parse_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: the modules a driver family, a component or a trigger kind is written against
@@ -53,7 +55,7 @@ SDK_MODULES = (
 def test_every_public_class_of_the_sdk_has_a_docstring():
     missing = []
     for name in SDK_MODULES:
-        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
+        tree = parse_file(ROOT / name)
         assert ast.get_docstring(tree), f"{name} has no module docstring"
         missing += [
             f"{name}: {node.name}"

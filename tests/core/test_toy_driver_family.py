@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import install_package
+from tests.source import parse_file
 
 TOY_DRIVER = '''
 """A toy counter family: one polled device whose peer says where to start counting."""
@@ -192,7 +193,7 @@ def test_the_core_imports_nothing_from_the_driver_families():
     root = Path(__file__).resolve().parents[2] / "gateway"
     found = []
     for path in sorted(root.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in ast.walk(parse_file(path)):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

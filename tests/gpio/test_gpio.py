@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from gateway.driver import WriteError
 from gateway.problems import ConfigError
 from gateway.service import Service
 from tests.conftest import running, wait_until, write_site
+from tests.fresh import run_fresh
 
 IO = """
 [[devices]]
@@ -232,13 +231,7 @@ def test_nothing_imports_board_libraries_with_the_mock_factory(tmp_path):
         asyncio.run(main())
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("lgpio", "RPi", "pigpio")))
     """)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parents[2],
-    )
+    result = run_fresh(script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 

@@ -5,9 +5,8 @@ them up by name. Run in a fresh interpreter; the test process has imported every
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+
+from tests.fresh import run_fresh
 
 PROBE = """
 import json, sys
@@ -26,12 +25,6 @@ print(json.dumps({"relay": relay.value, "door": door.is_pressed, "before": befor
 
 
 def test_gpio_with_a_given_factory_never_imports_importlib_metadata():
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parents[2],
-    )
+    run = run_fresh(PROBE)
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout) == {"relay": 1, "door": True, "before": [], "found": True}

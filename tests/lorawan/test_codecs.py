@@ -10,6 +10,7 @@ import pytest
 
 from drivers.lorawan.codecs import CayenneLpp, CodecError, JavaScriptCodec, PythonCodec, flatten, load_codec
 from drivers.lorawan.codecs.cayenne import encode_uplink
+from tests.fresh import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "cases" / "lorawan"
@@ -110,13 +111,7 @@ def test_memory_bomb_is_stopped_by_the_memory_budget():
     # In a fresh interpreter: after about a dozen memory bombs in one process QuickJS (1.19)
     # is too short of memory to build the error and throws null, so the reason would depend
     # on what other tests ran before this one.
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY_BOMB],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    out = run_fresh(MEMORY_BOMB)
     assert out.stdout.strip() == "memory", out.stderr
 
 
