@@ -242,19 +242,22 @@ def lock_state_dir(state_dir: Path) -> StateLock:
     return StateLock(state_dir)
 
 
-def check_sequence_file(state_dir: Path) -> None:
-    """Raise what loading ``state_dir``'s persisted sequence numbers would raise (ValueError,
-    KeyError, OSError), without building the context: a broken file is found at start-up."""
+def read_sequence_file(state_dir: Path) -> tuple[int, Any] | None:
+    """``state_dir``'s persisted next sender sequence number and replay window ("unknown" or
+    aiocoap's persisted window), or None before the first save. Raises ValueError, KeyError
+    or OSError on a broken file; the API calls it at start-up so that is found there, before
+    the context that loads it is built on the first protected request."""
     try:
         sequence = json.loads((state_dir / "sequence.json").read_text())
     except FileNotFoundError:
-        return
-    int(sequence["next-to-send"])
+        return None
+    next_to_send = int(sequence["next-to-send"])
     received = sequence["received"]
     if received != "unknown" and not (
         isinstance(received, dict) and {"index", "bitfield"} <= received.keys()
     ):
         raise ValueError("sequence.json: 'received' is neither \"unknown\" nor a replay window")
+    return next_to_send, received
 
 
 def oscore_context(keys: OscoreKeys, state_dir: Path, lock: StateLock | None = None) -> Any:
@@ -306,15 +309,13 @@ def oscore_context(keys: OscoreKeys, state_dir: Path, lock: StateLock | None = N
             self.recipient_replay_window = oscore.ReplayWindow(
                 oscore.DEFAULT_WINDOWSIZE, self._replay_window_changed
             )
-            try:
-                sequence = json.loads((Path(self.basedir) / "sequence.json").read_text())
-            except FileNotFoundError:
+            persisted = read_sequence_file(Path(self.basedir))
+            if persisted is None:
                 self.sender_sequence_number = 0
                 self.recipient_replay_window.initialize_empty()
                 self.replay_window_persisted = True
                 return
-            self.sender_sequence_number = int(sequence["next-to-send"])
-            received = sequence["received"]
+            self.sender_sequence_number, received = persisted
             if received == "unknown":
                 self.replay_window_persisted = False
             else:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..lazyimport import defer_import
 from .api_config import ApiClient, ApiConfig
-from .credentials import OscoreKeys, StateLock, check_sequence_file, lock_state_dir, oscore_context
+from .credentials import OscoreKeys, StateLock, lock_state_dir, oscore_context, read_sequence_file
 
 log = logging.getLogger("gateway.coap.api")
 
@@ -126,7 +126,7 @@ class ServerCredentials:
                     ) from None
                 self._pending.append(_PendingOscore(client, client.credentials.oscore, state_dir, lock))
                 try:
-                    check_sequence_file(state_dir)
+                    read_sequence_file(state_dir)
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     raise SecurityError(
                         f"OSCORE state {state_dir} for client '{client.name}' cannot be used: {exc}"
