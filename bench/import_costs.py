@@ -13,8 +13,10 @@ sun times; quickjs and yaml when a LoRaWAN device has a JS codec or a codec file
 request, by an OSCORE uplink or CoAP device when it starts; lakers only when a peer starts
 EDHOC. Never imported by the daemon: filelock (OSCORE state is locked with flock) and
 importlib.metadata with email (GPIO: gpiozero's entry_points is deferred). The core itself
-(``core:`` rows, measured on bare Python) is mostly asyncio and ssl (asyncio's and pymodbus's
-``import ssl`` maps libssl and libcrypto), sqlite3 and the gateway's own modules.
+(``core:`` rows) is mostly asyncio, sqlite3 and the gateway's own modules. Every row but the
+``plain python:`` ones starts as the daemon does, without OpenSSL (gateway/openssl_free.py):
+on plain Python, asyncio's ``import ssl`` and hashlib's ``_hashlib`` map libssl and
+libcrypto, which those rows measure.
 
 Prints JSON.
 """
@@ -29,9 +31,11 @@ import sys
 #: what a site pulls in by using a feature (modules the daemon imports for it, in order)
 FEATURES: dict[str, str | tuple[str, ...]] = {
     "core (gateway.service)": "gateway.service",
-    "core: asyncio (with ssl)": "asyncio",
-    "core: ssl alone": "ssl",
-    "core: sqlite3": "sqlite3",
+    "core: asyncio as the daemon imports it (no ssl)": "asyncio",
+    "plain python: asyncio (with ssl)": "asyncio",
+    "plain python: ssl alone": "ssl",
+    "plain python: hashlib (with _hashlib)": "hashlib",
+    "plain python: sqlite3": "sqlite3",
     "driver: simulated": "drivers.simulated",
     "driver: modbus": "drivers.modbus.driver",
     "driver: serial": "drivers.serial.driver",
@@ -65,10 +69,15 @@ def rss():
         key, _, value = line.partition(':')
         fields[key] = int(value.split()[0]) if value.split() and value.split()[0].isdigit() else 0
     return fields['VmRSS'], fields['RssAnon']
+before = rss()
+if sys.argv[3] == "daemon":
+    from gateway.openssl_free import start_openssl_free
+    start_openssl_free()
 import importlib
 for name in filter(None, sys.argv[1].split(",")):
     importlib.import_module(name)
-before = rss()
+if sys.argv[1]:
+    before = rss()
 for name in sys.argv[2].split(","):
     if name == "gateway.coap.credentials:oscore":
         # what OscoreOnDemand does on the first protected request (the stand-ins included)
@@ -83,9 +92,13 @@ print(after[0] - before[0], after[1] - before[1], after[0], len(sys.modules))
 """
 
 
-def measure(base: str, modules: tuple[str, ...]) -> dict[str, float]:
+def measure(base: str, modules: tuple[str, ...], as_daemon: bool) -> dict[str, float]:
+    mode = "daemon" if as_daemon else "plain"
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, base, ",".join(modules)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, base, ",".join(modules), mode],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     rss, anon, total, modules = (int(x) for x in out)
     return {
@@ -101,10 +114,11 @@ def main() -> None:
     figures = {}
     for feature, module in FEATURES.items():
         modules = (module,) if isinstance(module, str) else module
-        base = "" if feature.startswith("core") else "gateway.service"
+        base = "" if feature.startswith(("core", "plain python")) else "gateway.service"
         if "api already loaded" in feature:
             base += ",gateway.coap.api"
-        figures[feature] = {"module": module, **measure(base, modules)}
+        as_daemon = not feature.startswith("plain python")
+        figures[feature] = {"module": module, **measure(base, modules, as_daemon)}
     print(json.dumps({"baseline": "python + gateway.service", "added_by_import": figures}, indent=1))
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeGuard
 
 from .. import __version__
+from ..openssl_free import start_openssl_free
 
 #: modules under gateway.cli that register sub-commands (each the command of its name); a
 #: missing one is skipped. Driver families add their own (``Driver.commands``).
@@ -76,6 +77,8 @@ def _register_target(sub: argparse._SubParsersAction, target: str) -> None:  # t
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First, before any command imports asyncio: the daemon keeps OpenSSL's libraries out.
+    start_openssl_free()
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(argv)

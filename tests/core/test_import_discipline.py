@@ -1,5 +1,6 @@
 """A site pays in memory only for what it configures: `gateway run` of a Modbus + CoAP uplink
-site, with real peers, never imports the code of features the site does not use.
+site, with real peers, never imports the code of features the site does not use, nor maps
+the system's OpenSSL.
 
 The daemon is `gateway run` as the console script runs it, with one hook: at exit it writes
 sys.modules, so every module it imported, at start-up or later (a poll, an uplink batch),
@@ -47,7 +48,12 @@ NOT_FOR_THIS_SITE = {
 
 DAEMON = """
 import atexit, json, sys
-atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(sorted(sys.modules))))
+def record():
+    ssl = sys.modules.get("ssl")
+    mapped = [line.split()[-1] for line in open("/proc/self/maps") if "libssl.so" in line or "libcrypto.so" in line]
+    openssl = {"ssl": type(ssl).__name__, "mapped": sorted(set(mapped))}
+    open(sys.argv[1], "w").write(json.dumps({"modules": sorted(sys.modules), "openssl": openssl}))
+atexit.register(record)
 from gateway.cli import main
 sys.exit(main(["run", "--config", sys.argv[2]]))
 """
@@ -161,7 +167,8 @@ def test_a_modbus_and_uplink_site_imports_nothing_of_other_features(tmp_path: Pa
                 proc.wait()
     assert gateway.returncode == 0, err[-3000:]
     assert uplinked_devices(out) == {"meter", "lamp"}, err[-3000:]  # both devices polled, batches sent
-    imported = set(json.loads(modules_file.read_text()))
+    recorded = json.loads(modules_file.read_text())
+    imported = set(recorded["modules"])
     assert {
         "drivers.modbus.driver",
         "gateway.coap.uplink",
@@ -173,3 +180,6 @@ def test_a_modbus_and_uplink_site_imports_nothing_of_other_features(tmp_path: Pa
         if any(module == name or module.startswith(name + ".") for module in imported)
     }
     assert loaded == {}
+    # pymodbus imports ssl; the daemon hands it one without TLS, and never maps OpenSSL's
+    # libraries (gateway/openssl_free.py)
+    assert recorded["openssl"] == {"ssl": "NoTLS", "mapped": []}
