@@ -3,7 +3,9 @@
 Drivers are found through the ``gateway.drivers`` entry-point group, so a third-party
 package adds one by being installed. One driver instance serves one configured device. The
 driver class also says what its family adds to the CLI and to ``gateway demo``, so a family
-lives in its own folder plus that one entry-point line.
+lives in its own folder plus that one entry-point line. The daemon runs without OpenSSL
+(gateway/openssl_free.py): a driver that speaks TLS needs ``GATEWAY_OPENSSL=1`` in the
+daemon's environment, and its README should say so.
 """
 
 from __future__ import annotations

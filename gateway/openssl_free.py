@@ -9,17 +9,27 @@ their built-in SHA-2, SHA-3, BLAKE2 and MD5. So the command line, before anythin
 asyncio, imports it with ``ssl`` unavailable and leaves in ``sys.modules`` a ``ssl`` that has
 no TLS: pymodbus's TLS client builds an ``SSLContext`` as a default argument when imported,
 and gets one whose every use says that TLS is not available here.
+
+A site with a third-party driver that speaks TLS starts the daemon with ``GATEWAY_OPENSSL=1``
+in its environment (a systemd drop-in's ``Environment=``), and the real ``ssl`` loads as usual.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import types
 from typing import Any, NoReturn
 
+#: the environment variable that keeps the real ssl (for a third-party driver that needs TLS)
+KEEP_OPENSSL = "GATEWAY_OPENSSL"
+
 #: why TLS fails, in every error it raises
-NO_TLS = "TLS is not available in the gateway daemon: it runs without OpenSSL (gateway/openssl_free.py)"
+NO_TLS = (
+    "TLS is not available in the gateway daemon: it runs without OpenSSL to save memory;"
+    f" a driver that needs TLS: start the daemon with {KEEP_OPENSSL}=1"
+)
 
 #: modules that would map the system's libssl/libcrypto
 OPENSSL_MODULES = ("ssl", "_ssl", "_hashlib")
@@ -92,7 +102,10 @@ class NoTLS(types.ModuleType):
 
 def start_openssl_free() -> bool:
     """Import asyncio without ``ssl`` and keep OpenSSL out of this process; False (and nothing
-    done) when asyncio or one of the OpenSSL modules is imported already, as in a test run."""
+    done) when asyncio or one of the OpenSSL modules is imported already, as in a test run, or
+    when ``GATEWAY_OPENSSL=1`` asks for OpenSSL."""
+    if os.environ.get(KEEP_OPENSSL) == "1":
+        return False
     if "asyncio" in sys.modules or any(name in sys.modules for name in OPENSSL_MODULES):
         return False
     blocked = OPENSSL_MODULES if builtin_sha2() else ("ssl", "_ssl")

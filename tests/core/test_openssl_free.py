@@ -62,9 +62,16 @@ def test_the_daemon_process_runs_without_openssl_and_says_so_when_tls_is_asked_f
     assert report["sha256"] == "36156c6b0fcc3c5dd9d754e11171265b6efaf3d889c2231b7d2b9cb4578ba434"
     assert report["hmac"] == "b60090e3052297aeb5a080889ce2fc4bca957e756faeb4df7d31800ca1e771ec"
     assert report["same"] is True
-    assert "runs without OpenSSL" in report["context"]
+    assert "runs without OpenSSL" in report["context"] and "GATEWAY_OPENSSL=1" in report["context"]
     assert "runs without OpenSSL" in report["default_context"]
     assert report["asyncio_tls"] == "stdlib ssl module not available"
+
+
+def test_gateway_openssl_1_keeps_the_real_ssl_for_a_driver_that_needs_tls(monkeypatch):
+    monkeypatch.setenv("GATEWAY_OPENSSL", "1")
+    report = probe(PROBE.replace("import asyncio, hashlib, hmac, json, sys", "import json, sys"))
+    assert report["started"] is False
+    assert report["ssl"] == "module" and report["loaded"] is True
 
 
 def test_a_process_that_imported_asyncio_first_keeps_the_real_ssl():
