@@ -5,7 +5,7 @@ through cryptography, which carries its own OpenSSL. Yet asyncio and pymodbus im
 and hashlib imports ``_hashlib`` at their import, which maps libssl and libcrypto: about 5 MB
 of the daemon's 40 MB. CPython runs without them, as it is built on a system without
 OpenSSL: asyncio then refuses TLS ("stdlib ssl module not available"), hashlib and hmac use
-their built-in SHA-2, SHA-3, BLAKE2 and MD5. So the command line, before anything imports
+their built-in MD5, SHA-1, SHA-2, SHA-3 and BLAKE2. So the command line, before anything imports
 asyncio, imports it with ``ssl`` unavailable and leaves in ``sys.modules`` a ``ssl`` that has
 no TLS: pymodbus's TLS client builds an ``SSLContext`` as a default argument when imported,
 and gets one whose every use says that TLS is not available here.
@@ -108,7 +108,7 @@ def start_openssl_free() -> bool:
         return False
     if "asyncio" in sys.modules or any(name in sys.modules for name in OPENSSL_MODULES):
         return False
-    blocked = OPENSSL_MODULES if builtin_sha2() else ("ssl", "_ssl")
+    blocked = OPENSSL_MODULES if builtin_hashes() else ("ssl", "_ssl")
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]  # import then raises ImportError
     import asyncio  # noqa: F401  # every asyncio module binds ssl = None: TLS refused
@@ -117,10 +117,16 @@ def start_openssl_free() -> bool:
     return True
 
 
-def builtin_sha2() -> bool:
-    """Whether hashlib has its own SHA-256 without OpenSSL (``_sha2`` from Python 3.12,
-    ``_sha256`` before; a build may leave them out, and then hashlib keeps ``_hashlib``)."""
-    return any(importlib.util.find_spec(name) is not None for name in ("_sha2", "_sha256"))
+def builtin_hashes() -> bool:
+    """Whether hashlib has its own MD5, SHA-1, SHA-2 and BLAKE2 without OpenSSL (aiocoap
+    takes ETags from SHA-1, rule files are told apart by SHA-256). A build may leave them
+    out, and then hashlib keeps ``_hashlib``."""
+
+    def found(name: str) -> bool:
+        return importlib.util.find_spec(name) is not None
+
+    sha2 = found("_sha2") or (found("_sha256") and found("_sha512"))  # one module from 3.12
+    return sha2 and all(found(name) for name in ("_md5", "_sha1", "_blake2"))
 
 
 def openssl_loaded() -> bool:

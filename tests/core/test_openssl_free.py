@@ -18,6 +18,7 @@ import asyncio, hashlib, hmac
 report = {"started": started, "again": start_openssl_free(), "ssl": type(ssl).__name__,
           "loaded": openssl_loaded(),
           "sha256": hashlib.sha256(b"lamp-1").hexdigest(),
+          "sha1": hashlib.sha1(b"x").hexdigest(),  # aiocoap's ETags
           "hmac": hmac.new(b"k", b"m", "sha256").hexdigest(),
           "same": hmac.compare_digest(b"a", b"a")}
 try:
@@ -60,6 +61,7 @@ def test_the_daemon_process_runs_without_openssl_and_says_so_when_tls_is_asked_f
     assert report["mapped"] == []
     # hashlib's and hmac's built-in SHA-256, as OpenSSL's would give
     assert report["sha256"] == "36156c6b0fcc3c5dd9d754e11171265b6efaf3d889c2231b7d2b9cb4578ba434"
+    assert report["sha1"] == "11f6ad8ec52a2984abaafd7c3b516503785c2072"
     assert report["hmac"] == "b60090e3052297aeb5a080889ce2fc4bca957e756faeb4df7d31800ca1e771ec"
     assert report["same"] is True
     assert "runs without OpenSSL" in report["context"] and "GATEWAY_OPENSSL=1" in report["context"]
