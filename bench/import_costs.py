@@ -40,7 +40,12 @@ FEATURES: dict[str, str | tuple[str, ...]] = {
     "driver: modbus": "drivers.modbus.driver",
     "driver: serial": "drivers.serial.driver",
     "driver: gpio": "drivers.gpio.driver",
-    "driver: gpio with gpiozero's mock pins (as the demo)": ("drivers.gpio.driver", "gpiozero.pins.mock"),
+    "driver: gpio with gpiozero's mock pins (as the demo)": (
+        "drivers.gpio.driver",
+        "gpiozero.pins.mock",
+        "gpiozero.output_devices",
+        "gpiozero.input_devices",
+    ),
     "driver: lorawan": "drivers.lorawan.driver",
     "rules": "gateway.rules.component",
     "rules: cron (croniter)": "croniter",
@@ -56,7 +61,7 @@ FEATURES: dict[str, str | tuple[str, ...]] = {
     "lorawan codec files (yaml)": "yaml",
     "cryptography (AES)": "cryptography.hazmat.primitives.ciphers",
     "pymodbus client": "pymodbus.client",
-    "gpiozero": "gpiozero",
+    "gpiozero whole (not imported: the driver skips its __init__)": "gpiozero",
     "importlib.metadata (not imported: deferred for gpiozero)": "importlib.metadata",
     "filelock (not imported: flock instead)": "filelock",
 }

@@ -1,6 +1,7 @@
 """Stand-ins for modules a library imports at its top but uses only on some paths.
 
 ``defer_import(name)`` puts a stand-in in sys.modules; its first attribute use imports the module.
+``defer_package_init(name)`` lets a package's submodules import without its ``__init__``.
 """
 
 from __future__ import annotations
@@ -67,3 +68,34 @@ def defer_import(name: str, functions: tuple[str, ...] = ()) -> None:
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, stand_in)
+
+
+class DeferredPackage(types.ModuleType):
+    """A package whose ``__init__`` has not run yet: its submodules import as usual, and the
+    first use of a name of the package's own runs ``__init__``, in this same module object."""
+
+    def __getattr__(self, attr: str) -> Any:  # only for names the package does not have yet
+        if attr.startswith("__") or self.__dict__.get("_deferred_init_ran"):
+            raise AttributeError(attr)
+        self._deferred_init_ran = True
+        loader = self.__spec__.loader if self.__spec__ is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            raise AttributeError(attr)
+        loader.exec_module(self)
+        return object.__getattribute__(self, attr)
+
+
+def defer_package_init(name: str) -> None:
+    """Register package ``name`` without running its ``__init__``, for a package whose
+    ``__init__`` imports every part of it (gpiozero's: boards, robots, SPI ADCs, tones and
+    fonts) where a user needs a few submodules. ``import name.sub`` then costs only that
+    submodule; ``name.attr`` runs ``__init__`` first, so every use of the package still works.
+    A package already imported, or not found, is left alone."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+    package.__class__ = DeferredPackage
+    sys.modules[name] = package

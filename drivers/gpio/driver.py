@@ -94,24 +94,24 @@ class GpioDriver(Driver[GpioOptions]):
         return SharedFactory(self.options.pin_factory)
 
     def _make_output(self, point: GpioPoint) -> Any:
-        import gpiozero
+        from gpiozero.output_devices import DigitalOutputDevice, PWMOutputDevice
 
         assert self._shared is not None
         factory = self._shared.factory
         if point.type == "pwm":
-            return gpiozero.PWMOutputDevice(
+            return PWMOutputDevice(
                 point.pin,
                 active_high=point.active_high,
                 initial_value=float(point.initial) / 100.0,
                 frequency=point.frequency,
                 pin_factory=factory,
             )
-        return gpiozero.DigitalOutputDevice(
+        return DigitalOutputDevice(
             point.pin, active_high=point.active_high, initial_value=bool(point.initial), pin_factory=factory
         )
 
     def _make_input(self, point: GpioPoint) -> InputState:
-        import gpiozero
+        from gpiozero.input_devices import Button, DigitalInputDevice
 
         assert self._shared is not None and self._loop is not None
         loop = self._loop
@@ -119,7 +119,7 @@ class GpioDriver(Driver[GpioOptions]):
             kwargs: dict[str, Any] = {"pull_up": None, "active_state": point.active_high}
         else:
             kwargs = {"pull_up": point.pull == "up"}
-        cls = gpiozero.Button if point.type == "button" else gpiozero.DigitalInputDevice
+        cls = Button if point.type == "button" else DigitalInputDevice
         device = cls(point.pin, bounce_time=point.bounce_time, pin_factory=self._shared.factory, **kwargs)
         state = InputState(point, device)
         name = point.name

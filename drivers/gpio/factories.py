@@ -8,12 +8,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from gateway.lazyimport import defer_import
+from gateway.lazyimport import defer_import, defer_package_init
 
 # gpiozero takes importlib.metadata's entry_points at its import, to find pin factories and
 # mock pin classes by name; this driver always gives both, so importlib.metadata (with email,
 # zipfile and csv: about 0.9 MB) is loaded only if something calls it.
 defer_import("importlib.metadata", functions=("entry_points",))
+# gpiozero's __init__ imports every device class it has (boards, robots, SPI ADCs, tones,
+# seven-segment fonts): 1.4 MB. The driver takes its four classes from their own modules.
+defer_package_init("gpiozero")
 
 #: name -> (module, class, what to install when the import fails)
 FACTORIES: dict[str, tuple[str, str, str]] = {

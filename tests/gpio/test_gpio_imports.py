@@ -28,3 +28,44 @@ def test_gpio_with_a_given_factory_never_imports_importlib_metadata():
     run = run_fresh(PROBE)
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout) == {"relay": 1, "door": True, "before": [], "found": True}
+
+
+SITE_PROBE = """
+import asyncio, json, sys, tempfile
+from pathlib import Path
+from gateway.config import load_config
+from gateway.service import Service
+from tests.conftest import SITE_HEADER, running, wait_until, write_site
+from tests.gpio.test_gpio import IO, driver_of, latest
+
+async def scenario():
+    service = Service(load_config(write_site(Path(tempfile.mkdtemp()), IO, SITE_HEADER)))
+    async with running(service):
+        await wait_until(lambda: driver_of(service) is not None and latest(service, "dimmer") is not None)
+        await service.devices.write("cabinet/lamp_relay", True)
+        driver_of(service).pin("button").drive_low()
+        await wait_until(lambda: latest(service, "button") is True)
+        return driver_of(service).pin("lamp_relay").state
+
+lamp = asyncio.run(scenario())
+parts = sorted(m for m in sys.modules if m.startswith("gpiozero."))
+init_ran = bool(sys.modules["gpiozero"].__dict__.get("_deferred_init_ran"))
+import gpiozero
+from drivers.gpio.factories import make_factory
+led = gpiozero.LED(26, pin_factory=make_factory("mock"))
+led.on()
+print(json.dumps({"lamp": lamp, "parts": parts, "init_ran": init_ran, "led": led.value,
+                  "boards_after": "gpiozero.boards" in sys.modules}))
+"""
+
+
+def test_a_gpio_site_loads_the_gpiozero_modules_it_uses_and_gpiozero_stays_whole():
+    run = run_fresh(SITE_PROBE)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert report["lamp"] == 1  # the relay was driven and the button read, through the driver
+    assert report["init_ran"] is False  # gpiozero's __init__ never ran for the site
+    unused = {"gpiozero.boards", "gpiozero.spi_devices", "gpiozero.fonts", "gpiozero.internal_devices"}
+    assert unused.isdisjoint(report["parts"]) and "gpiozero.output_devices" in report["parts"]
+    # a first use of the package itself runs its __init__: everything of gpiozero still works
+    assert report["led"] == 1 and report["boards_after"] is True
