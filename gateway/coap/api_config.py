@@ -16,6 +16,7 @@ from ..config import SectionContext
 from ..options import Table
 from ..problems import ConfigError, Problem, Problems, did_you_mean
 from .credentials import CredentialEntry, load_credentials
+from .dtls import dtls_unavailable
 from .numbers import COAP_PORT
 
 #: resource groups a config can make public (readable without credentials)
@@ -161,15 +162,3 @@ def _load_clients(path: Path, access_by_name: dict[str, str], table: Table) -> d
             seen_kids[kid] = name
         clients[name] = ApiClient(name, access, entry)  # type: ignore[arg-type]
     return clients
-
-
-def dtls_unavailable() -> str | None:
-    """Why aiocoap's DTLS server cannot run here, or None when it can."""
-    try:
-        import DTLSSocket.dtls  # noqa: F401
-    except ImportError:
-        return (
-            "DTLS needs the DTLSSocket package (pip install DTLSSocket; building it needs "
-            "autoconf and automake), or use OSCORE instead"
-        )
-    return None

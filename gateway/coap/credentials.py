@@ -31,6 +31,7 @@ Secret fields are excluded from ``repr`` so they cannot reach a log line by acci
 from __future__ import annotations
 
 import fcntl
+import inspect
 import json
 import logging
 import os
@@ -280,7 +281,8 @@ def oscore_context(keys: OscoreKeys, state_dir: Path, lock: StateLock | None = N
         lockfile: StateLock | None
 
         def __init__(self, basedir: str, state_lock: StateLock):
-            # aiocoap's constructor with the lock taken by StateLock instead of filelock
+            # aiocoap's constructor with the lock taken by StateLock instead of filelock;
+            # tests/coap_api/test_oscore_state.py fails when aiocoap's changes
             self.basedir = basedir
             self.lockfile = state_lock
             self.echo_recovery = secrets.token_bytes(8)
@@ -294,9 +296,11 @@ def oscore_context(keys: OscoreKeys, state_dir: Path, lock: StateLock | None = N
                 state_lock.release()
                 self.lockfile = None
                 raise
-            self.sequence_number_chunksize_start = 10
-            self.sequence_number_chunksize_limit = 10000
-            self.sequence_number_chunksize = 10
+            # aiocoap's own defaults, read from its signature rather than copied
+            defaults = inspect.signature(oscore.FilesystemSecurityContext.__init__).parameters
+            self.sequence_number_chunksize_start = defaults["sequence_number_chunksize_start"].default
+            self.sequence_number_chunksize_limit = defaults["sequence_number_chunksize_limit"].default
+            self.sequence_number_chunksize = self.sequence_number_chunksize_start
             self.sequence_number_persisted = self.sender_sequence_number
 
         def _load(self) -> None:

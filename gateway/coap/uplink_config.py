@@ -16,8 +16,8 @@ from ..config import SectionContext
 from ..model import is_valid_name_part
 from ..options import Table
 from ..problems import ConfigError, Problem, Problems
-from .api_config import dtls_unavailable
 from .credentials import CredentialEntry, load_credentials
+from .dtls import dtls_unavailable
 from .uplink_select import PointFilter
 
 FORMATS = ("senml+cbor", "senml+json", "thingsboard", "hono")

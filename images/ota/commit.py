@@ -90,6 +90,13 @@ def _seconds_env(env: Mapping[str, str], key: str, default: float) -> float:
         raise SystemExit(f"gateway-commit: {key}={env[key]!r} is not a number of seconds") from None
 
 
+@dataclass(frozen=True, slots=True)
+class NoResult:
+    """A command that gave no result (it timed out or could not start), and why."""
+
+    why: str
+
+
 @dataclass
 class Commit:
     """The commit service's world: its files, the commands it runs, its clock."""
@@ -109,7 +116,6 @@ class Commit:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     backend: Backend = field(init=False)
-    last_run_error: str = field(default="", init=False)  # why the last command gave no result
 
     def __post_init__(self) -> None:
         self.backend = Backend(self.paths)
@@ -152,22 +158,21 @@ class Commit:
         except (OSError, ValueError):
             return False
 
-    def _run(self, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str] | None:
+    def _run(self, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str] | NoResult:
         try:
             return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            self.last_run_error = f"{argv[0]} did not finish within {timeout:g} s"
             log(event="command_failed", command=" ".join(argv), error=exc)
+            return NoResult(f"{argv[0]} did not finish within {timeout:g} s")
         except OSError as exc:
-            self.last_run_error = f"{argv[0]} could not run: {exc.strerror or exc}"
             log(event="command_failed", command=" ".join(argv), error=exc)
-        return None
+            return NoResult(f"{argv[0]} could not run: {exc.strerror or exc}")
 
     # -- what the gate sees ------------------------------------------------------------------
 
     def unit_view(self) -> gate.UnitView | None:
         done = self._run([*self.systemctl, "show", gate.UNIT, "-p", ",".join(gate.SHOW_PROPERTIES)], 30)
-        if done is None or done.returncode != 0:
+        if isinstance(done, NoResult) or done.returncode != 0:
             return None
         return gate.UnitView.parse(done.stdout)
 
@@ -275,8 +280,8 @@ class Commit:
         done = self._run([*self.rauc, "status", "mark-good"], self.mark_good_timeout_s)
         autoboot = self.backend.autoboot()
         if autoboot.default != booted:
-            if done is None:
-                why = self.last_run_error
+            if isinstance(done, NoResult):
+                why = done.why
             else:
                 why = done.stderr.strip() or f"it exited {done.returncode} and autoboot.txt was not rewritten"
             self.fail(

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from aiocoap.numbers.codes import Code
 
-from gateway.coap.api_config import dtls_unavailable
+from gateway.coap.dtls import dtls_unavailable
 from gateway.service import Service
 from tests.conftest import running, wait_until
 

@@ -4,10 +4,13 @@ and the lock is the one aiocoap's own tools take (flock on ``lock``)."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 
 import filelock
 import pytest
+from aiocoap import oscore
 
 from gateway.coap.security import OSCORE_STATE_DIR, SecurityError, ServerCredentials
 
@@ -57,3 +60,16 @@ def test_contexts_built_on_demand_keep_the_sequence_numbers(api_site):
         assert scada.sender_sequence_number >= 41
     finally:
         again.close()
+
+
+#: aiocoap's FilesystemSecurityContext.__init__ (0.4.17), which _Context in
+#: gateway/coap/credentials.py repeats with StateLock in place of filelock
+AIOCOAP_CONSTRUCTOR_SHA256 = "2930c919cc0c79b19ac9cbef847f302f75b086dc909eedd147551669fa8dce89"
+
+
+def test_the_context_repeats_the_constructor_of_the_installed_aiocoap():
+    source = inspect.getsource(oscore.FilesystemSecurityContext.__init__)
+    assert hashlib.sha256(source.encode()).hexdigest() == AIOCOAP_CONSTRUCTOR_SHA256, (
+        "aiocoap's FilesystemSecurityContext.__init__ changed: compare it with _Context.__init__"
+        " in gateway/coap/credentials.py, then record the new hash here"
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.coap.api_config import dtls_unavailable
+from gateway.coap.dtls import dtls_unavailable
 from gateway.coap.senml import BatchId, decode_senml_cbor
 from gateway.config import load_config
 from gateway.service import Service
