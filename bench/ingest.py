@@ -76,8 +76,9 @@ def _raw_connection(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    for statement in MIGRATIONS[1]:
-        conn.execute(statement)
+    for version in sorted(MIGRATIONS):  # the gateway's own schema, every migration of it
+        for statement in MIGRATIONS[version].statements:
+            conn.execute(statement)
     for i in range(POINTS):
         conn.execute("INSERT INTO points (id, name, unit) VALUES (?, ?, 'W')", (i + 1, f"synth/p{i}"))
     return conn
