@@ -81,7 +81,7 @@ if sys.argv[3] == "daemon":
 import importlib
 for name in filter(None, sys.argv[1].split(",")):
     importlib.import_module(name)
-if sys.argv[1]:
+if sys.argv[1]:  # a feature counts from its base; a core row from bare Python, start-up included
     before = rss()
 for name in sys.argv[2].split(","):
     if name == "gateway.coap.credentials:oscore":

@@ -34,6 +34,9 @@ NO_TLS = (
 #: modules that would map the system's libssl/libcrypto
 OPENSSL_MODULES = ("ssl", "_ssl", "_hashlib")
 
+#: what those libraries' file names start with, as /proc/<pid>/maps shows them
+OPENSSL_LIBRARIES = ("libssl.so", "libcrypto.so")
+
 
 class SSLError(OSError):
     """Never raised here: ssl's exceptions exist so that ``except ssl.SSLError`` (and its
@@ -135,3 +138,11 @@ def openssl_loaded() -> bool:
         module is not None and not isinstance(module, NoTLS)
         for module in (sys.modules.get(name) for name in OPENSSL_MODULES)
     )
+
+
+def mapped_openssl_libraries(pid: int | str = "self") -> list[str]:
+    """The system's OpenSSL libraries mapped into process ``pid`` (cryptography's own build of
+    OpenSSL is inside its extension module and does not count)."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8") as maps:
+        paths = {line.split()[-1] for line in maps if any(lib in line for lib in OPENSSL_LIBRARIES)}
+    return sorted(paths)

@@ -50,8 +50,8 @@ DAEMON = """
 import atexit, json, sys
 def record():
     ssl = sys.modules.get("ssl")
-    mapped = [line.split()[-1] for line in open("/proc/self/maps") if "libssl.so" in line or "libcrypto.so" in line]
-    openssl = {"ssl": type(ssl).__name__, "mapped": sorted(set(mapped))}
+    from gateway.openssl_free import mapped_openssl_libraries
+    openssl = {"ssl": type(ssl).__name__, "mapped": mapped_openssl_libraries()}
     open(sys.argv[1], "w").write(json.dumps({"modules": sorted(sys.modules), "openssl": openssl}))
 atexit.register(record)
 from gateway.cli import main
