@@ -5,6 +5,7 @@ Temp file beside the target, fsync, rename: a reader sees the old content or the
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -18,3 +19,14 @@ def write_atomically(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def sync_directory(folder: Path) -> None:
+    """fsync ``folder``, so the renames made in it survive a power cut (best effort: a
+    filesystem that cannot sync a directory leaves the renames to its own schedule)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,16 +1,19 @@
 """Stand-ins for modules a library imports at its top but uses only on some paths.
 
 ``defer_import(name)`` puts a stand-in in sys.modules; its first attribute use imports the module.
-``defer_package_init(name)`` lets a package's submodules import without its ``__init__``.
+``deferred_imports(...)`` does the same only while a library imports, for a module that others
+may import whole later. ``defer_package_init(name)`` lets a package's submodules import without
+its ``__init__``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 
@@ -68,6 +71,30 @@ def defer_import(name: str, functions: tuple[str, ...] = ()) -> None:
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, stand_in)
+
+
+@contextlib.contextmanager
+def deferred_imports(modules: Mapping[str, tuple[str, ...]]) -> Iterator[None]:
+    """Stand-ins (as ``defer_import``) for ``modules`` (name -> its ``functions``) while the
+    block runs, to be imported by a library there; afterwards every stand-in still unused
+    leaves sys.modules. The library keeps its stand-ins (and imports the module through them
+    on first use), and anyone importing that module later gets the real one, with the real
+    classes behind names the library took as deferred functions."""
+    placed = []
+    for name, functions in modules.items():
+        if name not in sys.modules:
+            defer_import(name, functions)
+            placed.append(name)
+    try:
+        yield
+    finally:
+        for name in placed:
+            stand_in = sys.modules.get(name)
+            if isinstance(stand_in, DeferredModule):
+                del sys.modules[name]
+                parent, _, child = name.rpartition(".")
+                if parent and getattr(sys.modules.get(parent), child, None) is stand_in:
+                    delattr(sys.modules[parent], child)
 
 
 class DeferredPackage(types.ModuleType):

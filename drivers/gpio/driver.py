@@ -16,7 +16,7 @@ from gateway.driver import DemoPart, Driver, DriverContext, PointSpec, WriteErro
 from gateway.model import Reading, Value
 from gateway.options import Table
 
-from .factories import SharedFactory
+from .factories import SharedFactory, import_gpiozero
 from .options import GpioOptions, GpioPoint, parse_gpio_options
 
 if TYPE_CHECKING:
@@ -94,32 +94,30 @@ class GpioDriver(Driver[GpioOptions]):
         return SharedFactory(self.options.pin_factory)
 
     def _make_output(self, point: GpioPoint) -> Any:
-        from gpiozero.output_devices import DigitalOutputDevice, PWMOutputDevice
-
+        output_devices = import_gpiozero("gpiozero.output_devices")
         assert self._shared is not None
         factory = self._shared.factory
         if point.type == "pwm":
-            return PWMOutputDevice(
+            return output_devices.PWMOutputDevice(
                 point.pin,
                 active_high=point.active_high,
                 initial_value=float(point.initial) / 100.0,
                 frequency=point.frequency,
                 pin_factory=factory,
             )
-        return DigitalOutputDevice(
+        return output_devices.DigitalOutputDevice(
             point.pin, active_high=point.active_high, initial_value=bool(point.initial), pin_factory=factory
         )
 
     def _make_input(self, point: GpioPoint) -> InputState:
-        from gpiozero.input_devices import Button, DigitalInputDevice
-
+        input_devices = import_gpiozero("gpiozero.input_devices")
         assert self._shared is not None and self._loop is not None
         loop = self._loop
         if point.pull == "none":
             kwargs: dict[str, Any] = {"pull_up": None, "active_state": point.active_high}
         else:
             kwargs = {"pull_up": point.pull == "up"}
-        cls = Button if point.type == "button" else DigitalInputDevice
+        cls = input_devices.Button if point.type == "button" else input_devices.DigitalInputDevice
         device = cls(point.pin, bounce_time=point.bounce_time, pin_factory=self._shared.factory, **kwargs)
         state = InputState(point, device)
         name = point.name

@@ -6,9 +6,10 @@ One factory instance serves every GPIO device of the gateway (gpiozero tracks pi
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any
 
-from gateway.lazyimport import defer_import, defer_package_init
+from gateway.lazyimport import defer_import, defer_package_init, deferred_imports
 
 # gpiozero takes importlib.metadata's entry_points at its import, to find pin factories and
 # mock pin classes by name; this driver always gives both, so importlib.metadata (with email,
@@ -17,6 +18,18 @@ defer_import("importlib.metadata", functions=("entry_points",))
 # gpiozero's __init__ imports every device class it has (boards, robots, SPI ADCs, tones,
 # seven-segment fonts): 1.4 MB. The driver takes its four classes from their own modules.
 defer_package_init("gpiozero")
+#: what gpiozero imports at its top for devices this driver never makes, each loaded on its
+#: first use: statistics (with fractions and decimal: about 0.6 MB) for smoothed input devices,
+#: which call median or mean, and colorzero (about 0.8 MB) for RGBLED's colour. Only while
+#: gpiozero imports: later importers of either module get it whole.
+_GPIOZERO_DEFERS = {"statistics": ("median", "mean"), "colorzero": ("Color",)}
+
+
+def import_gpiozero(module_name: str) -> types.ModuleType:
+    """A gpiozero module, imported without what ``_GPIOZERO_DEFERS`` names until it is used."""
+    with deferred_imports(_GPIOZERO_DEFERS):
+        return importlib.import_module(module_name)
+
 
 #: name -> (module, class, what to install when the import fails)
 FACTORIES: dict[str, tuple[str, str, str]] = {
@@ -42,7 +55,7 @@ class PinFactoryError(OSError):
 def make_factory(name: str) -> Any:
     module_name, class_name, needs = FACTORIES[name]
     try:
-        module = importlib.import_module(module_name)
+        module = import_gpiozero(module_name)
     except ImportError as exc:
         raise PinFactoryError(f"pin factory '{name}' needs {needs}: {exc}") from None
     factory_class = getattr(module, class_name)

@@ -13,16 +13,14 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Callable
-from importlib import resources
 from pathlib import Path
 from typing import TypeGuard
 
 from ..config import load_config
 from ..demo.rule_templates import install_rule_templates, rule_template_notes
 from ..demo.tools import gateway_command
-from ..driver import DemoPart, load_target, loadable_drivers
+from ..driver import DemoPart, load_target, loadable_drivers, package_file
 from ..logfmt import setup_logging
 from ..problems import ConfigError
 from ..service import Service
@@ -66,7 +64,7 @@ def site_text(values: dict[str, str]) -> str:
             raise RuntimeError(
                 f"driver {name}: its demo site part {part.site} cannot be read: {exc}"
             ) from None
-    text = resources.files("gateway.demo").joinpath("site.toml").read_text(encoding="utf-8")
+    text = package_file("gateway.demo", "site.toml").read_text(encoding="utf-8")
     text = text.replace("{{devices}}", "\n\n".join(fragments))
     for key, value in {**template_defaults(parts), **values}.items():
         text = text.replace("{{" + key + "}}", value)
@@ -100,6 +98,8 @@ def default_demo_dir() -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     except OSError:
+        import tempfile  # only here: with shutil, bz2 and lzma it stays loaded (about 0.6 MB)
+
         return Path(tempfile.mkdtemp(prefix="gateway-demo-"))
 
 

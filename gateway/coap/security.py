@@ -16,7 +16,14 @@ from typing import Any
 
 from ..lazyimport import defer_import
 from .api_config import ApiClient, ApiConfig
-from .credentials import OscoreKeys, StateLock, lock_state_dir, oscore_context, read_sequence_file
+from .credentials import (
+    OscoreKeys,
+    StateLock,
+    import_oscore,
+    lock_state_dir,
+    oscore_context,
+    read_sequence_file,
+)
 
 log = logging.getLogger("gateway.coap.api")
 
@@ -83,9 +90,7 @@ def oscore_site(site: Any, credentials: Any) -> Any:
     that at its own import; lakers is loaded only when a peer starts an EDHOC exchange."""
     for name in EDHOC_MODULES:
         defer_import(name)
-    from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
-
-    return OscoreSiteWrapper(site, credentials)
+    return import_oscore("aiocoap.oscore_sitewrapper").OscoreSiteWrapper(site, credentials)
 
 
 @dataclass(slots=True)

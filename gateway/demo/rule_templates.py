@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from ..driver import package_file
 from .tools import gateway_command
 
 
@@ -23,7 +23,7 @@ class RuleTemplates:
 
 def install_rule_templates(demo_dir: Path, reset: bool = False) -> RuleTemplates:
     """Write each rule template that is absent (every one that differs, with ``reset``)."""
-    source = resources.files("gateway.demo").joinpath("rules")
+    source = package_file("gateway.demo", "rules")
     target = demo_dir / "rules"
     target.mkdir(parents=True, exist_ok=True)
     written: list[str] = []

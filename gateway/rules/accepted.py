@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 from pathlib import Path
 
-from ..atomicfile import write_atomically
+from ..atomicfile import sync_directory, write_atomically
 
 #: folder under the data directory holding one copy per rule file, under the file's own name
 FOLDER = "rules-accepted"
@@ -65,9 +64,4 @@ class AcceptedCopies:
             return []
 
     def _sync_folder(self) -> None:
-        with contextlib.suppress(OSError):
-            fd = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        sync_directory(self.folder)

@@ -1,5 +1,6 @@
 """The API loads OSCORE (aiocoap.oscore, cryptography) only when a protected request arrives,
-and runs without lakers (EDHOC) until a peer needs it, and without filelock at all.
+and runs without lakers (EDHOC) until a peer needs it, and without filelock, tempfile (its
+sequence numbers are stored by the gateway's own atomic write) or uuid at all.
 
 The gateway runs in a fresh interpreter (the test process itself has imported everything);
 aiocoap-client (a plain read, then the demo's OSCORE write) and a hand-made EDHOC message 1
@@ -44,7 +45,8 @@ def edhoc_message_1(port):
 def loaded():
     # filelock._core, lakers.lakers: only the real packages load these (a stand-in may sit
     # in sys.modules under the package's name until first use)
-    return sorted(m for m in ("aiocoap.oscore", "cryptography", "filelock._core", "lakers.lakers")
+    return sorted(m for m in ("aiocoap.oscore", "cryptography", "filelock._core", "lakers.lakers",
+                              "tempfile", "uuid", "shutil")
                   if m in sys.modules)
 
 async def main(config, client, credentials):
@@ -102,7 +104,8 @@ def test_oscore_loads_on_the_first_protected_request_writes_need_no_lakers_and_e
     assert result["at_start"] == [] and result["read"][0] == 0, result
     assert result["after_read"] == [], result
     assert result["write"][0] == 0 and result["level"] == 40, result
-    # the protected write loaded OSCORE (and cryptography), still not filelock or lakers
+    # the protected write loaded OSCORE (and cryptography), still not filelock, lakers,
+    # tempfile or uuid
     assert result["after_write_loaded"] == ["aiocoap.oscore", "cryptography"], result
     assert result["lakers_after_oscore_write"] is False
     # aiocoap's answer when no EDHOC credentials are configured: 4.04, now as before

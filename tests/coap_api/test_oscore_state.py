@@ -52,8 +52,10 @@ def test_contexts_built_on_demand_keep_the_sequence_numbers(api_site):
     for context in contexts:
         context.sender_sequence_number = 41
     credentials.close()
-    state = json.loads((data_dir / OSCORE_STATE_DIR / "scada" / "sequence.json").read_text())
+    state_dir = data_dir / OSCORE_STATE_DIR / "scada"
+    state = json.loads((state_dir / "sequence.json").read_text())
     assert state["next-to-send"] >= 41
+    assert [p.name for p in state_dir.iterdir() if p.name.startswith(".")] == []  # no temp file left
     again = ServerCredentials(api, data_dir)
     try:
         scada = again.oscore_map()[":scada"]
@@ -65,6 +67,19 @@ def test_contexts_built_on_demand_keep_the_sequence_numbers(api_site):
 #: aiocoap's FilesystemSecurityContext.__init__ (0.4.17), which _Context in
 #: gateway/coap/credentials.py repeats with StateLock in place of filelock
 AIOCOAP_CONSTRUCTOR_SHA256 = "2930c919cc0c79b19ac9cbef847f302f75b086dc909eedd147551669fa8dce89"
+
+
+#: aiocoap's FilesystemSecurityContext._store (0.4.17), which _Context replaces with the same
+#: file contents written by write_atomically and the directory fsynced
+AIOCOAP_STORE_SHA256 = "d8b1add62d1818bda6de09c6d6d601884ef58f95f7311782884ab21e3fc13417"
+
+
+def test_the_context_stores_what_the_installed_aiocoap_stores():
+    source = inspect.getsource(oscore.FilesystemSecurityContext._store)
+    assert hashlib.sha256(source.encode()).hexdigest() == AIOCOAP_STORE_SHA256, (
+        "aiocoap's FilesystemSecurityContext._store changed: compare it with _Context._store"
+        " in gateway/coap/credentials.py, then record the new hash here"
+    )
 
 
 def test_the_context_repeats_the_constructor_of_the_installed_aiocoap():

@@ -1,11 +1,13 @@
 """`gateway demo` as a newcomer runs it: zero set-up, readings from every simulated device
 family, Ctrl-C stops the gateway and its simulated peers."""
 
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from gateway.openssl_free import mapped_openssl_libraries
 
@@ -23,6 +25,16 @@ def stored_points(db_path):
         return set()
     finally:
         conn.close()
+
+
+#: extension modules of what the demo gateway never imports: bz2 and lzma come with shutil,
+#: tempfile and zipfile, decimal with statistics (gpiozero's smoothed inputs)
+NEVER_MAPPED = ("_bz2", "_lzma", "_decimal")
+
+
+def mapped_extensions(pid: int, names: tuple[str, ...]) -> list[str]:
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return sorted(n for n in names if re.search(rf"/{n}\.[^/]*\.so$", maps, re.MULTILINE))
 
 
 def peers_running(demo_dir) -> bool:
@@ -55,6 +67,8 @@ def test_demo_runs_every_family_and_stops_on_ctrl_c(tmp_path):
         # every family runs, and the gateway never maps the system's OpenSSL (its LoRaWAN
         # and OSCORE crypto is cryptography's own build of it)
         assert mapped_openssl_libraries(proc.pid) == []
+        assert mapped_extensions(proc.pid, NEVER_MAPPED) == []
+        assert mapped_extensions(proc.pid, ("_sqlite3",)) == ["_sqlite3"]  # the check sees them
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
