@@ -11,8 +11,11 @@ API and the uplink when their sections are; croniter and astral when a rule uses
 sun times; quickjs and yaml when a LoRaWAN device has a JS codec or a codec file. OSCORE
 (aiocoap.oscore, cryptography, cbor-diag) is loaded by the API on the first OSCORE-protected
 request, by an OSCORE uplink or CoAP device when it starts; lakers only when a peer starts
-EDHOC. Never imported by the daemon: filelock (OSCORE state is locked with flock) and
-importlib.metadata with email (GPIO: gpiozero's entry_points is deferred). The core itself
+EDHOC. Never imported by the daemon: filelock (OSCORE state is locked with flock),
+importlib.metadata with email (GPIO: gpiozero's entry_points is deferred), statistics and
+colorzero (stand-ins while gpiozero imports), tempfile and importlib.resources (stand-ins
+while aiocoap.oscore and croniter import) and shutil (argparse's help width is read without
+it). Rows written ``module:function(argument)`` import as the daemon does. The core itself
 (``core:`` rows) is mostly asyncio, sqlite3 and the gateway's own modules. Every row but the
 ``plain python:`` ones starts as the daemon does, without OpenSSL (gateway/openssl_free.py):
 on plain Python, asyncio's ``import ssl`` and hashlib's ``_hashlib`` map libssl and
@@ -42,20 +45,22 @@ FEATURES: dict[str, str | tuple[str, ...]] = {
     "driver: gpio": "drivers.gpio.driver",
     "driver: gpio with gpiozero's mock pins (as the demo)": (
         "drivers.gpio.driver",
-        "gpiozero.pins.mock",
-        "gpiozero.output_devices",
-        "gpiozero.input_devices",
+        "drivers.gpio.factories:import_gpiozero(gpiozero.pins.mock)",
+        "drivers.gpio.factories:import_gpiozero(gpiozero.output_devices)",
+        "drivers.gpio.factories:import_gpiozero(gpiozero.input_devices)",
     ),
     "driver: lorawan": "drivers.lorawan.driver",
     "rules": "gateway.rules.component",
-    "rules: cron (croniter)": "croniter",
+    "rules: cron (croniter)": "gateway.rules.timeofday:_croniter()",
+    "croniter imported plainly (with importlib.resources)": "croniter",
     "rules: sun times (astral)": "astral.sun",
     "coap uplink": "gateway.coap.uplink",
     "coap api": "gateway.coap.api",
     "aiocoap.oscore imported plainly (with filelock)": "aiocoap.oscore",
     "oscore on the api's first protected request (api already loaded)": (
-        "gateway.coap.credentials:oscore",
-        "aiocoap.oscore_sitewrapper",
+        "gateway.lazyimport:defer_import(lakers)",
+        "gateway.coap.credentials:import_oscore(aiocoap.oscore)",
+        "gateway.coap.credentials:import_oscore(aiocoap.oscore_sitewrapper)",
     ),
     "lorawan js codecs (quickjs)": "quickjs",
     "lorawan codec files (yaml)": "yaml",
@@ -64,6 +69,10 @@ FEATURES: dict[str, str | tuple[str, ...]] = {
     "gpiozero whole (not imported: the driver skips its __init__)": "gpiozero",
     "importlib.metadata (not imported: deferred for gpiozero)": "importlib.metadata",
     "filelock (not imported: flock instead)": "filelock",
+    "statistics (not imported: deferred for gpiozero)": "statistics",
+    "colorzero (not imported: deferred for gpiozero)": "colorzero",
+    "tempfile (not imported: deferred for OSCORE, croniter's dateutil)": "tempfile",
+    "shutil (not imported: the CLI reads the terminal width itself)": "shutil",
 }
 
 PROBE = """
@@ -84,12 +93,10 @@ for name in filter(None, sys.argv[1].split(",")):
 if sys.argv[1]:  # a feature counts from its base; a core row from bare Python, start-up included
     before = rss()
 for name in sys.argv[2].split(","):
-    if name == "gateway.coap.credentials:oscore":
-        # what OscoreOnDemand does on the first protected request (the stand-ins included)
-        from gateway.lazyimport import defer_import
-        defer_import("lakers")
-        defer_import("filelock")
-        import aiocoap.oscore
+    if ":" in name:  # "module:function(argument)": the daemon's own way to import it
+        module, _, call = name.partition(":")
+        function, _, argument = call.rstrip(")").partition("(")
+        getattr(importlib.import_module(module), function)(*filter(None, [argument]))
     else:
         importlib.import_module(name)
 after = rss()

@@ -89,12 +89,10 @@ def deferred_imports(modules: Mapping[str, tuple[str, ...]]) -> Iterator[None]:
         yield
     finally:
         for name in placed:
-            stand_in = sys.modules.get(name)
-            if isinstance(stand_in, DeferredModule):
+            if isinstance(sys.modules.get(name), DeferredModule):
+                # A submodule's stand-in stays its package's attribute, for a library that
+                # reaches it through the package; the next real import replaces it there.
                 del sys.modules[name]
-                parent, _, child = name.rpartition(".")
-                if parent and getattr(sys.modules.get(parent), child, None) is stand_in:
-                    delattr(sys.modules[parent], child)
 
 
 class DeferredPackage(types.ModuleType):

@@ -10,8 +10,13 @@ import datetime as dt
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from ..lazyimport import deferred_imports
 from ..units import parse_duration
+
+if TYPE_CHECKING:
+    from croniter import croniter as Croniter
 
 SUN_EVENTS = ("sunrise", "sunset", "dawn", "dusk", "noon")
 _SUN_RE = re.compile(r"^\s*(sunrise|sunset|dawn|dusk|noon)\s*(?:([+-])\s*(\S+))?\s*$")
@@ -128,15 +133,24 @@ class SiteTimes:
         return float(astral_sun.elevation(observer, dt.datetime.fromtimestamp(ts, dt.UTC)))
 
     def next_cron(self, expression: str, after: float) -> float:
+        return float(_croniter()(expression, self.local(after)).get_next(float))
+
+
+def _croniter() -> type[Croniter]:
+    """croniter's class, imported the first time a rule needs it.
+
+    Its dateutil imports importlib.resources (with tempfile, shutil, bz2 and lzma: about
+    0.8 MB) for tz database files croniter never asks for; a stand-in takes its place while
+    croniter imports."""
+    with deferred_imports({"importlib.resources": ()}):
         from croniter import croniter
 
-        return float(croniter(expression, self.local(after)).get_next(float))
+    return croniter
 
 
 def check_cron(expression: str) -> str | None:
     """Why ``expression`` is not a valid cron schedule, or None."""
-    from croniter import croniter
-
+    croniter = _croniter()
     if not isinstance(expression, str) or not croniter.is_valid(expression):
         return (
             f"'{expression}' is not a cron schedule; write five fields "
