@@ -6,10 +6,11 @@ Tests and `rules test` swap in a ``ManualClock`` so timing logic runs without re
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import functools
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -28,32 +29,35 @@ class Clock(Protocol):
     def synced(self) -> bool: ...
 
 
-class _Timex(ctypes.Structure):
-    # struct timex from <sys/timex.h>; only the size and the return value matter to us.
-    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
-
-
-_LIBC: list[ctypes.CDLL] = []
-
-
-def _libc() -> ctypes.CDLL:
-    """The C library's symbols, as the interpreter already has them loaded (no ctypes.util:
-    its find_library runs ldconfig in a subprocess and imports about 1 MB of modules)."""
-    if not _LIBC:
-        _LIBC.append(ctypes.CDLL(None, use_errno=True))
-    return _LIBC[0]
-
-
 def kernel_clock_synced() -> bool:
     """True when NTP (timesyncd, chrony, ntpd) has synchronised the system clock."""
     if _TIMESYNCD_FLAG.exists():
         return True
     try:
-        timex = _Timex()
-        state = _libc().adjtimex(ctypes.byref(timex))
+        state = _adjtimex()
     except (OSError, AttributeError):
         return True
     return bool(state != _TIME_ERROR and state >= 0)
+
+
+@functools.cache
+def _adjtimex_call() -> Callable[[], int]:
+    """adjtimex(2) through ctypes, from the C library the interpreter already has loaded (no
+    ctypes.util: its find_library runs ldconfig in a subprocess and imports about 1 MB).
+    ctypes (about 0.4 MB) is imported only here: where timesyncd says the clock is
+    synchronised, which is sticky, the gateway never needs it."""
+    import ctypes
+
+    class Timex(ctypes.Structure):
+        # struct timex from <sys/timex.h>; only the size and the return value matter to us.
+        _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return lambda: int(libc.adjtimex(ctypes.byref(Timex())))
+
+
+def _adjtimex() -> int:
+    return _adjtimex_call()()
 
 
 class SystemClock:
