@@ -6,6 +6,7 @@ Temp file beside the target, fsync, rename: a reader sees the old content or the
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -14,7 +15,9 @@ def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text``, durably (the rename itself is made durable by the caller
     fsyncing the directory where that matters)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    # io.open, not the builtin: it still works from __del__ while the interpreter shuts down,
+    # where OSCORE contexts store their sequence numbers (as aiocoap's own code does)
+    with io.open(tmp, "w", encoding="utf-8") as handle:  # noqa: UP020
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())

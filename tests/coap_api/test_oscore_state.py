@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import textwrap
 
 import filelock
 import pytest
 from aiocoap import oscore
 
 from gateway.coap.security import OSCORE_STATE_DIR, SecurityError, ServerCredentials
+from tests.fresh import run_fresh
 
 
 def test_a_second_gateway_on_the_data_dir_is_refused_at_start(api_site):
@@ -62,6 +64,25 @@ def test_contexts_built_on_demand_keep_the_sequence_numbers(api_site):
         assert scada.sender_sequence_number >= 41
     finally:
         again.close()
+
+
+EXIT_WITHOUT_CLOSE = """
+from gateway.config import load_config
+from gateway.coap.security import ServerCredentials
+credentials = ServerCredentials(load_config(CONFIG).section("api"), load_config(CONFIG).site.data_dir)
+scada = credentials.oscore_map()[":scada"]
+scada.sender_sequence_number = 77  # handed out, then the process ends without close()
+"""
+
+
+def test_sequence_numbers_are_stored_when_the_process_ends_without_closing(api_site):
+    config, _, site_dir = api_site()
+    probe = EXIT_WITHOUT_CLOSE.replace("CONFIG", repr(str(site_dir / "gateway.toml")))
+    run = run_fresh(textwrap.dedent(probe))
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    state = config.site.data_dir / OSCORE_STATE_DIR / "scada" / "sequence.json"
+    # aiocoap's context stores as it is finalised, while the interpreter shuts down
+    assert json.loads(state.read_text())["next-to-send"] >= 77
 
 
 #: aiocoap's FilesystemSecurityContext.__init__ (0.4.17), which _Context in
